@@ -1,0 +1,31 @@
+package fsm
+
+import (
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// KindAuthenticator is the type name of authenticators.
+const KindAuthenticator = "authenticators"
+
+var authenticatorKind = Kind{
+	Name: KindAuthenticator,
+	New:  func() proto.Message { return &pb.Authenticator{} },
+	Indexes: []Index{
+		{Name: "identity", Field: "identityId", Keys: func(m proto.Message) []string {
+			return keysOf(m.(*pb.Authenticator).GetIdentityId())
+		}},
+		{Name: "username", Unique: true, Field: "username", Keys: func(m proto.Message) []string {
+			a := m.(*pb.Authenticator)
+			if a.GetMethod() != "updb" {
+				return nil
+			}
+			return keysOf(a.GetUsername())
+		}},
+		{Name: "fingerprint", Unique: true, Field: "fingerprint", Keys: func(m proto.Message) []string {
+			return keysOf(m.(*pb.Authenticator).GetFingerprint())
+		}},
+	},
+	Refs: []Ref{{Index: "identity", Field: "identityId", Target: KindIdentity, OnDelete: Cascade}},
+}

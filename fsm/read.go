@@ -1,0 +1,155 @@
+package fsm
+
+import (
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+)
+
+// Record is a decoded entity.
+type Record struct {
+	Kind      string
+	ID        string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Tags      map[string]any
+	Body      proto.Message
+}
+
+// As returns the record's body as T.
+func As[T proto.Message](r *Record) (T, bool) {
+	t, ok := r.Body.(T)
+	return t, ok
+}
+
+// Reader reads one consistent view of the state.
+type Reader struct {
+	s  *Store
+	tx *bolt.Tx
+}
+
+// View runs fn against a consistent read-only view of the state.
+func (s *Store) View(fn func(r *Reader) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return fmt.Errorf("state db is closed")
+	}
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Reader{s: s, tx: tx}) })
+}
+
+// Get returns one entity by kind and id, or ErrNotFound.
+func (s *Store) Get(kind, id string) (*Record, error) {
+	var rec *Record
+	err := s.View(func(r *Reader) error {
+		var err error
+		rec, err = r.Get(kind, id)
+		return err
+	})
+	return rec, err
+}
+
+func (r *Reader) kind(name string) (*Kind, error) {
+	k, ok := r.s.kinds[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown entity type %q", name)
+	}
+	return k, nil
+}
+
+// Get returns one entity by kind and id, or ErrNotFound.
+func (r *Reader) Get(kindName, id string) (*Record, error) {
+	k, err := r.kind(kindName)
+	if err != nil {
+		return nil, err
+	}
+	raw := r.tx.Bucket([]byte(entityBucket(k.Name))).Get([]byte(id))
+	if raw == nil {
+		return nil, fmt.Errorf("%s %s: %w", kindName, id, ErrNotFound)
+	}
+	return toRecord(k, raw)
+}
+
+// Lookup finds the entity holding key in a unique index, or ErrNotFound.
+func (r *Reader) Lookup(kindName, index, key string) (*Record, error) {
+	k, err := r.kind(kindName)
+	if err != nil {
+		return nil, err
+	}
+	ix := k.index(index)
+	if ix == nil || !ix.Unique {
+		return nil, fmt.Errorf("%s has no unique index %q", kindName, index)
+	}
+	id := r.tx.Bucket([]byte(indexBucket(k.Name, index))).Get([]byte(key))
+	if id == nil {
+		return nil, fmt.Errorf("%s with %s %q: %w", kindName, index, key, ErrNotFound)
+	}
+	return r.Get(kindName, string(id))
+}
+
+// IDsByIndex lists the ids under key in a non-unique index.
+func (r *Reader) IDsByIndex(kindName, index, key string) ([]string, error) {
+	k, err := r.kind(kindName)
+	if err != nil {
+		return nil, err
+	}
+	ix := k.index(index)
+	if ix == nil || ix.Unique {
+		return nil, fmt.Errorf("%s has no non-unique index %q", kindName, index)
+	}
+	return scanIndex(r.tx.Bucket([]byte(indexBucket(k.Name, index))), key), nil
+}
+
+// ForEach calls fn for every entity of a kind in id order; fn returning
+// ErrStop ends the iteration without error.
+func (r *Reader) ForEach(kindName string, fn func(*Record) error) error {
+	k, err := r.kind(kindName)
+	if err != nil {
+		return err
+	}
+	return r.tx.Bucket([]byte(entityBucket(k.Name))).ForEach(func(_, raw []byte) error {
+		rec, err := toRecord(k, raw)
+		if err != nil {
+			return err
+		}
+		return fn(rec)
+	})
+}
+
+// Count returns the number of entities of a kind.
+func (r *Reader) Count(kindName string) (int, error) {
+	k, err := r.kind(kindName)
+	if err != nil {
+		return 0, err
+	}
+	return r.tx.Bucket([]byte(entityBucket(k.Name))).Stats().KeyN, nil
+}
+
+func toRecord(k *Kind, raw []byte) (*Record, error) {
+	e, body, err := decodeEntity(k, raw)
+	if err != nil {
+		return nil, err
+	}
+	rec := &Record{
+		Kind:      k.Name,
+		ID:        e.GetId(),
+		CreatedAt: time.Unix(0, e.GetCreatedAt()).UTC(),
+		UpdatedAt: time.Unix(0, e.GetUpdatedAt()).UTC(),
+		Body:      body,
+	}
+	if e.GetTags() != nil {
+		rec.Tags = e.GetTags().AsMap()
+	}
+	return rec, nil
+}
+
+func (k *Kind) index(name string) *Index {
+	for i := range k.Indexes {
+		if k.Indexes[i].Name == name {
+			return &k.Indexes[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,337 @@
+// Package fsm is Garrison's replicated state: a bbolt database that every
+// node changes only by applying Raft-committed protobuf commands. Applying is
+// deterministic (no clocks, randomness or I/O beyond the database), so every
+// node that applies the same log holds byte-identical entities.
+package fsm
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+const (
+	metaBucket = "meta"
+	appliedKey = "applied"
+)
+
+func entityBucket(kind string) string       { return "e/" + kind }
+func indexBucket(kind, index string) string { return "x/" + kind + "/" + index }
+
+// Unique index: key -> id. Non-unique: key NUL id -> empty, so the ids of one
+// key sit next to each other and a prefix scan finds them.
+func indexKey(ix Index, key string, id []byte) []byte {
+	if ix.Unique {
+		return []byte(key)
+	}
+	b := make([]byte, 0, len(key)+1+len(id))
+	b = append(b, key...)
+	b = append(b, 0)
+	return append(b, id...)
+}
+
+func indexValue(ix Index, id []byte) []byte {
+	if ix.Unique {
+		return id
+	}
+	return []byte{}
+}
+
+func scanIndex(b *bolt.Bucket, key string) []string {
+	prefix := append([]byte(key), 0)
+	var ids []string
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		ids = append(ids, string(k[len(prefix):]))
+	}
+	return ids
+}
+
+type referrer struct {
+	kind *Kind
+	ref  Ref
+}
+
+// Store is the replicated state of one node. It implements raft.FSM and
+// raft.BatchingFSM; reads go through View.
+type Store struct {
+	path      string
+	log       *slog.Logger
+	kinds     map[string]*Kind
+	referrers map[string][]referrer // target kind -> kinds referring to it
+
+	// mu guards db: Restore swaps the file underneath readers.
+	mu sync.RWMutex
+	db *bolt.DB
+
+	appliedMu sync.Mutex
+	applied   uint64
+	advanced  chan struct{} // closed and replaced whenever applied grows
+}
+
+// Open opens (creating if needed) the state database at path.
+func Open(path string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Store{
+		path:      path,
+		log:       log,
+		kinds:     map[string]*Kind{},
+		referrers: map[string][]referrer{},
+		advanced:  make(chan struct{}),
+	}
+	for _, k := range allKinds() {
+		s.kinds[k.Name] = k
+		for _, r := range k.Refs {
+			s.referrers[r.Target] = append(s.referrers[r.Target], referrer{kind: k, ref: r})
+		}
+	}
+	if err := s.openDB(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) openDB() error {
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{
+		Timeout:        5 * time.Second,
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+		// A large initial mmap avoids remaps, which wait for open read
+		// transactions such as a snapshot being written out.
+		InitialMmapSize: 256 << 20,
+	})
+	if err != nil {
+		return fmt.Errorf("open state db %s: %w", s.path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		names := []string{metaBucket}
+		for _, k := range s.kinds {
+			names = append(names, entityBucket(k.Name))
+			for _, ix := range k.Indexes {
+				names = append(names, indexBucket(k.Name, ix.Name))
+			}
+		}
+		for _, n := range names {
+			if _, err := tx.CreateBucketIfNotExists([]byte(n)); err != nil {
+				return fmt.Errorf("create bucket %s: %w", n, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return err
+	}
+	var applied uint64
+	_ = db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket([]byte(metaBucket)).Get([]byte(appliedKey)); len(v) == 8 {
+			applied = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	s.db = db
+	s.setApplied(applied)
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
+
+// AppliedIndex is the Raft index of the last log entry applied here.
+func (s *Store) AppliedIndex() uint64 {
+	s.appliedMu.Lock()
+	defer s.appliedMu.Unlock()
+	return s.applied
+}
+
+func (s *Store) setApplied(i uint64) {
+	s.appliedMu.Lock()
+	defer s.appliedMu.Unlock()
+	s.applied = i
+	close(s.advanced)
+	s.advanced = make(chan struct{})
+}
+
+// WaitApplied blocks until the entry at index has been applied on this node,
+// which is what makes a write answered by this node readable here at once.
+func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		s.appliedMu.Lock()
+		applied, ch := s.applied, s.advanced
+		s.appliedMu.Unlock()
+		if applied >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for index %d (applied %d): %w", index, applied, ctx.Err())
+		}
+	}
+}
+
+// Apply implements raft.FSM.
+func (s *Store) Apply(l *raft.Log) interface{} {
+	return s.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch implements raft.BatchingFSM: the whole batch is one bbolt
+// transaction (one fsync); each command is still atomic on its own.
+// Entries at or below the stored applied index were applied before a
+// restart and are skipped, so replaying the log after a restart is harmless.
+func (s *Store) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	start := s.AppliedIndex()
+	last := start
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		j := &journal{tx: tx}
+		for i, l := range logs {
+			if l.Index <= start {
+				out[i] = &pb.Result{Code: pb.Result_OK, Message: "already applied"}
+				continue
+			}
+			last = l.Index
+			if l.Type != raft.LogCommand {
+				continue
+			}
+			cmd := &pb.Command{}
+			if err := proto.Unmarshal(l.Data, cmd); err != nil {
+				out[i] = failure(pb.Result_INVALID, "", "", "undecodable command: "+err.Error())
+				continue
+			}
+			res, err := s.applyCommand(j, cmd)
+			if err != nil {
+				return fmt.Errorf("apply index %d: %w", l.Index, err)
+			}
+			out[i] = res
+		}
+		var buf [8]byte
+		binary.BigEndian.PutUint64(buf[:], last)
+		return tx.Bucket([]byte(metaBucket)).Put([]byte(appliedKey), buf[:])
+	})
+	if err != nil {
+		// The database itself failed (disk full, I/O error). Continuing
+		// would let this node's state silently diverge from the others'.
+		s.log.Error("state database write failed; stopping", "err", err)
+		os.Exit(70)
+	}
+	s.setApplied(last)
+	return out
+}
+
+// ApplyLocal applies a command outside Raft at the given index. It exists
+// for tests and tools that drive a Store without a cluster.
+func (s *Store) ApplyLocal(index uint64, cmd *pb.Command) (*pb.Result, error) {
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, err
+	}
+	r := s.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: data})
+	return r.(*pb.Result), nil
+}
+
+// Snapshot implements raft.FSM. It only opens a read transaction; the copy
+// is written by Persist while applies continue.
+func (s *Store) Snapshot() (raft.FSMSnapshot, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		return nil, fmt.Errorf("begin snapshot: %w", err)
+	}
+	return &snapshot{tx: tx}, nil
+}
+
+type snapshot struct {
+	tx   *bolt.Tx
+	once sync.Once
+}
+
+func (sn *snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sn.tx.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (sn *snapshot) Release() {
+	sn.once.Do(func() { _ = sn.tx.Rollback() })
+}
+
+// Restore implements raft.FSM: it replaces the database with the snapshot.
+func (s *Store) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	tmp := s.path + ".restore"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("create restore file: %w", err)
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("copy snapshot: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("sync restore file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close restore file: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close state db for restore: %w", err)
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return fmt.Errorf("replace state db: %w", err)
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return err
+	}
+	return s.openDB()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ErrNotFound is returned by reads of an entity that does not exist.
+var ErrNotFound = errors.New("not found")
