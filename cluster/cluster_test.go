@@ -1,0 +1,237 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/pki"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+type testCA struct {
+	root  *pki.CA
+	inter *pki.CA
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	root, err := pki.NewRootCA("test root", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, err := root.NewIntermediateCA("test intermediate", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testCA{root: root, inter: inter}
+}
+
+func (ca *testCA) tlsConfig(t *testing.T, name string) TLSConfig {
+	t.Helper()
+	certPEM, keyPEM, err := ca.inter.IssueNodeCert(pki.NodeCertRequest{Name: name, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return TLSConfig{Cert: cert, Roots: pki.NewCertPool(ca.root.Cert)}
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func startNode(t *testing.T, ca *testCA, name, dir string) *Node {
+	t.Helper()
+	store, err := fsm.Open(filepath.Join(dir, "state.db"), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(Config{
+		ID: name, DataDir: dir, BindAddress: "127.0.0.1:0", TLS: ca.tlsConfig(t, name), Store: store,
+		Log: quietLog(), RaftLogOutput: io.Discard,
+		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
+		Self: func() *pb.Controller { return &pb.Controller{CtrlAddress: "tls:" + name} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Shutdown(); store.Close() })
+	return n
+}
+
+func createIdentity(t *testing.T, name string) *pb.Command {
+	t.Helper()
+	body := &anypb.Any{}
+	if err := anypb.MarshalFrom(body, &pb.Identity{Name: name}, proto.MarshalOptions{Deterministic: true}); err != nil {
+		t.Fatal(err)
+	}
+	return &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{{Kind: &pb.Op_Create{Create: &pb.Create{
+		Entity: &pb.Entity{Type: fsm.KindIdentity, Id: "id-" + name, Body: body}}}}}}
+}
+
+// threeNodes forms a cluster of three in-process nodes over real TLS.
+func threeNodes(t *testing.T) (*testCA, []*Node) {
+	t.Helper()
+	ca := newTestCA(t)
+	var nodes []*Node
+	for i := 1; i <= 3; i++ {
+		nodes = append(nodes, startNode(t, ca, fmt.Sprintf("n%d", i), t.TempDir()))
+	}
+	if err := nodes[0].Bootstrap(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := nodes[0].WaitForLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Adding through a follower-to-be exercises forwarding of membership
+	// requests; the second add goes straight to the leader.
+	if err := nodes[0].AddMember(ctx, "tls:"+nodes[1].Address(), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].WaitForLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[1].WaitForLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[1].AddMember(ctx, nodes[2].Address(), true); err != nil {
+		t.Fatal(err)
+	}
+	return ca, nodes
+}
+
+func follower(nodes []*Node) *Node {
+	for _, n := range nodes {
+		if !n.IsLeader() {
+			return n
+		}
+	}
+	return nil
+}
+
+func TestForwardedWriteIsReadableOnFollowerAtOnce(t *testing.T) {
+	_, nodes := threeNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f := follower(nodes)
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("user-%d", i)
+		res, index, err := f.Apply(ctx, createIdentity(t, name))
+		if err != nil || res.GetCode() != pb.Result_OK {
+			t.Fatalf("apply via follower: %v %v", res, err)
+		}
+		if index == 0 {
+			t.Fatal("no index returned")
+		}
+		if _, err := f.Store().Get(fsm.KindIdentity, "id-"+name); err != nil {
+			t.Fatalf("write not readable on the follower that answered: %v", err)
+		}
+	}
+	// A constraint violation comes back as a typed result through forwarding.
+	res, _, err := f.Apply(ctx, createIdentity(t, "user-3"))
+	if err != nil || res.GetCode() != pb.Result_CONFLICT {
+		t.Fatalf("duplicate via follower: %v %v", res, err)
+	}
+	// Every node converges.
+	deadline := time.Now().Add(5 * time.Second)
+	for _, n := range nodes {
+		for {
+			_, err := n.Store().Get(fsm.KindIdentity, "id-user-19")
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never applied the writes: %v", n.ID(), err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// Each node recorded itself.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		var count int
+		_ = f.Store().View(func(r *fsm.Reader) error { count, _ = r.Count(fsm.KindController); return nil })
+		if count == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("controllers recorded: %d, want 3", count)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	members, err := f.Members()
+	if err != nil || len(members) != 3 {
+		t.Fatalf("members %v %v", members, err)
+	}
+	leaders := 0
+	for _, m := range members {
+		if m.Leader {
+			leaders++
+		}
+		if !m.Voter {
+			t.Fatalf("member %s is not a voter", m.ID)
+		}
+	}
+	if leaders != 1 {
+		t.Fatalf("%d leaders in %v", leaders, members)
+	}
+}
+
+func TestNoLeaderFailsWithErrNoLeader(t *testing.T) {
+	ca := newTestCA(t)
+	n := startNode(t, ca, "lonely", t.TempDir())
+	n.cfg.LeaderWait = 300 * time.Millisecond
+	_, _, err := n.Apply(context.Background(), createIdentity(t, "x"))
+	if !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("want ErrNoLeader, got %v", err)
+	}
+}
+
+func TestForeignCAPeerIsRefused(t *testing.T) {
+	ca, nodes := threeNodes(t)
+	leaderID, leaderAddr := nodes[0].Leader()
+	if leaderID == "" {
+		t.Fatal("no leader")
+	}
+	// A node with a certificate from another CA cannot join...
+	other := newTestCA(t)
+	intruder := startNode(t, other, "intruder", t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := nodes[0].AddMember(ctx, intruder.Address(), true); err == nil || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("adding a foreign-CA node: want ErrInvalid, got %v", err)
+	}
+	// ...nor forward a write to the leader.
+	if _, err := intruder.link.call(ctx, leaderAddr, linkApply, createIdentity(t, "evil"), &pb.ApplyResponse{}); err == nil {
+		t.Fatal("leader accepted a forwarded write from a foreign-CA peer")
+	}
+	if _, err := nodes[0].Store().Get(fsm.KindIdentity, "id-evil"); !errors.Is(err, fsm.ErrNotFound) {
+		t.Fatalf("foreign write landed: %v", err)
+	}
+	// A controller of the right CA that is not a member cannot write either.
+	outsider := startNode(t, ca, "outsider", t.TempDir())
+	_, err := outsider.link.call(ctx, leaderAddr, linkApply, createIdentity(t, "sneaky"), &pb.ApplyResponse{})
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Code != "NOT_A_MEMBER" {
+		t.Fatalf("non-member forwarded write: want NOT_A_MEMBER, got %v", err)
+	}
+	members, _ := nodes[0].Members()
+	if len(members) != 3 {
+		t.Fatalf("membership changed: %v", members)
+	}
+}

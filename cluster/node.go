@@ -1,0 +1,431 @@
+// Package cluster runs one Garrison node's Raft member: the mutual-TLS
+// transport, bootstrap and membership changes, forwarding writes to the
+// leader, waiting until a write is applied locally, and probing peers.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/buildinfo"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// Errors callers map to API answers.
+var (
+	// ErrNoLeader: no leader could be reached in time; the write was not
+	// applied and may be retried.
+	ErrNoLeader = errors.New("cluster has no leader")
+	// ErrUnknownOutcome: the write was handed to a leader that then failed;
+	// it may or may not have been applied.
+	ErrUnknownOutcome = errors.New("outcome of the write is unknown")
+	// ErrNotFound: a member named in a request does not exist.
+	ErrNotFound = errors.New("member not found")
+	// ErrInvalid: a request is malformed or cannot be carried out as asked.
+	ErrInvalid = errors.New("invalid cluster request")
+	// ErrAlreadyInitialized: bootstrap on a node that already has state.
+	ErrAlreadyInitialized = errors.New("node already has cluster state")
+
+	errNotLeader = errors.New("not the leader")
+)
+
+// Config configures a Node.
+type Config struct {
+	// ID is the Raft server id: the node name, as in its certificate.
+	ID string
+	// DataDir holds raft.db (log and stable store) and snapshots/.
+	DataDir string
+	// BindAddress is the host:port the cluster listener binds.
+	BindAddress string
+	// AdvertiseAddress is the host:port peers dial; default the address the
+	// listener got (which resolves a ":0" port).
+	AdvertiseAddress string
+	TLS              TLSConfig
+	// Store is the replicated state machine.
+	Store *fsm.Store
+	Log   *slog.Logger
+	// RaftLogOutput receives hashicorp/raft's own log; default stderr.
+	RaftLogOutput io.Writer
+
+	// SnapshotThreshold and TrailingLogs bound the retained log: a node
+	// that falls further behind catches up by installing a snapshot.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	SnapshotInterval  time.Duration
+	// LeaderWait is how long a write waits for a leader (during an
+	// election) before it fails with ErrNoLeader.
+	LeaderWait time.Duration
+	// ApplyTimeout bounds one Raft apply on the leader.
+	ApplyTimeout time.Duration
+	// HeartbeatTimeout and ElectionTimeout tune failure detection; zero
+	// keeps hashicorp/raft's defaults.
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
+
+	// Self describes this node for the replicated controllers list. The
+	// node records it when it is a member and a leader is known.
+	Self func() *pb.Controller
+}
+
+func (c *Config) setDefaults() {
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.RaftLogOutput == nil {
+		c.RaftLogOutput = os.Stderr
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 2 * time.Minute
+	}
+	if c.LeaderWait == 0 {
+		c.LeaderWait = 5 * time.Second
+	}
+	if c.ApplyTimeout == 0 {
+		c.ApplyTimeout = 10 * time.Second
+	}
+}
+
+// Node is one running cluster member.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	raft      *raft.Raft
+	boltStore *raftboltdb.BoltStore
+	trans     *raft.NetworkTransport
+	mux       *mux
+	linkSrv   *http.Server
+	link      *linkClient
+
+	peersMu sync.Mutex
+	peers   map[string]*peerStatus
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+type peerStatus struct {
+	lastContact time.Time
+	version     string
+	applied     uint64
+}
+
+func (c *Config) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.ID)
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	rc.SnapshotThreshold = c.SnapshotThreshold
+	rc.TrailingLogs = c.TrailingLogs
+	rc.SnapshotInterval = c.SnapshotInterval
+	if c.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = c.HeartbeatTimeout
+		rc.LeaderLeaseTimeout = c.HeartbeatTimeout / 2
+	}
+	if c.ElectionTimeout > 0 {
+		rc.ElectionTimeout = c.ElectionTimeout
+	}
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: c.RaftLogOutput})
+	return rc
+}
+
+type stores struct {
+	bolt  *raftboltdb.BoltStore
+	logs  raft.LogStore
+	snaps *raft.FileSnapshotStore
+}
+
+func openStores(c *Config, logger hclog.Logger) (*stores, error) {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	bs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(c.DataDir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log store: %w", err)
+	}
+	logs, err := raft.NewLogCache(1024, bs)
+	if err != nil {
+		bs.Close()
+		return nil, fmt.Errorf("raft log cache: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.DataDir, 2, logger)
+	if err != nil {
+		bs.Close()
+		return nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	return &stores{bolt: bs, logs: logs, snaps: snaps}, nil
+}
+
+// Start opens the node's stores and joins whatever cluster its stored
+// configuration names. A node without state waits to be bootstrapped or
+// added by a leader.
+func Start(cfg Config) (*Node, error) {
+	cfg.setDefaults()
+	if cfg.ID == "" || cfg.Store == nil || cfg.BindAddress == "" {
+		return nil, fmt.Errorf("cluster config needs ID, Store and BindAddress")
+	}
+	rc := cfg.raftConfig()
+	st, err := openStores(&cfg, rc.Logger)
+	if err != nil {
+		return nil, err
+	}
+	// The state db persists across restarts and already holds everything up
+	// to its applied index; restoring an older snapshot over it on every
+	// start would only cost time. Restore only if the db is behind.
+	if snaps, err := st.snaps.List(); err == nil {
+		rc.NoSnapshotRestoreOnStart = len(snaps) == 0 || cfg.Store.AppliedIndex() >= snaps[0].Index
+	}
+	m, err := listen(cfg.BindAddress, cfg.TLS, cfg.Log)
+	if err != nil {
+		st.bolt.Close()
+		return nil, err
+	}
+	if cfg.AdvertiseAddress == "" {
+		cfg.AdvertiseAddress = m.ln.Addr().String()
+	}
+	layer := &raftLayer{chanListener: m.raft, tls: cfg.TLS, advertise: tcpAddr(cfg.AdvertiseAddress)}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: layer, MaxPool: 5, Timeout: 10 * time.Second, Logger: rc.Logger,
+	})
+	r, err := raft.NewRaft(rc, cfg.Store, st.logs, st.bolt, st.snaps, trans)
+	if err != nil {
+		trans.Close()
+		m.Close()
+		st.bolt.Close()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	n := &Node{
+		cfg: cfg, log: cfg.Log, raft: r, boltStore: st.bolt, trans: trans, mux: m,
+		link:  newLinkClient(cfg.TLS),
+		peers: map[string]*peerStatus{},
+		stop:  make(chan struct{}),
+	}
+	n.linkSrv = &http.Server{Handler: n.linkHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = n.linkSrv.Serve(m.link) }()
+	n.wg.Add(2)
+	go n.probeLoop()
+	go n.registerLoop()
+	return n, nil
+}
+
+// Shutdown stops the node. The state store is the caller's to close.
+func (n *Node) Shutdown() error {
+	close(n.stop)
+	err := n.raft.Shutdown().Error()
+	n.linkSrv.Close()
+	n.mux.Close()
+	n.trans.Close()
+	n.wg.Wait()
+	if cerr := n.boltStore.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ID is this node's Raft server id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// Address is the advertised cluster address (host:port).
+func (n *Node) Address() string { return n.cfg.AdvertiseAddress }
+
+// Store is the node's replicated state.
+func (n *Node) Store() *fsm.Store { return n.cfg.Store }
+
+// IsLeader reports whether this node is the Raft leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the current leader's id and address, empty if unknown.
+func (n *Node) Leader() (id, address string) {
+	addr, lid := n.raft.LeaderWithID()
+	return string(lid), string(addr)
+}
+
+// Bootstrap makes this node a one-member cluster. It fails with
+// ErrAlreadyInitialized on a node that already has Raft state.
+func (n *Node) Bootstrap() error {
+	f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+		Suffrage: raft.Voter, ID: raft.ServerID(n.cfg.ID), Address: raft.ServerAddress(n.cfg.AdvertiseAddress),
+	}}})
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrCantBootstrap) {
+			return ErrAlreadyInitialized
+		}
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	return nil
+}
+
+// WaitForLeader blocks until some leader is known.
+func (n *Node) WaitForLeader(ctx context.Context) error {
+	for {
+		if id, _ := n.Leader(); id != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", ErrNoLeader, ctx.Err())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// Apply replicates cmd and returns its result once this node's state has
+// applied it, so the caller can read its own write here. A follower
+// forwards the command to the leader. During an election Apply waits up to
+// LeaderWait for a leader before failing with ErrNoLeader.
+func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, uint64, error) {
+	retryUntil := time.Now().Add(n.cfg.LeaderWait)
+	for {
+		res, index, err := n.applyOnce(ctx, cmd)
+		if err == nil {
+			if werr := n.cfg.Store.WaitApplied(ctx, index); werr != nil {
+				return nil, index, fmt.Errorf("%w: applied at index %d but not yet on this node: %v", ErrUnknownOutcome, index, werr)
+			}
+			return res, index, nil
+		}
+		if !retryable(err) {
+			return nil, 0, err
+		}
+		if time.Now().After(retryUntil) {
+			return nil, 0, fmt.Errorf("%w: %v", ErrNoLeader, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, fmt.Errorf("%w: %v", ErrNoLeader, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// retryable errors are those where the command certainly was not appended.
+func retryable(err error) bool {
+	var le *linkErr
+	var re *RemoteError
+	switch {
+	case errors.Is(err, errNotLeader), errors.Is(err, ErrNoLeader):
+		return true
+	case errors.As(err, &le):
+		return le.beforeSend
+	case errors.As(err, &re):
+		return re.Code == codeNotLeader || re.Code == codeNoLeader
+	}
+	return false
+}
+
+func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, uint64, error) {
+	if n.IsLeader() {
+		return n.applyLocal(ctx, cmd)
+	}
+	_, addr := n.Leader()
+	if addr == "" {
+		return nil, 0, ErrNoLeader
+	}
+	resp := &pb.ApplyResponse{}
+	if _, err := n.link.call(ctx, addr, linkApply, cmd, resp); err != nil {
+		if retryable(err) {
+			return nil, 0, err
+		}
+		var le *linkErr
+		if errors.As(err, &le) {
+			return nil, 0, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+		}
+		return nil, 0, fromRemote(err)
+	}
+	return resp.GetResult(), resp.GetIndex(), nil
+}
+
+// applyLocal runs cmd through Raft on the leader.
+func (n *Node) applyLocal(ctx context.Context, cmd *pb.Command) (*pb.Result, uint64, error) {
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: encode command: %v", ErrInvalid, err)
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	f := n.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			return nil, 0, errNotLeader
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return nil, 0, fmt.Errorf("%w: %v", ErrNoLeader, err)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return nil, 0, fmt.Errorf("%w: node is shutting down", ErrNoLeader)
+		default:
+			return nil, 0, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+		}
+	}
+	res, ok := f.Response().(*pb.Result)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: state machine returned %T", ErrUnknownOutcome, f.Response())
+	}
+	return res, f.Index(), nil
+}
+
+func (n *Node) info() *pb.NodeInfo {
+	lid, _ := n.Leader()
+	return &pb.NodeInfo{
+		Id: n.cfg.ID, Version: buildinfo.Version, AppliedIndex: n.cfg.Store.AppliedIndex(),
+		LeaderId: lid, State: n.raft.State().String(),
+	}
+}
+
+// Info asks the node at a cluster address who it is. The id comes from the
+// peer's certificate, not from what it says.
+func (n *Node) Info(ctx context.Context, address string) (string, *pb.NodeInfo, error) {
+	info := &pb.NodeInfo{}
+	id, err := n.link.call(ctx, address, linkInfo, nil, info)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, info, nil
+}
+
+// configuration returns the latest Raft configuration.
+func (n *Node) configuration() ([]raft.Server, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("read raft configuration: %w", err)
+	}
+	return f.Configuration().Servers, nil
+}
+
+func (n *Node) isMember(id string) bool {
+	servers, err := n.configuration()
+	if err != nil {
+		return false
+	}
+	for _, s := range servers {
+		if string(s.ID) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// stripScheme accepts "tls:host:port" (OpenZiti's form) as well as host:port.
+func stripScheme(addr string) string {
+	return strings.TrimPrefix(addr, "tls:")
+}

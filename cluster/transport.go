@@ -1,0 +1,216 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/garrison-ctrl/garrison/pki"
+)
+
+// ALPN protocol names that split the one cluster port between Raft's own
+// wire protocol and the HTTP link used for forwarding and probes. The link
+// is plain HTTP/1.1: net/http closes connections whose ALPN protocol it has
+// no handler for, and keeps the TLS state (the peer's id) for "http/1.1".
+const (
+	protoRaft = "garrison-raft/1"
+	protoLink = "http/1.1"
+)
+
+const handshakeTimeout = 10 * time.Second
+
+// TLSConfig holds what a node needs for mutual TLS with its peers.
+type TLSConfig struct {
+	// Cert is this node's certificate (chain) and key.
+	Cert tls.Certificate
+	// Roots is the cluster root CA pool; peers must chain to it.
+	Roots *x509.CertPool
+	// TrustDomain of the SPIFFE ids; empty means pki.DefaultTrustDomain.
+	TrustDomain string
+}
+
+func (c TLSConfig) trustDomain() string {
+	if c.TrustDomain == "" {
+		return pki.DefaultTrustDomain
+	}
+	return c.TrustDomain
+}
+
+// verifyPeer refuses peers whose certificate is not a controller certificate
+// of this cluster. Chaining to the root is not enough: the same root also
+// vouches (through intermediates) for identities' client certificates.
+func (c TLSConfig) verifyPeer(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("peer sent no certificate")
+	}
+	if _, ok := pki.ControllerIDFromCert(cs.PeerCertificates[0], c.trustDomain()); !ok {
+		return fmt.Errorf("peer certificate %q is not a controller certificate of trust domain %q",
+			cs.PeerCertificates[0].Subject.CommonName, c.trustDomain())
+	}
+	return nil
+}
+
+func (c TLSConfig) server() *tls.Config {
+	return &tls.Config{
+		MinVersion:       tls.VersionTLS12,
+		Certificates:     []tls.Certificate{c.Cert},
+		ClientAuth:       tls.RequireAndVerifyClientCert,
+		ClientCAs:        c.Roots,
+		NextProtos:       []string{protoRaft, protoLink},
+		VerifyConnection: c.verifyPeer,
+	}
+}
+
+func (c TLSConfig) client(proto string) *tls.Config {
+	return &tls.Config{
+		MinVersion:       tls.VersionTLS12,
+		Certificates:     []tls.Certificate{c.Cert},
+		RootCAs:          c.Roots,
+		NextProtos:       []string{proto},
+		VerifyConnection: c.verifyPeer,
+	}
+}
+
+// peerID returns the controller id in a verified connection's peer cert.
+func (c TLSConfig) peerID(cs *tls.ConnectionState) (string, bool) {
+	if cs == nil || len(cs.PeerCertificates) == 0 {
+		return "", false
+	}
+	return pki.ControllerIDFromCert(cs.PeerCertificates[0], c.trustDomain())
+}
+
+// mux accepts TLS connections on the cluster port and hands each to the
+// Raft transport or the link server by the ALPN protocol the peer chose.
+type mux struct {
+	ln   net.Listener
+	tls  TLSConfig
+	log  *slog.Logger
+	raft *chanListener
+	link *chanListener
+}
+
+func listen(addr string, tc TLSConfig, log *slog.Logger) (*mux, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on cluster address %s: %w", addr, err)
+	}
+	m := &mux{
+		ln:   ln,
+		tls:  tc,
+		log:  log,
+		raft: newChanListener(ln.Addr()),
+		link: newChanListener(ln.Addr()),
+	}
+	go m.serve()
+	return m, nil
+}
+
+func (m *mux) serve() {
+	for {
+		conn, err := m.ln.Accept()
+		if err != nil {
+			m.raft.Close()
+			m.link.Close()
+			return
+		}
+		go m.handshake(conn)
+	}
+}
+
+func (m *mux) handshake(conn net.Conn) {
+	tc := tls.Server(conn, m.tls.server())
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		m.log.Warn("cluster link handshake refused", "remote", conn.RemoteAddr().String(), "err", err)
+		conn.Close()
+		return
+	}
+	var target *chanListener
+	switch tc.ConnectionState().NegotiatedProtocol {
+	case protoRaft:
+		target = m.raft
+	case protoLink:
+		target = m.link
+	default:
+		m.log.Warn("cluster link: peer chose no known protocol", "remote", conn.RemoteAddr().String())
+		tc.Close()
+		return
+	}
+	if !target.deliver(tc) {
+		tc.Close()
+	}
+}
+
+func (m *mux) Close() error { return m.ln.Close() }
+
+// chanListener is a net.Listener fed by the mux.
+type chanListener struct {
+	addr   net.Addr
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *chanListener) deliver(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// raftLayer is the raft.StreamLayer over the mux.
+type raftLayer struct {
+	*chanListener
+	tls       TLSConfig
+	advertise net.Addr
+}
+
+func (r *raftLayer) Addr() net.Addr { return r.advertise }
+
+func (r *raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: r.tls.client(protoRaft)}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", string(address))
+	if err != nil {
+		return nil, fmt.Errorf("dial raft peer %s: %w", address, err)
+	}
+	return conn, nil
+}
+
+// tcpAddr is a net.Addr for the advertised address, which may be a name.
+type tcpAddr string
+
+func (a tcpAddr) Network() string { return "tcp" }
+func (a tcpAddr) String() string  { return string(a) }
