@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
-
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -74,12 +71,11 @@ func startNode(t *testing.T, ca *testCA, name, dir string) *Node {
 
 func createIdentity(t *testing.T, name string) *pb.Command {
 	t.Helper()
-	body := &anypb.Any{}
-	if err := anypb.MarshalFrom(body, &pb.Identity{Name: name}, proto.MarshalOptions{Deterministic: true}); err != nil {
+	op, err := fsm.CreateOp(fsm.KindIdentity, "id-"+name, &pb.Identity{Name: name}, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{{Kind: &pb.Op_Create{Create: &pb.Create{
-		Entity: &pb.Entity{Type: fsm.KindIdentity, Id: "id-" + name, Body: body}}}}}}
+	return &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{op}}
 }
 
 // threeNodes forms a cluster of three in-process nodes over real TLS.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/buildinfo"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
@@ -106,7 +107,7 @@ func (n *Node) membershipLocal(ctx context.Context, req *pb.MembershipRequest) e
 		// The member's self-description goes with it. If this node just
 		// removed itself it is no longer leader; the record then stays
 		// until the next leader's operator removes it.
-		cmd := &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{{Kind: &pb.Op_Delete{Delete: &pb.Delete{Type: "controllers", Id: req.GetId()}}}}}
+		cmd := &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{fsm.DeleteOp(fsm.KindController, req.GetId())}}
 		if _, _, err := n.applyLocal(ctx, cmd); err != nil {
 			n.log.Warn("removed member but could not delete its controller record", "id", req.GetId(), "err", err)
 		}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -40,15 +39,14 @@ func (n *Node) registerLoop() {
 		if joined && exists {
 			want.LastJoinedAt = current.GetLastJoinedAt()
 		}
-		body := &anypb.Any{}
-		if err := anypb.MarshalFrom(body, want, proto.MarshalOptions{Deterministic: true}); err != nil {
+		build := fsm.CreateOp
+		if exists {
+			build = fsm.UpdateOp
+		}
+		op, err := build(fsm.KindController, n.cfg.ID, want, nil)
+		if err != nil {
 			n.log.Error("encode controller record", "err", err)
 			continue
-		}
-		e := &pb.Entity{Type: fsm.KindController, Id: n.cfg.ID, Body: body}
-		op := &pb.Op{Kind: &pb.Op_Create{Create: &pb.Create{Entity: e}}}
-		if exists {
-			op = &pb.Op{Kind: &pb.Op_Update{Update: &pb.Update{Entity: e}}}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		res, _, err := n.Apply(ctx, &pb.Command{RequestId: "register-" + n.cfg.ID, Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{op}})
