@@ -1,0 +1,120 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// NodeConfig is the YAML configuration of one node (deploy/node.example.yml).
+type NodeConfig struct {
+	Name                string        `yaml:"name"`
+	DataDir             string        `yaml:"dataDir"`
+	ClusterAddress      string        `yaml:"clusterAddress"`
+	AdvertiseCluster    string        `yaml:"advertiseClusterAddress,omitempty"`
+	APIAddress          string        `yaml:"apiAddress"`
+	AdvertiseAPIAddress string        `yaml:"advertiseApiAddress,omitempty"`
+	TrustDomain         string        `yaml:"trustDomain,omitempty"`
+	SessionTimeout      time.Duration `yaml:"sessionTimeout,omitempty"`
+	LogLevel            string        `yaml:"logLevel,omitempty"`
+	Raft                RaftConfig    `yaml:"raft,omitempty"`
+	PKI                 PKIConfig     `yaml:"pki"`
+
+	// path is where the file was read from; relative paths in it are
+	// relative to its directory.
+	path string
+}
+
+// RaftConfig tunes replication; zero values keep the defaults.
+type RaftConfig struct {
+	SnapshotThreshold uint64        `yaml:"snapshotThreshold,omitempty"`
+	TrailingLogs      uint64        `yaml:"trailingLogs,omitempty"`
+	SnapshotInterval  time.Duration `yaml:"snapshotInterval,omitempty"`
+	HeartbeatTimeout  time.Duration `yaml:"heartbeatTimeout,omitempty"`
+	ElectionTimeout   time.Duration `yaml:"electionTimeout,omitempty"`
+}
+
+// PKIConfig names the node's certificate files.
+type PKIConfig struct {
+	CA               string `yaml:"ca"`
+	Cert             string `yaml:"cert"`
+	Key              string `yaml:"key"`
+	SigningCert      string `yaml:"signingCert"`
+	SigningKey       string `yaml:"signingKey"`
+	IntermediateCert string `yaml:"intermediateCert,omitempty"`
+	IntermediateKey  string `yaml:"intermediateKey,omitempty"`
+}
+
+// loadNodeConfig reads and checks a node configuration file.
+func loadNodeConfig(path string) (*NodeConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg := &NodeConfig{}
+	if err := yaml.Unmarshal(data, cfg); err != nil {
+		return nil, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	cfg.path = path
+	if err := cfg.normalize(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func (c *NodeConfig) normalize() error {
+	var errs []error
+	need := func(v, name string) {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", name))
+		}
+	}
+	need(c.Name, "name")
+	need(c.DataDir, "dataDir")
+	need(c.ClusterAddress, "clusterAddress")
+	need(c.APIAddress, "apiAddress")
+	need(c.PKI.CA, "pki.ca")
+	need(c.PKI.Cert, "pki.cert")
+	need(c.PKI.Key, "pki.key")
+	need(c.PKI.SigningCert, "pki.signingCert")
+	need(c.PKI.SigningKey, "pki.signingKey")
+	for _, a := range []struct{ v, name string }{{c.ClusterAddress, "clusterAddress"}, {c.APIAddress, "apiAddress"}} {
+		if a.v != "" {
+			if _, _, err := net.SplitHostPort(a.v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", a.name, err))
+			}
+		}
+	}
+	if c.AdvertiseAPIAddress == "" {
+		c.AdvertiseAPIAddress = c.APIAddress
+	}
+	if c.AdvertiseCluster == "" {
+		c.AdvertiseCluster = c.ClusterAddress
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	base := filepath.Dir(c.path)
+	for _, p := range []*string{&c.DataDir, &c.PKI.CA, &c.PKI.Cert, &c.PKI.Key, &c.PKI.SigningCert, &c.PKI.SigningKey, &c.PKI.IntermediateCert, &c.PKI.IntermediateKey} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// agentSocket is the node's local operator socket.
+func (c *NodeConfig) agentSocket() string { return filepath.Join(c.DataDir, "garrison.sock") }
+
+func writeNodeConfig(path string, c *NodeConfig) error {
+	data, err := yaml.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}

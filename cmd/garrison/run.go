@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/garrison-ctrl/garrison/cluster"
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/buildinfo"
+	"github.com/garrison-ctrl/garrison/pki"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest"
+)
+
+func newRunCommand() *cobra.Command {
+	var configPath string
+	var jsonLogs bool
+	cmd := &cobra.Command{
+		Use:   "run --config node.yml",
+		Short: "Run one controller node in the foreground",
+		Long: `Run one Garrison controller node. A node with no cluster state waits until
+it is initialised (garrison cluster init) or added to a cluster by its leader
+(garrison cluster add). Stop it with SIGINT or SIGTERM.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadNodeConfig(configPath)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.LogLevel, jsonLogs)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runNode(ctx, cfg, log)
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "node configuration file (YAML)")
+	cmd.Flags().BoolVar(&jsonLogs, "json-logs", false, "log as JSON lines")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+// nodeTLS is the node's certificate material.
+type nodeTLS struct {
+	cert         tls.Certificate
+	leaf         *x509.Certificate
+	roots        *x509.CertPool
+	signingPEM   []byte
+	signingKeyID string
+}
+
+func loadNodeTLS(cfg *NodeConfig) (*nodeTLS, error) {
+	cert, err := tls.LoadX509KeyPair(cfg.PKI.Cert, cfg.PKI.Key)
+	if err != nil {
+		return nil, fmt.Errorf("load node certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("parse node certificate: %w", err)
+	}
+	cert.Leaf = leaf
+	if id, ok := pki.ControllerIDFromCert(leaf, trustDomain(cfg)); !ok || id != cfg.Name {
+		return nil, fmt.Errorf("node certificate %s does not name controller %q in trust domain %q", cfg.PKI.Cert, cfg.Name, trustDomain(cfg))
+	}
+	caPEM, err := os.ReadFile(cfg.PKI.CA)
+	if err != nil {
+		return nil, fmt.Errorf("read CA: %w", err)
+	}
+	cas, err := pki.ParseCertificatesPEM(caPEM)
+	if err != nil {
+		return nil, fmt.Errorf("parse CA %s: %w", cfg.PKI.CA, err)
+	}
+	signingPEM, err := os.ReadFile(cfg.PKI.SigningCert)
+	if err != nil {
+		return nil, fmt.Errorf("read signing certificate: %w", err)
+	}
+	signing, err := pki.ParseCertificatesPEM(signingPEM)
+	if err != nil {
+		return nil, fmt.Errorf("parse signing certificate: %w", err)
+	}
+	kid, err := pki.KeyID(signing[0].PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("signing key id: %w", err)
+	}
+	return &nodeTLS{cert: cert, leaf: leaf, roots: pki.NewCertPool(cas...), signingPEM: signingPEM, signingKeyID: kid}, nil
+}
+
+func trustDomain(cfg *NodeConfig) string {
+	if cfg.TrustDomain == "" {
+		return pki.DefaultTrustDomain
+	}
+	return cfg.TrustDomain
+}
+
+// runNode runs a node until ctx ends.
+func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
+	log = log.With("node", cfg.Name)
+	certs, err := loadNodeTLS(cfg)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	store, err := fsm.Open(filepath.Join(cfg.DataDir, "state.db"), log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	apiURL := "https://" + cfg.AdvertiseAPIAddress
+	self := func() *pb.Controller {
+		addrs := map[string]*pb.ApiAddressList{}
+		for name, path := range rest.APIPaths {
+			addrs[name] = &pb.ApiAddressList{Addresses: []*pb.ApiAddress{{Url: apiURL + path, Version: "v1"}}}
+		}
+		return &pb.Controller{
+			CtrlAddress:    "tls:" + cfg.AdvertiseCluster,
+			ApiAddresses:   addrs,
+			CertPem:        string(pki.EncodeCertificatesPEM(certs.leaf)),
+			Fingerprint:    pki.Fingerprint(certs.leaf),
+			SigningCertPem: string(certs.signingPEM),
+			SigningKid:     certs.signingKeyID,
+			Version:        buildinfo.Version,
+		}
+	}
+	node, err := cluster.Start(cluster.Config{
+		ID: cfg.Name, DataDir: cfg.DataDir, BindAddress: cfg.ClusterAddress, AdvertiseAddress: cfg.AdvertiseCluster,
+		TLS:   cluster.TLSConfig{Cert: certs.cert, Roots: certs.roots, TrustDomain: cfg.TrustDomain},
+		Store: store, Log: log, Self: self,
+		SnapshotThreshold: cfg.Raft.SnapshotThreshold, TrailingLogs: cfg.Raft.TrailingLogs,
+		SnapshotInterval: cfg.Raft.SnapshotInterval, HeartbeatTimeout: cfg.Raft.HeartbeatTimeout,
+		ElectionTimeout: cfg.Raft.ElectionTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := node.Shutdown(); err != nil {
+			log.Warn("raft shutdown", "err", err)
+		}
+	}()
+
+	api := rest.New(rest.Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: log, SessionTimeout: cfg.SessionTimeout})
+	ln, err := net.Listen("tcp", cfg.APIAddress)
+	if err != nil {
+		return fmt.Errorf("listen on API address %s: %w", cfg.APIAddress, err)
+	}
+	httpSrv := &http.Server{
+		Handler: api.Handler(),
+		TLSConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{certs.cert},
+			// Ask for a client certificate but do not require one: password
+			// logins have none, certificate logins are checked by the API.
+			ClientAuth: tls.RequestClientCert,
+		},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- httpSrv.ServeTLS(ln, "", "") }()
+
+	sock := cfg.agentSocket()
+	_ = os.Remove(sock)
+	agentLn, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("listen on agent socket %s: %w", sock, err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		return fmt.Errorf("restrict agent socket: %w", err)
+	}
+	agentSrv := &http.Server{Handler: api.AgentHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { errc <- agentSrv.Serve(agentLn) }()
+
+	log.Info("garrison node running", "version", buildinfo.Version, "api", apiURL, "cluster", cfg.AdvertiseCluster, "agent", sock)
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		log.Error("listener stopped", "err", err)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutCtx)
+	_ = agentSrv.Shutdown(shutCtx)
+	_ = os.Remove(sock)
+	return err
+}

@@ -1,0 +1,96 @@
+package rest
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+)
+
+// routeFabricCluster serves OpenZiti's cluster operations, admin only, so
+// the ziti CLI and other OpenZiti tooling can manage a Garrison cluster.
+func (s *Server) routeFabricCluster(r *mux.Router) {
+	r.Handle("/cluster/list-members", s.admin(handle(s.listMembers))).Methods(http.MethodGet)
+	r.Handle("/cluster/add-member", s.admin(handle(s.addMember))).Methods(http.MethodPost)
+	r.Handle("/cluster/remove-member", s.admin(handle(s.removeMember))).Methods(http.MethodPost)
+	r.Handle("/cluster/transfer-leadership", s.admin(handle(s.transferLeadership))).Methods(http.MethodPost)
+}
+
+func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) error {
+	members, err := s.node.Members()
+	if err != nil {
+		return errUnhandled(err)
+	}
+	out := make([]map[string]any, 0, len(members))
+	for _, m := range members {
+		version := m.Version
+		if version == "" {
+			version = "<not connected>"
+		}
+		out = append(out, map[string]any{
+			"id": m.ID, "address": "tls:" + m.Address, "voter": m.Voter, "leader": m.Leader,
+			"version": version, "connected": m.Connected, "readOnly": false,
+			"preferredLeader": false,
+			// Not in the spec's schema, but useful to operators and harmless
+			// to clients that ignore unknown fields.
+			"lastContact":  apiTime(m.LastContact),
+			"appliedIndex": m.AppliedIndex,
+		})
+	}
+	writeData(w, http.StatusOK, out, meta{})
+	return nil
+}
+
+type addMemberRequest struct {
+	Address *string `json:"address"`
+	IsVoter *bool   `json:"isVoter"`
+}
+
+func (s *Server) addMember(w http.ResponseWriter, r *http.Request) error {
+	var req addMemberRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Address == nil || *req.Address == "" {
+		return errField("address", "address is required", nil)
+	}
+	if req.IsVoter == nil {
+		return errField("isVoter", "isVoter is required", nil)
+	}
+	if err := s.node.AddMember(r.Context(), *req.Address, *req.IsVoter); err != nil {
+		return fromCluster(err)
+	}
+	writeEmpty(w)
+	return nil
+}
+
+type memberIDRequest struct {
+	ID          string `json:"id"`
+	NewLeaderID string `json:"newLeaderId"`
+}
+
+func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) error {
+	var req memberIDRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.ID == "" {
+		return errField("id", "id is required", nil)
+	}
+	if err := s.node.RemoveMember(r.Context(), req.ID); err != nil {
+		return fromCluster(err)
+	}
+	writeEmpty(w)
+	return nil
+}
+
+func (s *Server) transferLeadership(w http.ResponseWriter, r *http.Request) error {
+	var req memberIDRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := s.node.TransferLeadership(r.Context(), req.NewLeaderID); err != nil {
+		return fromCluster(err)
+	}
+	writeEmpty(w)
+	return nil
+}

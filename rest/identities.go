@@ -1,0 +1,99 @@
+package rest
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// defaultAuthPolicyID is OpenZiti's built-in auth policy every identity
+// uses unless given another.
+const defaultAuthPolicyID = "default"
+
+// renderIdentity renders the spec's identityDetail, reading the identity's
+// authenticators from the same consistent view.
+func renderIdentity(rd *fsm.Reader, rec *fsm.Record, ident *pb.Identity) (map[string]any, error) {
+	d := baseEntity(rec, "identities")
+	typeID := ident.GetTypeId()
+	if typeID == "" {
+		typeID = "Default"
+	}
+	authPolicy := ident.GetAuthPolicyId()
+	if authPolicy == "" {
+		authPolicy = defaultAuthPolicyID
+	}
+	authenticators := map[string]any{}
+	ids, err := rd.IDsByIndex(fsm.KindAuthenticator, "identity", rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		arec, err := rd.Get(fsm.KindAuthenticator, id)
+		if err != nil {
+			return nil, err
+		}
+		a, _ := fsm.As[*pb.Authenticator](arec)
+		switch a.GetMethod() {
+		case "updb":
+			authenticators["updb"] = map[string]any{"id": id, "username": a.GetUsername()}
+		case "cert":
+			authenticators["cert"] = map[string]any{"id": id, "fingerprint": a.GetFingerprint()}
+		}
+	}
+	roles := ident.GetRoleAttributes()
+	if roles == nil {
+		roles = []string{}
+	}
+	precedences := map[string]any{}
+	for k, v := range ident.GetServiceHostingPrecedences() {
+		precedences[k] = v
+	}
+	costs := map[string]any{}
+	for k, v := range ident.GetServiceHostingCosts() {
+		costs[k] = v
+	}
+	appData := map[string]any{}
+	if len(ident.GetAppDataJson()) > 0 {
+		_ = json.Unmarshal(ident.GetAppDataJson(), &appData)
+	}
+	var externalID, disabledAt, disabledUntil any
+	if ident.GetExternalId() != "" {
+		externalID = ident.GetExternalId()
+	}
+	if ident.GetDisabledAt() != 0 {
+		disabledAt = apiTime(time.Unix(0, ident.GetDisabledAt()))
+	}
+	if ident.GetDisabledUntil() != 0 {
+		disabledUntil = apiTime(time.Unix(0, ident.GetDisabledUntil()))
+	}
+	defaultPrecedence := "default"
+	d["name"] = ident.GetName()
+	d["type"] = entityRef("identity-types", typeID, typeID)
+	d["typeId"] = typeID
+	d["isAdmin"] = ident.GetIsAdmin()
+	d["isDefaultAdmin"] = ident.GetIsDefaultAdmin()
+	d["authenticators"] = authenticators
+	d["enrollment"] = map[string]any{}
+	d["envInfo"] = map[string]any{}
+	d["sdkInfo"] = map[string]any{}
+	d["roleAttributes"] = roles
+	d["hasEdgeRouterConnection"] = false
+	d["edgeRouterConnectionStatus"] = "offline"
+	d["hasApiSession"] = false
+	d["isMfaEnabled"] = false
+	d["serviceHostingPrecedences"] = precedences
+	d["serviceHostingCosts"] = costs
+	d["defaultHostingPrecedence"] = defaultPrecedence
+	d["defaultHostingCost"] = ident.GetDefaultHostingCost()
+	d["authPolicyId"] = authPolicy
+	d["authPolicy"] = entityRef("auth-policies", authPolicy, "Default")
+	d["externalId"] = externalID
+	d["disabled"] = ident.GetDisabled()
+	d["disabledAt"] = disabledAt
+	d["disabledUntil"] = disabledUntil
+	d["permissions"] = []string{}
+	d["appData"] = appData
+	return d, nil
+}

@@ -1,0 +1,130 @@
+// Package rest serves the OpenZiti Edge Client API (/edge/client/v1), Edge
+// Management API (/edge/management/v1) and the Fabric cluster operations
+// (/fabric/v1/cluster) of one Garrison node. Reads come from the node's own
+// replicated store; writes become protobuf commands applied through the
+// cluster. Each file holds the handlers of one group of paths.
+package rest
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/garrison-ctrl/garrison/cluster"
+	"github.com/garrison-ctrl/garrison/fsm"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// Base paths of the served APIs.
+const (
+	ClientBase     = "/edge/client/v1"
+	ManagementBase = "/edge/management/v1"
+	FabricBase     = "/fabric/v1"
+)
+
+// Config configures the API server of one node.
+type Config struct {
+	Node  *cluster.Node
+	Store *fsm.Store
+	// AdvertiseURL is this node's API base, e.g. https://ctrl1.example:1280.
+	AdvertiseURL string
+	Log          *slog.Logger
+	// SessionTimeout ends API sessions idle for longer; default 30 minutes.
+	SessionTimeout time.Duration
+	// WriteTimeout bounds how long a request waits for its replicated write.
+	WriteTimeout time.Duration
+}
+
+// Server holds the API handlers of one node.
+type Server struct {
+	cfg   Config
+	node  *cluster.Node
+	store *fsm.Store
+	log   *slog.Logger
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = 30 * time.Minute
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 15 * time.Second
+	}
+	return &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log}
+}
+
+// Handler routes all APIs.
+func (s *Server) Handler() http.Handler {
+	root := mux.NewRouter()
+	client := root.PathPrefix(ClientBase).Subrouter()
+	mgmt := root.PathPrefix(ManagementBase).Subrouter()
+	fabric := root.PathPrefix(FabricBase).Subrouter()
+	// gorilla/mux subrouters do not inherit these handlers: set them on each.
+	for _, r := range []*mux.Router{root, client, mgmt, fabric} {
+		r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, r, errNotFound())
+		})
+		r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, r, &APIError{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+				Message: "The resource requested does not support this HTTP verb"})
+		})
+	}
+	for _, api := range []*mux.Router{client, mgmt} {
+		s.routeVersion(api)
+		s.routeSessions(api)
+		s.routeControllers(api)
+	}
+	s.routeFabricCluster(fabric)
+	return withRequestID(s.recoverPanics(root))
+}
+
+// recoverPanics turns a handler bug into a 500 in the error envelope and a
+// log line with the stack, instead of a dropped connection.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				s.log.Error("handler panic", "path", r.URL.Path, "requestId", requestID(r), "panic", v, "stack", string(debug.Stack()))
+				writeError(w, r, &APIError{Status: http.StatusInternalServerError, Code: CodeUnhandled, Message: "An unhandled error occurred"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func urlVars(r *http.Request) map[string]string {
+	if v := mux.Vars(r); v != nil {
+		return v
+	}
+	return map[string]string{}
+}
+
+// apply replicates ops as one command and maps both transport failures and
+// constraint violations to API errors.
+func (s *Server) apply(r *http.Request, ops ...*pb.Op) *APIError {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
+	defer cancel()
+	cmd := &pb.Command{RequestId: requestID(r), Timestamp: time.Now().UnixNano(), Ops: ops}
+	res, _, err := s.node.Apply(ctx, cmd)
+	if err != nil {
+		return fromCluster(err)
+	}
+	return fromResult(res)
+}
+
+// handle adapts a handler that returns an error to http.HandlerFunc.
+func handle(fn func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeError(w, r, err)
+		}
+	}
+}

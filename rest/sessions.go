@@ -1,0 +1,232 @@
+package rest
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// routeSessions serves authentication and the caller's own session and
+// identity. Both APIs serve these paths.
+func (s *Server) routeSessions(r *mux.Router) {
+	r.Handle("/authenticate", handle(s.authenticate)).Methods(http.MethodPost)
+	r.Handle("/current-api-session", s.authenticated(handle(s.currentAPISession))).Methods(http.MethodGet)
+	r.Handle("/current-api-session", s.authenticated(handle(s.logout))).Methods(http.MethodDelete)
+	r.Handle("/current-identity", s.authenticated(handle(s.currentIdentity))).Methods(http.MethodGet)
+}
+
+// authenticateRequest is the spec's "authenticate" body.
+type authenticateRequest struct {
+	Username    string          `json:"username"`
+	Password    string          `json:"password"`
+	ConfigTypes []string        `json:"configTypes"`
+	EnvInfo     json.RawMessage `json:"envInfo"`
+	SdkInfo     json.RawMessage `json:"sdkInfo"`
+}
+
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
+	method := r.URL.Query().Get("method")
+	switch method {
+	case "password":
+	case "":
+		return errField("method", "method is required", nil)
+	case "cert", "ext-jwt":
+		return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidAuthMethod,
+			Message: "The supplied authentication method is not supported by this controller yet", Cause: &FieldError{Field: "method", Reason: "not supported", Value: method}}
+	default:
+		return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidAuthMethod,
+			Message: "The supplied authentication method is not valid", Cause: &FieldError{Field: "method", Reason: "must be one of password, cert, ext-jwt", Value: method}}
+	}
+	var req authenticateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Username == "" || req.Password == "" {
+		return errField("username", "username and password fields are required", nil)
+	}
+	for _, raw := range []struct {
+		name string
+		v    json.RawMessage
+	}{{"envInfo", req.EnvInfo}, {"sdkInfo", req.SdkInfo}} {
+		if len(raw.v) > 0 && string(raw.v) != "null" {
+			var obj map[string]any
+			if err := json.Unmarshal(raw.v, &obj); err != nil {
+				return errField(raw.name, "must be an object", nil)
+			}
+		}
+	}
+
+	authRec, ident, err := s.findPasswordAuthenticator(req.Username)
+	if err != nil {
+		return errUnhandled(err)
+	}
+	hash := dummyHash
+	if authRec != nil {
+		hash = authRec.body.GetPasswordHash()
+	}
+	match, herr := VerifyPassword(hash, req.Password)
+	if authRec == nil || herr != nil || !match || ident.body.GetDisabled() {
+		if herr != nil && authRec != nil {
+			s.log.Error("stored password hash is unreadable", "authenticator", authRec.rec.ID, "err", herr)
+		}
+		return errInvalidAuth()
+	}
+
+	token := uuid.NewString()
+	now := time.Now()
+	sess := &pb.ApiSession{
+		IdentityId:        ident.rec.ID,
+		AuthenticatorId:   authRec.rec.ID,
+		TokenHash:         tokenHash(token),
+		IpAddress:         clientIP(r),
+		ConfigTypes:       req.ConfigTypes,
+		EnvInfoJson:       compactJSON(req.EnvInfo),
+		SdkInfoJson:       compactJSON(req.SdkInfo),
+		LastActivityAt:    now.UnixNano(),
+		ExpirationSeconds: int64(s.cfg.SessionTimeout / time.Second),
+	}
+	id := uuid.NewString()
+	op, err := fsm.CreateOp(fsm.KindApiSession, id, sess, nil)
+	if err != nil {
+		return errUnhandled(err)
+	}
+	if aerr := s.apply(r, op); aerr != nil {
+		return aerr
+	}
+	rec, err := s.store.Get(fsm.KindApiSession, id)
+	if err != nil {
+		return errUnhandled(err)
+	}
+	exp := expiresAt(sess)
+	w.Header().Set(sessionHeader, token)
+	w.Header().Set("expiration-seconds", strconv.FormatInt(sess.GetExpirationSeconds(), 10))
+	w.Header().Set("expires-at", apiTime(exp))
+	writeData(w, http.StatusOK, s.renderCurrentSession(rec, sess, ident.rec, ident.body, token), meta{})
+	return nil
+}
+
+type authenticatorRec struct {
+	rec  *fsm.Record
+	body *pb.Authenticator
+}
+
+type identityRec struct {
+	rec  *fsm.Record
+	body *pb.Identity
+}
+
+// findPasswordAuthenticator returns the updb authenticator for username and
+// its identity, or nils if there is none.
+func (s *Server) findPasswordAuthenticator(username string) (*authenticatorRec, *identityRec, error) {
+	var a *authenticatorRec
+	var id *identityRec
+	err := s.store.View(func(rd *fsm.Reader) error {
+		rec, err := rd.Lookup(fsm.KindAuthenticator, "username", username)
+		if err != nil {
+			return err
+		}
+		body, _ := fsm.As[*pb.Authenticator](rec)
+		irec, err := rd.Get(fsm.KindIdentity, body.GetIdentityId())
+		if err != nil {
+			return err
+		}
+		ibody, _ := fsm.As[*pb.Identity](irec)
+		a, id = &authenticatorRec{rec, body}, &identityRec{irec, ibody}
+		return nil
+	})
+	if errors.Is(err, fsm.ErrNotFound) {
+		return nil, nil, nil
+	}
+	return a, id, err
+}
+
+func (s *Server) currentAPISession(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	writeData(w, http.StatusOK, s.renderCurrentSession(c.session, c.sess, c.identity, c.ident, c.token), meta{})
+	return nil
+}
+
+// logout deletes the session through Raft: once applied, the token is
+// refused on every node.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	if aerr := s.apply(r, fsm.DeleteOp(fsm.KindApiSession, callerOf(r).session.ID)); aerr != nil {
+		return aerr
+	}
+	writeEmpty(w)
+	return nil
+}
+
+func (s *Server) currentIdentity(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	var detail map[string]any
+	err := s.store.View(func(rd *fsm.Reader) error {
+		var err error
+		detail, err = renderIdentity(rd, c.identity, c.ident)
+		return err
+	})
+	if err != nil {
+		return errUnhandled(err)
+	}
+	detail["hasApiSession"] = true
+	writeData(w, http.StatusOK, detail, meta{})
+	return nil
+}
+
+func (s *Server) renderCurrentSession(rec *fsm.Record, sess *pb.ApiSession, irec *fsm.Record, ident *pb.Identity, token string) map[string]any {
+	d := baseEntity(rec, "api-sessions")
+	d["_links"] = map[string]any{
+		"self":             map[string]string{"href": "./current-api-session"},
+		"current-identity": map[string]string{"href": "./current-identity"},
+	}
+	exp := expiresAt(sess)
+	last := apiTime(time.Unix(0, sess.GetLastActivityAt()))
+	configTypes := sess.GetConfigTypes()
+	if configTypes == nil {
+		configTypes = []string{}
+	}
+	d["token"] = token
+	d["identity"] = entityRef("identities", irec.ID, ident.GetName())
+	d["identityId"] = irec.ID
+	d["authenticatorId"] = sess.GetAuthenticatorId()
+	d["configTypes"] = configTypes
+	d["ipAddress"] = sess.GetIpAddress()
+	d["authQueries"] = []any{}
+	d["isMfaRequired"] = sess.GetIsMfaRequired()
+	d["isMfaComplete"] = sess.GetIsMfaComplete()
+	d["isCertExtendable"] = false
+	d["isCertExtendRequested"] = false
+	d["isCertKeyRollRequested"] = false
+	d["improperClientCertChain"] = false
+	d["lastActivityAt"] = last
+	d["cachedLastActivityAt"] = last
+	d["cachedUpdatedAt"] = apiTime(rec.UpdatedAt)
+	d["expiresAt"] = apiTime(exp)
+	d["expirationSeconds"] = int64(time.Until(exp) / time.Second)
+	return d
+}
+
+// clientIP is the caller's address as seen by this node. Behind HAProxy in
+// TCP mode that is HAProxy's address unless the PROXY protocol is enabled.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func compactJSON(raw json.RawMessage) []byte {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return raw
+}

@@ -1,0 +1,48 @@
+package rest
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/garrison-ctrl/garrison/internal/buildinfo"
+)
+
+// API names as OpenZiti keys them in apiVersions and apiAddresses.
+const (
+	APIEdgeClient     = "edge-client"
+	APIEdgeManagement = "edge-management"
+	APIFabric         = "fabric"
+)
+
+// APIPaths maps API names to base paths.
+var APIPaths = map[string]string{
+	APIEdgeClient:     ClientBase,
+	APIEdgeManagement: ManagementBase,
+	APIFabric:         FabricBase,
+}
+
+func (s *Server) routeVersion(r *mux.Router) {
+	r.Handle("/", http.HandlerFunc(s.version)).Methods(http.MethodGet)
+	r.Handle("/version", http.HandlerFunc(s.version)).Methods(http.MethodGet)
+}
+
+// version needs no session: SDKs call it before they log in.
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	apiVersions := map[string]any{}
+	for name, path := range APIPaths {
+		apiVersions[name] = map[string]any{"v1": map[string]any{
+			"path": path, "apiBaseUrls": []string{s.cfg.AdvertiseURL + path},
+		}}
+	}
+	// Older SDKs look for "edge"; OpenZiti keeps it as the client API.
+	apiVersions["edge"] = apiVersions[APIEdgeClient]
+	writeData(w, http.StatusOK, map[string]any{
+		"version":        buildinfo.Version,
+		"revision":       buildinfo.Revision(),
+		"buildDate":      buildinfo.BuildDate,
+		"runtimeVersion": buildinfo.RuntimeVersion(),
+		"capabilities":   []string{"HA_CONTROLLER"},
+		"apiVersions":    apiVersions,
+	}, meta{})
+}
