@@ -157,6 +157,16 @@ func runQuickstart(ctx context.Context, o quickstartOptions, out io.Writer) erro
 			return err
 		}
 		lbURL = "https://127.0.0.1:" + strconv.Itoa(state.BasePort)
+		lb, err := newAPIClient(lbURL, caFile)
+		if err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = retry(wctx, func() error { return lb.do(wctx, http.MethodGet, "/edge/client/v1/version", nil, nil) })
+		cancel()
+		if err != nil {
+			return fmt.Errorf("HAProxy on %s does not answer (see %s): %w", lbURL, filepath.Join(home, "haproxy.log"), err)
+		}
 	}
 
 	fmt.Fprintf(out, "\nGarrison quickstart: %d node(s) in %s\n", state.Nodes, home)
