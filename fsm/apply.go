@@ -47,7 +47,11 @@ func (s *Store) applyOp(j *journal, ts int64, op *pb.Op) (*pb.Result, error) {
 	case *pb.Op_Patch:
 		return s.patch(j, ts, k.Patch)
 	case *pb.Op_Delete:
-		return s.delete(j, k.Delete.GetType(), k.Delete.GetId())
+		d := k.Delete
+		if _, known := s.kinds[d.GetType()]; known && d.GetSkipMissing() && j.get(entityBucket(d.GetType()), []byte(d.GetId())) == nil {
+			return ok(), nil
+		}
+		return s.delete(j, d.GetType(), d.GetId())
 	default:
 		return failure(pb.Result_INVALID, "", "", "command has an empty op"), nil
 	}
@@ -114,6 +118,9 @@ func (s *Store) patch(j *journal, ts int64, p *pb.Patch) (*pb.Result, error) {
 		return nil, err
 	}
 	if old == nil {
+		if p.GetSkipMissing() {
+			return ok(), nil
+		}
 		return notFound(kind.Name, e.GetId()), nil
 	}
 	merged := proto.Clone(oldBody)

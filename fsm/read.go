@@ -102,8 +102,8 @@ func (r *Reader) IDsByIndex(kindName, index, key string) ([]string, error) {
 	return scanIndex(r.tx.Bucket([]byte(indexBucket(k.Name, index))), key), nil
 }
 
-// ForEach calls fn for every entity of a kind in id order; fn returning
-// ErrStop ends the iteration without error.
+// ForEach calls fn for every entity of a kind in id order; an error from fn
+// ends the iteration and is returned.
 func (r *Reader) ForEach(kindName string, fn func(*Record) error) error {
 	k, err := r.kind(kindName)
 	if err != nil {

@@ -98,6 +98,11 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 	for _, k := range allKinds() {
 		s.kinds[k.Name] = k
 		for _, r := range k.Refs {
+			// Deletes find referrers by a prefix scan, which only a
+			// non-unique index supports.
+			if ix := k.index(r.Index); ix == nil || ix.Unique {
+				return nil, fmt.Errorf("kind %s: reference to %s must use a non-unique index, %q is not one", k.Name, r.Target, r.Index)
+			}
 			s.referrers[r.Target] = append(s.referrers[r.Target], referrer{kind: k, ref: r})
 		}
 	}
@@ -274,7 +279,11 @@ type snapshot struct {
 	once sync.Once
 }
 
+// Persist writes the copy and then ends the read transaction: raft's
+// RecoverCluster persists a snapshot without ever releasing it, and an open
+// read transaction would block closing the database forever.
 func (sn *snapshot) Persist(sink raft.SnapshotSink) error {
+	defer sn.Release()
 	if _, err := sn.tx.WriteTo(sink); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("write snapshot: %w", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
@@ -367,4 +368,59 @@ func TestDeterminism(t *testing.T) {
 	if !bytes.Contains(d1, []byte("[e/identities]")) || bytes.Count(d1, []byte("\n")) < 40 {
 		t.Fatalf("dump looks empty:\n%s", d1)
 	}
+}
+
+func TestSkipMissing(t *testing.T) {
+	s := openTest(t)
+	a := &applier{t: t, s: s}
+	a.mustOK(1, createOp(entity(t, KindApiSession, "s1", &pb.ApiSession{TokenHash: "h"})))
+	patch := func(id string) *pb.Op {
+		return &pb.Op{Kind: &pb.Op_Patch{Patch: &pb.Patch{
+			Entity: entity(t, KindApiSession, id, &pb.ApiSession{LastActivityAt: 42}), Fields: []string{"last_activity_at"},
+			KeepUpdatedAt: true, SkipMissing: true}}}
+	}
+	// One gone session must not sink the whole activity batch.
+	a.mustOK(2, patch("gone"), patch("s1"))
+	rec, err := s.Get(KindApiSession, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess, _ := As[*pb.ApiSession](rec); sess.GetLastActivityAt() != 42 || rec.UpdatedAt.UnixNano() != 1 {
+		t.Fatalf("patch: %v updatedAt %d", sess, rec.UpdatedAt.UnixNano())
+	}
+	a.mustOK(3, &pb.Op{Kind: &pb.Op_Delete{Delete: &pb.Delete{Type: KindApiSession, Id: "gone", SkipMissing: true}}},
+		&pb.Op{Kind: &pb.Op_Delete{Delete: &pb.Delete{Type: KindApiSession, Id: "s1", SkipMissing: true}}})
+	if _, err := s.Get(KindApiSession, "s1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("skip-missing delete did not delete the present one: %v", err)
+	}
+	if res := a.apply(4, &pb.Op{Kind: &pb.Op_Patch{Patch: &pb.Patch{Entity: entity(t, KindApiSession, "s1", &pb.ApiSession{}), Fields: []string{"last_activity_at"}}}}); res.GetCode() != pb.Result_NOT_FOUND {
+		t.Fatalf("patch without skip_missing of a missing entity: %v", res)
+	}
+}
+
+// raft's RecoverCluster persists a snapshot without releasing it; closing
+// the store afterwards must not hang.
+func TestPersistWithoutReleaseDoesNotBlockClose(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Persist(&memSink{}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close blocked by a persisted but unreleased snapshot")
+	}
+	snap.Release() // still safe after Persist released it
 }

@@ -373,6 +373,9 @@ type Patch struct {
 	// keep_updated_at leaves updatedAt alone: for bookkeeping writes such as
 	// last-activity batches that are not changes a user made.
 	KeepUpdatedAt bool `protobuf:"varint,3,opt,name=keep_updated_at,json=keepUpdatedAt,proto3" json:"keep_updated_at,omitempty"`
+	// skip_missing makes a patch of an entity that no longer exists a no-op
+	// instead of NOT_FOUND, for batched bookkeeping that races with deletes.
+	SkipMissing   bool `protobuf:"varint,4,opt,name=skip_missing,json=skipMissing,proto3" json:"skip_missing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -428,13 +431,22 @@ func (x *Patch) GetKeepUpdatedAt() bool {
 	return false
 }
 
+func (x *Patch) GetSkipMissing() bool {
+	if x != nil {
+		return x.SkipMissing
+	}
+	return false
+}
+
 // Delete removes an entity and, per the type's reference rules, cascades to
 // the entities that point at it. Fails with NOT_FOUND if it does not exist,
 // which makes a delete usable as a "consume once" primitive.
 type Delete struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
-	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Id    string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// skip_missing makes deleting an absent entity a no-op (for sweeps).
+	SkipMissing   bool `protobuf:"varint,3,opt,name=skip_missing,json=skipMissing,proto3" json:"skip_missing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -481,6 +493,13 @@ func (x *Delete) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *Delete) GetSkipMissing() bool {
+	if x != nil {
+		return x.SkipMissing
+	}
+	return false
 }
 
 // Entity is the stored form of every entity type.
@@ -670,14 +689,16 @@ const file_command_proto_rawDesc = "" +
 	"\x06Create\x12+\n" +
 	"\x06entity\x18\x01 \x01(\v2\x13.garrison.v1.EntityR\x06entity\"5\n" +
 	"\x06Update\x12+\n" +
-	"\x06entity\x18\x01 \x01(\v2\x13.garrison.v1.EntityR\x06entity\"t\n" +
+	"\x06entity\x18\x01 \x01(\v2\x13.garrison.v1.EntityR\x06entity\"\x97\x01\n" +
 	"\x05Patch\x12+\n" +
 	"\x06entity\x18\x01 \x01(\v2\x13.garrison.v1.EntityR\x06entity\x12\x16\n" +
 	"\x06fields\x18\x02 \x03(\tR\x06fields\x12&\n" +
-	"\x0fkeep_updated_at\x18\x03 \x01(\bR\rkeepUpdatedAt\",\n" +
+	"\x0fkeep_updated_at\x18\x03 \x01(\bR\rkeepUpdatedAt\x12!\n" +
+	"\fskip_missing\x18\x04 \x01(\bR\vskipMissing\"O\n" +
 	"\x06Delete\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\xc1\x01\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12!\n" +
+	"\fskip_missing\x18\x03 \x01(\bR\vskipMissing\"\xc1\x01\n" +
 	"\x06Entity\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1d\n" +
