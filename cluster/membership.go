@@ -101,19 +101,21 @@ func (n *Node) membershipLocal(ctx context.Context, req *pb.MembershipRequest) e
 		if find(req.GetId()) == nil {
 			return fmt.Errorf("%w: %q", ErrNotFound, req.GetId())
 		}
-		if err := raftErr(n.raft.RemoveServer(raft.ServerID(req.GetId()), 0, membershipTimeout).Error(), "remove member"); err != nil {
+		// The member's self-description goes first, while this node surely
+		// is leader (it may be removing itself). Should the removal then
+		// fail, the member re-records itself: it re-registers whenever its
+		// record is missing while it is a member.
+		cmd := &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{{Kind: &pb.Op_Delete{Delete: &pb.Delete{
+			Type: fsm.KindController, Id: req.GetId(), SkipMissing: true}}}}}
+		if _, _, err := n.applyLocal(ctx, cmd); err != nil {
 			return err
 		}
-		// The member's self-description goes with it. If this node just
-		// removed itself it is no longer leader; the record then stays
-		// until the next leader's operator removes it.
-		cmd := &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{fsm.DeleteOp(fsm.KindController, req.GetId())}}
-		if _, _, err := n.applyLocal(ctx, cmd); err != nil {
-			n.log.Warn("removed member but could not delete its controller record", "id", req.GetId(), "err", err)
-		}
-		return nil
+		return raftErr(n.raft.RemoveServer(raft.ServerID(req.GetId()), 0, membershipTimeout).Error(), "remove member")
 	case pb.MembershipRequest_TRANSFER_LEADERSHIP:
 		if req.GetId() == "" {
+			if voters(servers) < 2 {
+				return fmt.Errorf("%w: there is no other voter to hand leadership to", ErrInvalid)
+			}
 			return raftErr(n.raft.LeadershipTransfer().Error(), "transfer leadership")
 		}
 		s := find(req.GetId())
@@ -129,6 +131,16 @@ func (n *Node) membershipLocal(ctx context.Context, req *pb.MembershipRequest) e
 		return raftErr(n.raft.LeadershipTransferToServer(s.ID, s.Address).Error(), "transfer leadership")
 	}
 	return fmt.Errorf("%w: unknown membership op %v", ErrInvalid, req.GetOp())
+}
+
+func voters(servers []raft.Server) int {
+	n := 0
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter {
+			n++
+		}
+	}
+	return n
 }
 
 func raftErr(err error, what string) error {

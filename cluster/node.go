@@ -76,6 +76,12 @@ type Config struct {
 	// keeps hashicorp/raft's defaults.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
+	// CommitTimeout is how long the leader waits, with nothing new to send,
+	// before telling followers the commit index. A follower answers a
+	// forwarded write only once it has applied it, so this bounds the
+	// latency of writes through followers when traffic is light. Default
+	// 10ms (raft's is 50ms): a few hundred small RPCs a second when idle.
+	CommitTimeout time.Duration
 
 	// Self describes this node for the replicated controllers list. The
 	// node records it when it is a member and a leader is known.
@@ -103,6 +109,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ApplyTimeout == 0 {
 		c.ApplyTimeout = 10 * time.Second
+	}
+	if c.CommitTimeout == 0 {
+		c.CommitTimeout = 10 * time.Millisecond
 	}
 }
 
@@ -138,6 +147,7 @@ func (c *Config) raftConfig() *raft.Config {
 	rc.SnapshotThreshold = c.SnapshotThreshold
 	rc.TrailingLogs = c.TrailingLogs
 	rc.SnapshotInterval = c.SnapshotInterval
+	rc.CommitTimeout = c.CommitTimeout
 	if c.HeartbeatTimeout > 0 {
 		rc.HeartbeatTimeout = c.HeartbeatTimeout
 		rc.LeaderLeaseTimeout = c.HeartbeatTimeout / 2
@@ -362,7 +372,10 @@ func (n *Node) applyLocal(ctx context.Context, cmd *pb.Command) (*pb.Result, uin
 	}
 	timeout := n.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		timeout = time.Until(dl)
+		// raft.Apply reads a zero timeout as "wait forever".
+		if timeout = time.Until(dl); timeout <= 0 {
+			return nil, 0, fmt.Errorf("%w: %v", ErrNoLeader, context.DeadlineExceeded)
+		}
 	}
 	f := n.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
