@@ -3,13 +3,14 @@ module github.com/garrison-ctrl/garrison
 go 1.26.8
 
 require (
+	github.com/armon/go-metrics v0.4.1
 	github.com/go-openapi/errors v0.22.9
 	github.com/go-openapi/spec v1.0.1
 	github.com/go-openapi/strfmt v0.27.4
 	github.com/go-openapi/swag/yamlutils v0.29.2
 	github.com/go-openapi/validate v1.0.1
 	github.com/google/uuid v1.6.0
-	github.com/gorilla/mux v1.8.1
+	github.com/gorilla/mux v1.8.0 // v1.8.1 answers 404 instead of 405 inside subrouters (gorilla/mux#751)
 	github.com/hashicorp/go-hclog v1.6.2
 	github.com/hashicorp/raft v1.7.3
 	github.com/hashicorp/raft-boltdb/v2 v2.3.1
@@ -21,7 +22,6 @@ require (
 )
 
 require (
-	github.com/armon/go-metrics v0.4.1 // indirect
 	github.com/boltdb/bolt v1.3.1 // indirect
 	github.com/fatih/color v1.13.0 // indirect
 	github.com/go-openapi/analysis v1.0.1 // indirect

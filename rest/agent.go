@@ -72,16 +72,18 @@ func (s *Server) agentInit(w http.ResponseWriter, r *http.Request) error {
 	if n := len(req.AdminPassword); n < minPassword || n > maxPassword {
 		return errField("adminPassword", "must be 5 to 100 characters", nil)
 	}
-	if err := s.node.Bootstrap(); err != nil {
-		if errors.Is(err, cluster.ErrAlreadyInitialized) {
-			return &APIError{Status: http.StatusConflict, Code: CodeConflict, Message: "this node already belongs to a cluster"}
-		}
+	// Bootstrap and admin creation are two steps; an init that failed after
+	// the first may be repeated and completes the second.
+	if err := s.node.Bootstrap(); err != nil && !errors.Is(err, cluster.ErrAlreadyInitialized) {
 		return errUnhandled(err)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	if err := s.node.WaitForLeader(ctx); err != nil {
 		return fromCluster(err)
+	}
+	if s.hasDefaultAdmin() {
+		return &APIError{Status: http.StatusConflict, Code: CodeConflict, Message: "the cluster is already initialised and has its default admin"}
 	}
 	if err := s.CreateDefaultAdmin(r, req); err != nil {
 		return err

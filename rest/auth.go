@@ -68,9 +68,15 @@ func (s *Server) resolve(r *http.Request) (*caller, *APIError) {
 	if err != nil {
 		return nil, errUnhandled(err)
 	}
+	// This node's own record of the session's last use may be newer than the
+	// replicated one, which is only refreshed every few seconds.
+	if v, ok := s.activity.Load(c.session.ID); ok && v.(int64) > c.sess.GetLastActivityAt() {
+		c.sess.LastActivityAt = v.(int64)
+	}
 	if time.Now().After(expiresAt(c.sess)) || c.ident.GetDisabled() {
 		return nil, errUnauthorized()
 	}
+	s.activity.Store(c.session.ID, time.Now().UnixNano())
 	return c, nil
 }
 

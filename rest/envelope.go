@@ -113,7 +113,7 @@ func decodeBody(r *http.Request, v any) *APIError {
 		return errBody(err)
 	}
 	if len(data) > maxBody {
-		return &APIError{Status: http.StatusRequestEntityTooLarge, Code: CodeCouldNotParseBody, Message: "The request body is too large"}
+		return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotParseBody, Message: "The request body is too large"}
 	}
 	if len(data) == 0 {
 		data = []byte("{}")
@@ -121,9 +121,27 @@ func decodeBody(r *http.Request, v any) *APIError {
 	if err := json.Unmarshal(data, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return errField(te.Field, "must be of type "+te.Type.String(), nil)
+			if te.Field == "" {
+				return errBody(errors.New("the body must be a JSON object"))
+			}
+			return errField(te.Field, "must be of type "+jsonTypeName(te.Type.Kind().String()), nil)
 		}
 		return errBody(err)
 	}
 	return nil
+}
+
+// jsonTypeName names a Go kind the way an API user thinks of JSON types.
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "array"
+	case "map", "struct", "ptr":
+		return "object"
+	}
+	return "number"
 }

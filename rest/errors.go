@@ -97,7 +97,8 @@ func fromCluster(err error) *APIError {
 	case errors.Is(err, cluster.ErrNotFound):
 		return errNotFound()
 	case errors.Is(err, cluster.ErrInvalid):
-		return errField("address", err.Error(), nil)
+		return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
+			Message: "The request cannot be carried out by the cluster", CauseMessage: err.Error()}
 	}
 	return errUnhandled(err)
 }

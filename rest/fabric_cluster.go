@@ -1,9 +1,12 @@
 package rest
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/gorilla/mux"
+
+	"github.com/garrison-ctrl/garrison/cluster"
 )
 
 // routeFabricCluster serves OpenZiti's cluster operations, admin only, so
@@ -57,6 +60,9 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request) error {
 		return errField("isVoter", "isVoter is required", nil)
 	}
 	if err := s.node.AddMember(r.Context(), *req.Address, *req.IsVoter); err != nil {
+		if errors.Is(err, cluster.ErrInvalid) {
+			return errField("address", err.Error(), *req.Address)
+		}
 		return fromCluster(err)
 	}
 	writeEmpty(w)
@@ -89,6 +95,11 @@ func (s *Server) transferLeadership(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	if err := s.node.TransferLeadership(r.Context(), req.NewLeaderID); err != nil {
+		if errors.Is(err, cluster.ErrInvalid) {
+			// The spec documents no 400 here: a member that cannot lead
+			// is "no such voting member".
+			return &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "There is no voting member with that id", CauseMessage: err.Error()}
+		}
 		return fromCluster(err)
 	}
 	writeEmpty(w)

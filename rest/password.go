@@ -36,6 +36,16 @@ func HashPassword(password string) (string, error) {
 
 var errBadHash = errors.New("malformed password hash")
 
+// Bounds on the parameters a stored hash may record: the hash decides how
+// much memory and time a login spends, so a hash outside them is refused.
+const (
+	maxArgonMemoryKiB                = 256 * 1024
+	maxArgonTime                     = 10
+	maxArgonThreads                  = 16
+	minArgonKeyLen, maxArgonKeyLen   = 16, 64
+	minArgonSaltLen, maxArgonSaltLen = 8, 64
+)
+
 // VerifyPassword checks password against a hash made by HashPassword (with
 // whatever parameters the hash records).
 func VerifyPassword(hash, password string) (bool, error) {
@@ -49,16 +59,16 @@ func VerifyPassword(hash, password string) (bool, error) {
 	}
 	var mem, iters uint32
 	var threads uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &iters, &threads); err != nil || threads == 0 || iters == 0 || mem > 1<<22 {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &iters, &threads); err != nil || threads == 0 || threads > maxArgonThreads || iters == 0 || iters > maxArgonTime || mem > maxArgonMemoryKiB {
 		return false, errBadHash
 	}
 	b64 := base64.RawStdEncoding
 	salt, err := b64.DecodeString(parts[4])
-	if err != nil {
+	if err != nil || len(salt) < minArgonSaltLen || len(salt) > maxArgonSaltLen {
 		return false, errBadHash
 	}
 	want, err := b64.DecodeString(parts[5])
-	if err != nil || len(want) == 0 {
+	if err != nil || len(want) < minArgonKeyLen || len(want) > maxArgonKeyLen {
 		return false, errBadHash
 	}
 	got := argon2.IDKey([]byte(password), salt, iters, mem, threads, uint32(len(want)))

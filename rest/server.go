@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -45,6 +46,9 @@ type Server struct {
 	node  *cluster.Node
 	store *fsm.Store
 	log   *slog.Logger
+	// activity: session id -> last use seen by this node (unix nanos),
+	// flushed to the replicated session in batches.
+	activity sync.Map
 }
 
 // New returns a Server for cfg.

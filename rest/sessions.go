@@ -50,8 +50,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if req.Username == "" || req.Password == "" {
+	if req.Username == "" {
 		return errField("username", "username and password fields are required", nil)
+	}
+	if req.Password == "" {
+		return errField("password", "username and password fields are required", nil)
 	}
 	for _, raw := range []struct {
 		name string

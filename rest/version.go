@@ -23,6 +23,7 @@ var APIPaths = map[string]string{
 }
 
 func (s *Server) routeVersion(r *mux.Router) {
+	r.Handle("", http.HandlerFunc(s.version)).Methods(http.MethodGet)
 	r.Handle("/", http.HandlerFunc(s.version)).Methods(http.MethodGet)
 	r.Handle("/version", http.HandlerFunc(s.version)).Methods(http.MethodGet)
 }

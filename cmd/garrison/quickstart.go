@@ -100,12 +100,14 @@ func runQuickstart(ctx context.Context, o quickstartOptions, out io.Writer) erro
 				return err
 			}
 		}
+		// A home left by a start that failed before the cluster formed holds
+		// PKI and configs but no state file: start over in it.
+		for i := 1; i <= 9; i++ {
+			_ = os.RemoveAll(filepath.Join(home, nodeName(i)))
+		}
+		_ = os.RemoveAll(filepath.Join(home, "pki"))
 		state = &quickstartState{Username: o.username, Password: o.password, Nodes: o.nodes, BasePort: o.basePort}
 		if err := createQuickstartHome(home, state, o.logLevel); err != nil {
-			return err
-		}
-		data, _ := json.MarshalIndent(state, "", "  ")
-		if err := os.WriteFile(statePath, data, 0o600); err != nil {
 			return err
 		}
 	} else {
@@ -132,6 +134,11 @@ func runQuickstart(ctx context.Context, o quickstartOptions, out io.Writer) erro
 	caFile := filepath.Join(home, "pki", "ca.pem")
 	if fresh {
 		if err := formQuickstartCluster(ctx, configs, state, caFile, out); err != nil {
+			return err
+		}
+		// Only a formed cluster makes the home reusable.
+		data, _ := json.MarshalIndent(state, "", "  ")
+		if err := os.WriteFile(statePath, data, 0o600); err != nil {
 			return err
 		}
 	}
@@ -338,8 +345,9 @@ func randomPassword(n int) (string, error) {
 // processGroup runs the quickstart's child processes. Children get SIGTERM
 // if the quickstart process dies, so none outlive it.
 type processGroup struct {
-	procs []*exec.Cmd
-	names []string
+	procs  []*exec.Cmd
+	names  []string
+	exited []chan struct{}
 }
 
 func (g *processGroup) start(name, logPath, bin string, args ...string) error {
@@ -354,9 +362,11 @@ func (g *processGroup) start(name, logPath, bin string, args ...string) error {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	go func() { _ = cmd.Wait(); logf.Close() }()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
 	g.procs = append(g.procs, cmd)
 	g.names = append(g.names, name)
+	g.exited = append(g.exited, exited)
 	return nil
 }
 
@@ -366,15 +376,12 @@ func (g *processGroup) stopAll(out io.Writer) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for i, p := range g.procs {
-		for p.ProcessState == nil && time.Now().Before(deadline) {
-			if p.Process.Signal(syscall.Signal(0)) != nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if p.Process.Signal(syscall.Signal(0)) == nil {
+		select {
+		case <-g.exited[i]:
+		case <-time.After(time.Until(deadline)):
 			fmt.Fprintf(out, "%s did not stop in time; killing it\n", g.names[i])
 			_ = p.Process.Kill()
+			<-g.exited[i]
 		}
 	}
 }

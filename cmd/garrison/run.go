@@ -173,6 +173,7 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	go api.RunSessionMaintenance(ctx)
 	errc := make(chan error, 2)
 	go func() { errc <- httpSrv.ServeTLS(ln, "", "") }()
 
