@@ -81,6 +81,8 @@ type Cluster struct {
 	Nodes  []*Node
 	LBURL  string
 	lb     *exec.Cmd
+	// cliHome is HOME for the CLI calls of this cluster (saved login).
+	cliHome string
 }
 
 // Node is one garrison process.
@@ -119,7 +121,9 @@ func freePorts(t *testing.T, n int) []int {
 
 func garrison(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(garrisonBin, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, garrisonBin, args...)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	return string(out), err
