@@ -54,7 +54,7 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-func skipShort(t *testing.T) {
+func skipShort(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
@@ -74,7 +74,7 @@ type clusterOptions struct {
 
 // Cluster is a set of garrison processes with HAProxy in front.
 type Cluster struct {
-	t      *testing.T
+	t      testing.TB
 	home   string
 	caFile string
 	http   *http.Client
@@ -101,7 +101,7 @@ type Node struct {
 // URL is the node's API base URL.
 func (n *Node) URL() string { return "https://" + n.APIAddr }
 
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ls []net.Listener
 	var ports []int
@@ -119,7 +119,7 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-func garrison(t *testing.T, args ...string) (string, error) {
+func garrison(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -129,7 +129,7 @@ func garrison(t *testing.T, args ...string) (string, error) {
 	return string(out), err
 }
 
-func mustGarrison(t *testing.T, args ...string) string {
+func mustGarrison(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := garrison(t, args...)
 	if err != nil {
@@ -141,7 +141,7 @@ func mustGarrison(t *testing.T, args ...string) string {
 // newCluster creates PKI with the CLI, starts the nodes, initialises the
 // first through its agent socket and adds the others with the CLI, then
 // starts HAProxy in front.
-func newCluster(t *testing.T, o clusterOptions) *Cluster {
+func newCluster(t testing.TB, o clusterOptions) *Cluster {
 	t.Helper()
 	skipShort(t)
 	if o.nodes == 0 {
@@ -283,21 +283,9 @@ func (c *Cluster) stopAll() {
 	}
 }
 
-func haproxyPath() string {
-	if p, err := exec.LookPath("haproxy"); err == nil {
-		return p
-	}
-	for _, p := range []string{"/usr/sbin/haproxy", "/usr/local/sbin/haproxy"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 func (c *Cluster) startHAProxy(port int) {
 	t := c.t
-	bin := haproxyPath()
+	bin := deploy.FindHAProxy()
 	if bin == "" {
 		if os.Getenv("CI") != "" {
 			t.Fatal("haproxy is not installed (make test installs it)")
@@ -414,7 +402,7 @@ func (c *Cluster) do(method, url, token string, body any, validate bool) Respons
 // the spec does not document get the error envelope's schema instead: 503
 // while the cluster has no leader (the spec predates clustering for most
 // operations) — checked against an operation that documents 503.
-func checkSpec(t *testing.T, method, path string, status int, raw []byte) {
+func checkSpec(t testing.TB, method, path string, status int, raw []byte) {
 	t.Helper()
 	err := apispec.ValidateHTTP(method, path, status, raw)
 	if err != nil && status == http.StatusServiceUnavailable {

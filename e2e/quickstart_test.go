@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/garrison-ctrl/garrison/deploy"
 )
 
 // quickstart runs `garrison quickstart` until it prints its banner and
@@ -67,7 +69,7 @@ func startQuickstart(t *testing.T, home string, base int) (*exec.Cmd, string) {
 
 func TestQuickstartStartsStopsAndRestarts(t *testing.T) {
 	skipShort(t)
-	if haproxyPath() == "" {
+	if deploy.FindHAProxy() == "" {
 		t.Skip("haproxy is not installed; run `make test`, which installs it")
 	}
 	home := filepath.Join(t.TempDir(), "qs")

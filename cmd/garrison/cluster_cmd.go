@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -27,51 +26,20 @@ func newClusterCommand() *cobra.Command {
 	return cmd
 }
 
-// agentCall sends a request to a node's local agent socket.
+// agentCall sends a request to a node's local agent socket. The agent
+// speaks the same envelopes as the REST API, over plain HTTP on the socket.
 func agentCall(ctx context.Context, socket, method, path string, body, out any) error {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", socket)
 	}}
-	hc := &http.Client{Transport: tr, Timeout: 60 * time.Second}
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, rd)
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
+	c := &apiClient{base: "http://agent", http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+	err := c.do(ctx, method, path, body, out)
+	var ae *apiError
+	if err != nil && !errors.As(err, &ae) {
 		return fmt.Errorf("node agent at %s: %w (is the node running?)", socket, err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		var env struct {
-			Error apiError `json:"error"`
-		}
-		if json.Unmarshal(data, &env) == nil && env.Error.Code != "" {
-			env.Error.Status = resp.StatusCode
-			return &env.Error
-		}
-		return fmt.Errorf("agent answered HTTP %d: %s", resp.StatusCode, data)
-	}
-	if out != nil {
-		var env struct {
-			Data json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(data, &env); err != nil {
-			return err
-		}
-		return json.Unmarshal(env.Data, out)
-	}
-	return nil
+	return err
 }
 
 func newClusterInitCommand() *cobra.Command {

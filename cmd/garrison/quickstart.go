@@ -147,7 +147,7 @@ func runQuickstart(ctx context.Context, o quickstartOptions, out io.Writer) erro
 	}
 
 	lbURL := ""
-	if haproxy := findHAProxy(); haproxy != "" && !o.noHAProxy {
+	if haproxy := deploy.FindHAProxy(); haproxy != "" && !o.noHAProxy {
 		cfgPath := filepath.Join(home, "haproxy.cfg")
 		hc := deploy.HAProxyConfig{BindAddress: "127.0.0.1:" + strconv.Itoa(state.BasePort)}
 		for i, c := range configs {
@@ -315,18 +315,6 @@ func retry(ctx context.Context, fn func() error) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func findHAProxy() string {
-	if p, err := exec.LookPath("haproxy"); err == nil {
-		return p
-	}
-	for _, p := range []string{"/usr/sbin/haproxy", "/usr/local/sbin/haproxy"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
 }
 
 func randomPassword(n int) (string, error) {
