@@ -88,7 +88,7 @@ func (s *Store) create(j *journal, ts int64, e *pb.Entity) (*pb.Result, error) {
 		return failure(pb.Result_CONFLICT, "id", e.GetId(), "an entity with this id already exists"), nil
 	}
 	stored := &pb.Entity{Type: kind.Name, Id: e.GetId(), CreatedAt: ts, UpdatedAt: ts, Tags: e.GetTags()}
-	return s.write(j, kind, stored, nil, body)
+	return s.write(j, kind, stored, nil, nil, body)
 }
 
 func (s *Store) update(j *journal, ts int64, e *pb.Entity) (*pb.Result, error) {
@@ -104,7 +104,7 @@ func (s *Store) update(j *journal, ts int64, e *pb.Entity) (*pb.Result, error) {
 		return notFound(kind.Name, e.GetId()), nil
 	}
 	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: ts, Tags: e.GetTags()}
-	return s.write(j, kind, stored, oldBody, body)
+	return s.write(j, kind, stored, old, oldBody, body)
 }
 
 func (s *Store) patch(j *journal, ts int64, p *pb.Patch) (*pb.Result, error) {
@@ -137,7 +137,7 @@ func (s *Store) patch(j *journal, ts int64, p *pb.Patch) (*pb.Result, error) {
 			return failure(pb.Result_INVALID, name, "", "unknown field in patch"), nil
 		}
 	}
-	return s.write(j, kind, stored, oldBody, merged)
+	return s.write(j, kind, stored, old, oldBody, merged)
 }
 
 // copyField copies one top-level field, named by its proto or JSON name,
@@ -160,15 +160,16 @@ func copyField(dst, src proto.Message, name string) bool {
 	return true
 }
 
-// write stores the entity with body, maintaining indexes against oldBody
-// (nil on create) and checking unique keys and references.
-func (s *Store) write(j *journal, kind *Kind, e *pb.Entity, oldBody, body proto.Message) (*pb.Result, error) {
+// write stores the entity with body, maintaining indexes against the old
+// version (old and oldBody nil on create) and checking unique keys and
+// references.
+func (s *Store) write(j *journal, kind *Kind, e, old *pb.Entity, oldBody, body proto.Message) (*pb.Result, error) {
 	id := []byte(e.GetId())
-	for _, ix := range kind.Indexes {
-		newKeys := ix.Keys(body)
+	for _, ix := range kind.allIndexes() {
+		newKeys := indexKeys(ix, e.GetTags(), body)
 		var oldKeys []string
 		if oldBody != nil {
-			oldKeys = ix.Keys(oldBody)
+			oldKeys = indexKeys(ix, old.GetTags(), oldBody)
 		}
 		bucket := indexBucket(kind.Name, ix.Name)
 		for _, k := range oldKeys {
@@ -250,8 +251,8 @@ func (s *Store) delete(j *journal, kindName, id string) (*pb.Result, error) {
 		}
 	}
 	bid := []byte(id)
-	for _, ix := range kind.Indexes {
-		for _, k := range ix.Keys(oldBody) {
+	for _, ix := range kind.allIndexes() {
+		for _, k := range indexKeys(ix, old.GetTags(), oldBody) {
 			if err := j.delete(indexBucket(kind.Name, ix.Name), indexKey(ix, k, bid)); err != nil {
 				return nil, err
 			}

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"slices"
+
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -15,6 +17,9 @@ var identityKind = Kind{
 	Indexes: []Index{
 		{Name: "name", Unique: true, Field: "name", Keys: func(m proto.Message) []string {
 			return keysOf(m.(*pb.Identity).GetName())
+		}},
+		{Name: "roleAttributes", Field: "roleAttributes", Keys: func(m proto.Message) []string {
+			return slices.Compact(slices.Sorted(slices.Values(m.(*pb.Identity).GetRoleAttributes())))
 		}},
 	},
 }

@@ -1,7 +1,12 @@
 package fsm
 
 import (
+	"encoding/json"
+	"slices"
+	"strings"
+
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
@@ -55,6 +60,42 @@ type Ref struct {
 	Target string
 	// OnDelete is applied when the target is deleted.
 	OnDelete DeleteRule
+}
+
+// TagIndex is the index every kind keeps on its tags. Its keys are
+// TagKey(name, value); list filters such as tags.env = "prod" use it.
+const TagIndex = "#tags"
+
+var tagIndex = Index{Name: TagIndex, Field: "tags"}
+
+// allIndexes is the kind's own indexes plus the tag index.
+func (k *Kind) allIndexes() []Index {
+	return append(append([]Index(nil), k.Indexes...), tagIndex)
+}
+
+// indexKeys returns the keys of one index for an entity. Keys containing a
+// NUL byte are left out: NUL separates key and id in non-unique indexes.
+func indexKeys(ix Index, tags *structpb.Struct, body proto.Message) []string {
+	var keys []string
+	if ix.Name == TagIndex {
+		for name, v := range tags.GetFields() {
+			keys = append(keys, TagKey(name, v.AsInterface()))
+		}
+		slices.Sort(keys) // map order is random; index writes must not be
+	} else {
+		keys = ix.Keys(body)
+	}
+	return slices.DeleteFunc(keys, func(k string) bool { return strings.IndexByte(k, 0) >= 0 })
+}
+
+// TagKey is the tag index key of one tag: the name, "=", and the value as
+// JSON, so "1" and 1 and true are different keys.
+func TagKey(name string, value any) string {
+	v, err := json.Marshal(value)
+	if err != nil {
+		v = []byte("null")
+	}
+	return name + "=" + string(v)
 }
 
 // allKinds lists every registered entity type. Order matters only for

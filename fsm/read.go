@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -151,5 +152,62 @@ func (k *Kind) index(name string) *Index {
 			return &k.Indexes[i]
 		}
 	}
+	if name == TagIndex {
+		return &tagIndex
+	}
 	return nil
+}
+
+// IDsByTag lists the ids of entities of a kind whose tag name equals value.
+func (r *Reader) IDsByTag(kindName, name string, value any) ([]string, error) {
+	return r.IDsByIndex(kindName, TagIndex, TagKey(name, value))
+}
+
+// ScanPrefix calls fn, in key order, for every entry of an index whose key
+// starts with prefix: a name prefix search without reading any entity.
+// fn returning an error stops the scan and the error is returned.
+func (r *Reader) ScanPrefix(kindName, index, prefix string, fn func(key, id string) error) error {
+	k, err := r.kind(kindName)
+	if err != nil {
+		return err
+	}
+	ix := k.index(index)
+	if ix == nil {
+		return fmt.Errorf("%s has no index %q", kindName, index)
+	}
+	c := r.tx.Bucket([]byte(indexBucket(k.Name, index))).Cursor()
+	p := []byte(prefix)
+	for key, v := c.Seek(p); key != nil && bytes.HasPrefix(key, p); key, v = c.Next() {
+		if ix.Unique {
+			err = fn(string(key), string(v))
+		} else {
+			value, id, _ := bytes.Cut(key, []byte{0})
+			err = fn(string(value), string(id))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Keys lists the distinct keys of an index in order, at most limit of them
+// after skipping offset (limit < 0: all), and how many there are in all.
+// It serves lists such as /identity-role-attributes.
+func (r *Reader) Keys(kindName, index string, offset, limit int) ([]string, int, error) {
+	var out []string
+	total := 0
+	last := ""
+	err := r.ScanPrefix(kindName, index, "", func(key, _ string) error {
+		if total > 0 && key == last {
+			return nil
+		}
+		last = key
+		if total >= offset && (limit < 0 || len(out) < limit) {
+			out = append(out, key)
+		}
+		total++
+		return nil
+	})
+	return out, total, err
 }

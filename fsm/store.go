@@ -128,7 +128,7 @@ func (s *Store) openDB() error {
 		names := []string{metaBucket}
 		for _, k := range s.kinds {
 			names = append(names, entityBucket(k.Name))
-			for _, ix := range k.Indexes {
+			for _, ix := range k.allIndexes() {
 				names = append(names, indexBucket(k.Name, ix.Name))
 			}
 		}

@@ -424,3 +424,63 @@ func TestPersistWithoutReleaseDoesNotBlockClose(t *testing.T) {
 	}
 	snap.Release() // still safe after Persist released it
 }
+
+func TestTagRoleAndPrefixIndexes(t *testing.T) {
+	s := openTest(t)
+	a := &applier{t: t, s: s}
+	mk := func(id, name string, roles []string, tags map[string]any) *pb.Op {
+		e := entity(t, KindIdentity, id, &pb.Identity{Name: name, RoleAttributes: roles})
+		if tags != nil {
+			st, err := structpb.NewStruct(tags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Tags = st
+		}
+		return createOp(e)
+	}
+	a.mustOK(1,
+		mk("1", "alpha", []string{"web", "db", "web"}, map[string]any{"env": "prod", "tier": float64(1)}),
+		mk("2", "alphabet", []string{"web"}, map[string]any{"env": "dev"}),
+		mk("3", "beta", nil, map[string]any{"env": "prod", "nul\x00key": "x"}),
+	)
+	check := func(got []string, want ...string) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("got %v want %v", got, want)
+		}
+	}
+	_ = s.View(func(r *Reader) error {
+		ids, _ := r.IDsByTag(KindIdentity, "env", "prod")
+		check(ids, "1", "3")
+		ids, _ = r.IDsByTag(KindIdentity, "tier", float64(1))
+		check(ids, "1")
+		ids, _ = r.IDsByTag(KindIdentity, "tier", "1")
+		check(ids)
+		ids, _ = r.IDsByIndex(KindIdentity, "roleAttributes", "web")
+		check(ids, "1", "2")
+		var names []string
+		_ = r.ScanPrefix(KindIdentity, "name", "alph", func(key, id string) error { names = append(names, key+":"+id); return nil })
+		check(names, "alpha:1", "alphabet:2")
+		roles, total, _ := r.Keys(KindIdentity, "roleAttributes", 0, -1)
+		check(roles, "db", "web")
+		if total != 2 {
+			t.Fatalf("distinct roles %d", total)
+		}
+		return nil
+	})
+	// Changing tags and roles moves the index entries; deleting removes them.
+	p := entity(t, KindIdentity, "1", &pb.Identity{RoleAttributes: []string{"db"}})
+	p.Tags, _ = structpb.NewStruct(map[string]any{"env": "dev"})
+	a.mustOK(2, &pb.Op{Kind: &pb.Op_Patch{Patch: &pb.Patch{Entity: p, Fields: []string{"roleAttributes", "tags"}}}})
+	a.mustOK(3, deleteOp(KindIdentity, "2"))
+	_ = s.View(func(r *Reader) error {
+		ids, _ := r.IDsByTag(KindIdentity, "env", "dev")
+		check(ids, "1")
+		ids, _ = r.IDsByTag(KindIdentity, "env", "prod")
+		check(ids, "3")
+		ids, _ = r.IDsByIndex(KindIdentity, "roleAttributes", "web")
+		check(ids)
+		return nil
+	})
+}
