@@ -18,6 +18,9 @@ var identityKind = Kind{
 		{Name: "name", Unique: true, Field: "name", Keys: func(m proto.Message) []string {
 			return keysOf(m.(*pb.Identity).GetName())
 		}},
+		{Name: "externalId", Unique: true, Field: "externalId", Keys: func(m proto.Message) []string {
+			return keysOf(m.(*pb.Identity).GetExternalId())
+		}},
 		{Name: "roleAttributes", Field: "roleAttributes", Keys: func(m proto.Message) []string {
 			return slices.Compact(slices.Sorted(slices.Values(m.(*pb.Identity).GetRoleAttributes())))
 		}},

@@ -73,7 +73,7 @@ func (s *Server) resolve(r *http.Request) (*caller, *APIError) {
 	if v, ok := s.activity.Load(c.session.ID); ok && v.(int64) > c.sess.GetLastActivityAt() {
 		c.sess.LastActivityAt = v.(int64)
 	}
-	if time.Now().After(expiresAt(c.sess)) || c.ident.GetDisabled() {
+	if time.Now().After(expiresAt(c.sess)) || isDisabled(c.ident, time.Now()) {
 		return nil, errUnauthorized()
 	}
 	s.activity.Store(c.session.ID, time.Now().UnixNano())

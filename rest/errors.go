@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/garrison-ctrl/garrison/cluster"
+	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 
@@ -48,6 +49,8 @@ func (e *APIError) Error() string {
 	}
 	return e.Code + ": " + e.Message
 }
+
+func isNotFound(err error) bool { return errors.Is(err, fsm.ErrNotFound) }
 
 func errNotFound() *APIError {
 	return &APIError{Status: http.StatusNotFound, Code: CodeNotFound,

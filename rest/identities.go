@@ -68,7 +68,10 @@ func renderIdentity(rd *fsm.Reader, rec *fsm.Record, ident *pb.Identity) (map[st
 	if ident.GetDisabledUntil() != 0 {
 		disabledUntil = apiTime(time.Unix(0, ident.GetDisabledUntil()))
 	}
-	defaultPrecedence := "default"
+	defaultPrecedence := ident.GetDefaultHostingPrecedence()
+	if defaultPrecedence == "" {
+		defaultPrecedence = "default"
+	}
 	d["name"] = ident.GetName()
 	d["type"] = entityRef("identity-types", typeID, typeID)
 	d["typeId"] = typeID
@@ -81,7 +84,11 @@ func renderIdentity(rd *fsm.Reader, rec *fsm.Record, ident *pb.Identity) (map[st
 	d["roleAttributes"] = roles
 	d["hasEdgeRouterConnection"] = false
 	d["edgeRouterConnectionStatus"] = "offline"
-	d["hasApiSession"] = false
+	sessions, err := rd.IDsByIndex(fsm.KindApiSession, "identity", rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	d["hasApiSession"] = len(sessions) > 0
 	d["isMfaEnabled"] = false
 	d["serviceHostingPrecedences"] = precedences
 	d["serviceHostingCosts"] = costs

@@ -86,6 +86,7 @@ func (s *Server) Handler() http.Handler {
 		s.routeSessions(api)
 		s.routeControllers(api)
 	}
+	s.routeIdentities(mgmt)
 	s.routeFabricCluster(fabric)
 	return withRequestID(s.recoverPanics(root))
 }

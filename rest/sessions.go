@@ -77,7 +77,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 		hash = authRec.body.GetPasswordHash()
 	}
 	match, herr := VerifyPassword(hash, req.Password)
-	if authRec == nil || herr != nil || !match || ident.body.GetDisabled() {
+	if authRec == nil || herr != nil || !match || isDisabled(ident.body, time.Now()) {
 		if herr != nil && authRec != nil {
 			s.log.Error("stored password hash is unreadable", "authenticator", authRec.rec.ID, "err", herr)
 		}

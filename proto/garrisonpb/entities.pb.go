@@ -28,16 +28,17 @@ type Identity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// type_id is one of "Default", "User", "Device", "Service", "Router".
-	TypeId                    string            `protobuf:"bytes,2,opt,name=type_id,json=typeId,proto3" json:"type_id,omitempty"`
-	IsAdmin                   bool              `protobuf:"varint,3,opt,name=is_admin,json=isAdmin,proto3" json:"is_admin,omitempty"`
-	IsDefaultAdmin            bool              `protobuf:"varint,4,opt,name=is_default_admin,json=isDefaultAdmin,proto3" json:"is_default_admin,omitempty"`
-	RoleAttributes            []string          `protobuf:"bytes,5,rep,name=role_attributes,json=roleAttributes,proto3" json:"role_attributes,omitempty"`
-	AuthPolicyId              string            `protobuf:"bytes,6,opt,name=auth_policy_id,json=authPolicyId,proto3" json:"auth_policy_id,omitempty"`
-	ExternalId                string            `protobuf:"bytes,7,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
-	Disabled                  bool              `protobuf:"varint,8,opt,name=disabled,proto3" json:"disabled,omitempty"`
-	DisabledAt                int64             `protobuf:"varint,9,opt,name=disabled_at,json=disabledAt,proto3" json:"disabled_at,omitempty"`
-	DisabledUntil             int64             `protobuf:"varint,10,opt,name=disabled_until,json=disabledUntil,proto3" json:"disabled_until,omitempty"`
-	DefaultHostingPrecedence  int64             `protobuf:"varint,11,opt,name=default_hosting_precedence,json=defaultHostingPrecedence,proto3" json:"default_hosting_precedence,omitempty"`
+	TypeId         string   `protobuf:"bytes,2,opt,name=type_id,json=typeId,proto3" json:"type_id,omitempty"`
+	IsAdmin        bool     `protobuf:"varint,3,opt,name=is_admin,json=isAdmin,proto3" json:"is_admin,omitempty"`
+	IsDefaultAdmin bool     `protobuf:"varint,4,opt,name=is_default_admin,json=isDefaultAdmin,proto3" json:"is_default_admin,omitempty"`
+	RoleAttributes []string `protobuf:"bytes,5,rep,name=role_attributes,json=roleAttributes,proto3" json:"role_attributes,omitempty"`
+	AuthPolicyId   string   `protobuf:"bytes,6,opt,name=auth_policy_id,json=authPolicyId,proto3" json:"auth_policy_id,omitempty"`
+	ExternalId     string   `protobuf:"bytes,7,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	Disabled       bool     `protobuf:"varint,8,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	DisabledAt     int64    `protobuf:"varint,9,opt,name=disabled_at,json=disabledAt,proto3" json:"disabled_at,omitempty"`
+	DisabledUntil  int64    `protobuf:"varint,10,opt,name=disabled_until,json=disabledUntil,proto3" json:"disabled_until,omitempty"`
+	// default_hosting_precedence is "default", "required" or "failed".
+	DefaultHostingPrecedence  string            `protobuf:"bytes,11,opt,name=default_hosting_precedence,json=defaultHostingPrecedence,proto3" json:"default_hosting_precedence,omitempty"`
 	DefaultHostingCost        int64             `protobuf:"varint,12,opt,name=default_hosting_cost,json=defaultHostingCost,proto3" json:"default_hosting_cost,omitempty"`
 	ServiceHostingPrecedences map[string]string `protobuf:"bytes,13,rep,name=service_hosting_precedences,json=serviceHostingPrecedences,proto3" json:"service_hosting_precedences,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	ServiceHostingCosts       map[string]int64  `protobuf:"bytes,14,rep,name=service_hosting_costs,json=serviceHostingCosts,proto3" json:"service_hosting_costs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
@@ -147,11 +148,11 @@ func (x *Identity) GetDisabledUntil() int64 {
 	return 0
 }
 
-func (x *Identity) GetDefaultHostingPrecedence() int64 {
+func (x *Identity) GetDefaultHostingPrecedence() string {
 	if x != nil {
 		return x.DefaultHostingPrecedence
 	}
-	return 0
+	return ""
 }
 
 func (x *Identity) GetDefaultHostingCost() int64 {
@@ -635,7 +636,7 @@ const file_entities_proto_rawDesc = "" +
 	"disabledAt\x12%\n" +
 	"\x0edisabled_until\x18\n" +
 	" \x01(\x03R\rdisabledUntil\x12<\n" +
-	"\x1adefault_hosting_precedence\x18\v \x01(\x03R\x18defaultHostingPrecedence\x120\n" +
+	"\x1adefault_hosting_precedence\x18\v \x01(\tR\x18defaultHostingPrecedence\x120\n" +
 	"\x14default_hosting_cost\x18\f \x01(\x03R\x12defaultHostingCost\x12t\n" +
 	"\x1bservice_hosting_precedences\x18\r \x03(\v24.garrison.v1.Identity.ServiceHostingPrecedencesEntryR\x19serviceHostingPrecedences\x12b\n" +
 	"\x15service_hosting_costs\x18\x0e \x03(\v2..garrison.v1.Identity.ServiceHostingCostsEntryR\x13serviceHostingCosts\x12\"\n" +
