@@ -23,6 +23,11 @@ var authenticatorKind = Kind{
 			}
 			return keysOf(a.GetUsername())
 		}},
+		// One authenticator per method per identity, as in OpenZiti.
+		{Name: "identityMethod", Unique: true, Field: "method", Keys: func(m proto.Message) []string {
+			a := m.(*pb.Authenticator)
+			return keysOf(a.GetIdentityId() + "/" + a.GetMethod())
+		}},
 		{Name: "fingerprint", Unique: true, Field: "fingerprint", Keys: func(m proto.Message) []string {
 			return keysOf(m.(*pb.Authenticator).GetFingerprint())
 		}},

@@ -87,6 +87,7 @@ func (s *Server) Handler() http.Handler {
 		s.routeControllers(api)
 	}
 	s.routeIdentities(mgmt)
+	s.routeAuthenticators(mgmt, client)
 	s.routeFabricCluster(fabric)
 	return withRequestID(s.recoverPanics(root))
 }

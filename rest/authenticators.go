@@ -1,0 +1,266 @@
+package rest
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/pki"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+func (s *Server) routeAuthenticators(mgmt, client *mux.Router) {
+	mgmt.Handle("/authenticators", s.admin(handle(s.createAuthenticator))).Methods(http.MethodPost)
+	mgmt.Handle("/authenticators/{id}", s.admin(handle(s.getAuthenticator(false)))).Methods(http.MethodGet)
+	mgmt.Handle("/authenticators/{id}", s.admin(handle(s.updateAuthenticator(false, false)))).Methods(http.MethodPut)
+	mgmt.Handle("/authenticators/{id}", s.admin(handle(s.updateAuthenticator(true, false)))).Methods(http.MethodPatch)
+	mgmt.Handle("/authenticators/{id}", s.admin(handle(s.deleteAuthenticator))).Methods(http.MethodDelete)
+	for _, api := range []*mux.Router{mgmt, client} {
+		api.Handle("/current-identity/authenticators/{id}", s.authenticated(handle(s.getAuthenticator(true)))).Methods(http.MethodGet)
+		api.Handle("/current-identity/authenticators/{id}", s.authenticated(handle(s.updateAuthenticator(false, true)))).Methods(http.MethodPut)
+		api.Handle("/current-identity/authenticators/{id}", s.authenticated(handle(s.updateAuthenticator(true, true)))).Methods(http.MethodPatch)
+	}
+}
+
+// renderAuthenticator renders authenticatorDetail. Password hashes never
+// leave the store.
+func renderAuthenticator(rd *fsm.Reader, rec *fsm.Record, a *pb.Authenticator) map[string]any {
+	d := baseEntity(rec, "authenticators")
+	name := ""
+	if irec, err := rd.Get(fsm.KindIdentity, a.GetIdentityId()); err == nil {
+		ident, _ := fsm.As[*pb.Identity](irec)
+		name = ident.GetName()
+	}
+	d["method"] = a.GetMethod()
+	d["identityId"] = a.GetIdentityId()
+	d["identity"] = entityRef("identities", a.GetIdentityId(), name)
+	d["isIssuedByNetwork"] = false
+	d["isExtendRequested"] = false
+	d["isKeyRollRequested"] = false
+	d["extendRequestedAt"] = nil
+	switch a.GetMethod() {
+	case "updb":
+		d["username"] = a.GetUsername()
+	case "cert":
+		d["certPem"] = a.GetCertPem()
+		d["fingerprint"] = a.GetFingerprint()
+	}
+	return d
+}
+
+// checkCredentials enforces the spec's username and password lengths.
+func checkUsername(field, v string) *APIError {
+	if n := len(v); n < minUsername || n > maxUsername || badText(v) != "" {
+		return errField(field, "must be 4 to 100 characters", nil)
+	}
+	return nil
+}
+
+func checkPassword(field, v string) *APIError {
+	if n := len(v); n < minPassword || n > maxPassword {
+		return errField(field, "must be 5 to 100 characters", nil)
+	}
+	return nil
+}
+
+// parseClientCert reads one PEM client certificate.
+func parseClientCert(field, certPEM string) (*x509.Certificate, *APIError) {
+	block, rest := pem.Decode([]byte(certPEM))
+	if block == nil || block.Type != "CERTIFICATE" || strings.TrimSpace(string(rest)) != "" {
+		return nil, errField(field, "must be exactly one PEM certificate", nil)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, errField(field, "is not a valid certificate: "+err.Error(), nil)
+	}
+	return cert, nil
+}
+
+func (s *Server) createAuthenticator(w http.ResponseWriter, r *http.Request) error {
+	o, aerr := decodeObject(r)
+	if aerr != nil {
+		return aerr
+	}
+	method, _, aerr := o.str("method")
+	if aerr != nil {
+		return aerr
+	}
+	identityID, _, aerr := o.str("identityId")
+	if aerr != nil {
+		return aerr
+	}
+	if identityID == "" {
+		return errField("identityId", "identityId is required", nil)
+	}
+	tags, _, aerr := o.tagMap("tags")
+	if aerr != nil {
+		return aerr
+	}
+	a := &pb.Authenticator{IdentityId: identityID, Method: method}
+	switch method {
+	case "updb":
+		username, _, aerr := o.str("username")
+		if aerr != nil {
+			return aerr
+		}
+		password, _, aerr := o.str("password")
+		if aerr != nil {
+			return aerr
+		}
+		if aerr := checkUsername("username", username); aerr != nil {
+			return aerr
+		}
+		if aerr := checkPassword("password", password); aerr != nil {
+			return aerr
+		}
+		hash, err := HashPassword(password)
+		if err != nil {
+			return errUnhandled(err)
+		}
+		a.Username, a.PasswordHash = username, hash
+	case "cert":
+		certPEM, _, aerr := o.str("certPem")
+		if aerr != nil {
+			return aerr
+		}
+		cert, aerr := parseClientCert("certPem", certPEM)
+		if aerr != nil {
+			return aerr
+		}
+		a.CertPem, a.Fingerprint = string(pki.EncodeCertificatesPEM(cert)), pki.Fingerprint(cert)
+	case "":
+		return errField("method", "method is required", nil)
+	default:
+		return errField("method", "must be updb or cert", method)
+	}
+	id := uuid.NewString()
+	op, err := fsm.CreateOp(fsm.KindAuthenticator, id, a, tags)
+	if err != nil {
+		return errUnhandled(err)
+	}
+	if aerr := s.apply(r, op); aerr != nil {
+		return aerr
+	}
+	writeCreated(w, "authenticators", id)
+	return nil
+}
+
+// loadAuthenticator reads the authenticator in the URL; own restricts it
+// to the caller's (others are "not found", not "forbidden").
+func (s *Server) loadAuthenticator(r *http.Request, own bool) (*fsm.Record, *pb.Authenticator, *APIError) {
+	rec, err := s.store.Get(fsm.KindAuthenticator, mux.Vars(r)["id"])
+	if err != nil {
+		return nil, nil, errNotFoundOr(err)
+	}
+	a, _ := fsm.As[*pb.Authenticator](rec)
+	if own && a.GetIdentityId() != callerOf(r).identity.ID {
+		return nil, nil, errNotFound()
+	}
+	return rec, a, nil
+}
+
+func (s *Server) getAuthenticator(own bool) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		rec, a, aerr := s.loadAuthenticator(r, own)
+		if aerr != nil {
+			return aerr
+		}
+		var d map[string]any
+		_ = s.store.View(func(rd *fsm.Reader) error { d = renderAuthenticator(rd, rec, a); return nil })
+		writeData(w, http.StatusOK, d, meta{})
+		return nil
+	}
+}
+
+// updateAuthenticator changes a updb authenticator's username, password and
+// tags. A caller changing their own must prove the current password.
+func (s *Server) updateAuthenticator(patch, own bool) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		rec, a, aerr := s.loadAuthenticator(r, own)
+		if aerr != nil {
+			return aerr
+		}
+		o, aerr := decodeObject(r)
+		if aerr != nil {
+			return aerr
+		}
+		if a.GetMethod() != "updb" && (o.has("username") || o.has("password")) {
+			return errField("method", "only updb authenticators have a username and password", a.GetMethod())
+		}
+		if own {
+			current, _, aerr := o.str("currentPassword")
+			if aerr != nil {
+				return aerr
+			}
+			if current == "" {
+				return errField("currentPassword", "currentPassword is required", nil)
+			}
+			if ok, err := VerifyPassword(a.GetPasswordHash(), current); err != nil || !ok {
+				return errField("currentPassword", "does not match the current password", nil)
+			}
+		}
+		var fields []string
+		if !patch && a.GetMethod() == "updb" {
+			for _, f := range []string{"username", "password"} {
+				if !o.has(f) {
+					return errField(f, f+" is required", nil)
+				}
+			}
+		}
+		if v, ok, aerr := o.str("username"); aerr != nil {
+			return aerr
+		} else if ok {
+			if aerr := checkUsername("username", v); aerr != nil {
+				return aerr
+			}
+			a.Username = v
+			fields = append(fields, "username")
+		}
+		if v, ok, aerr := o.str("password"); aerr != nil {
+			return aerr
+		} else if ok {
+			if aerr := checkPassword("password", v); aerr != nil {
+				return aerr
+			}
+			hash, err := HashPassword(v)
+			if err != nil {
+				return errUnhandled(err)
+			}
+			a.PasswordHash = hash
+			fields = append(fields, "password_hash")
+		}
+		tags, tagsOK, aerr := o.tagMap("tags")
+		if aerr != nil {
+			return aerr
+		}
+		if tagsOK || o.has("tags") || !patch {
+			fields = append(fields, "tags")
+		}
+		op, err := fsm.PatchOp(fsm.KindAuthenticator, rec.ID, a, tags, fields...)
+		if err != nil {
+			return errUnhandled(err)
+		}
+		if aerr := s.apply(r, op); aerr != nil {
+			return aerr
+		}
+		writeEmpty(w)
+		return nil
+	}
+}
+
+func (s *Server) deleteAuthenticator(w http.ResponseWriter, r *http.Request) error {
+	rec, _, aerr := s.loadAuthenticator(r, false)
+	if aerr != nil {
+		return aerr
+	}
+	if aerr := s.apply(r, fsm.DeleteOp(fsm.KindAuthenticator, rec.ID)); aerr != nil {
+		return aerr
+	}
+	writeEmpty(w)
+	return nil
+}
