@@ -88,6 +88,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.routeIdentities(mgmt)
 	s.routeAuthenticators(mgmt, client)
+	s.routeAPISessions(mgmt)
 	s.routeFabricCluster(fabric)
 	return withRequestID(s.recoverPanics(root))
 }

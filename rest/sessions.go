@@ -185,20 +185,31 @@ func (s *Server) currentIdentity(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) renderCurrentSession(rec *fsm.Record, sess *pb.ApiSession, irec *fsm.Record, ident *pb.Identity, token string) map[string]any {
-	d := baseEntity(rec, "api-sessions")
+	d := renderAPISession(rec, sess, irec.ID, ident.GetName())
 	d["_links"] = map[string]any{
 		"self":             map[string]string{"href": "./current-api-session"},
 		"current-identity": map[string]string{"href": "./current-identity"},
 	}
 	exp := expiresAt(sess)
+	d["token"] = token
+	d["expiresAt"] = apiTime(exp)
+	d["expirationSeconds"] = int64(time.Until(exp) / time.Second)
+	return d
+}
+
+// renderAPISession renders apiSessionDetail. Only the token's hash is
+// stored, so the token itself is known only to its holder: other views get
+// an empty token.
+func renderAPISession(rec *fsm.Record, sess *pb.ApiSession, identityID, identityName string) map[string]any {
+	d := baseEntity(rec, "api-sessions")
 	last := apiTime(time.Unix(0, sess.GetLastActivityAt()))
 	configTypes := sess.GetConfigTypes()
 	if configTypes == nil {
 		configTypes = []string{}
 	}
-	d["token"] = token
-	d["identity"] = entityRef("identities", irec.ID, ident.GetName())
-	d["identityId"] = irec.ID
+	d["token"] = ""
+	d["identity"] = entityRef("identities", identityID, identityName)
+	d["identityId"] = identityID
 	d["authenticatorId"] = sess.GetAuthenticatorId()
 	d["configTypes"] = configTypes
 	d["ipAddress"] = sess.GetIpAddress()
@@ -212,8 +223,6 @@ func (s *Server) renderCurrentSession(rec *fsm.Record, sess *pb.ApiSession, irec
 	d["lastActivityAt"] = last
 	d["cachedLastActivityAt"] = last
 	d["cachedUpdatedAt"] = apiTime(rec.UpdatedAt)
-	d["expiresAt"] = apiTime(exp)
-	d["expirationSeconds"] = int64(time.Until(exp) / time.Second)
 	return d
 }
 
