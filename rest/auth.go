@@ -46,16 +46,33 @@ func expiresAt(sess *pb.ApiSession) time.Time {
 // a logout applied anywhere is seen here within one Raft apply.
 func (s *Server) resolve(r *http.Request) (*caller, *APIError) {
 	token := r.Header.Get(sessionHeader)
+	var claims *accessClaims
 	if token == "" {
-		return nil, errUnauthorized()
+		raw, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
+			return nil, errUnauthorized()
+		}
+		var err error
+		if claims, err = s.verifyAccessToken(raw); err != nil {
+			s.log.Debug("bearer token refused", "requestId", requestID(r), "err", err)
+			return nil, errUnauthorized()
+		}
 	}
 	c := &caller{token: token}
 	err := s.store.View(func(rd *fsm.Reader) error {
 		var err error
-		if c.session, err = rd.Lookup(fsm.KindApiSession, "token", tokenHash(token)); err != nil {
+		if claims != nil {
+			c.session, err = rd.Get(fsm.KindApiSession, claims.SessionID)
+		} else {
+			c.session, err = rd.Lookup(fsm.KindApiSession, "token", tokenHash(token))
+		}
+		if err != nil {
 			return err
 		}
 		c.sess, _ = fsm.As[*pb.ApiSession](c.session)
+		if claims != nil && claims.Subject != c.sess.GetIdentityId() {
+			return fsm.ErrNotFound
+		}
 		if c.identity, err = rd.Get(fsm.KindIdentity, c.sess.GetIdentityId()); err != nil {
 			return err
 		}

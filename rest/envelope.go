@@ -92,7 +92,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errUnhandled(err)
 	}
 	if ae.Status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `zt-session realm="zt-session" error="invalid" error_description="the session is missing, expired or invalid"`)
+		w.Header().Add("WWW-Authenticate", `zt-session realm="zt-session" error="invalid" error_description="the session is missing, expired or invalid"`)
+		w.Header().Add("WWW-Authenticate", `Bearer realm="garrison" error="invalid_token" error_description="the access token is missing, expired or invalid"`)
 	}
 	writeJSON(w, ae.Status, errorEnvelope{
 		Error: apiErrorBody{

@@ -115,16 +115,31 @@ func startAPINode(p *testPKI, name, dir string, leaderWait time.Duration, restCf
 		ts.Close()
 		return nil, err
 	}
+	signingPEM, signingKeyPEM, err := p.inter.IssueSigningCert(name, "", time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	signingCerts, _ := pki.ParseCertificatesPEM(signingPEM)
+	signingKey, err := pki.ParsePrivateKeyPEM(signingKeyPEM)
+	if err != nil {
+		return nil, err
+	}
+	kid, err := pki.KeyID(signingCerts[0].PublicKey)
+	if err != nil {
+		return nil, err
+	}
 	self := func() *pb.Controller {
 		addrs := map[string]*pb.ApiAddressList{}
 		for api, path := range APIPaths {
 			addrs[api] = &pb.ApiAddressList{Addresses: []*pb.ApiAddress{{Url: apiURL + path, Version: "v1"}}}
 		}
 		return &pb.Controller{
-			CtrlAddress:  "tls:" + name + ".cluster.invalid:6262",
-			ApiAddresses: addrs,
-			CertPem:      string(pki.EncodeCertificatesPEM(leaf)),
-			Fingerprint:  pki.Fingerprint(leaf),
+			CtrlAddress:    "tls:" + name + ".cluster.invalid:6262",
+			ApiAddresses:   addrs,
+			CertPem:        string(pki.EncodeCertificatesPEM(leaf)),
+			Fingerprint:    pki.Fingerprint(leaf),
+			SigningCertPem: string(signingPEM),
+			SigningKid:     kid,
 		}
 	}
 	node, err := cluster.Start(cluster.Config{
@@ -140,7 +155,8 @@ func startAPINode(p *testPKI, name, dir string, leaderWait time.Duration, restCf
 		ts.Close()
 		return nil, err
 	}
-	cfg := Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: quietLog()}
+	cfg := Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: quietLog(),
+		Signer: &TokenSigner{Key: signingKey, KeyID: kid, Issuer: apiURL}}
 	if restCfg != nil {
 		restCfg(&cfg)
 	}

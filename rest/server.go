@@ -38,6 +38,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	// WriteTimeout bounds how long a request waits for its replicated write.
 	WriteTimeout time.Duration
+	// Signer signs this node's access tokens; nil disables issuing them
+	// (tokens from other members are still accepted).
+	Signer *TokenSigner
 }
 
 // Server holds the API handlers of one node.
@@ -46,6 +49,7 @@ type Server struct {
 	node  *cluster.Node
 	store *fsm.Store
 	log   *slog.Logger
+	keys  keyCache
 	// activity: session id -> last use seen by this node (unix nanos),
 	// flushed to the replicated session in batches.
 	activity sync.Map

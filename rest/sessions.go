@@ -110,11 +110,27 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 		return errUnhandled(err)
 	}
 	exp := expiresAt(sess)
+	access, accessExp, err := s.issueAccessToken(id, ident.rec.ID, now)
+	if err != nil {
+		return errUnhandled(err)
+	}
 	w.Header().Set(sessionHeader, token)
 	w.Header().Set("expiration-seconds", strconv.FormatInt(sess.GetExpirationSeconds(), 10))
 	w.Header().Set("expires-at", apiTime(exp))
-	writeData(w, http.StatusOK, s.renderCurrentSession(rec, sess, ident.rec, ident.body, token), meta{})
+	d := s.renderCurrentSession(rec, sess, ident.rec, ident.body, token)
+	addAccessToken(d, access, accessExp)
+	writeData(w, http.StatusOK, d, meta{})
 	return nil
+}
+
+// addAccessToken adds the bearer token to a session view. These two fields
+// are Garrison's: the spec's session has no place for a JWT.
+func addAccessToken(d map[string]any, token string, exp time.Time) {
+	if token == "" {
+		return
+	}
+	d["accessToken"] = token
+	d["accessTokenExpiresAt"] = apiTime(exp)
 }
 
 type authenticatorRec struct {
@@ -154,7 +170,14 @@ func (s *Server) findPasswordAuthenticator(username string) (*authenticatorRec, 
 
 func (s *Server) currentAPISession(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	writeData(w, http.StatusOK, s.renderCurrentSession(c.session, c.sess, c.identity, c.ident, c.token), meta{})
+	d := s.renderCurrentSession(c.session, c.sess, c.identity, c.ident, c.token)
+	// A fresh access token here lets a client renew before the old expires.
+	access, exp, err := s.issueAccessToken(c.session.ID, c.identity.ID, time.Now())
+	if err != nil {
+		return errUnhandled(err)
+	}
+	addAccessToken(d, access, exp)
+	writeData(w, http.StatusOK, d, meta{})
 	return nil
 }
 

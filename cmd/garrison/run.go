@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -56,6 +57,7 @@ it is initialised (garrison cluster init) or added to a cluster by its leader
 
 // nodeTLS is the node's certificate material.
 type nodeTLS struct {
+	signingKey   crypto.Signer
 	cert         tls.Certificate
 	leaf         *x509.Certificate
 	roots        *x509.CertPool
@@ -96,7 +98,15 @@ func loadNodeTLS(cfg *NodeConfig) (*nodeTLS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key id: %w", err)
 	}
-	return &nodeTLS{cert: cert, leaf: leaf, roots: pki.NewCertPool(cas...), signingPEM: signingPEM, signingKeyID: kid}, nil
+	keyPEM, err := os.ReadFile(cfg.PKI.SigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("read signing key: %w", err)
+	}
+	signingKey, err := pki.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("parse signing key %s: %w", cfg.PKI.SigningKey, err)
+	}
+	return &nodeTLS{cert: cert, leaf: leaf, roots: pki.NewCertPool(cas...), signingPEM: signingPEM, signingKeyID: kid, signingKey: signingKey}, nil
 }
 
 func trustDomain(cfg *NodeConfig) string {
@@ -155,7 +165,8 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 		}
 	}()
 
-	api := rest.New(rest.Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: log, SessionTimeout: cfg.SessionTimeout})
+	api := rest.New(rest.Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: log, SessionTimeout: cfg.SessionTimeout,
+		Signer: &rest.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL}})
 	ln, err := net.Listen("tcp", cfg.APIAddress)
 	if err != nil {
 		return fmt.Errorf("listen on API address %s: %w", cfg.APIAddress, err)
