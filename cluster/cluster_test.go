@@ -8,9 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
@@ -229,5 +232,61 @@ func TestForeignCAPeerIsRefused(t *testing.T) {
 	members, _ := nodes[0].Members()
 	if len(members) != 3 {
 		t.Fatalf("membership changed: %v", members)
+	}
+}
+
+// hashicorp/raft trusts the server id an RPC claims, so the cluster port
+// must not let a non-member's certificate reach Raft at all.
+func TestRaftPortRefusesNonMembers(t *testing.T) {
+	ca, nodes := threeNodes(t)
+	_, leaderAddr := nodes[0].Leader()
+	outsider := startNode(t, ca, "outsider", t.TempDir())
+	// A node that has joined nothing admits anyone (its first leader), so
+	// give the outsider a configuration of its own.
+	if err := outsider.Bootstrap(); err != nil {
+		t.Fatal(err)
+	}
+	readErr := func(from *Node) error {
+		layer := &raftLayer{tls: from.cfg.TLS}
+		conn, err := layer.Dial(raft.ServerAddress(leaderAddr), 3*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+		_, err = conn.Read(make([]byte, 1))
+		return err
+	}
+	if err := readErr(outsider); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("non-member's Raft connection was kept open: %v", err)
+	}
+	// Control: a member's connection stays open (the read times out).
+	if err := readErr(follower(nodes)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("member's Raft connection: want a read timeout, got %v", err)
+	}
+}
+
+// Adding a node that already has state of its own would leave it diverged
+// forever; the leader refuses.
+func TestAddMemberRefusesNodeWithState(t *testing.T) {
+	ca, nodes := threeNodes(t)
+	stray := startNode(t, ca, "stray", t.TempDir())
+	if err := stray.Bootstrap(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := stray.WaitForLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, _, err := stray.Apply(ctx, createIdentity(t, "stray-admin")); err != nil || res.GetCode() != pb.Result_OK {
+		t.Fatalf("stray write: %v %v", res, err)
+	}
+	err := nodes[0].AddMember(ctx, stray.Address(), true)
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("adding a node with its own state: want ErrInvalid, got %v", err)
+	}
+	if m, _ := nodes[0].Members(); len(m) != 3 {
+		t.Fatalf("membership changed: %v", m)
 	}
 }

@@ -83,12 +83,19 @@ func (n *Node) membershipLocal(ctx context.Context, req *pb.MembershipRequest) e
 		}
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		id, _, err := n.Info(dctx, req.GetAddress())
+		id, info, err := n.Info(dctx, req.GetAddress())
 		if err != nil {
 			return fmt.Errorf("%w: cannot reach a controller at %s: %v", ErrInvalid, req.GetAddress(), err)
 		}
 		if s := find(id); s != nil && string(s.Address) == req.GetAddress() && (s.Suffrage == raft.Voter) == req.GetVoter() {
 			return nil
+		}
+		// A node with a history of its own (initialised on its own, or a
+		// removed member) would keep state Raft cannot reconcile: its
+		// state machine skips indexes it believes it has applied.
+		if find(id) == nil && (info.GetAppliedIndex() > 0 || (info.GetLeaderId() != "" && info.GetLeaderId() != n.cfg.ID)) {
+			return fmt.Errorf("%w: the node at %s (%s) already has cluster state (applied index %d); stop it, empty its data directory and start it again before adding it",
+				ErrInvalid, req.GetAddress(), id, info.GetAppliedIndex())
 		}
 		var f raft.IndexFuture
 		if req.GetVoter() {

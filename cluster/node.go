@@ -230,6 +230,8 @@ func Start(cfg Config) (*Node, error) {
 		peers: map[string]*peerStatus{},
 		stop:  make(chan struct{}),
 	}
+	admit := n.admitRaft
+	m.admitRaft.Store(&admit)
 	n.linkSrv = &http.Server{Handler: n.linkHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = n.linkSrv.Serve(m.link) }()
 	n.wg.Add(2)
@@ -429,6 +431,25 @@ func (n *Node) isMember(id string) bool {
 	servers, err := n.configuration()
 	if err != nil {
 		return false
+	}
+	for _, s := range servers {
+		if string(s.ID) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// admitRaft lets members speak Raft to this node. A node that is in no
+// configuration yet (waiting to be added) accepts its first leader, which
+// it can only get from an operator's add-member on a real cluster member.
+func (n *Node) admitRaft(id string) bool {
+	servers, err := n.configuration()
+	if err != nil || id == "" {
+		return false
+	}
+	if len(servers) == 0 {
+		return true
 	}
 	for _, s := range servers {
 		if string(s.ID) == id {

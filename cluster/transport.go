@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -90,11 +91,14 @@ func (c TLSConfig) peerID(cs *tls.ConnectionState) (string, bool) {
 // mux accepts TLS connections on the cluster port and hands each to the
 // Raft transport or the link server by the ALPN protocol the peer chose.
 type mux struct {
-	ln   net.Listener
-	tls  TLSConfig
-	log  *slog.Logger
-	raft *chanListener
-	link *chanListener
+	ln  net.Listener
+	tls TLSConfig
+	log *slog.Logger
+	// admitRaft decides whether a peer may speak Raft to this node; set by
+	// the Node once Raft exists (until then nobody may).
+	admitRaft atomic.Pointer[func(id string) bool]
+	raft      *chanListener
+	link      *chanListener
 }
 
 func listen(addr string, tc TLSConfig, log *slog.Logger) (*mux, error) {
@@ -137,6 +141,15 @@ func (m *mux) handshake(conn net.Conn) {
 	var target *chanListener
 	switch tc.ConnectionState().NegotiatedProtocol {
 	case protoRaft:
+		// hashicorp/raft believes whatever server id an RPC claims, so
+		// only members (by certificate) may reach it at all.
+		id, _ := m.tls.peerID(ptr(tc.ConnectionState()))
+		admit := m.admitRaft.Load()
+		if admit == nil || !(*admit)(id) {
+			m.log.Warn("cluster link: refused Raft connection from a non-member", "peer", id, "remote", conn.RemoteAddr().String())
+			tc.Close()
+			return
+		}
 		target = m.raft
 	case protoLink:
 		target = m.link
@@ -151,6 +164,8 @@ func (m *mux) handshake(conn net.Conn) {
 }
 
 func (m *mux) Close() error { return m.ln.Close() }
+
+func ptr[T any](v T) *T { return &v }
 
 // chanListener is a net.Listener fed by the mux.
 type chanListener struct {
