@@ -407,6 +407,25 @@ func (n *Node) info() *pb.NodeInfo {
 	}
 }
 
+// CatchUp waits until this node has applied everything the leader had
+// applied when asked: a bounded read barrier for reads that must not miss a
+// write another node acknowledged (a session created a moment ago through
+// another node). It is a no-op on the leader.
+func (n *Node) CatchUp(ctx context.Context) error {
+	if n.IsLeader() {
+		return nil
+	}
+	_, addr := n.Leader()
+	if addr == "" {
+		return ErrNoLeader
+	}
+	_, info, err := n.Info(ctx, addr)
+	if err != nil {
+		return err
+	}
+	return n.cfg.Store.WaitApplied(ctx, info.GetAppliedIndex())
+}
+
 // Info asks the node at a cluster address who it is. The id comes from the
 // peer's certificate, not from what it says.
 func (n *Node) Info(ctx context.Context, address string) (string, *pb.NodeInfo, error) {

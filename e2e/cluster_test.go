@@ -377,3 +377,46 @@ func TestNoQuorumAnswers503(t *testing.T) {
 		return nil
 	})
 }
+
+// A token minted on one node works on every other node at once, whether
+// presented as zt-session or as a bearer token: no retries here.
+func TestTokenWorksOnOtherNodesImmediately(t *testing.T) {
+	c := newCluster(t, clusterOptions{noHAProxy: true})
+	for i := 0; i < 20; i++ {
+		from := c.Nodes[i%3]
+		st, body, _ := c.Do("POST", from.URL()+"/edge/client/v1/authenticate?method=password", "",
+			map[string]string{"username": adminUser, "password": adminPassword})
+		if st != http.StatusOK {
+			t.Fatalf("login: %d %v", st, body)
+		}
+		token, _ := dig(body, "data", "token").(string)
+		access, _ := dig(body, "data", "accessToken").(string)
+		if access == "" {
+			t.Fatalf("no access token: %v", body)
+		}
+		for _, n := range c.Nodes {
+			if st := c.SessionValid(n.URL(), token); st != http.StatusOK {
+				t.Fatalf("session from %s refused on %s right away: %d", from.Name, n.Name, st)
+			}
+			r := c.doHeader("GET", n.URL()+"/edge/management/v1/current-identity", "Authorization", "Bearer "+access)
+			if r.Status != http.StatusOK {
+				t.Fatalf("bearer token from %s refused on %s: %d %v", from.Name, n.Name, r.Status, r.Body)
+			}
+		}
+		if i == 19 {
+			// Logging out through a third node revokes the bearer token everywhere.
+			third := c.Nodes[(i+2)%3]
+			if st, _, _ := c.Do("DELETE", third.URL()+"/edge/client/v1/current-api-session", token, nil); st != http.StatusOK {
+				t.Fatalf("logout: %d", st)
+			}
+			for _, n := range c.Nodes {
+				c.eventually(5*time.Second, "bearer revoked on "+n.Name, func() error {
+					if r := c.doHeader("GET", n.URL()+"/edge/management/v1/current-identity", "Authorization", "Bearer "+access); r.Status != http.StatusUnauthorized {
+						return fmt.Errorf("status %d", r.Status)
+					}
+					return nil
+				})
+			}
+		}
+	}
+}

@@ -413,6 +413,27 @@ func checkSpec(t testing.TB, method, path string, status int, raw []byte) {
 	}
 }
 
+// doHeader sends a GET-style request with one extra header and validates
+// the answer against the spec.
+func (c *Cluster) doHeader(method, url, name, value string) Response {
+	c.t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set(name, value)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Response{}
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	checkSpec(c.t, method, req.URL.Path, resp.StatusCode, raw)
+	out := Response{Status: resp.StatusCode, Header: resp.Header}
+	_ = json.Unmarshal(raw, &out.Body)
+	return out
+}
+
 // Login authenticates the admin at base and returns the token.
 func (c *Cluster) Login(base string) string {
 	c.t.Helper()

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
@@ -45,6 +47,33 @@ func expiresAt(sess *pb.ApiSession) time.Time {
 // replicated store, so a token minted on any node works on every node and
 // a logout applied anywhere is seen here within one Raft apply.
 func (s *Server) resolve(r *http.Request) (*caller, *APIError) {
+	c, aerr := s.resolveLocal(r)
+	if aerr == nil || aerr.Status != http.StatusUnauthorized || !s.maybeNewSession(r) {
+		return c, aerr
+	}
+	// The session may have been created through another node a moment ago
+	// and not be applied here yet: catch up with the leader, then look
+	// again. Only misses pay for this.
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.node.CatchUp(ctx); err != nil {
+		return nil, aerr
+	}
+	return s.resolveLocal(r)
+}
+
+// maybeNewSession reports whether the request carries a credential that
+// could name a session this node has not applied yet.
+func (s *Server) maybeNewSession(r *http.Request) bool {
+	if tok := r.Header.Get(sessionHeader); tok != "" {
+		_, err := uuid.Parse(tok)
+		return err == nil
+	}
+	_, ok := bearerToken(r.Header.Get("Authorization"))
+	return ok
+}
+
+func (s *Server) resolveLocal(r *http.Request) (*caller, *APIError) {
 	token := r.Header.Get(sessionHeader)
 	var claims *accessClaims
 	if token == "" {
