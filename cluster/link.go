@@ -35,6 +35,7 @@ const (
 	codeBadRequest     = "BAD_REQUEST"
 	codeUnknownOutcome = "UNKNOWN_OUTCOME"
 	codeInternal       = "INTERNAL"
+	codeNotAMember     = "NOT_A_MEMBER"
 )
 
 // linkClient talks to peers over the cluster link.
@@ -198,7 +199,7 @@ func (n *Node) linkHandler() http.Handler {
 func (n *Node) fromMember(w http.ResponseWriter, r *http.Request) bool {
 	id, ok := n.cfg.TLS.peerID(r.TLS)
 	if !ok || !n.isMember(id) {
-		writeLinkError(w, http.StatusForbidden, "NOT_A_MEMBER", fmt.Sprintf("peer %q is not a member of this cluster", id))
+		writeLinkError(w, http.StatusForbidden, codeNotAMember, fmt.Sprintf("peer %q is not a member of this cluster", id))
 		return false
 	}
 	return true
@@ -236,6 +237,8 @@ func fromRemote(err error) error {
 		return fmt.Errorf("%w: %s", ErrUnknownOutcome, re.Message)
 	case codeNotFound:
 		return fmt.Errorf("%w: %s", ErrNotFound, re.Message)
+	case codeNotAMember:
+		return fmt.Errorf("%w: %s", ErrNotMember, re.Message)
 	case codeBadRequest:
 		return fmt.Errorf("%w: %s", ErrInvalid, re.Message)
 	}

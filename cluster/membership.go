@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -108,6 +109,9 @@ func (n *Node) membershipLocal(ctx context.Context, req *pb.MembershipRequest) e
 		if find(req.GetId()) == nil {
 			return fmt.Errorf("%w: %q", ErrNotFound, req.GetId())
 		}
+		if s := find(req.GetId()); s.Suffrage == raft.Voter && voters(servers) < 2 {
+			return fmt.Errorf("%w: %s is the last voter; a cluster needs at least one", ErrInvalid, req.GetId())
+		}
 		// The member's self-description goes first, while this node surely
 		// is leader (it may be removing itself). Should the removal then
 		// fail, the member re-records itself: it re-registers whenever its
@@ -157,6 +161,9 @@ func raftErr(err error, what string) error {
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return errNotLeader
 	case errors.Is(err, raft.ErrLeadershipLost):
+		return fmt.Errorf("%w: %s: %v", ErrUnknownOutcome, what, err)
+	case strings.Contains(err.Error(), "timeout"):
+		// e.g. transferring leadership to a voter that is down.
 		return fmt.Errorf("%w: %s: %v", ErrUnknownOutcome, what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)

@@ -38,6 +38,9 @@ var (
 	ErrNotFound = errors.New("member not found")
 	// ErrInvalid: a request is malformed or cannot be carried out as asked.
 	ErrInvalid = errors.New("invalid cluster request")
+	// ErrNotMember: the leader refused this node's request because the node
+	// is not (any longer) a member.
+	ErrNotMember = errors.New("this node is not a member of the cluster")
 	// ErrAlreadyInitialized: bootstrap on a node that already has state.
 	ErrAlreadyInitialized = errors.New("node already has cluster state")
 

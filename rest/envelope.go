@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -91,13 +92,20 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &ae) {
 		ae = errUnhandled(err)
 	}
+	causeMessage := ae.CauseMessage
+	if ae.Status >= 500 {
+		// Internal detail (peer addresses, raft errors) is for the log, not
+		// for an unauthenticated client; the request id ties them together.
+		slog.Default().Warn("request failed", "requestId", requestID(r), "status", ae.Status, "code", ae.Code, "detail", ae.CauseMessage)
+		causeMessage = ""
+	}
 	if ae.Status == http.StatusUnauthorized {
 		w.Header().Add("WWW-Authenticate", `zt-session realm="zt-session" error="invalid" error_description="the session is missing, expired or invalid"`)
 		w.Header().Add("WWW-Authenticate", `Bearer realm="garrison" error="invalid_token" error_description="the access token is missing, expired or invalid"`)
 	}
 	writeJSON(w, ae.Status, errorEnvelope{
 		Error: apiErrorBody{
-			Code: ae.Code, Message: ae.Message, Cause: ae.Cause, CauseMessage: ae.CauseMessage,
+			Code: ae.Code, Message: ae.Message, Cause: ae.Cause, CauseMessage: causeMessage,
 			Args: map[string]any{"urlVars": urlVars(r)}, RequestID: requestID(r),
 		},
 		Meta: meta{APIVersion: apiVersion, APIEnrollmentVersion: apiVersion},

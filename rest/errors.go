@@ -24,6 +24,8 @@ const (
 	CodeUnhandled          = "UNHANDLED"
 	CodeClusterHasNoLeader = "CLUSTER_HAS_NO_LEADER"
 	CodeTimeout            = "TIMEOUT"
+	CodeRateLimited        = "RATE_LIMITED"
+	CodeNotAMember         = "CLUSTER_NODE_NOT_A_MEMBER"
 )
 
 // FieldError is the cause of a validation failure: which field, why, and
@@ -99,6 +101,9 @@ func fromCluster(err error) *APIError {
 			Message: "The cluster did not confirm the write in time; check and retry", CauseMessage: err.Error()}
 	case errors.Is(err, cluster.ErrNotFound):
 		return errNotFound()
+	case errors.Is(err, cluster.ErrNotMember):
+		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeNotAMember,
+			Message: "This node is no longer a member of the cluster; use another node", CauseMessage: err.Error()}
 	case errors.Is(err, cluster.ErrInvalid):
 		return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
 			Message: "The request cannot be carried out by the cluster", CauseMessage: err.Error()}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -50,6 +51,9 @@ type Server struct {
 	store *fsm.Store
 	log   *slog.Logger
 	keys  keyCache
+	// hashing bounds concurrent argon2id verifications (19 MiB each), so a
+	// burst of logins cannot exhaust memory.
+	hashing chan struct{}
 	// activity: session id -> last use seen by this node (unix nanos),
 	// flushed to the replicated session in batches.
 	activity sync.Map
@@ -66,7 +70,8 @@ func New(cfg Config) *Server {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 15 * time.Second
 	}
-	return &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log}
+	return &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log,
+		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 }
 
 // Handler routes all APIs.

@@ -76,7 +76,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	if authRec != nil {
 		hash = authRec.body.GetPasswordHash()
 	}
+	select {
+	case s.hashing <- struct{}{}:
+	case <-time.After(5 * time.Second):
+		return &APIError{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
+			Message: "Too many logins are being processed; retry shortly"}
+	case <-r.Context().Done():
+		return errUnhandled(r.Context().Err())
+	}
 	match, herr := VerifyPassword(hash, req.Password)
+	<-s.hashing
 	if authRec == nil || herr != nil || !match || isDisabled(ident.body, time.Now()) {
 		if herr != nil && authRec != nil {
 			s.log.Error("stored password hash is unreadable", "authenticator", authRec.rec.ID, "err", herr)

@@ -101,7 +101,21 @@ func runQuickstart(ctx context.Context, o quickstartOptions, out io.Writer) erro
 			}
 		}
 		// A home left by a start that failed before the cluster formed holds
-		// PKI and configs but no state file: start over in it.
+		// PKI and configs but no state file: start over in it. Only ever in
+		// a directory quickstart made itself (the marker), never in one that
+		// merely looks like it, such as an operator's /etc/garrison.
+		marker := filepath.Join(home, quickstartMarker)
+		if entries, err := os.ReadDir(home); err == nil && len(entries) > 0 {
+			if _, err := os.Stat(marker); err != nil {
+				return fmt.Errorf("%s is not empty and was not made by quickstart; choose another --home", home)
+			}
+		}
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(marker, []byte("made by garrison quickstart\n"), 0o600); err != nil {
+			return err
+		}
 		for i := 1; i <= 9; i++ {
 			_ = os.RemoveAll(filepath.Join(home, nodeName(i)))
 		}
@@ -194,6 +208,9 @@ func runQuickstart(ctx context.Context, o quickstartOptions, out io.Writer) erro
 	fmt.Fprintln(out, "stopping...")
 	return nil
 }
+
+// quickstartMarker marks a directory as a quickstart home.
+const quickstartMarker = ".garrison-quickstart"
 
 func nodeName(i int) string { return "node" + strconv.Itoa(i) }
 
