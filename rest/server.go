@@ -93,11 +93,11 @@ func (s *Server) Handler() http.Handler {
 	for _, api := range []*mux.Router{client, mgmt} {
 		s.routeVersion(api)
 		s.routeSessions(api)
-		s.routeControllers(api)
 	}
 	s.routeIdentities(mgmt)
 	s.routeAuthenticators(mgmt, client)
 	s.routeAPISessions(mgmt)
+	s.routeLists(mgmt, client)
 	s.routeFabricCluster(fabric)
 	return withRequestID(s.recoverPanics(root))
 }

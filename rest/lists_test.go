@@ -1,0 +1,110 @@
+package rest
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+)
+
+func listNames(t *testing.T, e *testEnv, filter string, extra string) ([]string, map[string]any) {
+	t.Helper()
+	r := e.do(t, http.MethodGet, mgmt+"/identities?filter="+url.QueryEscape(filter)+extra, e.adminToken(t), nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("list %q: %d %s", filter, r.status, r.raw)
+	}
+	var names []string
+	for _, it := range r.list() {
+		names = append(names, it.(map[string]any)["name"].(string))
+	}
+	m, _ := r.body["meta"].(map[string]any)
+	return names, m
+}
+
+func TestIdentityListFilters(t *testing.T) {
+	e := env(t)
+	for i := 0; i < 6; i++ {
+		roles := []string{"fleet"}
+		if i%2 == 0 {
+			roles = append(roles, "even")
+		}
+		env := "dev"
+		if i < 3 {
+			env = "prod"
+		}
+		newIdentity(t, e, map[string]any{"name": fmt.Sprintf("lst-%d", i), "type": "Device", "isAdmin": false,
+			"roleAttributes": roles, "tags": map[string]any{"env": env}})
+	}
+	cases := []struct {
+		filter string
+		want   string
+	}{
+		{`name startsWith "lst-"`, "lst-0 lst-1 lst-2 lst-3 lst-4 lst-5"},                         // name index prefix
+		{`name = "lst-3"`, "lst-3"},                                                               // name index
+		{`name in ["lst-1", "lst-4", "nope"]`, "lst-1 lst-4"},                                     // name index, several keys
+		{`anyOf(roleAttributes) = "even"`, "lst-0 lst-2 lst-4"},                                   // role index
+		{`tags.env = "prod" and name startsWith "lst-"`, "lst-0 lst-1 lst-2"},                     // tag index
+		{`anyOf(roleAttributes) = "fleet" and not (tags.env = "prod")`, "lst-3 lst-4 lst-5"},      // full match after index
+		{`name contains "lst-" and (name = "lst-0" or name = "lst-5")`, "lst-0 lst-5"},            // full scan
+		{`name STARTSWITH "lst-" AND typeId = "Device" SORT BY name DESC LIMIT 2`, "lst-5 lst-4"}, // keywords any case
+		{`name startsWith "lst-" sort by name skip 4`, "lst-4 lst-5"},                             // skip
+		{`name startsWith "lst-" and createdAt > datetime(2000-01-01T00:00:00Z)`, "lst-0 lst-1 lst-2 lst-3 lst-4 lst-5"},
+	}
+	for _, c := range cases {
+		names, _ := listNames(t, e, c.filter, "&limit=50")
+		if !strings.Contains(c.filter, "sort by") && !strings.Contains(c.filter, "SORT BY") {
+			sort.Strings(names)
+		}
+		if got := strings.Join(names, " "); got != c.want {
+			t.Errorf("%s: got %q want %q", c.filter, got, c.want)
+		}
+	}
+	// Paging metadata and filterable fields.
+	names, m := listNames(t, e, `name startsWith "lst-" sort by name`, "&limit=2&offset=1")
+	if strings.Join(names, " ") != "lst-1 lst-2" {
+		t.Fatalf("page: %v", names)
+	}
+	p, _ := m["pagination"].(map[string]any)
+	if p["limit"] != float64(2) || p["offset"] != float64(1) || p["totalCount"] != float64(6) {
+		t.Fatalf("pagination %v", p)
+	}
+	if ff, _ := m["filterableFields"].([]any); len(ff) < 5 {
+		t.Fatalf("filterableFields %v", m["filterableFields"])
+	}
+	// Unfiltered: default limit 10, total counts everything.
+	all, m := listNames(t, e, "", "")
+	if len(all) != 10 && len(all) != int(m["pagination"].(map[string]any)["totalCount"].(float64)) {
+		t.Fatalf("default page has %d items", len(all))
+	}
+}
+
+func TestListErrors(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	for _, f := range []string{`name = `, `name = "x" and`, `nosuchfield = "x"`, `name > 3`, `(((`, `name = "x" limit -1`, `anyOf(name) = "x"`} {
+		r := e.do(t, http.MethodGet, mgmt+"/identities?filter="+url.QueryEscape(f), admin, nil)
+		ae := wantError(t, "filter "+f, r, http.StatusBadRequest, CodeInvalidFilter)
+		if msg, _ := ae["causeMessage"].(string); !strings.Contains(msg, "position") {
+			t.Errorf("filter %q: error does not name a position: %v", f, ae)
+		}
+	}
+	for _, q := range []string{"limit=-1", "limit=x", "offset=-5"} {
+		wantError(t, q, e.do(t, http.MethodGet, mgmt+"/identities?"+q, admin, nil), http.StatusBadRequest, CodeInvalidPagination)
+	}
+	r := e.do(t, http.MethodGet, mgmt+"/identities?limit=100000", admin, nil)
+	if p := r.body["meta"].(map[string]any)["pagination"].(map[string]any); p["limit"] != float64(maxLimit) {
+		t.Fatalf("limit not capped: %v", p)
+	}
+	wantError(t, "non-admin list", e.do(t, http.MethodGet, mgmt+"/identities", e.userToken(t), nil), http.StatusUnauthorized, CodeUnauthorized)
+	for _, p := range []string{"/authenticators", "/api-sessions", "/identity-role-attributes", "/controllers"} {
+		if r := e.do(t, http.MethodGet, mgmt+p+"?filter="+url.QueryEscape(`id != "x"`), admin, nil); r.status != http.StatusOK {
+			t.Errorf("%s: %d %s", p, r.status, r.raw)
+		}
+	}
+	mine := e.do(t, http.MethodGet, ClientBase+"/current-identity/authenticators", e.userToken(t), nil)
+	if mine.status != http.StatusOK || len(mine.list()) != 1 {
+		t.Fatalf("own authenticators: %d %s", mine.status, mine.raw)
+	}
+}
