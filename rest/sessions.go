@@ -112,6 +112,12 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 		return errUnhandled(err)
 	}
 	if aerr := s.apply(r, op); aerr != nil {
+		// The identity or authenticator was deleted through another node
+		// after this node read it: the store refused the session, and to
+		// the caller that is a failed login, not a bad request.
+		if aerr.Cause != nil && aerr.Cause.Field == "identityId" {
+			return errInvalidAuth()
+		}
 		return aerr
 	}
 	rec, err := s.store.Get(fsm.KindApiSession, id)

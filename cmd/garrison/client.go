@@ -71,43 +71,9 @@ func newAPIClient(base, caFile string) (*apiClient, error) {
 
 // do sends a JSON request and decodes the envelope's data into out.
 func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
+	data, err := c.doRaw(ctx, method, path, body)
+	if err != nil || out == nil {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("zt-session", c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var env struct {
-			Error apiError `json:"error"`
-		}
-		if json.Unmarshal(data, &env) != nil || env.Error.Code == "" {
-			return fmt.Errorf("HTTP %d from %s: %s", resp.StatusCode, path, strings.TrimSpace(string(data)))
-		}
-		env.Error.Status = resp.StatusCode
-		return &env.Error
-	}
-	if out == nil {
-		return nil
 	}
 	var env struct {
 		Data json.RawMessage `json:"data"`
@@ -116,6 +82,47 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 		return fmt.Errorf("decode answer from %s: %w", path, err)
 	}
 	return json.Unmarshal(env.Data, out)
+}
+
+// doRaw sends a JSON request and returns the whole answer of a success,
+// or the error envelope as an *apiError.
+func (c *apiClient) doRaw(ctx context.Context, method, path string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("zt-session", c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		var env struct {
+			Error apiError `json:"error"`
+		}
+		if json.Unmarshal(data, &env) != nil || env.Error.Code == "" {
+			return nil, fmt.Errorf("HTTP %d from %s: %s", resp.StatusCode, path, strings.TrimSpace(string(data)))
+		}
+		env.Error.Status = resp.StatusCode
+		return nil, &env.Error
+	}
+	return data, nil
 }
 
 // login authenticates with a password and keeps the session token.
@@ -254,6 +261,6 @@ func newEdgeCommand() *cobra.Command {
 		},
 	}
 	f.register(login)
-	edge.AddCommand(login)
+	edge.AddCommand(login, newEdgeListCommand(), newEdgeCreateCommand(), newEdgeUpdateCommand(), newEdgeDeleteCommand())
 	return edge
 }

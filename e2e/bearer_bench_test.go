@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+)
+
+// BenchmarkBearerReads measures authenticated reads through HAProxy: eight
+// concurrent clients GET /edge/management/v1/current-identity over
+// keep-alive connections (one shared Transport, MaxIdleConnsPerHost 16), so
+// after the first requests no TLS handshake is in the path. The admin logs
+// in once; header=bearer sends the login's data.accessToken as
+// "Authorization: Bearer" (an ES256 JWT checked against the issuing
+// member's signing key, then the API session it names is looked up),
+// header=zt-session sends the session token (one store lookup). Answers are
+// checked for status 200 only, not against the spec, to keep the client's
+// CPU use small.
+//
+//	GARRISON_BIN=$PWD/bin/garrison go test -run '^$' -bench BenchmarkBearerReads -benchtime 10s -timeout 30m ./e2e/
+//
+// Access tokens live 10 minutes, so a run must stay well under that.
+func BenchmarkBearerReads(b *testing.B) {
+	asTest(b, func(t *testing.T) {
+		c := newCluster(t, clusterOptions{})
+		st, body, _ := c.Do("POST", c.LBURL+"/edge/client/v1/authenticate?method=password", "",
+			map[string]string{"username": adminUser, "password": adminPassword})
+		if st != http.StatusOK {
+			t.Fatalf("login through HAProxy: %d %v", st, body)
+		}
+		session, _ := dig(body, "data", "token").(string)
+		access, _ := dig(body, "data", "accessToken").(string)
+		if session == "" || access == "" {
+			t.Fatalf("login answer lacks token or accessToken: %v", body)
+		}
+		pool := x509.NewCertPool()
+		caPEM, err := os.ReadFile(c.caFile)
+		if err != nil || !pool.AppendCertsFromPEM(caPEM) {
+			t.Fatalf("read CA: %v", err)
+		}
+		tr := &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+			MaxIdleConnsPerHost: 16,
+		}
+		defer tr.CloseIdleConnections()
+		client := &http.Client{Timeout: 30 * time.Second, Transport: tr}
+		url := c.LBURL + "/edge/management/v1/current-identity"
+		for _, h := range []struct{ name, header, value string }{
+			{"bearer", "Authorization", "Bearer " + access},
+			{"zt-session", "zt-session", session},
+		} {
+			b.Run("header="+h.name, func(b *testing.B) {
+				res := runClients(b, 8, func() (time.Duration, error) {
+					req, err := http.NewRequest(http.MethodGet, url, nil)
+					if err != nil {
+						return 0, err
+					}
+					req.Header.Set(h.header, h.value)
+					start := time.Now()
+					resp, err := client.Do(req)
+					if err != nil {
+						return 0, err
+					}
+					raw, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					d := time.Since(start)
+					if err != nil {
+						return 0, err
+					}
+					if resp.StatusCode != http.StatusOK {
+						return 0, fmt.Errorf("GET current-identity with %s: %d %s", h.name, resp.StatusCode, raw)
+					}
+					return d, nil
+				})
+				if res.err != nil {
+					b.Errorf("%d of %d reads failed; first: %v", res.failed, b.N, res.err)
+					return
+				}
+				res.report(b, "reads/s")
+			})
+		}
+	})
+}
