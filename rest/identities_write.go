@@ -310,19 +310,25 @@ func (s *Server) disableIdentity(w http.ResponseWriter, r *http.Request) error {
 	if minutes > 0 {
 		ident.DisabledUntil = now.Add(time.Duration(minutes) * time.Minute).UnixNano()
 	}
-	op, err := fsm.PatchOp(fsm.KindIdentity, rec.ID, ident, nil, "disabled", "disabled_at", "disabled_until")
-	if err != nil {
-		return errUnhandled(err)
-	}
-	ops := []*pb.Op{op}
 	sessions, err := s.sessionIDsOf(rec.ID)
 	if err != nil {
 		return errUnhandled(err)
 	}
+	var ends []*pb.Op
 	for _, sid := range sessions {
-		ops = append(ops, &pb.Op{Kind: &pb.Op_Delete{Delete: &pb.Delete{Type: fsm.KindApiSession, Id: sid, SkipMissing: true}}})
+		ends = append(ends, &pb.Op{Kind: &pb.Op_Delete{Delete: &pb.Delete{Type: fsm.KindApiSession, Id: sid, SkipMissing: true}}})
 	}
-	if aerr := s.apply(r, ops...); aerr != nil {
+	return s.writeDisabled(w, r, rec.ID, ident, ends...)
+}
+
+// writeDisabled replicates the identity's disabled fields, with any extra
+// ops in the same command.
+func (s *Server) writeDisabled(w http.ResponseWriter, r *http.Request, id string, ident *pb.Identity, extra ...*pb.Op) error {
+	op, err := fsm.PatchOp(fsm.KindIdentity, id, ident, nil, "disabled", "disabled_at", "disabled_until")
+	if err != nil {
+		return errUnhandled(err)
+	}
+	if aerr := s.apply(r, append([]*pb.Op{op}, extra...)...); aerr != nil {
 		return aerr
 	}
 	writeEmpty(w)
@@ -335,15 +341,7 @@ func (s *Server) enableIdentity(w http.ResponseWriter, r *http.Request) error {
 		return aerr
 	}
 	ident.Disabled, ident.DisabledAt, ident.DisabledUntil = false, 0, 0
-	op, err := fsm.PatchOp(fsm.KindIdentity, rec.ID, ident, nil, "disabled", "disabled_at", "disabled_until")
-	if err != nil {
-		return errUnhandled(err)
-	}
-	if aerr := s.apply(r, op); aerr != nil {
-		return aerr
-	}
-	writeEmpty(w)
-	return nil
+	return s.writeDisabled(w, r, rec.ID, ident)
 }
 
 func (s *Server) sessionIDsOf(identityID string) ([]string, error) {
