@@ -132,6 +132,16 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, spec *listSpec) er
 	if err != nil {
 		return errFilter(err)
 	}
+	// The sort parameter ("name desc,createdAt") applies when the filter
+	// has no sort by clause of its own.
+	if sortParam := r.URL.Query().Get("sort"); sortParam != "" && len(q.Sort) == 0 {
+		sq, err := query.Parse("sort by " + sortParam)
+		if err != nil || sq.Where != nil || sq.Skip != nil || sq.Limit != nil {
+			return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidFilter,
+				Message: "The sort parameter is invalid", Cause: &FieldError{Field: "sort", Reason: "want FIELD [asc|desc], ...", Value: sortParam}}
+		}
+		q.Sort = sq.Sort
+	}
 	if err := q.Validate(spec.allFields()); err != nil {
 		return errFilter(err)
 	}

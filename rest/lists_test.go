@@ -61,6 +61,11 @@ func TestIdentityListFilters(t *testing.T) {
 			t.Errorf("%s: got %q want %q", c.filter, got, c.want)
 		}
 	}
+	// The sort parameter, when the filter has no sort by.
+	names, _ := listNames(t, e, `name startsWith "lst-" limit 3`, "&sort="+url.QueryEscape("name desc"))
+	if strings.Join(names, " ") != "lst-5 lst-4 lst-3" {
+		t.Fatalf("sort parameter: %v", names)
+	}
 	// Paging metadata and filterable fields.
 	names, m := listNames(t, e, `name startsWith "lst-" sort by name`, "&limit=2&offset=1")
 	if strings.Join(names, " ") != "lst-1 lst-2" {
@@ -89,6 +94,9 @@ func TestListErrors(t *testing.T) {
 		if msg, _ := ae["causeMessage"].(string); !strings.Contains(msg, "position") {
 			t.Errorf("filter %q: error does not name a position: %v", f, ae)
 		}
+	}
+	for _, q := range []string{"sort=nosuchfield", "sort=" + url.QueryEscape("name sideways"), "sort=" + url.QueryEscape("name limit 3")} {
+		wantError(t, q, e.do(t, http.MethodGet, mgmt+"/identities?"+q, admin, nil), http.StatusBadRequest, CodeInvalidFilter)
 	}
 	for _, q := range []string{"limit=-1", "limit=x", "offset=-5"} {
 		wantError(t, q, e.do(t, http.MethodGet, mgmt+"/identities?"+q, admin, nil), http.StatusBadRequest, CodeInvalidPagination)
