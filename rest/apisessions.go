@@ -45,11 +45,7 @@ func (s *Server) getAPISession(w http.ResponseWriter, r *http.Request) error {
 
 // deleteAPISession ends a session on every node within one Raft apply.
 func (s *Server) deleteAPISession(w http.ResponseWriter, r *http.Request) error {
-	if aerr := s.apply(r, fsm.DeleteOp(fsm.KindApiSession, mux.Vars(r)["id"])); aerr != nil {
-		return aerr
-	}
-	writeEmpty(w)
-	return nil
+	return s.applyEmpty(w, r, fsm.DeleteOp(fsm.KindApiSession, mux.Vars(r)["id"]))
 }
 
 // summaryKinds maps the summary's names (OpenZiti's) to entity types.

@@ -245,11 +245,7 @@ func (s *Server) updateAuthenticator(patch, own bool) func(w http.ResponseWriter
 		if err != nil {
 			return errUnhandled(err)
 		}
-		if aerr := s.apply(r, op); aerr != nil {
-			return aerr
-		}
-		writeEmpty(w)
-		return nil
+		return s.applyEmpty(w, r, op)
 	}
 }
 
@@ -258,9 +254,5 @@ func (s *Server) deleteAuthenticator(w http.ResponseWriter, r *http.Request) err
 	if aerr != nil {
 		return aerr
 	}
-	if aerr := s.apply(r, fsm.DeleteOp(fsm.KindAuthenticator, rec.ID)); aerr != nil {
-		return aerr
-	}
-	writeEmpty(w)
-	return nil
+	return s.applyEmpty(w, r, fsm.DeleteOp(fsm.KindAuthenticator, rec.ID))
 }

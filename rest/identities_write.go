@@ -259,11 +259,7 @@ func (s *Server) updateIdentity(patch bool) func(w http.ResponseWriter, r *http.
 		if err != nil {
 			return errUnhandled(err)
 		}
-		if aerr := s.apply(r, op); aerr != nil {
-			return aerr
-		}
-		writeEmpty(w)
-		return nil
+		return s.applyEmpty(w, r, op)
 	}
 }
 
@@ -277,11 +273,7 @@ func (s *Server) deleteIdentity(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The store deletes the identity's authenticators and API sessions in
 	// the same apply, so its sessions stop working on every node at once.
-	if aerr := s.apply(r, fsm.DeleteOp(fsm.KindIdentity, rec.ID)); aerr != nil {
-		return aerr
-	}
-	writeEmpty(w)
-	return nil
+	return s.applyEmpty(w, r, fsm.DeleteOp(fsm.KindIdentity, rec.ID))
 }
 
 // disableIdentity disables an identity, for durationMinutes or (0) until it
@@ -328,11 +320,7 @@ func (s *Server) writeDisabled(w http.ResponseWriter, r *http.Request, id string
 	if err != nil {
 		return errUnhandled(err)
 	}
-	if aerr := s.apply(r, append([]*pb.Op{op}, extra...)...); aerr != nil {
-		return aerr
-	}
-	writeEmpty(w)
-	return nil
+	return s.applyEmpty(w, r, append([]*pb.Op{op}, extra...)...)
 }
 
 func (s *Server) enableIdentity(w http.ResponseWriter, r *http.Request) error {

@@ -136,6 +136,16 @@ func (s *Server) apply(r *http.Request, ops ...*pb.Op) *APIError {
 	return fromResult(res)
 }
 
+// applyEmpty replicates ops and, once applied here, answers the spec's
+// empty envelope: the ending of every update and delete handler.
+func (s *Server) applyEmpty(w http.ResponseWriter, r *http.Request, ops ...*pb.Op) error {
+	if aerr := s.apply(r, ops...); aerr != nil {
+		return aerr
+	}
+	writeEmpty(w)
+	return nil
+}
+
 // handle adapts a handler that returns an error to http.HandlerFunc.
 func handle(fn func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

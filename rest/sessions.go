@@ -199,11 +199,7 @@ func (s *Server) currentAPISession(w http.ResponseWriter, r *http.Request) error
 // logout deletes the session through Raft: once applied, the token is
 // refused on every node.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
-	if aerr := s.apply(r, fsm.DeleteOp(fsm.KindApiSession, callerOf(r).session.ID)); aerr != nil {
-		return aerr
-	}
-	writeEmpty(w)
-	return nil
+	return s.applyEmpty(w, r, fsm.DeleteOp(fsm.KindApiSession, callerOf(r).session.ID))
 }
 
 func (s *Server) currentIdentity(w http.ResponseWriter, r *http.Request) error {
