@@ -1,12 +1,10 @@
 package cluster
 
 import (
+	"github.com/garrison-ctrl/garrison/internal/benchkit"
+
 	"context"
-	"flag"
 	"fmt"
-	"runtime"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,7 +41,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkApply -benchtime 10s ./cluster/
 func BenchmarkApply(b *testing.B) {
-	asTest(b, func(t *testing.T) {
+	benchkit.AsTest(b, func(t *testing.T) {
 		for _, target := range []string{"leader", "spread"} {
 			for _, writers := range []int{1, 16, 64} {
 				name := fmt.Sprintf("target=%s/writers=%d", target, writers)
@@ -155,7 +153,7 @@ func (bc *benchCluster) run(b *testing.B, target string, writers int) {
 	defer cancel()
 	counts := countCommits()
 	defer counts() // restores the no-op sink if the run fails early
-	res := runWriters(b, writers, func(k int64) (time.Duration, error) {
+	res := benchkit.Run(b, writers, func(k int64) (time.Duration, error) {
 		name := fmt.Sprintf("bench-%d", bc.seq.Add(1))
 		op, err := fsm.CreateOp(fsm.KindIdentity, "id-"+name, &pb.Identity{Name: name}, nil)
 		if err != nil {
@@ -172,18 +170,18 @@ func (bc *benchCluster) run(b *testing.B, target string, writers int) {
 		}
 		return time.Since(start), nil
 	})
-	if res.err != nil {
-		b.Fatalf("%d of %d writes failed; first: %v", res.failed, b.N, res.err)
+	if res.Err != nil {
+		b.Fatalf("%d of %d writes failed; first: %v", res.Failed, b.N, res.Err)
 	}
 	if now := bc.leader(); now != leader {
 		b.Logf("leadership moved during the run (%s -> %v); the numbers include an election", leader.ID(), now)
 	}
-	res.report(b, "writes/s")
+	res.Report(b, "writes/s")
 	logCommits, logEntries, fsmBatches, fsmEntries := counts()
 	if logCommits > 0 && fsmBatches > 0 {
 		b.ReportMetric(logEntries/logCommits, "entries/log-commit")
 		b.ReportMetric(fsmEntries/fsmBatches, "entries/fsm-batch")
-		b.ReportMetric(2*(logCommits+fsmBatches)/res.elapsed.Seconds(), "disk-syncs/s")
+		b.ReportMetric(2*(logCommits+fsmBatches)/res.Elapsed.Seconds(), "disk-syncs/s")
 	}
 }
 
@@ -212,109 +210,5 @@ func countCommits() func() (logCommits, logEntries, fsmBatches, fsmEntries float
 			}
 		}
 		return lc, le, fb, fe
-	}
-}
-
-type writersResult struct {
-	lat     []time.Duration
-	elapsed time.Duration
-	failed  int64
-	err     error
-}
-
-// runWriters calls op b.N times (k = 0..b.N-1) from writers goroutines
-// sharing one counter; op returns its own latency, so that building its
-// input is not counted.
-func runWriters(b *testing.B, writers int, op func(k int64) (time.Duration, error)) writersResult {
-	var next atomic.Int64
-	var failed atomic.Int64
-	var firstErr atomic.Value
-	lats := make([][]time.Duration, writers)
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mine := make([]time.Duration, 0, b.N/writers+1)
-			for {
-				k := next.Add(1) - 1
-				if k >= int64(b.N) {
-					break
-				}
-				d, err := op(k)
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-					continue
-				}
-				mine = append(mine, d)
-			}
-			lats[w] = mine
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	res := writersResult{lat: slices.Concat(lats...), elapsed: elapsed, failed: failed.Load()}
-	if err, ok := firstErr.Load().(error); ok {
-		res.err = err
-	}
-	return res
-}
-
-// report adds rate and latency percentiles to the benchmark's output.
-func (r writersResult) report(b *testing.B, rateUnit string) {
-	if len(r.lat) == 0 || r.elapsed <= 0 {
-		return
-	}
-	slices.Sort(r.lat)
-	b.ReportMetric(float64(len(r.lat))/r.elapsed.Seconds(), rateUnit)
-	b.ReportMetric(benchMillis(benchPercentile(r.lat, 50)), "p50-ms")
-	b.ReportMetric(benchMillis(benchPercentile(r.lat, 99)), "p99-ms")
-}
-
-// benchPercentile is the p-th percentile of sorted durations, nearest-rank method.
-func benchPercentile(sorted []time.Duration, p int) time.Duration {
-	rank := (len(sorted)*p + 99) / 100
-	if rank < 1 {
-		rank = 1
-	}
-	return sorted[rank-1]
-}
-
-func benchMillis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// asTest runs f with a real *testing.T for the benchmark's test helpers
-// (threeNodes, startNode, ...), which take *testing.T. It uses
-// testing.RunTests with a matcher that accepts every name, so f runs whatever
-// -run says; f runs once even with -count > 1, and GOMAXPROCS is kept as the
-// benchmark had it. A failure of f (reported in the test output) fails b.
-//
-// f runs on its own goroutine: it must not call b.Fatal and friends, only
-// b.Run, b.ReportMetric and the like; sub-benchmarks started by b.Run are
-// ordinary benchmarks. If the helpers took testing.TB, this bridge could go.
-func asTest(b *testing.B, f func(t *testing.T)) {
-	b.Helper()
-	if s := flag.Lookup("test.skip"); s != nil && s.Value.String() != "" {
-		b.Skip("these benchmarks set up their cluster in a test, which -skip would skip")
-	}
-	procs := runtime.GOMAXPROCS(0)
-	ran := false
-	ok := testing.RunTests(func(string, string) (bool, error) { return true, nil }, []testing.InternalTest{{
-		Name: b.Name(),
-		F: func(t *testing.T) {
-			if ran {
-				return // -count > 1: RunTests repeats the test
-			}
-			ran = true
-			runtime.GOMAXPROCS(procs)
-			f(t)
-		},
-	}})
-	runtime.GOMAXPROCS(procs)
-	if !ok || !ran {
-		b.Fatal("benchmark setup test failed")
 	}
 }

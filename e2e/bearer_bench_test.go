@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/garrison-ctrl/garrison/internal/benchkit"
+
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -26,7 +28,8 @@ import (
 //
 // Access tokens live 10 minutes, so a run must stay well under that.
 func BenchmarkBearerReads(b *testing.B) {
-	asTest(b, func(t *testing.T) {
+	skipShortBench(b)
+	benchkit.AsTest(b, func(t *testing.T) {
 		c := newCluster(t, clusterOptions{})
 		st, body, _ := c.Do("POST", c.LBURL+"/edge/client/v1/authenticate?method=password", "",
 			map[string]string{"username": adminUser, "password": adminPassword})
@@ -55,7 +58,7 @@ func BenchmarkBearerReads(b *testing.B) {
 			{"zt-session", "zt-session", session},
 		} {
 			b.Run("header="+h.name, func(b *testing.B) {
-				res := runClients(b, 8, func() (time.Duration, error) {
+				res := benchkit.Run(b, 8, func(int64) (time.Duration, error) {
 					req, err := http.NewRequest(http.MethodGet, url, nil)
 					if err != nil {
 						return 0, err
@@ -77,11 +80,11 @@ func BenchmarkBearerReads(b *testing.B) {
 					}
 					return d, nil
 				})
-				if res.err != nil {
-					b.Errorf("%d of %d reads failed; first: %v", res.failed, b.N, res.err)
+				if res.Err != nil {
+					b.Errorf("%d of %d reads failed; first: %v", res.Failed, b.N, res.Err)
 					return
 				}
-				res.report(b, "reads/s")
+				res.Report(b, "reads/s")
 			})
 		}
 	})

@@ -1,10 +1,10 @@
 package e2e
 
 import (
-	"flag"
+	"github.com/garrison-ctrl/garrison/internal/benchkit"
+
 	"fmt"
 	"net/http"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -29,7 +29,8 @@ import (
 // The recovery includes one whole login (argon2id verification and the
 // write) after the cluster is writable again.
 func BenchmarkLeaderFailover(b *testing.B) {
-	asTest(b, func(t *testing.T) {
+	skipShortBench(b)
+	benchkit.AsTest(b, func(t *testing.T) {
 		c := newCluster(t, clusterOptions{})
 		admin := c.Login(c.LBURL)
 		var recoveries []time.Duration
@@ -75,8 +76,8 @@ func BenchmarkLeaderFailover(b *testing.B) {
 			return
 		}
 		slices.Sort(recoveries)
-		b.ReportMetric(benchMillis(benchPercentile(recoveries, 50)), "recovery-p50-ms")
-		b.ReportMetric(benchMillis(recoveries[len(recoveries)-1]), "recovery-max-ms")
+		b.ReportMetric(benchkit.Millis(benchkit.Percentile(recoveries, 50)), "recovery-p50-ms")
+		b.ReportMetric(benchkit.Millis(recoveries[len(recoveries)-1]), "recovery-max-ms")
 		b.Logf("recoveries (sorted): %v; failed writes by status over all rounds: %v", benchRound(recoveries), failures)
 	})
 }
@@ -154,12 +155,13 @@ func (w *loginWriters) stop() {
 //
 //	GARRISON_BIN=$PWD/bin/garrison go test -run '^$' -bench BenchmarkHTTPLogin -benchtime 10s -timeout 30m ./e2e/
 func BenchmarkHTTPLogin(b *testing.B) {
-	asTest(b, func(t *testing.T) {
+	skipShortBench(b)
+	benchkit.AsTest(b, func(t *testing.T) {
 		c := newCluster(t, clusterOptions{})
 		url := c.LBURL + "/edge/client/v1/authenticate?method=password"
 		creds := map[string]string{"username": adminUser, "password": adminPassword}
 		b.Run("clients=8", func(b *testing.B) {
-			res := runClients(b, 8, func() (time.Duration, error) {
+			res := benchkit.Run(b, 8, func(int64) (time.Duration, error) {
 				start := time.Now()
 				r := c.do("POST", url, "", creds, false)
 				d := time.Since(start)
@@ -168,73 +170,13 @@ func BenchmarkHTTPLogin(b *testing.B) {
 				}
 				return d, nil
 			})
-			if res.err != nil {
-				b.Fatalf("%d of %d logins failed; first: %v", res.failed, b.N, res.err)
+			if res.Err != nil {
+				b.Fatalf("%d of %d logins failed; first: %v", res.Failed, b.N, res.Err)
 			}
-			res.report(b, "logins/s")
+			res.Report(b, "logins/s")
 		})
 	})
 }
-
-type clientsResult struct {
-	lat     []time.Duration
-	elapsed time.Duration
-	failed  int64
-	err     error
-}
-
-// runClients calls op b.N times from n goroutines sharing one counter.
-func runClients(b *testing.B, n int, op func() (time.Duration, error)) clientsResult {
-	var next, failed atomic.Int64
-	var firstErr atomic.Value
-	lats := make([][]time.Duration, n)
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
-				d, err := op()
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-					continue
-				}
-				lats[i] = append(lats[i], d)
-			}
-		}()
-	}
-	wg.Wait()
-	res := clientsResult{lat: slices.Concat(lats...), elapsed: time.Since(start), failed: failed.Load()}
-	b.StopTimer()
-	if err, ok := firstErr.Load().(error); ok {
-		res.err = err
-	}
-	return res
-}
-
-func (r clientsResult) report(b *testing.B, rateUnit string) {
-	if len(r.lat) == 0 || r.elapsed <= 0 {
-		return
-	}
-	slices.Sort(r.lat)
-	b.ReportMetric(float64(len(r.lat))/r.elapsed.Seconds(), rateUnit)
-	b.ReportMetric(benchMillis(benchPercentile(r.lat, 50)), "p50-ms")
-	b.ReportMetric(benchMillis(benchPercentile(r.lat, 99)), "p99-ms")
-}
-
-// benchPercentile is the p-th percentile of sorted durations, nearest-rank method.
-func benchPercentile(sorted []time.Duration, p int) time.Duration {
-	rank := (len(sorted)*p + 99) / 100
-	if rank < 1 {
-		rank = 1
-	}
-	return sorted[rank-1]
-}
-
-func benchMillis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func benchRound(ds []time.Duration) string {
 	s := make([]string, len(ds))
@@ -244,39 +186,10 @@ func benchRound(ds []time.Duration) string {
 	return "[" + strings.Join(s, " ") + "]"
 }
 
-// asTest runs f with a real *testing.T for the harness (newCluster and the
-// Cluster methods take *testing.T). It uses testing.RunTests with a matcher
-// that accepts every name, so f runs whatever -run says; f runs once even
-// with -count > 1, and GOMAXPROCS is kept as the benchmark had it. A failure
-// of f (reported in the test output) fails b.
-//
-// f runs on its own goroutine: the harness's Fatal calls must stay on it, so
-// f may call b.Loop, b.Run, b.ReportMetric, b.Logf and the timer methods,
-// but not b.Fatal and friends. If the harness took testing.TB, this bridge
-// could go.
-func asTest(b *testing.B, f func(t *testing.T)) {
+// skipShortBench skips end-to-end benchmarks under -short.
+func skipShortBench(b *testing.B) {
 	b.Helper()
 	if testing.Short() {
 		b.Skip("end-to-end benchmark: skipped with -short")
-	}
-	if s := flag.Lookup("test.skip"); s != nil && s.Value.String() != "" {
-		b.Skip("these benchmarks set up their cluster in a test, which -skip would skip")
-	}
-	procs := runtime.GOMAXPROCS(0)
-	ran := false
-	ok := testing.RunTests(func(string, string) (bool, error) { return true, nil }, []testing.InternalTest{{
-		Name: b.Name(),
-		F: func(t *testing.T) {
-			if ran {
-				return // -count > 1: RunTests repeats the test
-			}
-			ran = true
-			runtime.GOMAXPROCS(procs)
-			f(t)
-		},
-	}})
-	runtime.GOMAXPROCS(procs)
-	if !ok || !ran {
-		b.Fatal("benchmark setup test failed")
 	}
 }

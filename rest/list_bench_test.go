@@ -1,6 +1,8 @@
 package rest
 
 import (
+	"github.com/garrison-ctrl/garrison/internal/benchkit"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -143,8 +145,8 @@ func BenchmarkIdentityList100k(b *testing.B) {
 				b.Errorf("%s: totalCount %d, want %d", c.name, got, c.want)
 			}
 			slices.Sort(lat)
-			b.ReportMetric(benchMs(benchPct(lat, 50)), "p50-ms")
-			b.ReportMetric(benchMs(benchPct(lat, 99)), "p99-ms")
+			b.ReportMetric(benchkit.Millis(benchkit.Percentile(lat, 50)), "p50-ms")
+			b.ReportMetric(benchkit.Millis(benchkit.Percentile(lat, 99)), "p99-ms")
 			b.ReportMetric(float64(body.Meta.Pagination.TotalCount), "totalCount")
 			b.ReportMetric(float64(len(body.Data)), "page")
 			rss, _ := procMemKiB(b)
@@ -247,14 +249,3 @@ func procMemKiB(b *testing.B) (rss, hwm int64) {
 	}
 	return rss, hwm
 }
-
-// benchPct is the p-th percentile of sorted durations, nearest-rank method.
-func benchPct(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := max((len(sorted)*p+99)/100, 1)
-	return sorted[rank-1]
-}
-
-func benchMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
