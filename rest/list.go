@@ -3,6 +3,7 @@ package rest
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -37,8 +38,11 @@ type listSpec struct {
 	// filters that can start from an index instead of a full scan.
 	indexes map[string]string
 	// keep, if set, restricts the list (e.g. to the caller's own entities).
-	keep   func(rec *fsm.Record) bool
-	render func(rd *fsm.Reader, rec *fsm.Record) map[string]any
+	keep func(rec *fsm.Record) bool
+	// noQuery lists everything kept, ignoring filter and paging parameters,
+	// for endpoints the spec gives none.
+	noQuery bool
+	render  func(rd *fsm.Reader, rec *fsm.Record) map[string]any
 }
 
 // listRecord adapts a stored record to the query language.
@@ -124,6 +128,10 @@ var errStopScan = errors.New("stop scan")
 
 // list answers a list request for spec: filter, sort, page, render.
 func (s *Server) list(w http.ResponseWriter, r *http.Request, spec *listSpec) error {
+	if spec.noQuery {
+		r = r.Clone(r.Context())
+		r.URL.RawQuery = url.Values{"limit": {strconv.Itoa(maxLimit)}}.Encode()
+	}
 	filter := r.URL.Query().Get("filter")
 	if len(filter) > maxFilterLen {
 		return errFilter(errors.New("the filter is longer than 4096 bytes"))

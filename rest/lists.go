@@ -148,10 +148,12 @@ func (s *Server) routeLists(mgmt, client *mux.Router) {
 			return aerr
 		}
 		id := mux.Vars(r)["id"]
-		return s.list(w, r, authenticatorListSpec(func(rec *fsm.Record) bool {
+		spec := authenticatorListSpec(func(rec *fsm.Record) bool {
 			a, _ := fsm.As[*pb.Authenticator](rec)
 			return a.GetIdentityId() == id
-		}))
+		})
+		spec.noQuery = true // the spec gives this endpoint no filter or paging
+		return s.list(w, r, spec)
 	}))).Methods(http.MethodGet)
 	mgmt.Handle("/api-sessions", s.admin(handle(func(w http.ResponseWriter, r *http.Request) error {
 		return s.list(w, r, apiSessionList)

@@ -116,3 +116,27 @@ func TestListErrors(t *testing.T) {
 		t.Fatalf("own authenticators: %d %s", mine.status, mine.raw)
 	}
 }
+
+func TestIdentityAuthenticatorsList(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	id := newIdentity(t, e, map[string]any{"name": "with-auths", "type": "User", "isAdmin": false})
+	if r := e.do(t, http.MethodPost, mgmt+"/authenticators", admin, map[string]any{
+		"method": "updb", "identityId": id, "username": "with-auths-user", "password": "with-auths-pw"}); r.status != http.StatusCreated {
+		t.Fatalf("create authenticator: %d %s", r.status, r.raw)
+	}
+	r := e.do(t, http.MethodGet, mgmt+"/identities/"+id+"/authenticators", admin, nil)
+	if r.status != http.StatusOK || len(r.list()) != 1 || r.list()[0].(map[string]any)["username"] != "with-auths-user" {
+		t.Fatalf("identity's authenticators: %d %s", r.status, r.raw)
+	}
+	// Another identity's list does not include it.
+	other := newIdentity(t, e, map[string]any{"name": "without-auths", "type": "User", "isAdmin": false})
+	if r := e.do(t, http.MethodGet, mgmt+"/identities/"+other+"/authenticators", admin, nil); r.status != http.StatusOK || len(r.list()) != 0 {
+		t.Fatalf("other identity's authenticators: %d %s", r.status, r.raw)
+	}
+	wantError(t, "unknown identity", e.do(t, http.MethodGet, mgmt+"/identities/nope/authenticators", admin, nil), http.StatusNotFound, CodeNotFound)
+	// The spec gives this endpoint no filter: one is ignored, not refused.
+	if r := e.do(t, http.MethodGet, mgmt+"/identities/"+id+"/authenticators?filter=method%20%3D", admin, nil); r.status != http.StatusOK || len(r.list()) != 1 {
+		t.Fatalf("filter parameter not ignored: %d %s", r.status, r.raw)
+	}
+}
