@@ -28,9 +28,19 @@ var authenticatorKind = Kind{
 			a := m.(*pb.Authenticator)
 			return keysOf(a.GetIdentityId() + "/" + a.GetMethod())
 		}},
+		// The certificate being extended is indexed too, so no other
+		// authenticator can claim it while the extension is pending.
 		{Name: "fingerprint", Unique: true, Field: "fingerprint", Keys: func(m proto.Message) []string {
-			return keysOf(m.(*pb.Authenticator).GetFingerprint())
+			a := m.(*pb.Authenticator)
+			return append(keysOf(a.GetFingerprint()), keysOf(a.GetUnverifiedFingerprint())...)
+		}},
+		{Name: "ca", Field: "caId", Keys: func(m proto.Message) []string {
+			return keysOf(m.(*pb.Authenticator).GetCaId())
 		}},
 	},
-	Refs: []Ref{{Index: "identity", Field: "identityId", Target: KindIdentity, OnDelete: Cascade}},
+	Refs: []Ref{
+		{Index: "identity", Field: "identityId", Target: KindIdentity, OnDelete: Cascade},
+		// Deleting a third-party CA deletes the certificates it vouched for.
+		{Index: "ca", Field: "caId", Target: KindCa, OnDelete: Cascade},
+	},
 }

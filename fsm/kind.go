@@ -106,6 +106,10 @@ func allKinds() []*Kind {
 		&authenticatorKind,
 		&apiSessionKind,
 		&controllerKind,
+		&caKind,
+		&edgeRouterKind,
+		&enrollmentKind,
+		&apiSessionCertificateKind,
 	}
 }
 

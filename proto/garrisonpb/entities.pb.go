@@ -191,11 +191,24 @@ type Authenticator struct {
 	Method   string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
 	Username string `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
 	// password_hash is a PHC-format argon2id hash, made before replication.
-	PasswordHash  string `protobuf:"bytes,4,opt,name=password_hash,json=passwordHash,proto3" json:"password_hash,omitempty"`
-	CertPem       string `protobuf:"bytes,5,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
-	Fingerprint   string `protobuf:"bytes,6,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PasswordHash string `protobuf:"bytes,4,opt,name=password_hash,json=passwordHash,proto3" json:"password_hash,omitempty"`
+	CertPem      string `protobuf:"bytes,5,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	Fingerprint  string `protobuf:"bytes,6,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// ca_id is set for certificates issued by a third-party CA (ottca and
+	// CA auto-enrollment); deleting the CA deletes the authenticator.
+	CaId string `protobuf:"bytes,7,opt,name=ca_id,json=caId,proto3" json:"ca_id,omitempty"`
+	// is_issued_by_network: the certificate was signed by this cluster's PKI,
+	// so it may be extended.
+	IsIssuedByNetwork bool `protobuf:"varint,8,opt,name=is_issued_by_network,json=isIssuedByNetwork,proto3" json:"is_issued_by_network,omitempty"`
+	// An extension in progress: the new certificate is stored but not yet
+	// accepted until the client proves it received it (extend-verify).
+	UnverifiedCertPem     string `protobuf:"bytes,9,opt,name=unverified_cert_pem,json=unverifiedCertPem,proto3" json:"unverified_cert_pem,omitempty"`
+	UnverifiedFingerprint string `protobuf:"bytes,10,opt,name=unverified_fingerprint,json=unverifiedFingerprint,proto3" json:"unverified_fingerprint,omitempty"`
+	IsExtendRequested     bool   `protobuf:"varint,11,opt,name=is_extend_requested,json=isExtendRequested,proto3" json:"is_extend_requested,omitempty"`
+	IsKeyRollRequested    bool   `protobuf:"varint,12,opt,name=is_key_roll_requested,json=isKeyRollRequested,proto3" json:"is_key_roll_requested,omitempty"`
+	ExtendRequestedAt     int64  `protobuf:"varint,13,opt,name=extend_requested_at,json=extendRequestedAt,proto3" json:"extend_requested_at,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Authenticator) Reset() {
@@ -268,6 +281,55 @@ func (x *Authenticator) GetFingerprint() string {
 		return x.Fingerprint
 	}
 	return ""
+}
+
+func (x *Authenticator) GetCaId() string {
+	if x != nil {
+		return x.CaId
+	}
+	return ""
+}
+
+func (x *Authenticator) GetIsIssuedByNetwork() bool {
+	if x != nil {
+		return x.IsIssuedByNetwork
+	}
+	return false
+}
+
+func (x *Authenticator) GetUnverifiedCertPem() string {
+	if x != nil {
+		return x.UnverifiedCertPem
+	}
+	return ""
+}
+
+func (x *Authenticator) GetUnverifiedFingerprint() string {
+	if x != nil {
+		return x.UnverifiedFingerprint
+	}
+	return ""
+}
+
+func (x *Authenticator) GetIsExtendRequested() bool {
+	if x != nil {
+		return x.IsExtendRequested
+	}
+	return false
+}
+
+func (x *Authenticator) GetIsKeyRollRequested() bool {
+	if x != nil {
+		return x.IsKeyRollRequested
+	}
+	return false
+}
+
+func (x *Authenticator) GetExtendRequestedAt() int64 {
+	if x != nil {
+		return x.ExtendRequestedAt
+	}
+	return 0
 }
 
 // ApiSession is a logged-in session. Only the SHA-256 of its token is stored,
@@ -617,6 +679,571 @@ func (x *Controller) GetVersion() string {
 	return ""
 }
 
+// Enrollment is a one-time credential an identity or router uses to join.
+type Enrollment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// method is "ott", "ottca", "updb" (identities) or "erott" (routers).
+	Method       string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	IdentityId   string `protobuf:"bytes,2,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	EdgeRouterId string `protobuf:"bytes,3,opt,name=edge_router_id,json=edgeRouterId,proto3" json:"edge_router_id,omitempty"`
+	CaId         string `protobuf:"bytes,4,opt,name=ca_id,json=caId,proto3" json:"ca_id,omitempty"`
+	Username     string `protobuf:"bytes,5,opt,name=username,proto3" json:"username,omitempty"`
+	// token is the one-time token, also the JWT's jti. Admins may read it back
+	// (enrollmentDetail.token), so it is stored as is.
+	Token string `protobuf:"bytes,6,opt,name=token,proto3" json:"token,omitempty"`
+	// expires_at is unix nanoseconds.
+	ExpiresAt int64  `protobuf:"varint,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Jwt       string `protobuf:"bytes,8,opt,name=jwt,proto3" json:"jwt,omitempty"`
+	// issued_by is the controller whose signing key signed jwt.
+	IssuedBy      string `protobuf:"bytes,9,opt,name=issued_by,json=issuedBy,proto3" json:"issued_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Enrollment) Reset() {
+	*x = Enrollment{}
+	mi := &file_entities_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Enrollment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Enrollment) ProtoMessage() {}
+
+func (x *Enrollment) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Enrollment.ProtoReflect.Descriptor instead.
+func (*Enrollment) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Enrollment) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Enrollment) GetIdentityId() string {
+	if x != nil {
+		return x.IdentityId
+	}
+	return ""
+}
+
+func (x *Enrollment) GetEdgeRouterId() string {
+	if x != nil {
+		return x.EdgeRouterId
+	}
+	return ""
+}
+
+func (x *Enrollment) GetCaId() string {
+	if x != nil {
+		return x.CaId
+	}
+	return ""
+}
+
+func (x *Enrollment) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *Enrollment) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *Enrollment) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+func (x *Enrollment) GetJwt() string {
+	if x != nil {
+		return x.Jwt
+	}
+	return ""
+}
+
+func (x *Enrollment) GetIssuedBy() string {
+	if x != nil {
+		return x.IssuedBy
+	}
+	return ""
+}
+
+// ExternalIdClaim says where in a third-party certificate an identity's
+// external id is found.
+type ExternalIdClaim struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Location        string                 `protobuf:"bytes,1,opt,name=location,proto3" json:"location,omitempty"`
+	Matcher         string                 `protobuf:"bytes,2,opt,name=matcher,proto3" json:"matcher,omitempty"`
+	MatcherCriteria string                 `protobuf:"bytes,3,opt,name=matcher_criteria,json=matcherCriteria,proto3" json:"matcher_criteria,omitempty"`
+	Parser          string                 `protobuf:"bytes,4,opt,name=parser,proto3" json:"parser,omitempty"`
+	ParserCriteria  string                 `protobuf:"bytes,5,opt,name=parser_criteria,json=parserCriteria,proto3" json:"parser_criteria,omitempty"`
+	Index           int64                  `protobuf:"varint,6,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ExternalIdClaim) Reset() {
+	*x = ExternalIdClaim{}
+	mi := &file_entities_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalIdClaim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalIdClaim) ProtoMessage() {}
+
+func (x *ExternalIdClaim) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalIdClaim.ProtoReflect.Descriptor instead.
+func (*ExternalIdClaim) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ExternalIdClaim) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+func (x *ExternalIdClaim) GetMatcher() string {
+	if x != nil {
+		return x.Matcher
+	}
+	return ""
+}
+
+func (x *ExternalIdClaim) GetMatcherCriteria() string {
+	if x != nil {
+		return x.MatcherCriteria
+	}
+	return ""
+}
+
+func (x *ExternalIdClaim) GetParser() string {
+	if x != nil {
+		return x.Parser
+	}
+	return ""
+}
+
+func (x *ExternalIdClaim) GetParserCriteria() string {
+	if x != nil {
+		return x.ParserCriteria
+	}
+	return ""
+}
+
+func (x *ExternalIdClaim) GetIndex() int64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+// Ca is a third-party certificate authority whose certificates may enroll
+// and authenticate once it is verified.
+type Ca struct {
+	state                     protoimpl.MessageState `protogen:"open.v1"`
+	Name                      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	CertPem                   string                 `protobuf:"bytes,2,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	Fingerprint               string                 `protobuf:"bytes,3,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	IsVerified                bool                   `protobuf:"varint,4,opt,name=is_verified,json=isVerified,proto3" json:"is_verified,omitempty"`
+	VerificationToken         string                 `protobuf:"bytes,5,opt,name=verification_token,json=verificationToken,proto3" json:"verification_token,omitempty"`
+	IsAuthEnabled             bool                   `protobuf:"varint,6,opt,name=is_auth_enabled,json=isAuthEnabled,proto3" json:"is_auth_enabled,omitempty"`
+	IsOttCaEnrollmentEnabled  bool                   `protobuf:"varint,7,opt,name=is_ott_ca_enrollment_enabled,json=isOttCaEnrollmentEnabled,proto3" json:"is_ott_ca_enrollment_enabled,omitempty"`
+	IsAutoCaEnrollmentEnabled bool                   `protobuf:"varint,8,opt,name=is_auto_ca_enrollment_enabled,json=isAutoCaEnrollmentEnabled,proto3" json:"is_auto_ca_enrollment_enabled,omitempty"`
+	IdentityRoles             []string               `protobuf:"bytes,9,rep,name=identity_roles,json=identityRoles,proto3" json:"identity_roles,omitempty"`
+	IdentityNameFormat        string                 `protobuf:"bytes,10,opt,name=identity_name_format,json=identityNameFormat,proto3" json:"identity_name_format,omitempty"`
+	ExternalIdClaim           *ExternalIdClaim       `protobuf:"bytes,11,opt,name=external_id_claim,json=externalIdClaim,proto3" json:"external_id_claim,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *Ca) Reset() {
+	*x = Ca{}
+	mi := &file_entities_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ca) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ca) ProtoMessage() {}
+
+func (x *Ca) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ca.ProtoReflect.Descriptor instead.
+func (*Ca) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Ca) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Ca) GetCertPem() string {
+	if x != nil {
+		return x.CertPem
+	}
+	return ""
+}
+
+func (x *Ca) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *Ca) GetIsVerified() bool {
+	if x != nil {
+		return x.IsVerified
+	}
+	return false
+}
+
+func (x *Ca) GetVerificationToken() string {
+	if x != nil {
+		return x.VerificationToken
+	}
+	return ""
+}
+
+func (x *Ca) GetIsAuthEnabled() bool {
+	if x != nil {
+		return x.IsAuthEnabled
+	}
+	return false
+}
+
+func (x *Ca) GetIsOttCaEnrollmentEnabled() bool {
+	if x != nil {
+		return x.IsOttCaEnrollmentEnabled
+	}
+	return false
+}
+
+func (x *Ca) GetIsAutoCaEnrollmentEnabled() bool {
+	if x != nil {
+		return x.IsAutoCaEnrollmentEnabled
+	}
+	return false
+}
+
+func (x *Ca) GetIdentityRoles() []string {
+	if x != nil {
+		return x.IdentityRoles
+	}
+	return nil
+}
+
+func (x *Ca) GetIdentityNameFormat() string {
+	if x != nil {
+		return x.IdentityNameFormat
+	}
+	return ""
+}
+
+func (x *Ca) GetExternalIdClaim() *ExternalIdClaim {
+	if x != nil {
+		return x.ExternalIdClaim
+	}
+	return nil
+}
+
+// EdgeRouter is a router's entity and enrollment state; Garrison has no data
+// plane, so nothing about a running router is recorded.
+type EdgeRouter struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Name              string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	RoleAttributes    []string               `protobuf:"bytes,2,rep,name=role_attributes,json=roleAttributes,proto3" json:"role_attributes,omitempty"`
+	IsTunnelerEnabled bool                   `protobuf:"varint,3,opt,name=is_tunneler_enabled,json=isTunnelerEnabled,proto3" json:"is_tunneler_enabled,omitempty"`
+	IsVerified        bool                   `protobuf:"varint,4,opt,name=is_verified,json=isVerified,proto3" json:"is_verified,omitempty"`
+	// cert_pem/fingerprint are the router's client certificate once enrolled.
+	CertPem       string `protobuf:"bytes,5,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	Fingerprint   string `protobuf:"bytes,6,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	ServerCertPem string `protobuf:"bytes,7,opt,name=server_cert_pem,json=serverCertPem,proto3" json:"server_cert_pem,omitempty"`
+	Cost          int64  `protobuf:"varint,8,opt,name=cost,proto3" json:"cost,omitempty"`
+	NoTraversal   bool   `protobuf:"varint,9,opt,name=no_traversal,json=noTraversal,proto3" json:"no_traversal,omitempty"`
+	Disabled      bool   `protobuf:"varint,10,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	AppDataJson   []byte `protobuf:"bytes,11,opt,name=app_data_json,json=appDataJson,proto3" json:"app_data_json,omitempty"`
+	// An extension in progress, as for authenticators.
+	UnverifiedCertPem     string   `protobuf:"bytes,12,opt,name=unverified_cert_pem,json=unverifiedCertPem,proto3" json:"unverified_cert_pem,omitempty"`
+	UnverifiedFingerprint string   `protobuf:"bytes,13,opt,name=unverified_fingerprint,json=unverifiedFingerprint,proto3" json:"unverified_fingerprint,omitempty"`
+	Configs               []string `protobuf:"bytes,14,rep,name=configs,proto3" json:"configs,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *EdgeRouter) Reset() {
+	*x = EdgeRouter{}
+	mi := &file_entities_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EdgeRouter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EdgeRouter) ProtoMessage() {}
+
+func (x *EdgeRouter) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EdgeRouter.ProtoReflect.Descriptor instead.
+func (*EdgeRouter) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *EdgeRouter) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EdgeRouter) GetRoleAttributes() []string {
+	if x != nil {
+		return x.RoleAttributes
+	}
+	return nil
+}
+
+func (x *EdgeRouter) GetIsTunnelerEnabled() bool {
+	if x != nil {
+		return x.IsTunnelerEnabled
+	}
+	return false
+}
+
+func (x *EdgeRouter) GetIsVerified() bool {
+	if x != nil {
+		return x.IsVerified
+	}
+	return false
+}
+
+func (x *EdgeRouter) GetCertPem() string {
+	if x != nil {
+		return x.CertPem
+	}
+	return ""
+}
+
+func (x *EdgeRouter) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *EdgeRouter) GetServerCertPem() string {
+	if x != nil {
+		return x.ServerCertPem
+	}
+	return ""
+}
+
+func (x *EdgeRouter) GetCost() int64 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
+}
+
+func (x *EdgeRouter) GetNoTraversal() bool {
+	if x != nil {
+		return x.NoTraversal
+	}
+	return false
+}
+
+func (x *EdgeRouter) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *EdgeRouter) GetAppDataJson() []byte {
+	if x != nil {
+		return x.AppDataJson
+	}
+	return nil
+}
+
+func (x *EdgeRouter) GetUnverifiedCertPem() string {
+	if x != nil {
+		return x.UnverifiedCertPem
+	}
+	return ""
+}
+
+func (x *EdgeRouter) GetUnverifiedFingerprint() string {
+	if x != nil {
+		return x.UnverifiedFingerprint
+	}
+	return ""
+}
+
+func (x *EdgeRouter) GetConfigs() []string {
+	if x != nil {
+		return x.Configs
+	}
+	return nil
+}
+
+// ApiSessionCertificate is a short-lived client certificate bound to the API
+// session that requested it; it is deleted with that session.
+type ApiSessionCertificate struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ApiSessionId string                 `protobuf:"bytes,1,opt,name=api_session_id,json=apiSessionId,proto3" json:"api_session_id,omitempty"`
+	Subject      string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	Fingerprint  string                 `protobuf:"bytes,3,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// valid_from/valid_to are unix nanoseconds.
+	ValidFrom     int64  `protobuf:"varint,4,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	ValidTo       int64  `protobuf:"varint,5,opt,name=valid_to,json=validTo,proto3" json:"valid_to,omitempty"`
+	CertPem       string `protobuf:"bytes,6,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApiSessionCertificate) Reset() {
+	*x = ApiSessionCertificate{}
+	mi := &file_entities_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApiSessionCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApiSessionCertificate) ProtoMessage() {}
+
+func (x *ApiSessionCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApiSessionCertificate.ProtoReflect.Descriptor instead.
+func (*ApiSessionCertificate) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ApiSessionCertificate) GetApiSessionId() string {
+	if x != nil {
+		return x.ApiSessionId
+	}
+	return ""
+}
+
+func (x *ApiSessionCertificate) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *ApiSessionCertificate) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *ApiSessionCertificate) GetValidFrom() int64 {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return 0
+}
+
+func (x *ApiSessionCertificate) GetValidTo() int64 {
+	if x != nil {
+		return x.ValidTo
+	}
+	return 0
+}
+
+func (x *ApiSessionCertificate) GetCertPem() string {
+	if x != nil {
+		return x.CertPem
+	}
+	return ""
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
@@ -646,7 +1273,7 @@ const file_entities_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aF\n" +
 	"\x18ServiceHostingCostsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xc6\x01\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x86\x04\n" +
 	"\rAuthenticator\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
 	"identityId\x12\x16\n" +
@@ -654,7 +1281,15 @@ const file_entities_proto_rawDesc = "" +
 	"\busername\x18\x03 \x01(\tR\busername\x12#\n" +
 	"\rpassword_hash\x18\x04 \x01(\tR\fpasswordHash\x12\x19\n" +
 	"\bcert_pem\x18\x05 \x01(\tR\acertPem\x12 \n" +
-	"\vfingerprint\x18\x06 \x01(\tR\vfingerprint\"\xaa\x03\n" +
+	"\vfingerprint\x18\x06 \x01(\tR\vfingerprint\x12\x13\n" +
+	"\x05ca_id\x18\a \x01(\tR\x04caId\x12/\n" +
+	"\x14is_issued_by_network\x18\b \x01(\bR\x11isIssuedByNetwork\x12.\n" +
+	"\x13unverified_cert_pem\x18\t \x01(\tR\x11unverifiedCertPem\x125\n" +
+	"\x16unverified_fingerprint\x18\n" +
+	" \x01(\tR\x15unverifiedFingerprint\x12.\n" +
+	"\x13is_extend_requested\x18\v \x01(\bR\x11isExtendRequested\x121\n" +
+	"\x15is_key_roll_requested\x18\f \x01(\bR\x12isKeyRollRequested\x12.\n" +
+	"\x13extend_requested_at\x18\r \x01(\x03R\x11extendRequestedAt\"\xaa\x03\n" +
 	"\n" +
 	"ApiSession\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
@@ -694,7 +1329,67 @@ const file_entities_proto_rawDesc = "" +
 	" \x01(\tR\aversion\x1a\\\n" +
 	"\x11ApiAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
-	"\x05value\x18\x02 \x01(\v2\x1b.garrison.v1.ApiAddressListR\x05value:\x028\x01B4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\x05value\x18\x02 \x01(\v2\x1b.garrison.v1.ApiAddressListR\x05value:\x028\x01\"\x80\x02\n" +
+	"\n" +
+	"Enrollment\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x1f\n" +
+	"\videntity_id\x18\x02 \x01(\tR\n" +
+	"identityId\x12$\n" +
+	"\x0eedge_router_id\x18\x03 \x01(\tR\fedgeRouterId\x12\x13\n" +
+	"\x05ca_id\x18\x04 \x01(\tR\x04caId\x12\x1a\n" +
+	"\busername\x18\x05 \x01(\tR\busername\x12\x14\n" +
+	"\x05token\x18\x06 \x01(\tR\x05token\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\a \x01(\x03R\texpiresAt\x12\x10\n" +
+	"\x03jwt\x18\b \x01(\tR\x03jwt\x12\x1b\n" +
+	"\tissued_by\x18\t \x01(\tR\bissuedBy\"\xc9\x01\n" +
+	"\x0fExternalIdClaim\x12\x1a\n" +
+	"\blocation\x18\x01 \x01(\tR\blocation\x12\x18\n" +
+	"\amatcher\x18\x02 \x01(\tR\amatcher\x12)\n" +
+	"\x10matcher_criteria\x18\x03 \x01(\tR\x0fmatcherCriteria\x12\x16\n" +
+	"\x06parser\x18\x04 \x01(\tR\x06parser\x12'\n" +
+	"\x0fparser_criteria\x18\x05 \x01(\tR\x0eparserCriteria\x12\x14\n" +
+	"\x05index\x18\x06 \x01(\x03R\x05index\"\xf2\x03\n" +
+	"\x02Ca\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\bcert_pem\x18\x02 \x01(\tR\acertPem\x12 \n" +
+	"\vfingerprint\x18\x03 \x01(\tR\vfingerprint\x12\x1f\n" +
+	"\vis_verified\x18\x04 \x01(\bR\n" +
+	"isVerified\x12-\n" +
+	"\x12verification_token\x18\x05 \x01(\tR\x11verificationToken\x12&\n" +
+	"\x0fis_auth_enabled\x18\x06 \x01(\bR\risAuthEnabled\x12>\n" +
+	"\x1cis_ott_ca_enrollment_enabled\x18\a \x01(\bR\x18isOttCaEnrollmentEnabled\x12@\n" +
+	"\x1dis_auto_ca_enrollment_enabled\x18\b \x01(\bR\x19isAutoCaEnrollmentEnabled\x12%\n" +
+	"\x0eidentity_roles\x18\t \x03(\tR\ridentityRoles\x120\n" +
+	"\x14identity_name_format\x18\n" +
+	" \x01(\tR\x12identityNameFormat\x12H\n" +
+	"\x11external_id_claim\x18\v \x01(\v2\x1c.garrison.v1.ExternalIdClaimR\x0fexternalIdClaim\"\xf7\x03\n" +
+	"\n" +
+	"EdgeRouter\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
+	"\x0frole_attributes\x18\x02 \x03(\tR\x0eroleAttributes\x12.\n" +
+	"\x13is_tunneler_enabled\x18\x03 \x01(\bR\x11isTunnelerEnabled\x12\x1f\n" +
+	"\vis_verified\x18\x04 \x01(\bR\n" +
+	"isVerified\x12\x19\n" +
+	"\bcert_pem\x18\x05 \x01(\tR\acertPem\x12 \n" +
+	"\vfingerprint\x18\x06 \x01(\tR\vfingerprint\x12&\n" +
+	"\x0fserver_cert_pem\x18\a \x01(\tR\rserverCertPem\x12\x12\n" +
+	"\x04cost\x18\b \x01(\x03R\x04cost\x12!\n" +
+	"\fno_traversal\x18\t \x01(\bR\vnoTraversal\x12\x1a\n" +
+	"\bdisabled\x18\n" +
+	" \x01(\bR\bdisabled\x12\"\n" +
+	"\rapp_data_json\x18\v \x01(\fR\vappDataJson\x12.\n" +
+	"\x13unverified_cert_pem\x18\f \x01(\tR\x11unverifiedCertPem\x125\n" +
+	"\x16unverified_fingerprint\x18\r \x01(\tR\x15unverifiedFingerprint\x12\x18\n" +
+	"\aconfigs\x18\x0e \x03(\tR\aconfigs\"\xce\x01\n" +
+	"\x15ApiSessionCertificate\x12$\n" +
+	"\x0eapi_session_id\x18\x01 \x01(\tR\fapiSessionId\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12 \n" +
+	"\vfingerprint\x18\x03 \x01(\tR\vfingerprint\x12\x1d\n" +
+	"\n" +
+	"valid_from\x18\x04 \x01(\x03R\tvalidFrom\x12\x19\n" +
+	"\bvalid_to\x18\x05 \x01(\x03R\avalidTo\x12\x19\n" +
+	"\bcert_pem\x18\x06 \x01(\tR\acertPemB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -708,29 +1403,35 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_entities_proto_goTypes = []any{
-	(*Identity)(nil),       // 0: garrison.v1.Identity
-	(*Authenticator)(nil),  // 1: garrison.v1.Authenticator
-	(*ApiSession)(nil),     // 2: garrison.v1.ApiSession
-	(*ApiAddress)(nil),     // 3: garrison.v1.ApiAddress
-	(*ApiAddressList)(nil), // 4: garrison.v1.ApiAddressList
-	(*Controller)(nil),     // 5: garrison.v1.Controller
-	nil,                    // 6: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                    // 7: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                    // 8: garrison.v1.Controller.ApiAddressesEntry
+	(*Identity)(nil),              // 0: garrison.v1.Identity
+	(*Authenticator)(nil),         // 1: garrison.v1.Authenticator
+	(*ApiSession)(nil),            // 2: garrison.v1.ApiSession
+	(*ApiAddress)(nil),            // 3: garrison.v1.ApiAddress
+	(*ApiAddressList)(nil),        // 4: garrison.v1.ApiAddressList
+	(*Controller)(nil),            // 5: garrison.v1.Controller
+	(*Enrollment)(nil),            // 6: garrison.v1.Enrollment
+	(*ExternalIdClaim)(nil),       // 7: garrison.v1.ExternalIdClaim
+	(*Ca)(nil),                    // 8: garrison.v1.Ca
+	(*EdgeRouter)(nil),            // 9: garrison.v1.EdgeRouter
+	(*ApiSessionCertificate)(nil), // 10: garrison.v1.ApiSessionCertificate
+	nil,                           // 11: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                           // 12: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                           // 13: garrison.v1.Controller.ApiAddressesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	6, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	7, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
-	3, // 2: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	8, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
-	4, // 4: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	11, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	12, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	3,  // 2: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
+	13, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	7,  // 4: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
+	4,  // 5: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
+	6,  // [6:6] is the sub-list for method output_type
+	6,  // [6:6] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_entities_proto_init() }
@@ -744,7 +1445,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

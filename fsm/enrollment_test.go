@@ -1,0 +1,58 @@
+package fsm
+
+import (
+	"errors"
+	"testing"
+
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// Consuming an enrollment is a delete of it in the same command that creates
+// the credential; the second of two such commands must fail as a whole, so
+// two nodes can never both accept one token.
+func TestEnrollmentConsumedOnce(t *testing.T) {
+	s := openTest(t)
+	a := &applier{t: t, s: s}
+	a.mustOK(1,
+		createOp(entity(t, KindIdentity, "i1", &pb.Identity{Name: "dev"})),
+		createOp(entity(t, KindEnrollment, "e1", &pb.Enrollment{Method: "ott", IdentityId: "i1", Token: "tok"})),
+	)
+	if res := a.apply(2, createOp(entity(t, KindEnrollment, "e2", &pb.Enrollment{Method: "ott", IdentityId: "i1", Token: "tok2"}))); res.GetCode() != pb.Result_CONFLICT {
+		t.Fatalf("second ott enrollment of one identity: %v", res)
+	}
+	a.mustOK(3, deleteOp(KindEnrollment, "e1"),
+		createOp(entity(t, KindAuthenticator, "a1", &pb.Authenticator{IdentityId: "i1", Method: "cert", Fingerprint: "fp1"})))
+	res := a.apply(4, deleteOp(KindEnrollment, "e1"),
+		createOp(entity(t, KindAuthenticator, "a2", &pb.Authenticator{IdentityId: "i1", Method: "cert", Fingerprint: "fp2"})))
+	if res.GetCode() != pb.Result_NOT_FOUND {
+		t.Fatalf("replayed token: %v", res)
+	}
+	if _, err := s.Get(KindAuthenticator, "a2"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("authenticator of the refused command was stored: %v", err)
+	}
+}
+
+func TestCaAndSessionCascades(t *testing.T) {
+	s := openTest(t)
+	a := &applier{t: t, s: s}
+	a.mustOK(1,
+		createOp(entity(t, KindIdentity, "i1", &pb.Identity{Name: "dev"})),
+		createOp(entity(t, KindCa, "ca1", &pb.Ca{Name: "third", Fingerprint: "cafp"})),
+		createOp(entity(t, KindAuthenticator, "a1", &pb.Authenticator{IdentityId: "i1", Method: "cert", Fingerprint: "fp1", CaId: "ca1"})),
+		createOp(entity(t, KindEnrollment, "e1", &pb.Enrollment{Method: "ottca", IdentityId: "i1", CaId: "ca1", Token: "t"})),
+		createOp(entity(t, KindApiSession, "s1", &pb.ApiSession{IdentityId: "i1", TokenHash: "h"})),
+		createOp(entity(t, KindApiSessionCertificate, "c1", &pb.ApiSessionCertificate{ApiSessionId: "s1", Fingerprint: "sfp"})),
+	)
+	if res := a.apply(2, createOp(entity(t, KindCa, "ca2", &pb.Ca{Name: "again", Fingerprint: "cafp"}))); res.GetCode() != pb.Result_CONFLICT {
+		t.Fatalf("same CA certificate twice: %v", res)
+	}
+	a.mustOK(3, deleteOp(KindCa, "ca1"), deleteOp(KindApiSession, "s1"))
+	for _, k := range [][2]string{{KindAuthenticator, "a1"}, {KindEnrollment, "e1"}, {KindApiSessionCertificate, "c1"}} {
+		if _, err := s.Get(k[0], k[1]); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s %s survived cascade: %v", k[0], k[1], err)
+		}
+	}
+	if _, err := s.Get(KindIdentity, "i1"); err != nil {
+		t.Fatalf("identity must survive its CA: %v", err)
+	}
+}
