@@ -291,7 +291,7 @@ func TestForeignCAPeerIsRefused(t *testing.T) {
 	mustGarrison(t, "pki", "create", "ca", "--out", filepath.Join(other, "pki"))
 	mustGarrison(t, "pki", "create", "node", "--ca-dir", filepath.Join(other, "pki"), "--name", "node4", "--out", filepath.Join(other, "node4"))
 	ports := freePorts(t, 2)
-	cfg := fmt.Sprintf("name: node4\ndataDir: data\nclusterAddress: 127.0.0.1:%d\napiAddress: 127.0.0.1:%d\npki:\n  ca: node4/ca.pem\n  cert: node4/server.pem\n  key: node4/server.key\n  signingCert: node4/signing.pem\n  signingKey: node4/signing.key\n", ports[0], ports[1])
+	cfg := fmt.Sprintf("name: node4\ndataDir: data\nclusterAddress: 127.0.0.1:%d\napiAddress: 127.0.0.1:%d\npki:\n  ca: node4/ca.pem\n  cert: node4/server.pem\n  key: node4/server.key\n  signingCert: node4/signing.pem\n  signingKey: node4/signing.key\n  intermediateCert: node4/intermediate.pem\n  intermediateKey: node4/intermediate.key\n", ports[0], ports[1])
 	if err := os.WriteFile(filepath.Join(other, "node.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -177,6 +177,8 @@ pki:
   key: pki/server.key
   signingCert: pki/signing.pem
   signingKey: pki/signing.key
+  intermediateCert: pki/intermediate.pem
+  intermediateKey: pki/intermediate.key
 `, name, n.ClusterAddr, n.APIAddr)
 		if o.snapshotThreshold > 0 {
 			cfg += fmt.Sprintf("raft:\n  snapshotThreshold: %d\n  trailingLogs: %d\n  snapshotInterval: %s\n",

@@ -156,7 +156,7 @@ func startAPINode(p *testPKI, name, dir string, leaderWait time.Duration, restCf
 		return nil, err
 	}
 	cfg := Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: quietLog(),
-		Signer: &TokenSigner{Key: signingKey, KeyID: kid, Issuer: apiURL}}
+		Signer: &TokenSigner{Key: signingKey, KeyID: kid, Issuer: apiURL}, Issuer: p.inter}
 	if restCfg != nil {
 		restCfg(&cfg)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 
@@ -42,6 +43,11 @@ type Config struct {
 	// Signer signs this node's access tokens; nil disables issuing them
 	// (tokens from other members are still accepted).
 	Signer *TokenSigner
+	// Issuer is this node's intermediate CA: it signs the client
+	// certificates of enrollments, API session certificates and extensions.
+	Issuer *pki.CA
+	// TrustDomain is the cluster's SPIFFE trust domain (pki.DefaultTrustDomain when empty).
+	TrustDomain string
 }
 
 // Server holds the API handlers of one node.

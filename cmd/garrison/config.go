@@ -83,6 +83,10 @@ func (c *NodeConfig) normalize() error {
 	need(c.PKI.Key, "pki.key")
 	need(c.PKI.SigningCert, "pki.signingCert")
 	need(c.PKI.SigningKey, "pki.signingKey")
+	// The intermediate signs the certificates this node hands out
+	// (enrollment, API session certificates, extensions).
+	need(c.PKI.IntermediateCert, "pki.intermediateCert")
+	need(c.PKI.IntermediateKey, "pki.intermediateKey")
 	for _, a := range []struct{ v, name string }{{c.ClusterAddress, "clusterAddress"}, {c.APIAddress, "apiAddress"}} {
 		if a.v != "" {
 			if _, _, err := net.SplitHostPort(a.v); err != nil {

@@ -63,6 +63,7 @@ type nodeTLS struct {
 	roots        *x509.CertPool
 	signingPEM   []byte
 	signingKeyID string
+	issuer       *pki.CA
 }
 
 func loadNodeTLS(cfg *NodeConfig) (*nodeTLS, error) {
@@ -106,7 +107,12 @@ func loadNodeTLS(cfg *NodeConfig) (*nodeTLS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse signing key %s: %w", cfg.PKI.SigningKey, err)
 	}
-	return &nodeTLS{cert: cert, leaf: leaf, roots: pki.NewCertPool(cas...), signingPEM: signingPEM, signingKeyID: kid, signingKey: signingKey}, nil
+	issuer, err := pki.LoadCA(cfg.PKI.IntermediateCert, cfg.PKI.IntermediateKey)
+	if err != nil {
+		return nil, fmt.Errorf("load intermediate CA: %w", err)
+	}
+	return &nodeTLS{cert: cert, leaf: leaf, roots: pki.NewCertPool(cas...), signingPEM: signingPEM, signingKeyID: kid,
+		signingKey: signingKey, issuer: issuer}, nil
 }
 
 func trustDomain(cfg *NodeConfig) string {
@@ -166,7 +172,8 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 	}()
 
 	api := rest.New(rest.Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: log, SessionTimeout: cfg.SessionTimeout,
-		Signer: &rest.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL}})
+		Signer: &rest.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL},
+		Issuer: certs.issuer, TrustDomain: cfg.TrustDomain})
 	ln, err := net.Listen("tcp", cfg.APIAddress)
 	if err != nil {
 		return fmt.Errorf("listen on API address %s: %w", cfg.APIAddress, err)
