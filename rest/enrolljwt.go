@@ -1,0 +1,92 @@
+package rest
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// Enrollment methods, as OpenZiti names them in enrollment.method and the
+// JWT's em claim.
+const (
+	methodOTT   = "ott"
+	methodOTTCA = "ottca"
+	methodUPDB  = "updb"
+	methodEROTT = "erott"
+)
+
+// defaultEnrollmentLifetime is how long an enrollment token stays valid when
+// the caller does not say (OpenZiti's default for identities and routers).
+const defaultEnrollmentLifetime = 24 * time.Hour
+
+// enrollClaims are the claims of an enrollment JWT under the names OpenZiti
+// SDKs and tunnelers read: em (method), ctrls (controller API URLs), and the
+// one-time token as jti.
+type enrollClaims struct {
+	Method      string   `json:"em"`
+	Controllers []string `json:"ctrls,omitempty"`
+	// CA is the id of the third-party CA an ottca enrollment expects.
+	CA string `json:"ca,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// mintEnrollment fills e's token, expiry, issuer and JWT. subject is the
+// identity or router id the token enrolls. The JWT is signed by this node's
+// key and names every member, so any node can serve the enrollment and the
+// client can check the signature against /enroll/jwks from any node.
+func (s *Server) mintEnrollment(rd *fsm.Reader, e *pb.Enrollment, subject string, expiresAt time.Time) *APIError {
+	signer := s.cfg.Signer
+	if signer == nil {
+		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnhandled,
+			Message: "this node has no signing key and cannot issue enrollment tokens"}
+	}
+	e.Token = uuid.NewString()
+	e.ExpiresAt = expiresAt.UnixNano()
+	e.IssuedBy = s.node.ID()
+	ctrls, err := controllerClientURLs(rd)
+	if err != nil {
+		return errUnhandled(err)
+	}
+	claims := enrollClaims{
+		Method:      e.GetMethod(),
+		Controllers: ctrls,
+		CA:          e.GetCaId(),
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    signer.Issuer,
+			Subject:   subject,
+			Audience:  jwt.ClaimStrings{""},
+			ExpiresAt: jwt.NewNumericDate(expiresAt),
+			IssuedAt:  jwt.NewNumericDate(time.Now()),
+			ID:        e.Token,
+		},
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	tok.Header["kid"] = signer.KeyID
+	signed, err := tok.SignedString(signer.Key)
+	if err != nil {
+		return errUnhandled(fmt.Errorf("sign enrollment JWT: %w", err))
+	}
+	e.Jwt = signed
+	return nil
+}
+
+// controllerClientURLs lists every member's Edge Client API URL, sorted.
+func controllerClientURLs(rd *fsm.Reader) ([]string, error) {
+	var urls []string
+	err := rd.ForEach(fsm.KindController, func(rec *fsm.Record) error {
+		c, _ := fsm.As[*pb.Controller](rec)
+		for _, a := range c.GetApiAddresses()[APIEdgeClient].GetAddresses() {
+			urls = append(urls, a.GetUrl())
+		}
+		return nil
+	})
+	sort.Strings(urls)
+	return urls, err
+}
