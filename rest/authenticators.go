@@ -39,7 +39,7 @@ func renderAuthenticator(rd *fsm.Reader, rec *fsm.Record, a *pb.Authenticator) m
 	d["method"] = a.GetMethod()
 	d["identityId"] = a.GetIdentityId()
 	d["identity"] = entityRef("identities", a.GetIdentityId(), name)
-	d["isIssuedByNetwork"] = false
+	d["isIssuedByNetwork"] = a.GetIsIssuedByNetwork()
 	d["isExtendRequested"] = false
 	d["isKeyRollRequested"] = false
 	d["extendRequestedAt"] = nil

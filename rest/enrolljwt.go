@@ -3,6 +3,7 @@ package rest
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 
@@ -23,8 +24,9 @@ const (
 )
 
 // defaultEnrollmentLifetime is how long an enrollment token stays valid when
-// the caller does not say (OpenZiti's default for identities and routers).
-const defaultEnrollmentLifetime = 24 * time.Hour
+// the caller does not say: OpenZiti's default (180 minutes) for identities
+// and routers.
+const defaultEnrollmentLifetime = 3 * time.Hour
 
 // enrollClaims are the claims of an enrollment JWT under the names OpenZiti
 // SDKs and tunnelers read: em (method), ctrls (controller API URLs), and the
@@ -53,6 +55,10 @@ func (s *Server) mintEnrollment(rd *fsm.Reader, e *pb.Enrollment, subject string
 	ctrls, err := controllerClientURLs(rd)
 	if err != nil {
 		return errUnhandled(err)
+	}
+	// A node that has not recorded itself yet still names itself.
+	if self := s.cfg.AdvertiseURL + ClientBase; !slices.Contains(ctrls, self) {
+		ctrls = append(ctrls, self)
 	}
 	claims := enrollClaims{
 		Method:      e.GetMethod(),

@@ -156,7 +156,7 @@ func startAPINode(p *testPKI, name, dir string, leaderWait time.Duration, restCf
 		return nil, err
 	}
 	cfg := Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: quietLog(),
-		Signer: &TokenSigner{Key: signingKey, KeyID: kid, Issuer: apiURL}, Issuer: p.inter}
+		Signer: &TokenSigner{Key: signingKey, KeyID: kid, Issuer: apiURL}, Issuer: p.inter, CACerts: []*x509.Certificate{p.root.Cert}}
 	if restCfg != nil {
 		restCfg(&cfg)
 	}
@@ -277,6 +277,18 @@ func startEnv() (*testEnv, error) {
 	} {
 		if err := createUser(ctx, n.node, u.name, u.username, u.password, u.disabled); err != nil {
 			return fail(err)
+		}
+	}
+	// Tokens and JWTs name the members from their controller records, which
+	// each node writes about itself shortly after it joins.
+	for {
+		if _, err := n.store.Get(fsm.KindController, n.name); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fail(fmt.Errorf("node never recorded itself in /controllers"))
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	return e, nil

@@ -78,7 +78,11 @@ func renderIdentity(rd *fsm.Reader, rec *fsm.Record, ident *pb.Identity) (map[st
 	d["isAdmin"] = ident.GetIsAdmin()
 	d["isDefaultAdmin"] = ident.GetIsDefaultAdmin()
 	d["authenticators"] = authenticators
-	d["enrollment"] = map[string]any{}
+	enrollment, err := identityEnrollments(rd, rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	d["enrollment"] = enrollment
 	d["envInfo"] = map[string]any{}
 	d["sdkInfo"] = map[string]any{}
 	d["roleAttributes"] = roles
@@ -103,4 +107,29 @@ func renderIdentity(rd *fsm.Reader, rec *fsm.Record, ident *pb.Identity) (map[st
 	d["permissions"] = []string{}
 	d["appData"] = appData
 	return d, nil
+}
+
+// identityEnrollments renders identityEnrollments: the identity's
+// outstanding enrollments by method.
+func identityEnrollments(rd *fsm.Reader, identityID string) (map[string]any, error) {
+	out := map[string]any{}
+	ids, err := rd.IDsByIndex(fsm.KindEnrollment, "identity", identityID)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		rec, err := rd.Get(fsm.KindEnrollment, id)
+		if err != nil {
+			return nil, err
+		}
+		e, _ := fsm.As[*pb.Enrollment](rec)
+		v := map[string]any{"id": id, "jwt": e.GetJwt(), "token": e.GetToken(),
+			"expiresAt": apiTime(time.Unix(0, e.GetExpiresAt()))}
+		if e.GetCaId() != "" {
+			v["caId"] = e.GetCaId()
+			v["ca"] = entityRef("cas", e.GetCaId(), entityName(rd, fsm.KindCa, e.GetCaId()))
+		}
+		out[e.GetMethod()] = v
+	}
+	return out, nil
 }

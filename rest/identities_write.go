@@ -169,9 +169,6 @@ func identityInput(o object, ident *pb.Identity, patch bool) (map[string]any, bo
 	} else if ok && len(v) > 0 {
 		return nil, false, nil, errField("permissions", "fine-grained permissions are not supported yet; use isAdmin", v)
 	}
-	if o.has("enrollment") && !o.isNull("enrollment") {
-		return nil, false, nil, errField("enrollment", "enrollments are not supported yet; add an authenticator instead", nil)
-	}
 	return tags, setTags, set, nil
 }
 
@@ -185,16 +182,89 @@ func (s *Server) createIdentity(w http.ResponseWriter, r *http.Request) error {
 	if aerr != nil {
 		return aerr
 	}
+	reqs, aerr := identityEnrollmentInput(o)
+	if aerr != nil {
+		return aerr
+	}
 	id := uuid.NewString()
 	op, err := fsm.CreateOp(fsm.KindIdentity, id, ident, tags)
 	if err != nil {
 		return errUnhandled(err)
 	}
-	if aerr := s.apply(r, op); aerr != nil {
+	ops := []*pb.Op{op}
+	// Enrollments are created in the same command as the identity, so an
+	// identity never exists without the enrollment its creator asked for.
+	err = s.store.View(func(rd *fsm.Reader) error {
+		for _, req := range reqs {
+			req.identityID = id
+			e, aerr := s.newIdentityEnrollment(rd, req, false)
+			if aerr != nil {
+				return aerr
+			}
+			eop, err := fsm.CreateOp(fsm.KindEnrollment, uuid.NewString(), e, nil)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, eop)
+		}
+		return nil
+	})
+	if err != nil {
+		return asAPIError(err)
+	}
+	if aerr := s.apply(r, ops...); aerr != nil {
 		return aerr
 	}
 	writeCreated(w, "identities", id)
 	return nil
+}
+
+// identityEnrollmentInput reads identityCreate.enrollment: {ott: true},
+// {ottca: caId} and/or {updb: username}.
+func identityEnrollmentInput(o object) ([]enrollmentRequest, *APIError) {
+	if !o.has("enrollment") || o.isNull("enrollment") {
+		return nil, nil
+	}
+	var raw json.RawMessage
+	if _, aerr := o.get("enrollment", "object", &raw); aerr != nil {
+		return nil, aerr
+	}
+	var eo object
+	if err := json.Unmarshal(raw, &eo); err != nil || eo == nil {
+		return nil, errField("enrollment", "must be an object", nil)
+	}
+	exp := time.Now().Add(defaultEnrollmentLifetime)
+	var reqs []enrollmentRequest
+	ott, _, aerr := eo.boolean("ott")
+	if aerr != nil {
+		return nil, prefixField("enrollment.", aerr)
+	}
+	if ott {
+		reqs = append(reqs, enrollmentRequest{method: methodOTT, expiresAt: exp})
+	}
+	if caID, ok, aerr := eo.str("ottca"); aerr != nil {
+		return nil, prefixField("enrollment.", aerr)
+	} else if ok && caID != "" {
+		if ott {
+			return nil, errField("enrollment.ottca", "ott and ottca both create a certificate; choose one", caID)
+		}
+		reqs = append(reqs, enrollmentRequest{method: methodOTTCA, caID: caID, expiresAt: exp})
+	}
+	if username, ok, aerr := eo.str("updb"); aerr != nil {
+		return nil, prefixField("enrollment.", aerr)
+	} else if ok && username != "" {
+		reqs = append(reqs, enrollmentRequest{method: methodUPDB, username: username, expiresAt: exp})
+	}
+	return reqs, nil
+}
+
+// prefixField qualifies the field of a nested object's validation error.
+func prefixField(prefix string, aerr *APIError) *APIError {
+	if aerr.Cause != nil {
+		aerr.Cause.Field = prefix + aerr.Cause.Field
+		aerr.CauseMessage = prefix + aerr.CauseMessage
+	}
+	return aerr
 }
 
 // writeCreated answers the spec's createEnvelope.
@@ -246,6 +316,9 @@ func (s *Server) updateIdentity(patch bool) func(w http.ResponseWriter, r *http.
 		o, aerr := decodeObject(r)
 		if aerr != nil {
 			return aerr
+		}
+		if o.has("enrollment") && !o.isNull("enrollment") {
+			return errField("enrollment", "enrollments are set at creation; use POST /enrollments for an existing identity", nil)
 		}
 		wasAdmin := ident.GetIsAdmin()
 		tags, _, fields, aerr := identityInput(o, ident, patch)

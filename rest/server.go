@@ -7,6 +7,7 @@ package rest
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -48,6 +49,8 @@ type Config struct {
 	Issuer *pki.CA
 	// TrustDomain is the cluster's SPIFFE trust domain (pki.DefaultTrustDomain when empty).
 	TrustDomain string
+	// CACerts is the cluster root (the trust anchor in the node's ca.pem).
+	CACerts []*x509.Certificate
 }
 
 // Server holds the API handlers of one node.
@@ -105,6 +108,8 @@ func (s *Server) Handler() http.Handler {
 	s.routeAPISessions(mgmt)
 	s.routeLists(mgmt, client)
 	s.routeFabricCluster(fabric)
+	s.routeEnrollments(mgmt)
+	s.routeEnroll(client)
 	return withRequestID(s.recoverPanics(root))
 }
 

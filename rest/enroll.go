@@ -1,0 +1,368 @@
+package rest
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/pki"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// Client enrollment: a one-time token (minted on any node) is exchanged for
+// a credential. The token is consumed by deleting its enrollment in the same
+// Raft command that creates the credential; if two nodes race with one
+// token, the second delete finds nothing, the whole second command fails,
+// and exactly one client gets a credential.
+
+func (s *Server) routeEnroll(client *mux.Router) {
+	client.Handle("/enroll", handle(s.enrollGeneric)).Methods(http.MethodPost)
+	client.Handle("/enroll/ott", handle(s.enrollOTT)).Methods(http.MethodPost)
+	client.Handle("/enroll/ottca", handle(s.enrollOTTCA)).Methods(http.MethodPost)
+	client.Handle("/enroll/updb", handle(s.enrollUPDB)).Methods(http.MethodPost)
+}
+
+func errInvalidToken() *APIError {
+	return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidEnrollmentToken,
+		Message: "The supplied enrollment token is not valid: unknown, already used, or for another enrollment method"}
+}
+
+// enrollmentByToken finds the enrollment of token, catching up with the
+// leader once if it is not here yet: the token may have been minted through
+// another node a moment ago.
+func (s *Server) enrollmentByToken(r *http.Request, token string) (*fsm.Record, *pb.Enrollment, *APIError) {
+	if _, err := uuid.Parse(token); err != nil {
+		return nil, nil, errInvalidToken()
+	}
+	find := func() (*fsm.Record, error) {
+		var rec *fsm.Record
+		err := s.store.View(func(rd *fsm.Reader) error {
+			var err error
+			rec, err = rd.Lookup(fsm.KindEnrollment, "token", token)
+			return err
+		})
+		return rec, err
+	}
+	rec, err := find()
+	if isNotFound(err) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if s.node.CatchUp(ctx) == nil {
+			rec, err = find()
+		}
+	}
+	if isNotFound(err) {
+		return nil, nil, errInvalidToken()
+	}
+	if err != nil {
+		return nil, nil, errUnhandled(err)
+	}
+	e, _ := fsm.As[*pb.Enrollment](rec)
+	if time.Now().After(time.Unix(0, e.GetExpiresAt())) {
+		return nil, nil, &APIError{Status: http.StatusBadRequest, Code: CodeEnrollmentExpired,
+			Message: "The enrollment token has expired; ask an administrator to refresh the enrollment"}
+	}
+	return rec, e, nil
+}
+
+// consume replicates the credential-creating ops together with the deletion
+// of the enrollment. A NOT_FOUND means another request consumed the token
+// first.
+func (s *Server) consume(r *http.Request, enrollmentID string, ops ...*pb.Op) *APIError {
+	all := append([]*pb.Op{fsm.DeleteOp(fsm.KindEnrollment, enrollmentID)}, ops...)
+	aerr := s.apply(r, all...)
+	if aerr != nil && aerr.Code == CodeNotFound {
+		return errInvalidToken()
+	}
+	return aerr
+}
+
+// enrollInput is what the enroll endpoints read from the request: JSON
+// fields, or a bare PEM CSR for clients that post one as
+// application/x-pem-file or text/plain.
+type enrollInput struct {
+	token              string
+	csr                string
+	username, password string
+	hasPassword        bool
+}
+
+func readEnrollInput(r *http.Request, csrFields ...string) (enrollInput, *APIError) {
+	in := enrollInput{token: r.URL.Query().Get("token")}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "application/x-pem-file" || ct == "text/plain" {
+		data, err := io.ReadAll(io.LimitReader(r.Body, pki.MaxCSRBytes+1))
+		if err != nil {
+			return in, errBody(err)
+		}
+		in.csr = string(data)
+		return in, nil
+	}
+	o, aerr := decodeObject(r)
+	if aerr != nil {
+		return in, aerr
+	}
+	if v, ok, aerr := o.str("token"); aerr != nil {
+		return in, aerr
+	} else if ok && in.token == "" {
+		in.token = v
+	}
+	for _, f := range csrFields {
+		if v, ok, aerr := o.str(f); aerr != nil {
+			return in, aerr
+		} else if ok && v != "" {
+			in.csr = v
+			break
+		}
+	}
+	if in.username, _, aerr = o.str("username"); aerr != nil {
+		return in, aerr
+	}
+	if in.password, in.hasPassword, aerr = o.str("password"); aerr != nil {
+		return in, aerr
+	}
+	return in, nil
+}
+
+// enrollGeneric serves POST /enroll?token=…[&method=…]: the enrollment's own
+// method decides what the request must carry.
+func (s *Server) enrollGeneric(w http.ResponseWriter, r *http.Request) error {
+	in, aerr := readEnrollInput(r, "certCsr", "clientCsr", "csr")
+	if aerr != nil {
+		return aerr
+	}
+	rec, e, aerr := s.enrollmentByToken(r, in.token)
+	if aerr != nil {
+		return aerr
+	}
+	if m := r.URL.Query().Get("method"); m != "" && m != e.GetMethod() {
+		return errInvalidToken()
+	}
+	switch e.GetMethod() {
+	case methodOTT:
+		return s.finishOTT(w, r, rec, e, in.csr, "certCsr")
+	case methodOTTCA:
+		return s.finishOTTCA(w, r, rec, e)
+	case methodUPDB:
+		return s.finishUPDB(w, r, rec, e, in)
+	}
+	return errInvalidToken()
+}
+
+// enrollmentFor reads an enroll request and finds its enrollment, which
+// must be of method.
+func (s *Server) enrollmentFor(r *http.Request, method string, csrFields ...string) (enrollInput, *fsm.Record, *pb.Enrollment, *APIError) {
+	in, aerr := readEnrollInput(r, csrFields...)
+	if aerr != nil {
+		return in, nil, nil, aerr
+	}
+	rec, e, aerr := s.enrollmentByToken(r, in.token)
+	if aerr != nil {
+		return in, nil, nil, aerr
+	}
+	if e.GetMethod() != method {
+		return in, nil, nil, errInvalidToken()
+	}
+	return in, rec, e, nil
+}
+
+func (s *Server) enrollOTT(w http.ResponseWriter, r *http.Request) error {
+	in, rec, e, aerr := s.enrollmentFor(r, methodOTT, "clientCsr", "certCsr")
+	if aerr != nil {
+		return aerr
+	}
+	return s.finishOTT(w, r, rec, e, in.csr, "clientCsr")
+}
+
+func (s *Server) enrollOTTCA(w http.ResponseWriter, r *http.Request) error {
+	_, rec, e, aerr := s.enrollmentFor(r, methodOTTCA)
+	if aerr != nil {
+		return aerr
+	}
+	return s.finishOTTCA(w, r, rec, e)
+}
+
+func (s *Server) enrollUPDB(w http.ResponseWriter, r *http.Request) error {
+	in, rec, e, aerr := s.enrollmentFor(r, methodUPDB)
+	if aerr != nil {
+		return aerr
+	}
+	return s.finishUPDB(w, r, rec, e, in)
+}
+
+// finishOTT signs the CSR and stores the certificate as the identity's cert
+// authenticator.
+func (s *Server) finishOTT(w http.ResponseWriter, r *http.Request, rec *fsm.Record, e *pb.Enrollment, csrPEM, field string) error {
+	if strings.TrimSpace(csrPEM) == "" {
+		return errField(field, "a PEM certificate signing request is required", nil)
+	}
+	csr, err := pki.ParseCSR([]byte(csrPEM))
+	if err != nil {
+		return errField(field, err.Error(), nil)
+	}
+	issuer := s.cfg.Issuer
+	if issuer == nil {
+		return errNoIssuer()
+	}
+	cert, err := issuer.SignClientCSR(pki.ClientCertRequest{CSR: csr, IdentityID: e.GetIdentityId(), TrustDomain: s.cfg.TrustDomain})
+	if err != nil {
+		if errors.Is(err, pki.ErrBadCSR) {
+			return errField(field, err.Error(), nil)
+		}
+		return errUnhandled(err)
+	}
+	chain := append([]*x509.Certificate{cert}, issuer.IssuerChain()...)
+	auth := &pb.Authenticator{IdentityId: e.GetIdentityId(), Method: "cert", IsIssuedByNetwork: true,
+		CertPem: string(pki.EncodeCertificatesPEM(cert)), Fingerprint: pki.Fingerprint(cert)}
+	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), auth, nil)
+	if err != nil {
+		return errUnhandled(err)
+	}
+	if aerr := s.consume(r, rec.ID, op); aerr != nil {
+		return aerr
+	}
+	var bundle []*x509.Certificate
+	if err := s.store.View(func(rd *fsm.Reader) error {
+		bundle = s.caBundle(rd)
+		return nil
+	}); err != nil {
+		return errUnhandled(err)
+	}
+	writeData(w, http.StatusOK, map[string]any{
+		"cert": string(pki.EncodeCertificatesPEM(chain...)),
+		"ca":   string(pki.EncodeCertificatesPEM(bundle...)),
+	}, meta{})
+	return nil
+}
+
+func errNoIssuer() *APIError {
+	return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnhandled,
+		Message: "this node has no issuing CA configured and cannot sign certificates"}
+}
+
+// finishOTTCA binds the client certificate presented over mutual TLS, which
+// the enrollment's third-party CA must have issued, to the identity.
+func (s *Server) finishOTTCA(w http.ResponseWriter, r *http.Request, rec *fsm.Record, e *pb.Enrollment) error {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
+			Message: "ottca enrollment needs the client certificate issued by the enrollment's CA, presented over TLS"}
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	var ca *pb.Ca
+	err := s.store.View(func(rd *fsm.Reader) error {
+		crec, err := rd.Get(fsm.KindCa, e.GetCaId())
+		if err != nil {
+			return err
+		}
+		ca, _ = fsm.As[*pb.Ca](crec)
+		return nil
+	})
+	if err != nil {
+		return errNotFoundOr(err)
+	}
+	if !ca.GetIsVerified() || !ca.GetIsOttCaEnrollmentEnabled() {
+		return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
+			Message: "the enrollment's CA is not verified or does not allow ottca enrollment"}
+	}
+	roots, err := pki.ParseCertificatesPEM([]byte(ca.GetCertPem()))
+	if err != nil {
+		return errUnhandled(err)
+	}
+	_, err = leaf.Verify(x509.VerifyOptions{Roots: pki.NewCertPool(roots...),
+		Intermediates: pki.NewCertPool(r.TLS.PeerCertificates[1:]...), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
+			Message: "the client certificate was not issued by the enrollment's CA", CauseMessage: err.Error()}
+	}
+	auth := &pb.Authenticator{IdentityId: e.GetIdentityId(), Method: "cert", CaId: e.GetCaId(),
+		CertPem: string(pki.EncodeCertificatesPEM(leaf)), Fingerprint: pki.Fingerprint(leaf)}
+	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), auth, nil)
+	if err != nil {
+		return errUnhandled(err)
+	}
+	if aerr := s.consume(r, rec.ID, op); aerr != nil {
+		return aerr
+	}
+	writeData(w, http.StatusOK, map[string]any{}, meta{})
+	return nil
+}
+
+// finishUPDB sets the identity's password under the username the
+// enrollment was created with.
+func (s *Server) finishUPDB(w http.ResponseWriter, r *http.Request, rec *fsm.Record, e *pb.Enrollment, in enrollInput) error {
+	if in.username != "" && in.username != e.GetUsername() {
+		return errField("username", "must be the username of the enrollment, "+e.GetUsername(), in.username)
+	}
+	if !in.hasPassword {
+		return errField("password", "password is required", nil)
+	}
+	if aerr := checkPassword("password", in.password); aerr != nil {
+		return aerr
+	}
+	select {
+	case s.hashing <- struct{}{}:
+	case <-r.Context().Done():
+		return errUnhandled(r.Context().Err())
+	}
+	hash, err := HashPassword(in.password)
+	<-s.hashing
+	if err != nil {
+		return errUnhandled(err)
+	}
+	auth := &pb.Authenticator{IdentityId: e.GetIdentityId(), Method: "updb", Username: e.GetUsername(), PasswordHash: hash}
+	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), auth, nil)
+	if err != nil {
+		return errUnhandled(err)
+	}
+	if aerr := s.consume(r, rec.ID, op); aerr != nil {
+		return aerr
+	}
+	writeEmpty(w)
+	return nil
+}
+
+// caBundle is what a client must trust to verify any node and any
+// certificate the cluster issues: the cluster root(s) and every member's
+// intermediate, taken from the replicated controller records so members that
+// are offline are included.
+func (s *Server) caBundle(rd *fsm.Reader) []*x509.Certificate {
+	seen := map[string]bool{}
+	var out []*x509.Certificate
+	add := func(c *x509.Certificate) {
+		if fp := pki.Fingerprint(c); !seen[fp] {
+			seen[fp] = true
+			out = append(out, c)
+		}
+	}
+	for _, c := range s.cfg.CACerts {
+		add(c)
+	}
+	_ = rd.ForEach(fsm.KindController, func(rec *fsm.Record) error {
+		c, _ := fsm.As[*pb.Controller](rec)
+		certs, err := pki.ParseCertificatesPEM([]byte(c.GetSigningCertPem()))
+		if err != nil {
+			return nil // a bad record must not hide the others
+		}
+		for _, cert := range certs {
+			if cert.IsCA {
+				add(cert)
+			}
+		}
+		return nil
+	})
+	if s.cfg.Issuer != nil {
+		for _, c := range s.cfg.Issuer.IssuerChain() {
+			add(c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,389 @@
+package rest
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/fsm/query"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// Error codes of enrollment, spelled as OpenZiti spells them.
+const (
+	CodeInvalidEnrollmentToken = "INVALID_ENROLLMENT_TOKEN"
+	CodeEnrollmentExpired      = "ENROLLMENT_EXPIRED"
+)
+
+// identityEnrollmentMethods are the methods an admin may create for an
+// identity; erott belongs to routers.
+var identityEnrollmentMethods = []string{methodOTT, methodOTTCA, methodUPDB}
+
+func (s *Server) routeEnrollments(mgmt *mux.Router) {
+	mgmt.Handle("/enrollments", s.admin(handle(func(w http.ResponseWriter, r *http.Request) error {
+		return s.list(w, r, enrollmentListSpec(nil))
+	}))).Methods(http.MethodGet)
+	mgmt.Handle("/enrollments", s.admin(handle(s.createEnrollment))).Methods(http.MethodPost)
+	mgmt.Handle("/enrollments/{id}", s.admin(handle(s.getEnrollment))).Methods(http.MethodGet)
+	mgmt.Handle("/enrollments/{id}", s.admin(handle(s.deleteEnrollment))).Methods(http.MethodDelete)
+	mgmt.Handle("/enrollments/{id}/refresh", s.admin(handle(s.refreshEnrollment))).Methods(http.MethodPost)
+	mgmt.Handle("/identities/{id}/enrollments", s.admin(handle(func(w http.ResponseWriter, r *http.Request) error {
+		if _, _, aerr := s.loadIdentity(r); aerr != nil {
+			return aerr
+		}
+		id := mux.Vars(r)["id"]
+		return s.list(w, r, enrollmentListSpec(func(rec *fsm.Record) bool {
+			e, _ := fsm.As[*pb.Enrollment](rec)
+			return e.GetIdentityId() == id
+		}))
+	}))).Methods(http.MethodGet)
+	mgmt.Handle("/authenticators/{id}/re-enroll", s.admin(handle(s.reEnrollAuthenticator))).Methods(http.MethodPost)
+}
+
+func enrollmentListSpec(keep func(*fsm.Record) bool) *listSpec {
+	return &listSpec{
+		kind: fsm.KindEnrollment,
+		fields: map[string]query.FieldType{
+			"method": query.String, "identityId": query.String, "edgeRouterId": query.String, "caId": query.String,
+			"token": query.String, "expiresAt": query.Datetime, "username": query.String,
+		},
+		value: func(rec *fsm.Record, f string) (any, bool) {
+			e, _ := fsm.As[*pb.Enrollment](rec)
+			switch f {
+			case "method":
+				return e.GetMethod(), true
+			case "identityId":
+				return e.GetIdentityId(), e.GetIdentityId() != ""
+			case "edgeRouterId":
+				return e.GetEdgeRouterId(), e.GetEdgeRouterId() != ""
+			case "caId":
+				return e.GetCaId(), e.GetCaId() != ""
+			case "token":
+				return e.GetToken(), true
+			case "expiresAt":
+				return nanosTime(e.GetExpiresAt()), true
+			case "username":
+				return e.GetUsername(), e.GetUsername() != ""
+			}
+			return nil, false
+		},
+		indexes: map[string]string{"identityId": "identity", "token": "token", "caId": "ca", "edgeRouterId": "edgeRouter"},
+		keep:    keep,
+		render: func(rd *fsm.Reader, rec *fsm.Record) map[string]any {
+			e, _ := fsm.As[*pb.Enrollment](rec)
+			return renderEnrollment(rd, rec, e)
+		},
+	}
+}
+
+// renderEnrollment renders enrollmentDetail.
+func renderEnrollment(rd *fsm.Reader, rec *fsm.Record, e *pb.Enrollment) map[string]any {
+	d := baseEntity(rec, "enrollments")
+	d["method"] = e.GetMethod()
+	d["token"] = e.GetToken()
+	d["jwt"] = e.GetJwt()
+	d["expiresAt"] = apiTime(time.Unix(0, e.GetExpiresAt()))
+	// enrollmentDetail requires details; OpenZiti fills it with nothing a
+	// client needs, so it stays empty.
+	d["details"] = map[string]any{}
+	if id := e.GetIdentityId(); id != "" {
+		d["identityId"] = id
+		d["identity"] = entityRef("identities", id, entityName(rd, fsm.KindIdentity, id))
+	}
+	if id := e.GetEdgeRouterId(); id != "" {
+		d["edgeRouterId"] = id
+		d["edgeRouter"] = entityRef("edge-routers", id, entityName(rd, fsm.KindEdgeRouter, id))
+	}
+	if id := e.GetCaId(); id != "" {
+		d["caId"] = id
+	} else {
+		d["caId"] = nil
+	}
+	if e.GetMethod() == methodUPDB {
+		d["username"] = e.GetUsername()
+	}
+	return d
+}
+
+// entityName is the name of a referenced identity, router or CA, or "" if
+// it is gone.
+func entityName(rd *fsm.Reader, kind, id string) string {
+	rec, err := rd.Get(kind, id)
+	if err != nil {
+		return ""
+	}
+	switch b := rec.Body.(type) {
+	case *pb.Identity:
+		return b.GetName()
+	case *pb.EdgeRouter:
+		return b.GetName()
+	case *pb.Ca:
+		return b.GetName()
+	}
+	return ""
+}
+
+// enrollmentRequest is what an identity enrollment is made from: the body
+// of POST /enrollments, an identity create's enrollment object, or a
+// re-enrolled authenticator.
+type enrollmentRequest struct {
+	method, identityID, caID, username string
+	expiresAt                          time.Time
+}
+
+// newIdentityEnrollment checks req against the current state and returns
+// the enrollment to create, token and JWT filled in. The identity may be
+// one being created in the same command (identity non-nil).
+func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, identityExists bool) (*pb.Enrollment, *APIError) {
+	if !slices.Contains(identityEnrollmentMethods, req.method) {
+		return nil, errField("method", "must be one of ott, ottca, updb", req.method)
+	}
+	if !req.expiresAt.After(time.Now()) {
+		return nil, errField("expiresAt", "must be in the future", apiTime(req.expiresAt))
+	}
+	if identityExists {
+		if _, err := rd.Get(fsm.KindIdentity, req.identityID); err != nil {
+			if isNotFound(err) {
+				return nil, errField("identityId", "no identity with this id exists", req.identityID)
+			}
+			return nil, errUnhandled(err)
+		}
+		// The credential an enrollment would create must not exist already:
+		// one authenticator per method per identity.
+		authMethod := "cert"
+		if req.method == methodUPDB {
+			authMethod = "updb"
+		}
+		if _, err := rd.Lookup(fsm.KindAuthenticator, "identityMethod", req.identityID+"/"+authMethod); err == nil {
+			return nil, &APIError{Status: http.StatusConflict, Code: CodeConflict,
+				Message: "the identity already has a " + authMethod + " authenticator; delete it or re-enroll it first"}
+		} else if !isNotFound(err) {
+			return nil, errUnhandled(err)
+		}
+	}
+	e := &pb.Enrollment{Method: req.method, IdentityId: req.identityID}
+	switch req.method {
+	case methodOTTCA:
+		if req.caID == "" {
+			return nil, errField("caId", "is required for ottca enrollments", nil)
+		}
+		rec, err := rd.Get(fsm.KindCa, req.caID)
+		if err != nil {
+			if isNotFound(err) {
+				return nil, errField("caId", "no CA with this id exists", req.caID)
+			}
+			return nil, errUnhandled(err)
+		}
+		if ca, _ := fsm.As[*pb.Ca](rec); !ca.GetIsOttCaEnrollmentEnabled() {
+			return nil, errField("caId", "the CA does not allow ottca enrollment (isOttCaEnrollmentEnabled is false)", req.caID)
+		}
+		e.CaId = req.caID
+	case methodUPDB:
+		if aerr := checkUsername("username", req.username); aerr != nil {
+			return nil, aerr
+		}
+		if _, err := rd.Lookup(fsm.KindAuthenticator, "username", req.username); err == nil {
+			return nil, errField("username", "is already in use", req.username)
+		}
+		e.Username = req.username
+	}
+	if aerr := s.mintEnrollment(rd, e, req.identityID, req.expiresAt); aerr != nil {
+		return nil, aerr
+	}
+	return e, nil
+}
+
+// datetime reads an optional date-time field.
+func (o object) datetime(name string) (time.Time, bool, *APIError) {
+	v, ok, aerr := o.str(name)
+	if aerr != nil || !ok {
+		return time.Time{}, ok, aerr
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, false, errField(name, "must be an RFC 3339 date-time", v)
+	}
+	return t, true, nil
+}
+
+// readExpiresAt reads the body {expiresAt} of refresh and re-enroll.
+func readExpiresAt(r *http.Request) (time.Time, *APIError) {
+	o, aerr := decodeObject(r)
+	if aerr != nil {
+		return time.Time{}, aerr
+	}
+	exp, ok, aerr := o.datetime("expiresAt")
+	if aerr != nil {
+		return time.Time{}, aerr
+	}
+	if !ok {
+		return time.Time{}, errField("expiresAt", "expiresAt is required", nil)
+	}
+	if !exp.After(time.Now()) {
+		return time.Time{}, errField("expiresAt", "must be in the future", apiTime(exp))
+	}
+	return exp, nil
+}
+
+func (s *Server) createEnrollment(w http.ResponseWriter, r *http.Request) error {
+	o, aerr := decodeObject(r)
+	if aerr != nil {
+		return aerr
+	}
+	req := enrollmentRequest{}
+	for _, f := range []string{"method", "identityId", "expiresAt"} {
+		if !o.has(f) || o.isNull(f) {
+			return errField(f, f+" is required", nil)
+		}
+	}
+	if req.method, _, aerr = o.str("method"); aerr != nil {
+		return aerr
+	}
+	if req.identityID, _, aerr = o.str("identityId"); aerr != nil {
+		return aerr
+	}
+	if req.expiresAt, _, aerr = o.datetime("expiresAt"); aerr != nil {
+		return aerr
+	}
+	if req.caID, _, aerr = o.str("caId"); aerr != nil {
+		return aerr
+	}
+	if req.username, _, aerr = o.str("username"); aerr != nil {
+		return aerr
+	}
+	id := uuid.NewString()
+	var op *pb.Op
+	err := s.store.View(func(rd *fsm.Reader) error {
+		e, aerr := s.newIdentityEnrollment(rd, req, true)
+		if aerr != nil {
+			return aerr
+		}
+		var err error
+		op, err = fsm.CreateOp(fsm.KindEnrollment, id, e, nil)
+		return err
+	})
+	if err != nil {
+		return asAPIError(err)
+	}
+	if aerr := s.apply(r, op); aerr != nil {
+		return aerr
+	}
+	writeCreated(w, "enrollments", id)
+	return nil
+}
+
+// asAPIError passes API errors through and wraps anything else as a 500.
+func asAPIError(err error) *APIError {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return errUnhandled(err)
+}
+
+func (s *Server) getEnrollment(w http.ResponseWriter, r *http.Request) error {
+	var d map[string]any
+	err := s.store.View(func(rd *fsm.Reader) error {
+		rec, err := rd.Get(fsm.KindEnrollment, mux.Vars(r)["id"])
+		if err != nil {
+			return err
+		}
+		e, _ := fsm.As[*pb.Enrollment](rec)
+		d = renderEnrollment(rd, rec, e)
+		return nil
+	})
+	if err != nil {
+		return errNotFoundOr(err)
+	}
+	writeData(w, http.StatusOK, d, meta{})
+	return nil
+}
+
+func (s *Server) deleteEnrollment(w http.ResponseWriter, r *http.Request) error {
+	return s.applyEmpty(w, r, fsm.DeleteOp(fsm.KindEnrollment, mux.Vars(r)["id"]))
+}
+
+// refreshEnrollment gives an enrollment a new token, JWT and expiry; the old
+// token stops working in the same apply.
+func (s *Server) refreshEnrollment(w http.ResponseWriter, r *http.Request) error {
+	exp, aerr := readExpiresAt(r)
+	if aerr != nil {
+		return aerr
+	}
+	id := mux.Vars(r)["id"]
+	var op *pb.Op
+	err := s.store.View(func(rd *fsm.Reader) error {
+		rec, err := rd.Get(fsm.KindEnrollment, id)
+		if err != nil {
+			return errNotFoundOr(err)
+		}
+		e, _ := fsm.As[*pb.Enrollment](rec)
+		subject := e.GetIdentityId()
+		if subject == "" {
+			subject = e.GetEdgeRouterId()
+		}
+		if aerr := s.mintEnrollment(rd, e, subject, exp); aerr != nil {
+			return aerr
+		}
+		op, err = fsm.PatchOp(fsm.KindEnrollment, id, e, nil, "token", "expires_at", "jwt", "issued_by")
+		return err
+	})
+	if err != nil {
+		return asAPIError(err)
+	}
+	if aerr := s.apply(r, op); aerr != nil {
+		return aerr
+	}
+	// Refresh answers the create envelope with 200, not 201.
+	writeData(w, http.StatusOK, map[string]any{"id": id, "_links": links("./enrollments/" + id)}, meta{})
+	return nil
+}
+
+// reEnrollAuthenticator turns an authenticator back into an enrollment of
+// the same kind (updb → updb, cert → ott, cert from a CA → ottca), deleting
+// the authenticator in the same command, as OpenZiti does.
+func (s *Server) reEnrollAuthenticator(w http.ResponseWriter, r *http.Request) error {
+	exp, aerr := readExpiresAt(r)
+	if aerr != nil {
+		return aerr
+	}
+	authID := mux.Vars(r)["id"]
+	enrollID := uuid.NewString()
+	var ops []*pb.Op
+	err := s.store.View(func(rd *fsm.Reader) error {
+		rec, err := rd.Get(fsm.KindAuthenticator, authID)
+		if err != nil {
+			return errNotFoundOr(err)
+		}
+		a, _ := fsm.As[*pb.Authenticator](rec)
+		req := enrollmentRequest{method: methodOTT, identityID: a.GetIdentityId(), expiresAt: exp}
+		switch {
+		case a.GetMethod() == "updb":
+			req.method, req.username = methodUPDB, a.GetUsername()
+		case a.GetCaId() != "":
+			req.method, req.caID = methodOTTCA, a.GetCaId()
+		}
+		// The authenticator is deleted in the same command, so the checks
+		// for an existing credential do not apply.
+		e := &pb.Enrollment{Method: req.method, IdentityId: req.identityID, CaId: req.caID, Username: req.username}
+		if aerr := s.mintEnrollment(rd, e, req.identityID, exp); aerr != nil {
+			return aerr
+		}
+		create, err := fsm.CreateOp(fsm.KindEnrollment, enrollID, e, nil)
+		ops = []*pb.Op{fsm.DeleteOp(fsm.KindAuthenticator, authID), create}
+		return err
+	})
+	if err != nil {
+		return asAPIError(err)
+	}
+	if aerr := s.apply(r, ops...); aerr != nil {
+		return aerr
+	}
+	writeCreated(w, "enrollments", enrollID)
+	return nil
+}
