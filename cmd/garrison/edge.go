@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"net/url"
 	"strconv"
 	"strings"
@@ -139,6 +140,7 @@ func identityID(ctx context.Context, c *apiClient, nameOrID string) (string, err
 
 type identityFlags struct {
 	typ, roles, username, password string
+	jwtOut                         string
 	admin                          bool
 }
 
@@ -147,8 +149,8 @@ func newEdgeCreateCommand() *cobra.Command {
 	var i identityFlags
 	create := &cobra.Command{Use: "create", Short: "Create entities"}
 	cmd := &cobra.Command{
-		Use:   "identity NAME [--type User] [--admin] [--role-attributes a,b] [--updb-username U --updb-password P]",
-		Short: "Create an identity, optionally with a password authenticator",
+		Use:   "identity NAME [--type User] [--admin] [--role-attributes a,b] [--updb-username U --updb-password P] [-o NAME.jwt]",
+		Short: "Create an identity, optionally with a password authenticator or an enrollment JWT",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client(cmd.Context())
@@ -156,11 +158,20 @@ func newEdgeCreateCommand() *cobra.Command {
 				return err
 			}
 			body := map[string]any{"name": args[0], "type": i.typ, "isAdmin": i.admin, "roleAttributes": splitList(i.roles)}
+			if i.jwtOut != "" {
+				body["enrollment"] = map[string]any{"ott": true}
+			}
 			var created struct {
 				ID string `json:"id"`
 			}
 			if err := c.do(cmd.Context(), http.MethodPost, "/edge/management/v1/identities", body, &created); err != nil {
 				return err
+			}
+			if i.jwtOut != "" {
+				if err := saveEnrollmentJWT(cmd.Context(), c, created.ID, i.jwtOut); err != nil {
+					return fmt.Errorf("identity %s created: %w", created.ID, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Enrollment JWT written to %s (enroll with: garrison edge enroll %s)\n", i.jwtOut, i.jwtOut)
 			}
 			if i.username != "" {
 				auth := map[string]any{"method": "updb", "identityId": created.ID, "username": i.username, "password": i.password}
@@ -178,6 +189,7 @@ func newEdgeCreateCommand() *cobra.Command {
 	cmd.Flags().StringVarP(&i.roles, "role-attributes", "a", "", "comma-separated role attributes")
 	cmd.Flags().StringVar(&i.username, "updb-username", "", "add a password authenticator with this username")
 	cmd.Flags().StringVar(&i.password, "updb-password", "", "password of that authenticator")
+	cmd.Flags().StringVarP(&i.jwtOut, "jwt-output-file", "o", "", "create a one-time-token enrollment and write its JWT to this file")
 	create.AddCommand(cmd)
 	return create
 }
@@ -264,4 +276,26 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// saveEnrollmentJWT writes the identity's ott enrollment JWT to path (mode
+// 0600: the token in it is a credential until it is used).
+func saveEnrollmentJWT(ctx context.Context, c *apiClient, identityID, path string) error {
+	var ident struct {
+		Enrollment struct {
+			OTT struct {
+				JWT string `json:"jwt"`
+			} `json:"ott"`
+		} `json:"enrollment"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/edge/management/v1/identities/"+identityID, nil, &ident); err != nil {
+		return fmt.Errorf("read enrollment: %w", err)
+	}
+	if ident.Enrollment.OTT.JWT == "" {
+		return fmt.Errorf("the identity has no ott enrollment")
+	}
+	if err := os.WriteFile(path, []byte(ident.Enrollment.OTT.JWT+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write enrollment JWT: %w", err)
+	}
+	return nil
 }
