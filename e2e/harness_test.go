@@ -363,6 +363,13 @@ var specMu sync.Mutex
 
 func (c *Cluster) do(method, url, token string, body any, validate bool) Response {
 	c.t.Helper()
+	return c.doWith(c.http, method, url, token, body, validate)
+}
+
+// doWith is do through a given client, e.g. one presenting a client
+// certificate (see certClient).
+func (c *Cluster) doWith(client *http.Client, method, url, token string, body any, validate bool) Response {
+	c.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
@@ -381,7 +388,7 @@ func (c *Cluster) do(method, url, token string, body any, validate bool) Respons
 	if token != "" {
 		req.Header.Set("zt-session", token)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return Response{}
 	}
@@ -398,6 +405,14 @@ func (c *Cluster) do(method, url, token string, body any, validate bool) Respons
 		c.t.Errorf("%s %s: answer is not JSON (%d): %q", method, url, resp.StatusCode, raw)
 	}
 	return out
+}
+
+// certClient is an HTTPS client that trusts the cluster CA and presents
+// cert (chain and key) when a server asks for one.
+func (c *Cluster) certClient(cert tls.Certificate) *http.Client {
+	tr := c.http.Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig.Certificates = []tls.Certificate{cert}
+	return &http.Client{Timeout: 30 * time.Second, Transport: tr}
 }
 
 // checkSpec validates a body against the operation's schema. Two answers

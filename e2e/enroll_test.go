@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// newCSR returns a PEM CSR and its key.
+func newCSR(t testing.TB, cn string) (string, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), key
+}
+
+// tlsCert pairs an issued PEM chain with its key.
+func tlsCert(t testing.TB, chainPEM string, key *ecdsa.PrivateKey) tls.Certificate {
+	t.Helper()
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair([]byte(chainPEM), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// A token minted on node1 is accepted by whichever node the client reaches,
+// once: two nodes racing with one token give exactly one certificate, and
+// a replay is refused everywhere.
+func TestEnrollmentAnyNodeOnce(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	c.mustCLI("edge", "login", n1.URL(), "-u", adminUser, "-p", adminPassword, "--ca", c.caFile)
+	jwtPath := filepath.Join(t.TempDir(), "laptop.jwt")
+	c.mustCLI("edge", "create", "identity", "laptop", "--type", "Device", "-o", jwtPath)
+	raw, err := os.ReadFile(jwtPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(strings.TrimSpace(string(raw)), claims); err != nil {
+		t.Fatalf("enrollment JWT: %v", err)
+	}
+	token, _ := claims["jti"].(string)
+	if claims["em"] != "ott" || token == "" {
+		t.Fatalf("claims: %v", claims)
+	}
+	if ctrls, _ := claims["ctrls"].([]any); len(ctrls) != 3 {
+		t.Fatalf("ctrls should name all three nodes: %v", claims["ctrls"])
+	}
+
+	// Race the token on node2 and node3.
+	var wg sync.WaitGroup
+	results := make([]Response, 2)
+	keys := make([]*ecdsa.PrivateKey, 2)
+	for i, n := range []*Node{n2, n3} {
+		csr, key := newCSR(t, "laptop")
+		keys[i] = key
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = c.do("POST", n.URL()+"/edge/client/v1/enroll/ott", "", map[string]any{"token": token, "clientCsr": csr}, false)
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, r := range results {
+		checkSpec(t, "POST", "/edge/client/v1/enroll/ott", r.Status, mustJSON(r.Body))
+		switch {
+		case r.Status == http.StatusOK && winner == -1:
+			winner = i
+		case r.Status == http.StatusBadRequest && dig(r.Body, "error", "code") == "INVALID_ENROLLMENT_TOKEN":
+		default:
+			t.Fatalf("racing enrollment %d: %d %v", i, r.Status, r.Body)
+		}
+	}
+	if winner == -1 {
+		t.Fatalf("no racing enrollment succeeded: %v", results)
+	}
+	certPEM := dig(results[winner].Body, "data", "cert").(string)
+	_ = tlsCert(t, certPEM, keys[winner])
+
+	// A replay is refused on every node, and through the load balancer.
+	for _, base := range []string{n1.URL(), n2.URL(), n3.URL(), c.LBURL} {
+		csr, _ := newCSR(t, "replay")
+		r := c.do("POST", base+"/edge/client/v1/enroll/ott", "", map[string]any{"token": token, "clientCsr": csr}, true)
+		if r.Status != http.StatusBadRequest || dig(r.Body, "error", "code") != "INVALID_ENROLLMENT_TOKEN" {
+			t.Fatalf("replay at %s: %d %v", base, r.Status, r.Body)
+		}
+	}
+	// Exactly one certificate authenticator exists, seen from every node.
+	for _, n := range c.Nodes {
+		admin := c.Login(n.URL())
+		c.eventually(2*time.Second, "one cert authenticator on "+n.Name, func() error {
+			st, body, _ := c.Do("GET", n.URL()+"/edge/management/v1/authenticators?filter="+urlQuery(`method = "cert"`), admin, nil)
+			if st != http.StatusOK || listLen(body) != 1 {
+				return fmt.Errorf("%d %v", st, body)
+			}
+			return nil
+		})
+	}
+}
