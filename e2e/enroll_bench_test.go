@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/garrison-ctrl/garrison/internal/benchkit"
+)
+
+// BenchmarkOTTEnrollment measures one-time-token enrollments through
+// HAProxy: eight concurrent clients each POST a CSR to /enroll/ott with a
+// token minted beforehand (the identity create with {ott: true} and the CSR
+// generation are setup, not timed). One enrollment is a read of the token,
+// an ECDSA signature by the node's intermediate, and one Raft command that
+// deletes the enrollment and creates the cert authenticator.
+//
+//	GARRISON_BIN=$PWD/bin/garrison go test -run '^$' -bench BenchmarkOTTEnrollment -benchtime 400x -timeout 30m ./e2e/
+func BenchmarkOTTEnrollment(b *testing.B) {
+	skipShortBench(b)
+	benchkit.AsTest(b, func(t *testing.T) {
+		c := newCluster(t, clusterOptions{})
+		admin := c.Login(c.LBURL)
+		seq := 0
+		b.Run("through=haproxy", func(b *testing.B) {
+			tokens, csrs := mintEnrollments(t, c, admin, b.N, &seq)
+			client := c.http
+			url := c.LBURL + "/edge/client/v1/enroll/ott"
+			res := benchkit.Run(b, 8, func(k int64) (time.Duration, error) {
+				body, _ := json.Marshal(map[string]string{"token": tokens[k], "clientCsr": csrs[k]})
+				start := time.Now()
+				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+				if err != nil {
+					return 0, err
+				}
+				raw, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				d := time.Since(start)
+				if err != nil {
+					return 0, err
+				}
+				if resp.StatusCode != http.StatusOK {
+					return 0, fmt.Errorf("enroll: %d %s", resp.StatusCode, raw)
+				}
+				return d, nil
+			})
+			if res.Err != nil {
+				b.Errorf("%d of %d enrollments failed; first: %v", res.Failed, b.N, res.Err)
+				return
+			}
+			res.Report(b, "enrollments/s")
+		})
+	})
+}
+
+// mintEnrollments creates n identities with ott enrollments (8 at a time)
+// and returns their tokens and a fresh CSR for each.
+func mintEnrollments(t *testing.T, c *Cluster, admin string, n int, seq *int) ([]string, []string) {
+	tokens, csrs := make([]string, n), make([]string, n)
+	base := *seq
+	*seq += n
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			name := fmt.Sprintf("bench-enroll-%d", base+i)
+			r := c.do("POST", c.LBURL+"/edge/management/v1/identities", admin,
+				map[string]any{"name": name, "type": "Device", "isAdmin": false, "enrollment": map[string]any{"ott": true}}, false)
+			if r.Status != http.StatusCreated {
+				t.Errorf("create %s: %d %v", name, r.Status, r.Body)
+				return
+			}
+			id, _ := dig(r.Body, "data", "id").(string)
+			// The GET may reach a node that has not applied the create yet.
+			for range 100 {
+				g := c.do("GET", c.LBURL+"/edge/management/v1/identities/"+id, admin, nil, false)
+				if tokens[i], _ = dig(g.Body, "data", "enrollment", "ott", "token").(string); tokens[i] != "" {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			csrs[i], _ = newCSR(t, name)
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return tokens, csrs
+}
