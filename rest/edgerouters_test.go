@@ -125,6 +125,8 @@ func TestEdgeRouterCreateGetPatchPutDelete(t *testing.T) {
 		t.Errorf("router deleted but %d enrollments remain", n)
 	}
 	wantError(t, "get deleted", e.do(t, http.MethodGet, mgmt+"/edge-routers/"+id, admin, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "enroll a deleted router's token", e.do(t, http.MethodPost, ClientBase+"/enroll/erott", "",
+		map[string]any{"token": token}), http.StatusBadRequest, CodeInvalidEnrollmentToken)
 }
 
 func TestEdgeRouterValidation(t *testing.T) {

@@ -104,6 +104,7 @@ func (s *Server) Handler() http.Handler {
 	s.routeAuthenticators(mgmt, client)
 	s.routeAPISessions(mgmt)
 	s.routeEdgeRouters(mgmt)
+	s.routeRouterEnrollment(client)
 	s.routeLists(mgmt, client)
 	s.routeFabricCluster(fabric)
 	return withRequestID(s.recoverPanics(root))
