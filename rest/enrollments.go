@@ -14,12 +14,6 @@ import (
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 
-// Error codes of enrollment, spelled as OpenZiti spells them.
-const (
-	CodeInvalidEnrollmentToken = "INVALID_ENROLLMENT_TOKEN"
-	CodeEnrollmentExpired      = "ENROLLMENT_EXPIRED"
-)
-
 // identityEnrollmentMethods are the methods an admin may create for an
 // identity; erott belongs to routers.
 var identityEnrollmentMethods = []string{methodOTT, methodOTTCA, methodUPDB}

@@ -106,6 +106,8 @@ func (s *Server) Handler() http.Handler {
 	s.routeIdentities(mgmt)
 	s.routeAuthenticators(mgmt, client)
 	s.routeAPISessions(mgmt)
+	s.routeEdgeRouters(mgmt)
+	s.routeRouterEnrollment(client)
 	s.routeLists(mgmt, client)
 	s.routeFabricCluster(fabric)
 	s.routeEnrollments(mgmt)

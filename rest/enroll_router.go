@@ -1,0 +1,309 @@
+package rest
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/pki"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// Router enrollment on the Edge Client API. POST /enroll/erott trades a
+// router's one-time token and two CSRs (client and server) for certificates
+// signed by this node's intermediate; POST /enroll/extend/router renews both
+// for a router that presents its current client certificate over mutual TLS.
+
+func (s *Server) routeRouterEnrollment(client *mux.Router) {
+	client.Handle("/enroll/erott", handle(s.enrollEdgeRouter)).Methods(http.MethodPost)
+	client.Handle("/enroll/extend/router", handle(s.extendRouterEnrollment)).Methods(http.MethodPost)
+}
+
+func errCSR(field, reason string) *APIError {
+	return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotProcessCSR,
+		Message: "The supplied csr could not be processed",
+		Cause:   &FieldError{Field: field, Reason: reason}, CauseMessage: field + ": " + reason}
+}
+
+func errMissingCSR(field string) *APIError {
+	return &APIError{Status: http.StatusBadRequest, Code: CodeMissingOrInvalidCSR,
+		Message: "The supplied enrollment request is missing or contains an invalid CSR",
+		Cause:   &FieldError{Field: field, Reason: field + " is required"}, CauseMessage: field + " is required"}
+}
+
+// csrNames are the body fields a router's two CSRs may come in. The spec
+// names them clientCsr/serverCsr for erott and certCsr/serverCertCsr for
+// extend, while OpenZiti routers send certCsr/serverCertCsr to both: the
+// first name is the endpoint's own, used in errors about a missing CSR.
+type csrNames struct{ client, server []string }
+
+var (
+	erottCSRNames  = csrNames{client: []string{"clientCsr", "certCsr"}, server: []string{"serverCsr", "serverCertCsr"}}
+	extendCSRNames = csrNames{client: []string{"certCsr", "clientCsr"}, server: []string{"serverCertCsr", "serverCsr"}}
+)
+
+// csrField returns the first of names present in o with its PEM text; the
+// first name and "" if none is.
+func csrField(o object, names []string) (string, string, *APIError) {
+	for _, n := range names {
+		v, ok, err := o.str(n)
+		if err != nil {
+			return n, "", err
+		}
+		if ok {
+			return n, v, nil
+		}
+	}
+	return names[0], "", nil
+}
+
+// routerCerts are the certificates signed for one router request.
+type routerCerts struct {
+	client, server *x509.Certificate
+}
+
+// signRouterCSRs checks both CSRs of o and signs them with this node's
+// intermediate: the client certificate (clientAuth, subject from the CSR,
+// which must name the router by id as OpenZiti requires) and the server
+// certificate (serverAuth, the CSR's DNS and IP names). Nothing is stored.
+func (s *Server) signRouterCSRs(o object, routerID string, names csrNames) (*routerCerts, *APIError) {
+	clientField, clientPEM, aerr := csrField(o, names.client)
+	if aerr != nil {
+		return nil, aerr
+	}
+	serverField, serverPEM, aerr := csrField(o, names.server)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if serverPEM == "" {
+		return nil, errMissingCSR(serverField)
+	}
+	if clientPEM == "" {
+		return nil, errMissingCSR(clientField)
+	}
+	clientCSR, err := pki.ParseCSR([]byte(clientPEM))
+	if err != nil {
+		return nil, errCSR(clientField, err.Error())
+	}
+	if clientCSR.Subject.CommonName != routerID {
+		return nil, errCSR(clientField, fmt.Sprintf("the common name must be the router's id %q", routerID))
+	}
+	serverCSR, err := pki.ParseCSR([]byte(serverPEM))
+	if err != nil {
+		return nil, errCSR(serverField, err.Error())
+	}
+	issuer := s.cfg.Issuer
+	if issuer == nil {
+		return nil, &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnhandled,
+			Message: "this node has no issuing CA and cannot sign router certificates"}
+	}
+	certs := &routerCerts{}
+	if certs.client, err = issuer.SignClientCSR(pki.ClientCertRequest{CSR: clientCSR}); err != nil {
+		return nil, signError(clientField, err)
+	}
+	if certs.server, err = issuer.SignServerCSR(serverCSR, 0); err != nil {
+		return nil, signError(serverField, err)
+	}
+	return certs, nil
+}
+
+func signError(field string, err error) *APIError {
+	if errors.Is(err, pki.ErrBadCSR) {
+		return errCSR(field, err.Error())
+	}
+	return errUnhandled(fmt.Errorf("sign %s: %w", field, err))
+}
+
+// patchOp records certs as the router's current certificates.
+func (c *routerCerts) patchOp(routerID string) (*pb.Op, error) {
+	er := &pb.EdgeRouter{
+		CertPem:       string(pki.EncodeCertificatesPEM(c.client)),
+		Fingerprint:   pki.Fingerprint(c.client),
+		ServerCertPem: string(pki.EncodeCertificatesPEM(c.server)),
+		IsVerified:    true,
+	}
+	return fsm.PatchOp(fsm.KindEdgeRouter, routerID, er, nil,
+		"cert_pem", "fingerprint", "server_cert_pem", "is_verified", "unverified_cert_pem", "unverified_fingerprint")
+}
+
+// writeRouterCerts answers the spec's enrollmentCerts: each certificate
+// followed by the chain up to (not including) the root, and the CAs to
+// trust.
+func (s *Server) writeRouterCerts(w http.ResponseWriter, c *routerCerts) error {
+	cas, err := s.clusterCAs()
+	if err != nil {
+		return errUnhandled(err)
+	}
+	chain := s.cfg.Issuer.IssuerChain()
+	writeData(w, http.StatusOK, map[string]any{
+		"cert":       string(pki.EncodeCertificatesPEM(append([]*x509.Certificate{c.client}, chain...)...)),
+		"serverCert": string(pki.EncodeCertificatesPEM(append([]*x509.Certificate{c.server}, chain...)...)),
+		"ca":         string(pki.EncodeCertificatesPEM(cas...)),
+	}, meta{})
+	return nil
+}
+
+// clusterCAs lists the CA certificates routers are told to trust and their
+// certificates are checked against: the cluster CA bundle.
+func (s *Server) clusterCAs() ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	err := s.store.View(func(rd *fsm.Reader) error {
+		out = s.caBundle(rd)
+		return nil
+	})
+	return out, err
+}
+
+// viewFresh runs fn in a read view; if fn finds nothing, it catches up with
+// the leader once and runs it again, so something created through another
+// node a moment ago is found here too. Only misses pay for the catch-up.
+func (s *Server) viewFresh(r *http.Request, fn func(rd *fsm.Reader) error) error {
+	err := s.store.View(fn)
+	if !errors.Is(err, fsm.ErrNotFound) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if s.node.CatchUp(ctx) != nil {
+		return err
+	}
+	return s.store.View(fn)
+}
+
+// enrollEdgeRouter is POST /enroll/erott. The token comes in the body (as
+// the spec has it) or in the query (as OpenZiti routers send it).
+func (s *Server) enrollEdgeRouter(w http.ResponseWriter, r *http.Request) error {
+	o, aerr := decodeObject(r)
+	if aerr != nil {
+		return aerr
+	}
+	token, _, aerr := o.str("token")
+	if aerr != nil {
+		return aerr
+	}
+	if token == "" {
+		token = r.URL.Query().Get("token")
+	}
+	enrollment, e, aerr := s.enrollmentByToken(r, token)
+	if aerr != nil {
+		return aerr
+	}
+	if e.GetMethod() != methodEROTT || e.GetEdgeRouterId() == "" {
+		return errInvalidToken()
+	}
+	certs, aerr := s.signRouterCSRs(o, e.GetEdgeRouterId(), erottCSRNames)
+	if aerr != nil {
+		return aerr
+	}
+	patch, err := certs.patchOp(e.GetEdgeRouterId())
+	if err != nil {
+		return errUnhandled(err)
+	}
+	// Consuming the token and storing the certificates are one command
+	// (see consume): exactly one enrollment wins whichever nodes the
+	// attempts reached.
+	if aerr := s.consume(r, enrollment.ID, patch); aerr != nil {
+		return aerr
+	}
+	return s.writeRouterCerts(w, certs)
+}
+
+// extendRouterEnrollment is POST /enroll/extend/router: a router presenting
+// its current client certificate gets new client and server certificates
+// (possibly for a new key); from then on only the new client certificate
+// is its own.
+func (s *Server) extendRouterEnrollment(w http.ResponseWriter, r *http.Request) error {
+	routerID, aerr := s.routerOfPeer(r)
+	if aerr != nil {
+		return aerr
+	}
+	o, aerr := decodeObject(r)
+	if aerr != nil {
+		return aerr
+	}
+	certs, aerr := s.signRouterCSRs(o, routerID, extendCSRNames)
+	if aerr != nil {
+		return aerr
+	}
+	patch, err := certs.patchOp(routerID)
+	if err != nil {
+		return errUnhandled(err)
+	}
+	// A router has an outstanding enrollment exactly while it is not
+	// enrolled (re-enroll clears its certificates and creates one in one
+	// command). Creating and deleting a placeholder enrollment in this
+	// command therefore fails, through the one-enrollment-per-router index,
+	// if a re-enroll got in between the check above and this write, so a
+	// re-enrolled router cannot win its old certificate back.
+	guardID := uuid.NewString()
+	guard, err := fsm.CreateOp(fsm.KindEnrollment, guardID, &pb.Enrollment{Method: methodEROTT, EdgeRouterId: routerID}, nil)
+	if err != nil {
+		return errUnhandled(err)
+	}
+	res, aerr := s.applyResult(r, guard, fsm.DeleteOp(fsm.KindEnrollment, guardID), patch)
+	if aerr != nil {
+		return aerr
+	}
+	switch res.GetCode() {
+	case pb.Result_CONFLICT, pb.Result_REFERENCE_MISSING, pb.Result_NOT_FOUND:
+		if res.GetField() != "fingerprint" {
+			return errUnauthorized()
+		}
+	}
+	if aerr := fromResult(res); aerr != nil {
+		return aerr
+	}
+	return s.writeRouterCerts(w, certs)
+}
+
+// routerOfPeer returns the id of the enrolled router whose current client
+// certificate the request presented over mutual TLS, or 401.
+func (s *Server) routerOfPeer(r *http.Request) (string, *APIError) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return "", errUnauthorized()
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	// The chain is checked first (still valid, issued by a cluster CA), so
+	// that only certificates of this cluster can cost a catch-up below.
+	cas, err := s.clusterCAs()
+	if err != nil {
+		return "", errUnhandled(err)
+	}
+	opts := x509.VerifyOptions{Roots: pki.NewCertPool(cas...), Intermediates: pki.NewCertPool(r.TLS.PeerCertificates[1:]...),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if _, err := leaf.Verify(opts); err != nil {
+		s.log.Debug("router certificate refused", "requestId", requestID(r), "err", err)
+		return "", errUnauthorized()
+	}
+	// The fingerprint says it is the certificate this cluster last issued
+	// to the router.
+	fingerprint := pki.Fingerprint(leaf)
+	var id string
+	err = s.viewFresh(r, func(rd *fsm.Reader) error {
+		rec, err := rd.Lookup(fsm.KindEdgeRouter, "fingerprint", fingerprint)
+		if err != nil {
+			return err
+		}
+		// The index also holds unverified fingerprints, which do not
+		// authenticate.
+		if er, _ := fsm.As[*pb.EdgeRouter](rec); er.GetFingerprint() != fingerprint {
+			return fmt.Errorf("fingerprint is not current: %w", fsm.ErrNotFound)
+		}
+		id = rec.ID
+		return nil
+	})
+	if errors.Is(err, fsm.ErrNotFound) {
+		return "", errUnauthorized()
+	}
+	if err != nil {
+		return "", errUnhandled(err)
+	}
+	return id, nil
+}
