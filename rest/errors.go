@@ -28,6 +28,13 @@ const (
 	CodeNotAMember         = "CLUSTER_NODE_NOT_A_MEMBER"
 )
 
+// Error codes of certificate requests, spelled as OpenZiti spells them.
+const (
+	CodeCouldNotProcessCSR        = "COULD_NOT_PROCESS_CSR"
+	CodeCanNotUpdateAuthenticator = "CAN_NOT_UPDATE_AUTHENTICATOR"
+	CodeInvalidClientCert         = "INVALID_CLIENT_CERT"
+)
+
 // FieldError is the cause of a validation failure: which field, why, and
 // the offending value.
 type FieldError struct {
