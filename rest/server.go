@@ -102,6 +102,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.routeIdentities(mgmt)
 	s.routeAuthenticators(mgmt, client)
+	s.routeExtend(mgmt, client)
 	s.routeSessionCerts(client)
 	s.routeAPISessions(mgmt)
 	s.routeLists(mgmt, client)

@@ -398,15 +398,16 @@ func longLivedPKI(t *testing.T) *testPKI {
 }
 
 // twoNodes starts a cluster of its own: a leader and a non-voting follower
-// with an admin, for checks that one node's writes hold on the other.
-func twoNodes(t *testing.T, p *testPKI) (leader, follower *apiNode) {
+// (configured further by followerCfg, if set) with an admin, for checks
+// that one node's writes hold on the other.
+func twoNodes(t *testing.T, p *testPKI, followerCfg func(*Config)) (leader, follower *apiNode) {
 	t.Helper()
 	a, err := startAPINode(p, "sc1", t.TempDir(), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.close)
-	b, err := startAPINode(p, "sc2", t.TempDir(), 0, nil)
+	b, err := startAPINode(p, "sc2", t.TempDir(), 0, followerCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +445,7 @@ func caughtUp(t *testing.T, from, n *apiNode) {
 // on both.
 func TestSessionCertificatesAcrossNodes(t *testing.T) {
 	p := longLivedPKI(t)
-	a, b := twoNodes(t, p)
+	a, b := twoNodes(t, p, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := createUser(ctx, a.node, "sc-multi", "sc-multi-user", "sc-multi-pw", false); err != nil {
