@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
@@ -40,9 +41,12 @@ func renderAuthenticator(rd *fsm.Reader, rec *fsm.Record, a *pb.Authenticator) m
 	d["identityId"] = a.GetIdentityId()
 	d["identity"] = entityRef("identities", a.GetIdentityId(), name)
 	d["isIssuedByNetwork"] = a.GetIsIssuedByNetwork()
-	d["isExtendRequested"] = false
-	d["isKeyRollRequested"] = false
+	d["isExtendRequested"] = a.GetIsExtendRequested()
+	d["isKeyRollRequested"] = a.GetIsKeyRollRequested()
 	d["extendRequestedAt"] = nil
+	if at := a.GetExtendRequestedAt(); at != 0 {
+		d["extendRequestedAt"] = apiTime(time.Unix(0, at))
+	}
 	switch a.GetMethod() {
 	case "updb":
 		d["username"] = a.GetUsername()
@@ -133,6 +137,9 @@ func (s *Server) createAuthenticator(w http.ResponseWriter, r *http.Request) err
 			return aerr
 		}
 		a.CertPem, a.Fingerprint = string(pki.EncodeCertificatesPEM(cert)), pki.Fingerprint(cert)
+		// Certificates a member's intermediate signed are the network's own,
+		// and only those may later be extended.
+		_ = s.store.View(func(rd *fsm.Reader) error { a.IsIssuedByNetwork = s.issuedByNetwork(rd, cert); return nil })
 	case "":
 		return errField("method", "method is required", nil)
 	default:

@@ -3,7 +3,6 @@ package rest
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -205,22 +204,10 @@ func (s *Server) finishOTT(w http.ResponseWriter, r *http.Request, rec *fsm.Reco
 	if strings.TrimSpace(csrPEM) == "" {
 		return errField(field, "a PEM certificate signing request is required", nil)
 	}
-	csr, err := pki.ParseCSR([]byte(csrPEM))
-	if err != nil {
-		return errField(field, err.Error(), nil)
+	cert, chainPEM, aerr := s.signClientCSR(field, csrPEM, e.GetIdentityId(), 0)
+	if aerr != nil {
+		return aerr
 	}
-	issuer := s.cfg.Issuer
-	if issuer == nil {
-		return errNoIssuer()
-	}
-	cert, err := issuer.SignClientCSR(pki.ClientCertRequest{CSR: csr, IdentityID: e.GetIdentityId(), TrustDomain: s.cfg.TrustDomain})
-	if err != nil {
-		if errors.Is(err, pki.ErrBadCSR) {
-			return errField(field, err.Error(), nil)
-		}
-		return errUnhandled(err)
-	}
-	chain := append([]*x509.Certificate{cert}, issuer.IssuerChain()...)
 	auth := &pb.Authenticator{IdentityId: e.GetIdentityId(), Method: "cert", IsIssuedByNetwork: true,
 		CertPem: string(pki.EncodeCertificatesPEM(cert)), Fingerprint: pki.Fingerprint(cert)}
 	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), auth, nil)
@@ -230,23 +217,8 @@ func (s *Server) finishOTT(w http.ResponseWriter, r *http.Request, rec *fsm.Reco
 	if aerr := s.consume(r, rec.ID, op); aerr != nil {
 		return aerr
 	}
-	var bundle []*x509.Certificate
-	if err := s.store.View(func(rd *fsm.Reader) error {
-		bundle = s.caBundle(rd)
-		return nil
-	}); err != nil {
-		return errUnhandled(err)
-	}
-	writeData(w, http.StatusOK, map[string]any{
-		"cert": string(pki.EncodeCertificatesPEM(chain...)),
-		"ca":   string(pki.EncodeCertificatesPEM(bundle...)),
-	}, meta{})
+	writeData(w, http.StatusOK, map[string]any{"cert": chainPEM, "ca": s.caBundlePEM()}, meta{})
 	return nil
-}
-
-func errNoIssuer() *APIError {
-	return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnhandled,
-		Message: "this node has no issuing CA configured and cannot sign certificates"}
 }
 
 // finishOTTCA binds the client certificate presented over mutual TLS, which

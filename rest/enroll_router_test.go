@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -23,15 +22,6 @@ import (
 )
 
 const enrollERoTT = ClientBase + "/enroll/erott"
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // csrPEM makes a PEM CSR for key with common name cn and the given SANs.
 func csrPEM(t *testing.T, key crypto.Signer, cn string, dns []string, ips []net.IP) string {

@@ -2,11 +2,7 @@ package rest
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"net/http"
 	"net/url"
@@ -22,20 +18,6 @@ import (
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
-
-// testCSR returns a PEM CSR for a fresh P-256 key.
-func testCSR(t *testing.T, cn string) (string, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), key
-}
 
 // enrollmentOf returns the identity's outstanding enrollment of method as
 // rendered in identityDetail.enrollment.
@@ -82,7 +64,7 @@ func TestOTTEnrollmentIssuesWorkingCertificateOnce(t *testing.T) {
 		t.Fatalf("default expiry %s, want about 3h from now", exp)
 	}
 
-	csr, _ := testCSR(t, "ott-device")
+	csr, _ := newCSR(t, "ott-device")
 	r := e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": en["token"], "clientCsr": csr})
 	if r.status != http.StatusOK {
 		t.Fatalf("enroll: %d %s", r.status, r.raw)
@@ -122,7 +104,7 @@ func TestOTTEnrollmentIssuesWorkingCertificateOnce(t *testing.T) {
 		t.Errorf("enrolled cert not marked as issued by the network: %v", auth)
 	}
 
-	csr2, _ := testCSR(t, "replay")
+	csr2, _ := newCSR(t, "replay")
 	wantError(t, "replayed token", e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": en["token"], "clientCsr": csr2}),
 		http.StatusBadRequest, CodeInvalidEnrollmentToken)
 }
@@ -152,7 +134,7 @@ func TestGenericEnrollWithPEMBody(t *testing.T) {
 	admin := e.adminToken(t)
 	id := newIdentity(t, e, map[string]any{"name": "generic-enroll", "type": "Device", "isAdmin": false, "enrollment": map[string]any{"ott": true}})
 	tok := enrollmentOf(t, e, admin, id, "ott")["token"].(string)
-	csr, _ := testCSR(t, "generic")
+	csr, _ := newCSR(t, "generic")
 	resp := e.send(t, http.MethodPost, ClientBase+"/enroll?method=ott&token="+tok, "", csr, http.Header{"Content-Type": {"application/x-pem-file"}})
 	r := readResponse(t, resp)
 	if r.status != http.StatusOK || !strings.Contains(r.data()["cert"].(string), "BEGIN CERTIFICATE") {
@@ -166,11 +148,11 @@ func TestEnrollmentRefusalsStoreNothing(t *testing.T) {
 	id := newIdentity(t, e, map[string]any{"name": "refused-device", "type": "Device", "isAdmin": false, "enrollment": map[string]any{"ott": true}})
 	en := enrollmentOf(t, e, admin, id, "ott")
 	tok := en["token"].(string)
-	good, _ := testCSR(t, "ok")
+	good, _ := newCSR(t, "ok")
 	block, _ := pem.Decode([]byte(good))
 	block.Bytes[len(block.Bytes)-2] ^= 0xff
 	badSig := string(pem.EncodeToMemory(block))
-	longCN, _ := testCSR(t, strings.Repeat("x", 100))
+	longCN, _ := newCSR(t, strings.Repeat("x", 100))
 	cases := map[string]map[string]any{
 		"bad signature":     {"token": tok, "clientCsr": badSig},
 		"oversized subject": {"token": tok, "clientCsr": longCN},
@@ -178,7 +160,11 @@ func TestEnrollmentRefusalsStoreNothing(t *testing.T) {
 		"missing csr":       {"token": tok},
 	}
 	for name, body := range cases {
-		wantError(t, name, e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", body), http.StatusBadRequest, CodeCouldNotValidate)
+		want := CodeCouldNotProcessCSR
+		if name == "missing csr" {
+			want = CodeCouldNotValidate
+		}
+		wantError(t, name, e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", body), http.StatusBadRequest, want)
 	}
 	for name, tk := range map[string]string{"not a uuid": "abc", "unknown": uuid.NewString(), "empty": ""} {
 		wantError(t, name, e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": tk, "clientCsr": good}),
@@ -221,7 +207,7 @@ func TestConcurrentEnrollmentsOfOneToken(t *testing.T) {
 	const n = 8
 	csrs := make([]string, n)
 	for i := range csrs {
-		csrs[i], _ = testCSR(t, "racer")
+		csrs[i], _ = newCSR(t, "racer")
 	}
 	var wg sync.WaitGroup
 	statuses := make([]int, n)
@@ -293,7 +279,7 @@ func TestEnrollmentsManagement(t *testing.T) {
 	if g["token"] == oldTok || !strings.HasPrefix(g["expiresAt"].(string), later[:16]) {
 		t.Fatalf("refresh did not renew: %v", g)
 	}
-	csr, _ := testCSR(t, "mgmt")
+	csr, _ := newCSR(t, "mgmt")
 	wantError(t, "old token after refresh", e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": oldTok, "clientCsr": csr}),
 		http.StatusBadRequest, CodeInvalidEnrollmentToken)
 	if r := e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": g["token"], "clientCsr": csr}); r.status != http.StatusOK {

@@ -28,12 +28,14 @@ const (
 	CodeNotAMember         = "CLUSTER_NODE_NOT_A_MEMBER"
 )
 
-// Error codes of enrollments, as OpenZiti spells them.
+// Error codes of enrollments and certificate requests, as OpenZiti spells them.
 const (
-	CodeInvalidEnrollmentToken = "INVALID_ENROLLMENT_TOKEN"
-	CodeEnrollmentExpired      = "ENROLLMENT_EXPIRED"
-	CodeCouldNotProcessCSR     = "COULD_NOT_PROCESS_CSR"
-	CodeMissingOrInvalidCSR    = "MISSING_OR_INVALID_CSR"
+	CodeInvalidEnrollmentToken    = "INVALID_ENROLLMENT_TOKEN"
+	CodeEnrollmentExpired         = "ENROLLMENT_EXPIRED"
+	CodeCouldNotProcessCSR        = "COULD_NOT_PROCESS_CSR"
+	CodeMissingOrInvalidCSR       = "MISSING_OR_INVALID_CSR"
+	CodeCanNotUpdateAuthenticator = "CAN_NOT_UPDATE_AUTHENTICATOR"
+	CodeInvalidClientCert         = "INVALID_CLIENT_CERT"
 )
 
 // FieldError is the cause of a validation failure: which field, why, and

@@ -39,6 +39,10 @@ type listSpec struct {
 	indexes map[string]string
 	// keep, if set, restricts the list (e.g. to the caller's own entities).
 	keep func(rec *fsm.Record) bool
+	// scan, if set, yields the candidates when no filter hint narrows the
+	// list: a superset of what keep accepts, read through an index instead
+	// of every entity of the kind.
+	scan func(rd *fsm.Reader, fn func(*fsm.Record) error) error
 	// noQuery lists everything kept, ignoring filter and paging parameters,
 	// for endpoints the spec gives none.
 	noQuery bool
@@ -295,6 +299,9 @@ func (s *Server) scanCandidates(rd *fsm.Reader, spec *listSpec, q *query.Query, 
 			}
 		}
 		return nil
+	}
+	if spec.scan != nil {
+		return spec.scan(rd, fn)
 	}
 	return rd.ForEach(spec.kind, fn)
 }

@@ -105,6 +105,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.routeIdentities(mgmt)
 	s.routeAuthenticators(mgmt, client)
+	s.routeExtend(mgmt, client)
+	s.routeSessionCerts(client)
 	s.routeAPISessions(mgmt)
 	s.routeEdgeRouters(mgmt)
 	s.routeRouterEnrollment(client)

@@ -1,0 +1,179 @@
+package rest
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/pki"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// maxClientCertPEM bounds the certificate PEM extend-verify reads; the leaf
+// and a few CA certificates fit many times over.
+const maxClientCertPEM = 64 << 10
+
+// routeExtend serves certificate extension on both Edge APIs, as the spec
+// defines it on both.
+func (s *Server) routeExtend(mgmt, client *mux.Router) {
+	for _, api := range []*mux.Router{mgmt, client} {
+		api.Handle("/current-identity/authenticators/{id}/extend", s.authenticated(handle(s.extendAuthenticator))).Methods(http.MethodPost)
+		api.Handle("/current-identity/authenticators/{id}/extend-verify", s.authenticated(handle(s.verifyExtendAuthenticator))).Methods(http.MethodPost)
+	}
+}
+
+func errCannotUpdateAuthenticator(why string) *APIError {
+	return &APIError{Status: http.StatusConflict, Code: CodeCanNotUpdateAuthenticator,
+		Message: "The authenticator cannot be updated in this fashion", CauseMessage: why}
+}
+
+func errInvalidClientCert(why string) *APIError {
+	return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidClientCert,
+		Message: "The provided client certificate is invalid",
+		Cause:   &FieldError{Field: "clientCert", Reason: why}, CauseMessage: "clientCert: " + why}
+}
+
+// extendAuthenticator signs a new client certificate for the caller's own
+// network-issued cert authenticator from a CSR (which may carry a new key).
+// The new certificate is only stored as pending: the current one stays the
+// authenticator's certificate until the client proves receipt through
+// extend-verify. As the spec says and OpenZiti does, the request must come
+// over TLS with the current certificate, so a stolen session token alone
+// cannot move the identity to a key the thief holds.
+func (s *Server) extendAuthenticator(w http.ResponseWriter, r *http.Request) error {
+	rec, a, aerr := s.loadAuthenticator(r, true)
+	if aerr != nil {
+		return aerr
+	}
+	if a.GetMethod() != "cert" || a.GetCertPem() == "" {
+		return errCannotUpdateAuthenticator("only certificate authenticators can be extended")
+	}
+	if !a.GetIsIssuedByNetwork() {
+		return errCannotUpdateAuthenticator("the certificate was not issued by this network; only network-issued certificates can be extended")
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 || pki.Fingerprint(r.TLS.PeerCertificates[0]) != a.GetFingerprint() {
+		aerr := errUnauthorized()
+		aerr.CauseMessage = "extending a certificate requires presenting that certificate in the TLS handshake"
+		return aerr
+	}
+	csrPEM, aerr := requiredString(r, "clientCertCsr")
+	if aerr != nil {
+		return aerr
+	}
+	cert, chainPEM, aerr := s.signClientCSR("clientCertCsr", csrPEM, a.GetIdentityId(), 0)
+	if aerr != nil {
+		return aerr
+	}
+	a.UnverifiedCertPem = string(pki.EncodeCertificatesPEM(cert))
+	a.UnverifiedFingerprint = pki.Fingerprint(cert)
+	op, err := fsm.PatchOp(fsm.KindAuthenticator, rec.ID, a, nil, "unverified_cert_pem", "unverified_fingerprint")
+	if err != nil {
+		return errUnhandled(err)
+	}
+	if aerr := s.apply(r, op); aerr != nil {
+		return aerr
+	}
+	writeData(w, http.StatusOK, map[string]any{"clientCert": chainPEM, "ca": s.caBundlePEM()}, meta{})
+	return nil
+}
+
+// verifyExtendAuthenticator makes the pending certificate the
+// authenticator's certificate once the client hands it back. The swap and
+// the clearing of the pending fields are one patch, so from that apply on,
+// on every node, only the new certificate matches the authenticator.
+func (s *Server) verifyExtendAuthenticator(w http.ResponseWriter, r *http.Request) error {
+	rec, a, aerr := s.loadAuthenticator(r, true)
+	if aerr != nil {
+		return aerr
+	}
+	if a.GetMethod() != "cert" {
+		return errCannotUpdateAuthenticator("only certificate authenticators can be extended")
+	}
+	if a.GetUnverifiedCertPem() == "" || a.GetUnverifiedFingerprint() == "" {
+		return errCannotUpdateAuthenticator("no extension is pending for this authenticator")
+	}
+	certPEM, aerr := requiredString(r, "clientCert")
+	if aerr != nil {
+		return aerr
+	}
+	if aerr := checkPendingCert(certPEM, a.GetUnverifiedFingerprint()); aerr != nil {
+		return aerr
+	}
+	a.CertPem, a.Fingerprint = a.GetUnverifiedCertPem(), a.GetUnverifiedFingerprint()
+	a.UnverifiedCertPem, a.UnverifiedFingerprint = "", ""
+	a.IsExtendRequested, a.IsKeyRollRequested, a.ExtendRequestedAt = false, false, 0
+	op, err := fsm.PatchOp(fsm.KindAuthenticator, rec.ID, a, nil,
+		"cert_pem", "fingerprint", "unverified_cert_pem", "unverified_fingerprint",
+		"is_extend_requested", "is_key_roll_requested", "extend_requested_at")
+	if err != nil {
+		return errUnhandled(err)
+	}
+	return s.applyEmpty(w, r, op)
+}
+
+// checkPendingCert checks that certPEM, as a client sends it to
+// extend-verify, is the certificate with the pending fingerprint. The
+// client may send back the leaf alone or the chain extend returned; the
+// leaf comes first either way.
+func checkPendingCert(certPEM, pendingFingerprint string) *APIError {
+	if len(certPEM) > maxClientCertPEM {
+		return errInvalidClientCert(fmt.Sprintf("larger than %d bytes", maxClientCertPEM))
+	}
+	certs, err := pki.ParseCertificatesPEM([]byte(certPEM))
+	if err != nil {
+		return errInvalidClientCert(err.Error())
+	}
+	if pendingFingerprint == "" || pki.Fingerprint(certs[0]) != pendingFingerprint {
+		return errInvalidClientCert("does not match the certificate issued by the pending extension")
+	}
+	return nil
+}
+
+// issuedByNetwork reports whether cert was signed by the intermediate CA of
+// a cluster member (this node's issuer, or one found in a member's
+// registered signing chain) for client authentication: the certificates
+// extension may renew. The chain is checked at a moment inside the
+// certificate's own validity, so an expired certificate is still recognised
+// as the network's.
+func (s *Server) issuedByNetwork(rd *fsm.Reader, cert *x509.Certificate) bool {
+	anchors := x509.NewCertPool()
+	n := 0
+	if s.cfg.Issuer != nil && s.cfg.Issuer.Cert != nil {
+		anchors.AddCert(s.cfg.Issuer.Cert)
+		n++
+	}
+	_ = rd.ForEach(fsm.KindController, func(rec *fsm.Record) error {
+		c, _ := fsm.As[*pb.Controller](rec)
+		chain, err := pki.ParseCertificatesPEM([]byte(c.GetSigningCertPem()))
+		if err != nil {
+			return nil
+		}
+		for _, ca := range chain {
+			if ca.IsCA && ca.BasicConstraintsValid {
+				anchors.AddCert(ca)
+				n++
+			}
+		}
+		return nil
+	})
+	if n == 0 || cert.IsCA {
+		return false
+	}
+	at := time.Now()
+	if at.After(cert.NotAfter) {
+		at = cert.NotAfter
+	}
+	if at.Before(cert.NotBefore) {
+		at = cert.NotBefore
+	}
+	_, err := cert.Verify(x509.VerifyOptions{
+		Roots:       anchors,
+		CurrentTime: at,
+		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	return err == nil
+}

@@ -1,0 +1,245 @@
+package rest
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/fsm/query"
+	"github.com/garrison-ctrl/garrison/pki"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// maxSessionCerts bounds the certificates one API session may hold, so a
+// session cannot grow the replicated state without limit. A client needs
+// one, or two while it rolls over to a fresh one.
+const maxSessionCerts = 16
+
+// sessionCertsPath is the collection path of API session certificates; the
+// spec defines it on the client API only.
+const sessionCertsPath = "current-api-session/certificates"
+
+func (s *Server) routeSessionCerts(client *mux.Router) {
+	client.Handle("/"+sessionCertsPath, s.authenticated(handle(s.listSessionCerts))).Methods(http.MethodGet)
+	client.Handle("/"+sessionCertsPath, s.authenticated(handle(s.createSessionCert))).Methods(http.MethodPost)
+	client.Handle("/"+sessionCertsPath+"/{id}", s.authenticated(handle(s.getSessionCert))).Methods(http.MethodGet)
+	client.Handle("/"+sessionCertsPath+"/{id}", s.authenticated(handle(s.deleteSessionCert))).Methods(http.MethodDelete)
+}
+
+// errBadCSR answers a refused certificate signing request as OpenZiti does,
+// naming the request field that held it.
+func errBadCSR(field string, err error) *APIError {
+	return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotProcessCSR,
+		Message: "The supplied csr could not be processed",
+		Cause:   &FieldError{Field: field, Reason: err.Error()}, CauseMessage: field + ": " + err.Error()}
+}
+
+// requiredString reads a JSON body whose one required field is a
+// non-empty string, such as a PEM CSR or certificate.
+func requiredString(r *http.Request, field string) (string, *APIError) {
+	o, aerr := decodeObject(r)
+	if aerr != nil {
+		return "", aerr
+	}
+	v, _, aerr := o.str(field)
+	if aerr != nil {
+		return "", aerr
+	}
+	if v == "" {
+		return "", errField(field, field+" is required", nil)
+	}
+	return v, nil
+}
+
+// issuer is the CA this node signs client certificates with.
+func (s *Server) issuer() (*pki.CA, *APIError) {
+	if s.cfg.Issuer == nil {
+		return nil, errUnhandled(errors.New("this node has no issuing CA configured"))
+	}
+	return s.cfg.Issuer, nil
+}
+
+// signClientCSR parses a PEM CSR from field and signs a client certificate
+// for identityID with this node's issuer. It returns the leaf and the PEM of
+// the leaf followed by the issuer chain, which is what clients present.
+func (s *Server) signClientCSR(field, csrPEM, identityID string, validity time.Duration) (*x509.Certificate, string, *APIError) {
+	ca, aerr := s.issuer()
+	if aerr != nil {
+		return nil, "", aerr
+	}
+	csr, err := pki.ParseCSR([]byte(csrPEM))
+	if err != nil {
+		return nil, "", errBadCSR(field, err)
+	}
+	cert, err := ca.SignClientCSR(pki.ClientCertRequest{CSR: csr, IdentityID: identityID, TrustDomain: s.cfg.TrustDomain, Validity: validity})
+	if errors.Is(err, pki.ErrBadCSR) {
+		return nil, "", errBadCSR(field, err)
+	}
+	if err != nil {
+		return nil, "", errUnhandled(fmt.Errorf("sign client certificate: %w", err))
+	}
+	chain := append([]*x509.Certificate{cert}, ca.IssuerChain()...)
+	return cert, string(pki.EncodeCertificatesPEM(chain...)), nil
+}
+
+// caBundlePEM is what the spec's "cas" and "ca" fields carry: the cluster
+// CA bundle (root and every member's intermediate), so a client can use it
+// as its trust store.
+func (s *Server) caBundlePEM() string {
+	var bundle []*x509.Certificate
+	_ = s.store.View(func(rd *fsm.Reader) error {
+		bundle = s.caBundle(rd)
+		return nil
+	})
+	return string(pki.EncodeCertificatesPEM(bundle...))
+}
+
+// createSessionCert signs a short-lived client certificate for the caller
+// and binds it to the caller's API session: the record references the
+// session, so ending the session on any node deletes it in the same apply.
+func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error {
+	csrPEM, aerr := requiredString(r, "csr")
+	if aerr != nil {
+		return aerr
+	}
+	c := callerOf(r)
+	var held int
+	err := s.store.View(func(rd *fsm.Reader) error {
+		ids, err := rd.IDsByIndex(fsm.KindApiSessionCertificate, "apiSession", c.session.ID)
+		held = len(ids)
+		return err
+	})
+	if err != nil {
+		return errUnhandled(err)
+	}
+	if held >= maxSessionCerts {
+		return errField("csr", fmt.Sprintf("this API session already holds %d certificates; delete one first", held), nil)
+	}
+	cert, chainPEM, aerr := s.signClientCSR("csr", csrPEM, c.identity.ID, pki.DefaultSessionCertValidity)
+	if aerr != nil {
+		return aerr
+	}
+	id := uuid.NewString()
+	op, err := fsm.CreateOp(fsm.KindApiSessionCertificate, id, &pb.ApiSessionCertificate{
+		ApiSessionId: c.session.ID,
+		Subject:      cert.Subject.String(),
+		Fingerprint:  pki.Fingerprint(cert),
+		ValidFrom:    cert.NotBefore.UnixNano(),
+		ValidTo:      cert.NotAfter.UnixNano(),
+		CertPem:      chainPEM,
+	}, nil)
+	if err != nil {
+		return errUnhandled(err)
+	}
+	if aerr := s.apply(r, op); aerr != nil {
+		return aerr
+	}
+	writeData(w, http.StatusCreated, map[string]any{
+		"id":          id,
+		"_links":      links("./" + sessionCertsPath + "/" + id),
+		"certificate": chainPEM,
+		"cas":         s.caBundlePEM(),
+	}, meta{})
+	return nil
+}
+
+// renderSessionCert renders currentApiSessionCertificateDetail.
+func renderSessionCert(rec *fsm.Record) map[string]any {
+	sc, _ := fsm.As[*pb.ApiSessionCertificate](rec)
+	d := baseEntity(rec, sessionCertsPath)
+	d["subject"] = sc.GetSubject()
+	d["fingerprint"] = sc.GetFingerprint()
+	d["validFrom"] = apiTime(time.Unix(0, sc.GetValidFrom()))
+	d["validTo"] = apiTime(time.Unix(0, sc.GetValidTo()))
+	d["certificate"] = sc.GetCertPem()
+	return d
+}
+
+// loadSessionCert reads the certificate in the URL if it belongs to the
+// caller's session. Another session's certificate, even of the same
+// identity, is "not found": it is useless outside the session that made it.
+func (s *Server) loadSessionCert(r *http.Request) (*fsm.Record, *APIError) {
+	rec, err := s.store.Get(fsm.KindApiSessionCertificate, mux.Vars(r)["id"])
+	if err != nil {
+		return nil, errNotFoundOr(err)
+	}
+	sc, _ := fsm.As[*pb.ApiSessionCertificate](rec)
+	if sc.GetApiSessionId() != callerOf(r).session.ID {
+		return nil, errNotFound()
+	}
+	return rec, nil
+}
+
+func (s *Server) getSessionCert(w http.ResponseWriter, r *http.Request) error {
+	rec, aerr := s.loadSessionCert(r)
+	if aerr != nil {
+		return aerr
+	}
+	writeData(w, http.StatusOK, renderSessionCert(rec), meta{})
+	return nil
+}
+
+func (s *Server) deleteSessionCert(w http.ResponseWriter, r *http.Request) error {
+	rec, aerr := s.loadSessionCert(r)
+	if aerr != nil {
+		return aerr
+	}
+	return s.applyEmpty(w, r, fsm.DeleteOp(fsm.KindApiSessionCertificate, rec.ID))
+}
+
+func (s *Server) listSessionCerts(w http.ResponseWriter, r *http.Request) error {
+	return s.list(w, r, sessionCertList(callerOf(r).session.ID))
+}
+
+// sessionCertList lists the certificates of one API session, read through
+// the session index rather than a scan of every session's certificates.
+func sessionCertList(sessionID string) *listSpec {
+	return &listSpec{
+		kind: fsm.KindApiSessionCertificate,
+		fields: map[string]query.FieldType{
+			"subject": query.String, "fingerprint": query.String, "validFrom": query.Datetime, "validTo": query.Datetime,
+		},
+		value: func(rec *fsm.Record, f string) (any, bool) {
+			sc, _ := fsm.As[*pb.ApiSessionCertificate](rec)
+			switch f {
+			case "subject":
+				return sc.GetSubject(), true
+			case "fingerprint":
+				return sc.GetFingerprint(), true
+			case "validFrom":
+				return nanosTime(sc.GetValidFrom()), true
+			case "validTo":
+				return nanosTime(sc.GetValidTo()), true
+			}
+			return nil, false
+		},
+		indexes: map[string]string{"fingerprint": "fingerprint"},
+		keep: func(rec *fsm.Record) bool {
+			sc, _ := fsm.As[*pb.ApiSessionCertificate](rec)
+			return sc.GetApiSessionId() == sessionID
+		},
+		scan: func(rd *fsm.Reader, fn func(*fsm.Record) error) error {
+			ids, err := rd.IDsByIndex(fsm.KindApiSessionCertificate, "apiSession", sessionID)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				rec, err := rd.Get(fsm.KindApiSessionCertificate, id)
+				if err != nil {
+					return err
+				}
+				if err := fn(rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		render: func(_ *fsm.Reader, rec *fsm.Record) map[string]any { return renderSessionCert(rec) },
+	}
+}
