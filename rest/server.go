@@ -7,6 +7,7 @@ package rest
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -42,6 +43,9 @@ type Config struct {
 	// Signer signs this node's access tokens; nil disables issuing them
 	// (tokens from other members are still accepted).
 	Signer *TokenSigner
+	// CACerts are the cluster's root CA(s), the trust anchor of the trust
+	// bundle (/.well-known/est/cacerts) and of challenge answers.
+	CACerts []*x509.Certificate
 }
 
 // Server holds the API handlers of one node.
@@ -99,6 +103,7 @@ func (s *Server) Handler() http.Handler {
 	s.routeAPISessions(mgmt)
 	s.routeLists(mgmt, client)
 	s.routeFabricCluster(fabric)
+	s.routeTrust(client, mgmt)
 	return withRequestID(s.recoverPanics(root))
 }
 

@@ -63,6 +63,8 @@ type nodeTLS struct {
 	roots        *x509.CertPool
 	signingPEM   []byte
 	signingKeyID string
+	// cas are the cluster root CA(s) of cfg.PKI.CA.
+	cas []*x509.Certificate
 }
 
 func loadNodeTLS(cfg *NodeConfig) (*nodeTLS, error) {
@@ -106,7 +108,7 @@ func loadNodeTLS(cfg *NodeConfig) (*nodeTLS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse signing key %s: %w", cfg.PKI.SigningKey, err)
 	}
-	return &nodeTLS{cert: cert, leaf: leaf, roots: pki.NewCertPool(cas...), signingPEM: signingPEM, signingKeyID: kid, signingKey: signingKey}, nil
+	return &nodeTLS{cert: cert, leaf: leaf, roots: pki.NewCertPool(cas...), signingPEM: signingPEM, signingKeyID: kid, signingKey: signingKey, cas: cas}, nil
 }
 
 func trustDomain(cfg *NodeConfig) string {
@@ -155,6 +157,7 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 		SnapshotThreshold: cfg.Raft.SnapshotThreshold, TrailingLogs: cfg.Raft.TrailingLogs,
 		SnapshotInterval: cfg.Raft.SnapshotInterval, HeartbeatTimeout: cfg.Raft.HeartbeatTimeout,
 		ElectionTimeout: cfg.Raft.ElectionTimeout,
+		ChallengeSigner: &cluster.ChallengeSigner{Key: certs.signingKey, KeyID: certs.signingKeyID},
 	})
 	if err != nil {
 		return err
@@ -166,7 +169,8 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 	}()
 
 	api := rest.New(rest.Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: log, SessionTimeout: cfg.SessionTimeout,
-		Signer: &rest.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL}})
+		Signer:  &rest.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL},
+		CACerts: certs.cas})
 	ln, err := net.Listen("tcp", cfg.APIAddress)
 	if err != nil {
 		return fmt.Errorf("listen on API address %s: %w", cfg.APIAddress, err)
