@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,12 +74,6 @@ Exits non-zero if any check fails.`,
 
 // printNetworkReport writes one line per check, "ok" or "FAIL" first.
 func printNetworkReport(w io.Writer, rep *trust.Report) {
-	status := func(err error) string {
-		if err != nil {
-			return "FAIL"
-		}
-		return "ok  "
-	}
 	fmt.Fprintf(w, "client API  %s\n", rep.ClientAPI)
 	if len(rep.Bundle) > 0 {
 		fmt.Fprintf(w, "trust bundle: %d certificates\n", len(rep.Bundle))
@@ -93,42 +88,37 @@ func printNetworkReport(w io.Writer, rep *trust.Report) {
 	if rep.BundleErr != nil {
 		fmt.Fprintf(w, "  FAIL %v\n", rep.BundleErr)
 	}
-	if len(rep.NetworkJWTs) > 0 {
-		fmt.Fprintln(w, "network JWTs:")
-	}
+	section(w, "network JWTs:", len(rep.NetworkJWTs))
 	for _, c := range rep.NetworkJWTs {
-		line := fmt.Sprintf("  %s %q", status(c.Err), c.Name)
 		if c.Err != nil {
-			line += ": " + c.Err.Error()
+			checkLine(w, strconv.Quote(c.Name), c.Err, "")
 		} else {
-			line += fmt.Sprintf(" signed by key %s, issuer %s", c.KeyID, c.Claims.Issuer)
+			checkLine(w, strconv.Quote(c.Name), nil, fmt.Sprintf(" signed by key %s, issuer %s", c.KeyID, c.Claims.Issuer))
 		}
-		fmt.Fprintln(w, line)
 	}
-	if len(rep.Controllers) > 0 {
-		fmt.Fprintln(w, "controllers:")
-	}
+	section(w, "controllers:", len(rep.Controllers))
 	for _, c := range rep.Controllers {
-		line := fmt.Sprintf("  %s %s", status(c.Err), c.URL)
-		if c.Err != nil {
-			line += ": " + c.Err.Error()
-		} else {
-			line += " (answered over verified TLS)"
-		}
-		fmt.Fprintln(w, line)
+		checkLine(w, c.URL, c.Err, " (answered over verified TLS)")
 	}
-	if len(rep.Keys) > 0 {
-		fmt.Fprintln(w, "keys:")
-	}
+	section(w, "keys:", len(rep.Keys))
 	for _, k := range rep.Keys {
-		line := fmt.Sprintf("  %s %s", status(k.Err), k.KeyID)
-		if k.Err != nil {
-			line += ": " + k.Err.Error()
-		} else {
-			line += fmt.Sprintf(" (%s, %q): challenge signature verified", k.Algorithm, k.Subject)
-		}
-		fmt.Fprintln(w, line)
+		checkLine(w, k.KeyID, k.Err, fmt.Sprintf(" (%s, %q): challenge signature verified", k.Algorithm, k.Subject))
 	}
+}
+
+func section(w io.Writer, title string, n int) {
+	if n > 0 {
+		fmt.Fprintln(w, title)
+	}
+}
+
+// checkLine prints "ok   what detail" or "FAIL what: err".
+func checkLine(w io.Writer, what string, err error, detail string) {
+	if err != nil {
+		fmt.Fprintf(w, "  FAIL %s: %v\n", what, err)
+		return
+	}
+	fmt.Fprintf(w, "  ok   %s%s\n", what, detail)
 }
 
 // sha256Fingerprint is the form `openssl x509 -fingerprint -sha256` prints.
