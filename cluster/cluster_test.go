@@ -55,16 +55,26 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 
 func startNode(t *testing.T, ca *testCA, name, dir string) *Node {
 	t.Helper()
+	return startNodeWith(t, ca, name, dir, nil)
+}
+
+// startNodeWith is startNode with a chance to change the configuration.
+func startNodeWith(t *testing.T, ca *testCA, name, dir string, edit func(*Config)) *Node {
+	t.Helper()
 	store, err := fsm.Open(filepath.Join(dir, "state.db"), quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := Start(Config{
+	cfg := Config{
 		ID: name, DataDir: dir, BindAddress: "127.0.0.1:0", TLS: ca.tlsConfig(t, name), Store: store,
 		Log: quietLog(), RaftLogOutput: io.Discard,
 		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
 		Self: func() *pb.Controller { return &pb.Controller{CtrlAddress: "tls:" + name} },
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	n, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +99,13 @@ func threeNodes(t *testing.T) (*testCA, []*Node) {
 	for i := 1; i <= 3; i++ {
 		nodes = append(nodes, startNode(t, ca, fmt.Sprintf("n%d", i), t.TempDir()))
 	}
+	formCluster(t, nodes)
+	return ca, nodes
+}
+
+// formCluster bootstraps nodes[0] and adds the other two as voters.
+func formCluster(t *testing.T, nodes []*Node) {
+	t.Helper()
 	if err := nodes[0].Bootstrap(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +128,6 @@ func threeNodes(t *testing.T) (*testCA, []*Node) {
 	if err := nodes[1].AddMember(ctx, nodes[2].Address(), true); err != nil {
 		t.Fatal(err)
 	}
-	return ca, nodes
 }
 
 func follower(nodes []*Node) *Node {

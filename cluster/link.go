@@ -22,6 +22,7 @@ const (
 	linkApply      = "/garrison/v1/apply"
 	linkMembership = "/garrison/v1/membership"
 	linkInfo       = "/garrison/v1/info"
+	linkChallenge  = "/garrison/v1/challenge"
 )
 
 // maxLinkBody bounds what a peer may send; a command is far smaller.
@@ -190,6 +191,7 @@ func (n *Node) linkHandler() http.Handler {
 		}
 		writeLinkProto(w, &pb.LinkError{})
 	})
+	mux.HandleFunc("POST "+linkChallenge, n.linkSignChallenge)
 	return mux
 }
 

@@ -89,6 +89,10 @@ type Config struct {
 	// Self describes this node for the replicated controllers list. The
 	// node records it when it is a member and a leader is known.
 	Self func() *pb.Controller
+	// ChallengeSigner is this node's signing key, used to answer nonce
+	// challenges for its key id (here or forwarded by another member);
+	// nil means this node holds no key.
+	ChallengeSigner *ChallengeSigner
 }
 
 func (c *Config) setDefaults() {

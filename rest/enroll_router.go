@@ -137,7 +137,7 @@ func (c *routerCerts) patchOp(routerID string) (*pb.Op, error) {
 // followed by the chain up to (not including) the root, and the CAs to
 // trust.
 func (s *Server) writeRouterCerts(w http.ResponseWriter, c *routerCerts) error {
-	cas, err := s.clusterCAs()
+	cas, err := s.caBundle()
 	if err != nil {
 		return errUnhandled(err)
 	}
@@ -148,17 +148,6 @@ func (s *Server) writeRouterCerts(w http.ResponseWriter, c *routerCerts) error {
 		"ca":         string(pki.EncodeCertificatesPEM(cas...)),
 	}, meta{})
 	return nil
-}
-
-// clusterCAs lists the CA certificates routers are told to trust and their
-// certificates are checked against: the cluster CA bundle.
-func (s *Server) clusterCAs() ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	err := s.store.View(func(rd *fsm.Reader) error {
-		out = s.caBundle(rd)
-		return nil
-	})
-	return out, err
 }
 
 // viewFresh runs fn in a read view; if fn finds nothing, it catches up with
@@ -272,7 +261,7 @@ func (s *Server) routerOfPeer(r *http.Request) (string, *APIError) {
 	leaf := r.TLS.PeerCertificates[0]
 	// The chain is checked first (still valid, issued by a cluster CA), so
 	// that only certificates of this cluster can cost a catch-up below.
-	cas, err := s.clusterCAs()
+	cas, err := s.caBundle()
 	if err != nil {
 		return "", errUnhandled(err)
 	}

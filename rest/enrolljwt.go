@@ -3,14 +3,11 @@ package rest
 import (
 	"fmt"
 	"net/http"
-	"slices"
-	"sort"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
-	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 
@@ -43,7 +40,7 @@ type enrollClaims struct {
 // identity or router id the token enrolls. The JWT is signed by this node's
 // key and names every member, so any node can serve the enrollment and the
 // client can check the signature against /enroll/jwks from any node.
-func (s *Server) mintEnrollment(rd *fsm.Reader, e *pb.Enrollment, subject string, expiresAt time.Time) *APIError {
+func (s *Server) mintEnrollment(e *pb.Enrollment, subject string, expiresAt time.Time) *APIError {
 	signer := s.cfg.Signer
 	if signer == nil {
 		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnhandled,
@@ -52,14 +49,11 @@ func (s *Server) mintEnrollment(rd *fsm.Reader, e *pb.Enrollment, subject string
 	e.Token = uuid.NewString()
 	e.ExpiresAt = expiresAt.UnixNano()
 	e.IssuedBy = s.node.ID()
-	ctrls, err := controllerClientURLs(rd)
+	members, err := s.members()
 	if err != nil {
 		return errUnhandled(err)
 	}
-	// A node that has not recorded itself yet still names itself.
-	if self := s.cfg.AdvertiseURL + ClientBase; !slices.Contains(ctrls, self) {
-		ctrls = append(ctrls, self)
-	}
+	ctrls := s.clientURLs(members)
 	claims := enrollClaims{
 		Method:      e.GetMethod(),
 		Controllers: ctrls,
@@ -81,18 +75,4 @@ func (s *Server) mintEnrollment(rd *fsm.Reader, e *pb.Enrollment, subject string
 	}
 	e.Jwt = signed
 	return nil
-}
-
-// controllerClientURLs lists every member's Edge Client API URL, sorted.
-func controllerClientURLs(rd *fsm.Reader) ([]string, error) {
-	var urls []string
-	err := rd.ForEach(fsm.KindController, func(rec *fsm.Record) error {
-		c, _ := fsm.As[*pb.Controller](rec)
-		for _, a := range c.GetApiAddresses()[APIEdgeClient].GetAddresses() {
-			urls = append(urls, a.GetUrl())
-		}
-		return nil
-	})
-	sort.Strings(urls)
-	return urls, err
 }

@@ -26,6 +26,9 @@ const (
 	CodeTimeout            = "TIMEOUT"
 	CodeRateLimited        = "RATE_LIMITED"
 	CodeNotAMember         = "CLUSTER_NODE_NOT_A_MEMBER"
+	// CodeControllerUnavailable: the member that must answer (the holder
+	// of a signing key) cannot be reached now; retry.
+	CodeControllerUnavailable = "CONTROLLER_UNAVAILABLE"
 )
 
 // Error codes of enrollments and certificate requests, as OpenZiti spells them.
@@ -109,8 +112,11 @@ func fromCluster(err error) *APIError {
 	case errors.Is(err, cluster.ErrUnknownOutcome):
 		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeTimeout,
 			Message: "The cluster did not confirm the write in time; check and retry", CauseMessage: err.Error()}
-	case errors.Is(err, cluster.ErrNotFound):
+	case errors.Is(err, cluster.ErrNotFound), errors.Is(err, cluster.ErrUnknownKey):
 		return errNotFound()
+	case errors.Is(err, cluster.ErrKeyHolderUnavailable):
+		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeControllerUnavailable,
+			Message: "The controller holding that key cannot be reached at the moment; retry the request", CauseMessage: err.Error()}
 	case errors.Is(err, cluster.ErrNotMember):
 		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeNotAMember,
 			Message: "This node is no longer a member of the cluster; use another node", CauseMessage: err.Error()}

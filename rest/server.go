@@ -49,7 +49,8 @@ type Config struct {
 	Issuer *pki.CA
 	// TrustDomain is the cluster's SPIFFE trust domain (pki.DefaultTrustDomain when empty).
 	TrustDomain string
-	// CACerts is the cluster root (the trust anchor in the node's ca.pem).
+	// CACerts are the cluster's root CA(s), the trust anchor of the trust
+	// bundle (/.well-known/est/cacerts) and of challenge answers.
 	CACerts []*x509.Certificate
 }
 
@@ -114,6 +115,7 @@ func (s *Server) Handler() http.Handler {
 	s.routeFabricCluster(fabric)
 	s.routeEnrollments(mgmt)
 	s.routeEnroll(client)
+	s.routeTrust(client, mgmt)
 	return withRequestID(s.recoverPanics(root))
 }
 

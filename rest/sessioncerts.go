@@ -92,11 +92,10 @@ func (s *Server) signClientCSR(field, csrPEM, identityID string, validity time.D
 // CA bundle (root and every member's intermediate), so a client can use it
 // as its trust store.
 func (s *Server) caBundlePEM() string {
-	var bundle []*x509.Certificate
-	_ = s.store.View(func(rd *fsm.Reader) error {
-		bundle = s.caBundle(rd)
-		return nil
-	})
+	bundle, err := s.caBundle()
+	if err != nil {
+		s.log.Warn("read the CA bundle", "err", err)
+	}
 	return string(pki.EncodeCertificatesPEM(bundle...))
 }
 

@@ -261,6 +261,7 @@ func newEdgeCommand() *cobra.Command {
 		},
 	}
 	f.register(login)
-	edge.AddCommand(login, newEdgeListCommand(), newEdgeCreateCommand(), newEdgeUpdateCommand(), newEdgeDeleteCommand())
+	edge.AddCommand(login, newEdgeListCommand(), newEdgeCreateCommand(), newEdgeUpdateCommand(), newEdgeDeleteCommand(),
+		newEdgeVerifyNetworkCommand())
 	return edge
 }

@@ -162,6 +162,7 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 		SnapshotThreshold: cfg.Raft.SnapshotThreshold, TrailingLogs: cfg.Raft.TrailingLogs,
 		SnapshotInterval: cfg.Raft.SnapshotInterval, HeartbeatTimeout: cfg.Raft.HeartbeatTimeout,
 		ElectionTimeout: cfg.Raft.ElectionTimeout,
+		ChallengeSigner: &cluster.ChallengeSigner{Key: certs.signingKey, KeyID: certs.signingKeyID},
 	})
 	if err != nil {
 		return err
