@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/trust"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 
@@ -79,11 +80,11 @@ func TestEdgeRouterCreateGetPatchPutDelete(t *testing.T) {
 	if token == "" || signed == "" {
 		t.Fatalf("no enrollment on a new router: %v", d)
 	}
-	var claims enrollClaims
+	var claims trust.EnrollmentClaims
 	if _, _, err := jwt.NewParser().ParseUnverified(signed, &claims); err != nil {
 		t.Fatalf("enrollment JWT: %v", err)
 	}
-	if claims.Method != methodEROTT || claims.Subject != id || claims.ID != token {
+	if claims.EnrollmentMethod != methodEROTT || claims.Subject != id || claims.ID != token {
 		t.Errorf("JWT claims %+v, want em=erott sub=%s jti=%s", claims, id, token)
 	}
 	created, err1 := time.Parse(time.RFC3339Nano, d["enrollmentCreatedAt"].(string))

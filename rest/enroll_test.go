@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/trust"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
@@ -33,9 +34,9 @@ func enrollmentOf(t *testing.T, e *testEnv, admin, identityID, method string) ma
 
 // verifyEnrollmentJWT checks the JWT against this node's signing key and
 // returns its claims.
-func verifyEnrollmentJWT(t *testing.T, e *testEnv, raw string) *enrollClaims {
+func verifyEnrollmentJWT(t *testing.T, e *testEnv, raw string) *trust.EnrollmentClaims {
 	t.Helper()
-	claims := &enrollClaims{}
+	claims := &trust.EnrollmentClaims{}
 	_, err := jwt.ParseWithClaims(raw, claims, func(tok *jwt.Token) (any, error) {
 		if tok.Header["kid"] != e.srv.cfg.Signer.KeyID {
 			t.Errorf("kid %v, want %s", tok.Header["kid"], e.srv.cfg.Signer.KeyID)
@@ -54,7 +55,7 @@ func TestOTTEnrollmentIssuesWorkingCertificateOnce(t *testing.T) {
 	id := newIdentity(t, e, map[string]any{"name": "ott-device", "type": "Device", "isAdmin": false, "enrollment": map[string]any{"ott": true}})
 	en := enrollmentOf(t, e, admin, id, "ott")
 	claims := verifyEnrollmentJWT(t, e, en["jwt"].(string))
-	if claims.Method != "ott" || claims.ID != en["token"] || claims.Subject != id || claims.Issuer != e.url {
+	if claims.EnrollmentMethod != "ott" || claims.ID != en["token"] || claims.Subject != id || claims.Issuer != e.url {
 		t.Fatalf("claims: %+v", claims)
 	}
 	if len(claims.Controllers) != 1 || claims.Controllers[0] != e.url+ClientBase {
@@ -114,8 +115,8 @@ func TestUPDBEnrollment(t *testing.T) {
 	admin := e.adminToken(t)
 	id := newIdentity(t, e, map[string]any{"name": "updb-person", "type": "User", "isAdmin": false, "enrollment": map[string]any{"updb": "updb-person-login"}})
 	en := enrollmentOf(t, e, admin, id, "updb")
-	if c := verifyEnrollmentJWT(t, e, en["jwt"].(string)); c.Method != "updb" {
-		t.Fatalf("em %q", c.Method)
+	if c := verifyEnrollmentJWT(t, e, en["jwt"].(string)); c.EnrollmentMethod != "updb" {
+		t.Fatalf("em %q", c.EnrollmentMethod)
 	}
 	path := ClientBase + "/enroll/updb?token=" + url.QueryEscape(en["token"].(string))
 	wantError(t, "other username", e.do(t, http.MethodPost, path, "", map[string]any{"username": "someone-else", "password": "pw-12345"}), http.StatusBadRequest, CodeCouldNotValidate)

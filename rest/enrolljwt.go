@@ -8,6 +8,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/garrison-ctrl/garrison/internal/trust"
+
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 
@@ -24,17 +26,6 @@ const (
 // the caller does not say: OpenZiti's default (180 minutes) for identities
 // and routers.
 const defaultEnrollmentLifetime = 3 * time.Hour
-
-// enrollClaims are the claims of an enrollment JWT under the names OpenZiti
-// SDKs and tunnelers read: em (method), ctrls (controller API URLs), and the
-// one-time token as jti.
-type enrollClaims struct {
-	Method      string   `json:"em"`
-	Controllers []string `json:"ctrls,omitempty"`
-	// CA is the id of the third-party CA an ottca enrollment expects.
-	CA string `json:"ca,omitempty"`
-	jwt.RegisteredClaims
-}
 
 // mintEnrollment fills e's token, expiry, issuer and JWT. subject is the
 // identity or router id the token enrolls. The JWT is signed by this node's
@@ -54,10 +45,10 @@ func (s *Server) mintEnrollment(e *pb.Enrollment, subject string, expiresAt time
 		return errUnhandled(err)
 	}
 	ctrls := s.clientURLs(members)
-	claims := enrollClaims{
-		Method:      e.GetMethod(),
-		Controllers: ctrls,
-		CA:          e.GetCaId(),
+	claims := trust.EnrollmentClaims{
+		EnrollmentMethod: e.GetMethod(),
+		Controllers:      ctrls,
+		CA:               e.GetCaId(),
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    signer.Issuer,
 			Subject:   subject,

@@ -262,6 +262,7 @@ func newEdgeCommand() *cobra.Command {
 	}
 	f.register(login)
 	edge.AddCommand(login, newEdgeListCommand(), newEdgeCreateCommand(), newEdgeUpdateCommand(), newEdgeDeleteCommand(),
-		newEdgeVerifyNetworkCommand())
+		newEdgeVerifyNetworkCommand(),
+		newEdgeEnrollCommand())
 	return edge
 }

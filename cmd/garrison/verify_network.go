@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/garrison-ctrl/garrison/internal/trust"
-	"github.com/garrison-ctrl/garrison/pki"
 )
 
 func newEdgeVerifyNetworkCommand() *cobra.Command {
@@ -43,15 +41,9 @@ pass the root with --ca to verify from the start.
 Exits non-zero if any check fails.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var roots []*x509.Certificate
-			if caFile != "" {
-				data, err := os.ReadFile(caFile)
-				if err != nil {
-					return fmt.Errorf("read --ca: %w", err)
-				}
-				if roots, err = pki.ParseCertificatesPEM(data); err != nil {
-					return fmt.Errorf("read --ca %s: %w", caFile, err)
-				}
+			roots, err := readRoots(caFile)
+			if err != nil {
+				return err
 			}
 			rep, err := trust.VerifyNetwork(cmd.Context(), args[0], trust.Options{Roots: roots, Timeout: timeout})
 			if rep != nil {

@@ -126,49 +126,21 @@ func VerifyNetwork(ctx context.Context, rawURL string, opts Options) (*Report, e
 	if err != nil {
 		return nil, err
 	}
-	if opts.Timeout == 0 {
-		opts.Timeout = 15 * time.Second
-	}
 	rep := &Report{ClientAPI: api, Pinned: len(opts.Roots) > 0}
-	// The one unverified request: without a pinned root there is nothing to
-	// verify the server with yet. Everything after it is checked against
-	// what it returned, so an impostor can at most present a network of
-	// its own, whose root fingerprint the report shows.
-	first := newHTTPClient(opts.Roots, opts.Timeout)
-	body, err := get(ctx, first, api+"/.well-known/est/cacerts")
-	if err != nil {
-		return rep, fmt.Errorf("fetch the trust bundle: %w", err)
+	n, err := openNetwork(ctx, api, opts)
+	if n != nil {
+		rep.Bundle, rep.Roots, rep.BundleErr = n.bundle, n.roots, n.bundleErr
+		for _, kerr := range n.badKeys {
+			rep.Keys = append(rep.Keys, KeyCheck{KeyID: kerr.KeyID, Err: kerr.Err})
+		}
 	}
-	if rep.Bundle, err = ParseBundle(body); err != nil {
-		return rep, err
-	}
-	var inters []*x509.Certificate
-	rep.Roots, inters = SplitBundle(rep.Bundle)
-	if rep.Pinned {
-		rep.BundleErr = containsAll(rep.Roots, opts.Roots)
-		rep.Roots = opts.Roots
-	}
-	if len(rep.Roots) == 0 {
-		return rep, errors.New("the trust bundle holds no root certificate")
-	}
-	verified := newHTTPClient(rep.Roots, opts.Timeout)
-
-	body, err = get(ctx, verified, api+"/enroll/jwks")
-	if err != nil {
-		return rep, fmt.Errorf("fetch the JWKS: %w", err)
-	}
-	// Keys must chain to the roots in force (pinned ones win over the
-	// bundle's), through the bundle's intermediates.
-	keys, bad, err := ParseJWKS(body, append(append([]*x509.Certificate(nil), rep.Roots...), inters...))
 	if err != nil {
 		return rep, err
 	}
-	for _, kerr := range bad {
-		rep.Keys = append(rep.Keys, KeyCheck{KeyID: kerr.KeyID, Err: kerr.Err})
-	}
+	verified, keys := n.client, n.keys
 
 	ctrls := map[string]bool{}
-	body, err = get(ctx, verified, api+"/network-jwts")
+	body, err := get(ctx, verified, api+"/network-jwts")
 	if err != nil {
 		return rep, fmt.Errorf("fetch the network JWTs: %w", err)
 	}
@@ -208,6 +180,58 @@ func VerifyNetwork(ctx context.Context, rawURL string, opts Options) (*Report, e
 		rep.Controllers = append(rep.Controllers, ControllerCheck{URL: c, Err: err})
 	}
 	return rep, nil
+}
+
+// network is what a client learns from a controller before trusting it:
+// the trust bundle, the roots in force, an HTTPS client verifying them, and
+// the JWKS keys that chain to them.
+type network struct {
+	bundle, roots, inters []*x509.Certificate
+	// bundleErr: the bundle lacks a pinned root.
+	bundleErr error
+	client    *http.Client
+	keys      KeySet
+	badKeys   []*KeyError
+}
+
+// openNetwork fetches the trust bundle from api — the one request made
+// without verifying the server unless opts.Roots pins the roots: there is
+// nothing to verify with yet. Everything after it is checked against what it
+// returned, so an impostor can at most present a network of its own, whose
+// root fingerprint the caller can show. Then it fetches the JWKS over
+// verified TLS and keeps the keys that chain to the roots in force (pinned
+// ones win over the bundle's), through the bundle's intermediates.
+func openNetwork(ctx context.Context, api string, opts Options) (*network, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 15 * time.Second
+	}
+	n := &network{}
+	first := newHTTPClient(opts.Roots, opts.Timeout)
+	body, err := get(ctx, first, api+"/.well-known/est/cacerts")
+	if err != nil {
+		return n, fmt.Errorf("fetch the trust bundle: %w", err)
+	}
+	if n.bundle, err = ParseBundle(body); err != nil {
+		return n, err
+	}
+	n.roots, n.inters = SplitBundle(n.bundle)
+	if len(opts.Roots) > 0 {
+		n.bundleErr = containsAll(n.roots, opts.Roots)
+		n.roots = opts.Roots
+	}
+	if len(n.roots) == 0 {
+		return n, errors.New("the trust bundle holds no root certificate")
+	}
+	n.client = newHTTPClient(n.roots, opts.Timeout)
+	body, err = get(ctx, n.client, api+"/enroll/jwks")
+	if err != nil {
+		return n, fmt.Errorf("fetch the JWKS: %w", err)
+	}
+	n.keys, n.badKeys, err = ParseJWKS(body, append(append([]*x509.Certificate(nil), n.roots...), n.inters...))
+	if err != nil {
+		return n, err
+	}
+	return n, nil
 }
 
 // challenge asks the node at api to have kid's holder sign a fresh nonce.

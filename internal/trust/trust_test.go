@@ -20,8 +20,8 @@ import (
 	"github.com/garrison-ctrl/garrison/pki"
 )
 
-// network is a root, a member intermediate and two members' signing keys.
-type network struct {
+// testNetwork is a root, a member intermediate and two members' signing keys.
+type testNetwork struct {
 	root, inter *pki.CA
 	bundle      []*x509.Certificate
 	signers     []signer
@@ -33,7 +33,7 @@ type signer struct {
 	chain []*x509.Certificate
 }
 
-func newNetwork(t testing.TB, name string) *network {
+func newNetwork(t testing.TB, name string) *testNetwork {
 	t.Helper()
 	root, err := pki.NewRootCA(name+" root", time.Hour)
 	if err != nil {
@@ -43,7 +43,7 @@ func newNetwork(t testing.TB, name string) *network {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &network{root: root, inter: inter, bundle: []*x509.Certificate{root.Cert, inter.Cert}}
+	n := &testNetwork{root: root, inter: inter, bundle: []*x509.Certificate{root.Cert, inter.Cert}}
 	for _, member := range []string{"n1", "n2"} {
 		n.signers = append(n.signers, newSigner(t, inter, member))
 	}
@@ -93,7 +93,7 @@ func jwks(t testing.TB, signers []signer, edit func(i int, k *jose.JSONWebKey)) 
 	return data
 }
 
-func (n *network) keys(t testing.TB) KeySet {
+func (n *testNetwork) keys(t testing.TB) KeySet {
 	t.Helper()
 	keys, bad, err := ParseJWKS(jwks(t, n.signers, nil), n.bundle)
 	if err != nil || len(bad) != 0 {
