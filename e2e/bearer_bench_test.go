@@ -3,12 +3,9 @@ package e2e
 import (
 	"github.com/garrison-ctrl/garrison/internal/benchkit"
 
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 )
@@ -41,17 +38,7 @@ func BenchmarkBearerReads(b *testing.B) {
 		if session == "" || access == "" {
 			t.Fatalf("login answer lacks token or accessToken: %v", body)
 		}
-		pool := x509.NewCertPool()
-		caPEM, err := os.ReadFile(c.caFile)
-		if err != nil || !pool.AppendCertsFromPEM(caPEM) {
-			t.Fatalf("read CA: %v", err)
-		}
-		tr := &http.Transport{
-			TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-			MaxIdleConnsPerHost: 16,
-		}
-		defer tr.CloseIdleConnections()
-		client := &http.Client{Timeout: 30 * time.Second, Transport: tr}
+		client := keepAliveClient(t, c)
 		url := c.LBURL + "/edge/management/v1/current-identity"
 		for _, h := range []struct{ name, header, value string }{
 			{"bearer", "Authorization", "Bearer " + access},
