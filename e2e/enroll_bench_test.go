@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,7 +29,7 @@ func BenchmarkOTTEnrollment(b *testing.B) {
 		admin := c.Login(c.LBURL)
 		seq := 0
 		b.Run("through=haproxy", func(b *testing.B) {
-			tokens, csrs := mintEnrollments(t, c, admin, b.N, &seq)
+			tokens, csrs, _ := mintEnrollments(t, c, admin, b.N, &seq)
 			client := c.http
 			url := c.LBURL + "/edge/client/v1/enroll/ott"
 			res := benchkit.Run(b, 8, func(k int64) (time.Duration, error) {
@@ -59,9 +60,9 @@ func BenchmarkOTTEnrollment(b *testing.B) {
 }
 
 // mintEnrollments creates n identities with ott enrollments (8 at a time)
-// and returns their tokens and a fresh CSR for each.
-func mintEnrollments(t *testing.T, c *Cluster, admin string, n int, seq *int) ([]string, []string) {
-	tokens, csrs := make([]string, n), make([]string, n)
+// and returns their tokens and a fresh CSR and its key for each.
+func mintEnrollments(t *testing.T, c *Cluster, admin string, n int, seq *int) ([]string, []string, []*ecdsa.PrivateKey) {
+	tokens, csrs, keys := make([]string, n), make([]string, n), make([]*ecdsa.PrivateKey, n)
 	base := *seq
 	*seq += n
 	var wg sync.WaitGroup
@@ -87,12 +88,65 @@ func mintEnrollments(t *testing.T, c *Cluster, admin string, n int, seq *int) ([
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			csrs[i], _ = newCSR(t, name)
+			csrs[i], keys[i] = newCSR(t, name)
 		}()
 	}
 	wg.Wait()
 	if t.Failed() {
 		t.FailNow()
 	}
-	return tokens, csrs
+	return tokens, csrs, keys
+}
+
+// BenchmarkCertAuthentication measures certificate logins through HAProxy
+// (TCP pass-through, so the node sees the client certificate): eight
+// identities, enrolled beforehand, each log in over their own keep-alive
+// connection with POST /authenticate?method=cert. A login is a chain
+// verification against the trust bundle, a fingerprint lookup and one Raft
+// command creating the API session.
+//
+//	GARRISON_BIN=$PWD/bin/garrison go test -run '^$' -bench BenchmarkCertAuthentication -benchtime 10s -timeout 30m ./e2e/
+func BenchmarkCertAuthentication(b *testing.B) {
+	skipShortBench(b)
+	benchkit.AsTest(b, func(t *testing.T) {
+		c := newCluster(t, clusterOptions{})
+		admin := c.Login(c.LBURL)
+		seq := 0
+		const workers = 8
+		tokens, csrs, keys := mintEnrollments(t, c, admin, workers, &seq)
+		clients := make([]*http.Client, workers)
+		for i := range clients {
+			r := c.do("POST", c.LBURL+"/edge/client/v1/enroll/ott", "", map[string]any{"token": tokens[i], "clientCsr": csrs[i]}, false)
+			if r.Status != http.StatusOK {
+				t.Fatalf("enroll: %d %v", r.Status, r.Body)
+			}
+			clients[i] = keepAliveClient(t, c, tlsCert(t, dig(r.Body, "data", "cert").(string), keys[i]))
+		}
+		url := c.LBURL + "/edge/client/v1/authenticate?method=cert"
+		b.Run("through=haproxy", func(b *testing.B) {
+			res := benchkit.Run(b, workers, func(k int64) (time.Duration, error) {
+				client := clients[k%workers]
+				start := time.Now()
+				resp, err := client.Post(url, "application/json", bytes.NewReader([]byte("{}")))
+				if err != nil {
+					return 0, err
+				}
+				raw, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				d := time.Since(start)
+				if err != nil {
+					return 0, err
+				}
+				if resp.StatusCode != http.StatusOK {
+					return 0, fmt.Errorf("cert login: %d %s", resp.StatusCode, raw)
+				}
+				return d, nil
+			})
+			if res.Err != nil {
+				b.Errorf("%d of %d logins failed; first: %v", res.Failed, b.N, res.Err)
+				return
+			}
+			res.Report(b, "logins/s")
+		})
+	})
 }
