@@ -103,6 +103,7 @@ func (s *Server) Handler() http.Handler {
 	s.routeIdentities(mgmt)
 	s.routeAuthenticators(mgmt, client)
 	s.routeAPISessions(mgmt)
+	s.routeCAs(mgmt)
 	s.routeLists(mgmt, client)
 	s.routeFabricCluster(fabric)
 	return withRequestID(s.recoverPanics(root))
