@@ -156,7 +156,7 @@ func startAPINode(p *testPKI, name, dir string, leaderWait time.Duration, restCf
 		return nil, err
 	}
 	cfg := Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: quietLog(),
-		Signer: &TokenSigner{Key: signingKey, KeyID: kid, Issuer: apiURL}, Issuer: p.inter}
+		Signer: &TokenSigner{Key: signingKey, KeyID: kid, Issuer: apiURL}, Issuer: p.inter, CACerts: []*x509.Certificate{p.root.Cert}}
 	if restCfg != nil {
 		restCfg(&cfg)
 	}

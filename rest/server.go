@@ -7,6 +7,7 @@ package rest
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -48,6 +49,10 @@ type Config struct {
 	Issuer *pki.CA
 	// TrustDomain is the cluster's SPIFFE trust domain (pki.DefaultTrustDomain when empty).
 	TrustDomain string
+	// CACerts are the cluster's trust anchors (the root CA): client
+	// certificates chaining to them through a member's intermediate are
+	// the cluster's own.
+	CACerts []*x509.Certificate
 }
 
 // Server holds the API handlers of one node.
@@ -104,6 +109,7 @@ func (s *Server) Handler() http.Handler {
 	s.routeAuthenticators(mgmt, client)
 	s.routeAPISessions(mgmt)
 	s.routeCAs(mgmt)
+	s.routeEnrollCA(client)
 	s.routeLists(mgmt, client)
 	s.routeFabricCluster(fabric)
 	return withRequestID(s.recoverPanics(root))

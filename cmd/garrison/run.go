@@ -64,6 +64,8 @@ type nodeTLS struct {
 	signingPEM   []byte
 	signingKeyID string
 	issuer       *pki.CA
+	// cas are the trust anchors of the CA file: the cluster root.
+	cas []*x509.Certificate
 }
 
 func loadNodeTLS(cfg *NodeConfig) (*nodeTLS, error) {
@@ -112,7 +114,7 @@ func loadNodeTLS(cfg *NodeConfig) (*nodeTLS, error) {
 		return nil, fmt.Errorf("load intermediate CA: %w", err)
 	}
 	return &nodeTLS{cert: cert, leaf: leaf, roots: pki.NewCertPool(cas...), signingPEM: signingPEM, signingKeyID: kid,
-		signingKey: signingKey, issuer: issuer}, nil
+		signingKey: signingKey, issuer: issuer, cas: cas}, nil
 }
 
 func trustDomain(cfg *NodeConfig) string {
@@ -173,7 +175,7 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 
 	api := rest.New(rest.Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: log, SessionTimeout: cfg.SessionTimeout,
 		Signer: &rest.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL},
-		Issuer: certs.issuer, TrustDomain: cfg.TrustDomain})
+		Issuer: certs.issuer, TrustDomain: cfg.TrustDomain, CACerts: certs.cas})
 	ln, err := net.Listen("tcp", cfg.APIAddress)
 	if err != nil {
 		return fmt.Errorf("listen on API address %s: %w", cfg.APIAddress, err)
