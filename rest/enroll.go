@@ -135,6 +135,13 @@ func readEnrollInput(r *http.Request, csrFields ...string) (enrollInput, *APIErr
 // enrollGeneric serves POST /enroll?token=…[&method=…]: the enrollment's own
 // method decides what the request must carry.
 func (s *Server) enrollGeneric(w http.ResponseWriter, r *http.Request) error {
+	// Methods whose requests have a shape of their own.
+	switch r.URL.Query().Get("method") {
+	case methodCA:
+		return s.enrollCA(w, r)
+	case methodEROTT:
+		return s.enrollEdgeRouter(w, r)
+	}
 	in, aerr := readEnrollInput(r, "certCsr", "clientCsr", "csr")
 	if aerr != nil {
 		return aerr

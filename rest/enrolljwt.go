@@ -58,9 +58,7 @@ func (s *Server) mintEnrollment(e *pb.Enrollment, subject string, expiresAt time
 			ID:        e.Token,
 		},
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
-	tok.Header["kid"] = signer.KeyID
-	signed, err := tok.SignedString(signer.Key)
+	signed, err := signer.sign(claims)
 	if err != nil {
 		return errUnhandled(fmt.Errorf("sign enrollment JWT: %w", err))
 	}

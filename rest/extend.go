@@ -10,7 +10,6 @@ import (
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
-	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 
 // maxClientCertPEM bounds the certificate PEM extend-verify reads; the leaf
@@ -140,29 +139,15 @@ func checkPendingCert(certPEM, pendingFingerprint string) *APIError {
 // certificate's own validity, so an expired certificate is still recognised
 // as the network's.
 func (s *Server) issuedByNetwork(rd *fsm.Reader, cert *x509.Certificate) bool {
-	anchors := x509.NewCertPool()
-	n := 0
-	if s.cfg.Issuer != nil && s.cfg.Issuer.Cert != nil {
-		anchors.AddCert(s.cfg.Issuer.Cert)
-		n++
-	}
-	_ = rd.ForEach(fsm.KindController, func(rec *fsm.Record) error {
-		c, _ := fsm.As[*pb.Controller](rec)
-		chain, err := pki.ParseCertificatesPEM([]byte(c.GetSigningCertPem()))
-		if err != nil {
-			return nil
-		}
-		for _, ca := range chain {
-			if ca.IsCA && ca.BasicConstraintsValid {
-				anchors.AddCert(ca)
-				n++
-			}
-		}
-		return nil
-	})
-	if n == 0 || cert.IsCA {
+	members, err := membersIn(rd)
+	if err != nil || cert.IsCA {
 		return false
 	}
+	inters := s.intermediates(members)
+	if len(inters) == 0 {
+		return false
+	}
+	anchors := pki.NewCertPool(inters...)
 	at := time.Now()
 	if at.After(cert.NotAfter) {
 		at = cert.NotAfter
@@ -170,7 +155,7 @@ func (s *Server) issuedByNetwork(rd *fsm.Reader, cert *x509.Certificate) bool {
 	if at.Before(cert.NotBefore) {
 		at = cert.NotBefore
 	}
-	_, err := cert.Verify(x509.VerifyOptions{
+	_, err = cert.Verify(x509.VerifyOptions{
 		Roots:       anchors,
 		CurrentTime: at,
 		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},

@@ -49,8 +49,9 @@ type Config struct {
 	Issuer *pki.CA
 	// TrustDomain is the cluster's SPIFFE trust domain (pki.DefaultTrustDomain when empty).
 	TrustDomain string
-	// CACerts are the cluster's root CA(s), the trust anchor of the trust
-	// bundle (/.well-known/est/cacerts) and of challenge answers.
+	// CACerts are the cluster's root CA(s): the trust anchor of the trust
+	// bundle (/.well-known/est/cacerts), of challenge answers, and of client
+	// certificates the cluster issued (through a member's intermediate).
 	CACerts []*x509.Certificate
 }
 
@@ -111,6 +112,8 @@ func (s *Server) Handler() http.Handler {
 	s.routeAPISessions(mgmt)
 	s.routeEdgeRouters(mgmt)
 	s.routeRouterEnrollment(client)
+	s.routeCAs(mgmt)
+	s.routeEnrollCA(client)
 	s.routeLists(mgmt, client)
 	s.routeFabricCluster(fabric)
 	s.routeEnrollments(mgmt)

@@ -37,35 +37,26 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	method := r.URL.Query().Get("method")
 	switch method {
 	case "password":
+	case "cert":
+		return s.authenticateCert(w, r)
 	case "":
 		return errField("method", "method is required", nil)
-	case "cert", "ext-jwt":
+	case "ext-jwt":
 		return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidAuthMethod,
 			Message: "The supplied authentication method is not supported by this controller yet", Cause: &FieldError{Field: "method", Reason: "not supported", Value: method}}
 	default:
 		return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidAuthMethod,
 			Message: "The supplied authentication method is not valid", Cause: &FieldError{Field: "method", Reason: "must be one of password, cert, ext-jwt", Value: method}}
 	}
-	var req authenticateRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
+	req, aerr := decodeAuthenticateRequest(r)
+	if aerr != nil {
+		return aerr
 	}
 	if req.Username == "" {
 		return errField("username", "username and password fields are required", nil)
 	}
 	if req.Password == "" {
 		return errField("password", "username and password fields are required", nil)
-	}
-	for _, raw := range []struct {
-		name string
-		v    json.RawMessage
-	}{{"envInfo", req.EnvInfo}, {"sdkInfo", req.SdkInfo}} {
-		if len(raw.v) > 0 && string(raw.v) != "null" {
-			var obj map[string]any
-			if err := json.Unmarshal(raw.v, &obj); err != nil {
-				return errField(raw.name, "must be an object", nil)
-			}
-		}
 	}
 
 	authRec, ident, err := s.findPasswordAuthenticator(req.Username)
@@ -92,12 +83,40 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 		}
 		return errInvalidAuth()
 	}
+	return s.startSession(w, r, req, ident, authRec.rec.ID)
+}
 
+// decodeAuthenticateRequest reads the optional "authenticate" body every
+// method shares: config types and the client's environment and SDK info.
+func decodeAuthenticateRequest(r *http.Request) (*authenticateRequest, *APIError) {
+	var req authenticateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	for _, raw := range []struct {
+		name string
+		v    json.RawMessage
+	}{{"envInfo", req.EnvInfo}, {"sdkInfo", req.SdkInfo}} {
+		if len(raw.v) > 0 && string(raw.v) != "null" {
+			var obj map[string]any
+			if err := json.Unmarshal(raw.v, &obj); err != nil {
+				return nil, errField(raw.name, "must be an object", nil)
+			}
+		}
+	}
+	return &req, nil
+}
+
+// startSession creates the API session of a successful login, whatever the
+// method, and answers it with its token. authenticatorID names the
+// credential that was used ("" when none was stored, as for a third-party
+// certificate matched by its external id).
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authenticateRequest, ident *identityRec, authenticatorID string) error {
 	token := uuid.NewString()
 	now := time.Now()
 	sess := &pb.ApiSession{
 		IdentityId:        ident.rec.ID,
-		AuthenticatorId:   authRec.rec.ID,
+		AuthenticatorId:   authenticatorID,
 		TokenHash:         tokenHash(token),
 		IpAddress:         clientIP(r),
 		ConfigTypes:       req.ConfigTypes,

@@ -41,18 +41,9 @@ type member struct {
 func (s *Server) members() ([]member, error) {
 	var out []member
 	err := s.store.View(func(rd *fsm.Reader) error {
-		return rd.ForEach(fsm.KindController, func(rec *fsm.Record) error {
-			c, ok := fsm.As[*pb.Controller](rec)
-			if !ok {
-				return nil
-			}
-			m := member{rec: c}
-			if c.GetSigningCertPem() != "" {
-				m.chain, _ = pki.ParseCertificatesPEM([]byte(c.GetSigningCertPem()))
-			}
-			out = append(out, m)
-			return nil
-		})
+		var err error
+		out, err = membersIn(rd)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read controller records: %w", err)
@@ -60,12 +51,30 @@ func (s *Server) members() ([]member, error) {
 	return out, nil
 }
 
-// trustBundle is the cluster root(s) followed by every CA certificate in a
-// member's signing chain (its intermediate), each once, in a stable order.
-// This node's own intermediate is added too, for the moment before its
-// record is replicated.
-func (s *Server) trustBundle(members []member) []*x509.Certificate {
-	certs := append([]*x509.Certificate(nil), s.cfg.CACerts...)
+// membersIn is members within an open read view.
+func membersIn(rd *fsm.Reader) ([]member, error) {
+	var out []member
+	err := rd.ForEach(fsm.KindController, func(rec *fsm.Record) error {
+		c, ok := fsm.As[*pb.Controller](rec)
+		if !ok {
+			return nil
+		}
+		m := member{rec: c}
+		if c.GetSigningCertPem() != "" {
+			// An unreadable record must not hide the other members.
+			m.chain, _ = pki.ParseCertificatesPEM([]byte(c.GetSigningCertPem()))
+		}
+		out = append(out, m)
+		return nil
+	})
+	return out, err
+}
+
+// intermediates are the CA certificates of the members' signing chains (each
+// node's intermediate) and this node's own, for the moment before its
+// record is replicated: the CAs that issue the cluster's certificates.
+func (s *Server) intermediates(members []member) []*x509.Certificate {
+	var certs []*x509.Certificate
 	for _, m := range members {
 		for _, c := range m.chain {
 			if c.IsCA {
@@ -77,6 +86,12 @@ func (s *Server) trustBundle(members []member) []*x509.Certificate {
 		certs = append(certs, s.cfg.Issuer.IssuerChain()...)
 	}
 	return pki.UniqueCerts(certs)
+}
+
+// trustBundle is the cluster root(s) followed by every member's
+// intermediate, each once, in a stable order.
+func (s *Server) trustBundle(members []member) []*x509.Certificate {
+	return pki.UniqueCerts(append(append([]*x509.Certificate(nil), s.cfg.CACerts...), s.intermediates(members)...))
 }
 
 // caBundle is the trust bundle as the certificate answers (enrollment,
