@@ -305,3 +305,42 @@ func TestEnrollmentsManagement(t *testing.T) {
 	// Non-admins see nothing.
 	wantError(t, "non-admin", e.do(t, http.MethodGet, mgmt+"/enrollments", e.userToken(t), nil), http.StatusUnauthorized, CodeUnauthorized)
 }
+
+// ottca: the identity exists first; its enrollment names a verified CA, and
+// the client presents a certificate that CA issued, which then logs in.
+func TestOTTCAEnrollment(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	ca := newThirdPartyCA(t)
+	caID := createCA(t, e, ca, nil)
+	id := newIdentity(t, e, map[string]any{"name": "ottca-device", "type": "Device", "isAdmin": false, "enrollment": map[string]any{"ottca": caID}})
+	en := enrollmentOf(t, e, admin, id, "ottca")
+	if en["caId"] != caID || dig(en, "ca", "id") != caID {
+		t.Fatalf("ottca enrollment: %v", en)
+	}
+	if c := verifyEnrollmentJWT(t, e, en["jwt"].(string)); c.EnrollmentMethod != "ottca" || c.CA != caID {
+		t.Fatalf("claims: %+v", c)
+	}
+	good := issueClientCert(t, ca, "ottca-device")
+	body := map[string]any{"token": en["token"]}
+	wantError(t, "CA not verified yet", e.withClientCert(&good).do(t, http.MethodPost, ClientBase+"/enroll/ottca", "", body),
+		http.StatusBadRequest, CodeCouldNotValidate)
+	verifyCA(t, e, caID, ca)
+	other := issueClientCert(t, newThirdPartyCA(t), "ottca-device")
+	wantError(t, "certificate of another CA", e.withClientCert(&other).do(t, http.MethodPost, ClientBase+"/enroll/ottca", "", body),
+		http.StatusBadRequest, CodeCouldNotValidate)
+	wantError(t, "no certificate", e.do(t, http.MethodPost, ClientBase+"/enroll/ottca", "", body), http.StatusBadRequest, CodeCouldNotValidate)
+	if n := len(e.authenticatorsOfCA(t, caID)); n != 0 {
+		t.Fatalf("refused ottca enrollments stored %d authenticators", n)
+	}
+	if r := e.withClientCert(&good).do(t, http.MethodPost, ClientBase+"/enroll/ottca", "", body); r.status != http.StatusOK {
+		t.Fatalf("ottca enroll: %d %s", r.status, r.raw)
+	}
+	if n := len(e.authenticatorsOfCA(t, caID)); n != 1 {
+		t.Fatalf("ottca enrollment stored %d authenticators of the CA, want 1", n)
+	}
+	tok, _ := e.wantCertLogin(t, &good)
+	e.wantIdentityName(t, tok, "ottca-device")
+	wantError(t, "replay", e.withClientCert(&good).do(t, http.MethodPost, ClientBase+"/enroll/ottca", "", body),
+		http.StatusBadRequest, CodeInvalidEnrollmentToken)
+}
