@@ -102,7 +102,28 @@ func TestEnrollmentAnyNodeOnce(t *testing.T) {
 		t.Fatalf("no racing enrollment succeeded: %v", results)
 	}
 	certPEM := dig(results[winner].Body, "data", "cert").(string)
-	_ = tlsCert(t, certPEM, keys[winner])
+	cert := tlsCert(t, certPEM, keys[winner])
+	// The certificate logs in on node2 and through HAProxy (TCP
+	// pass-through: the node sees the client certificate).
+	withCert := c.certClient(cert)
+	for _, base := range []string{n2.URL(), c.LBURL} {
+		c.eventually(2*time.Second, "certificate login at "+base, func() error {
+			r := c.doWith(withCert, "POST", base+"/edge/client/v1/authenticate?method=cert", "", map[string]any{}, true)
+			if r.Status != http.StatusOK {
+				return fmt.Errorf("%d %v", r.Status, r.Body)
+			}
+			tok, _ := dig(r.Body, "data", "token").(string)
+			me := c.do("GET", base+"/edge/client/v1/current-identity", tok, nil, true)
+			if me.Status != http.StatusOK || dig(me.Body, "data", "name") != "laptop" {
+				return fmt.Errorf("current-identity: %d %v", me.Status, me.Body)
+			}
+			return nil
+		})
+	}
+	// The same request without the certificate is refused.
+	if r := c.do("POST", c.LBURL+"/edge/client/v1/authenticate?method=cert", "", map[string]any{}, true); r.Status != http.StatusUnauthorized {
+		t.Fatalf("cert login without a certificate: %d %v", r.Status, r.Body)
+	}
 
 	// A replay is refused on every node, and through the load balancer.
 	for _, base := range []string{n1.URL(), n2.URL(), n3.URL(), c.LBURL} {

@@ -124,6 +124,10 @@ func TestNetworkTrustThroughLoadBalancer(t *testing.T) {
 	if len(cert.Certificate) == 0 {
 		t.Fatal("identity file has no certificate")
 	}
+	r := c.doWith(c.certClient(cert), "POST", c.LBURL+"/edge/client/v1/authenticate?method=cert", "", map[string]any{}, true)
+	if r.Status != http.StatusOK {
+		t.Fatalf("login with the enrolled identity file's certificate: %d %v", r.Status, r.Body)
+	}
 	if out, err := c.cli("edge", "enroll", jwtPath, "-o", filepath.Join(dir, "again.json"), "--controller", c.LBURL, "--ca", c.caFile); err == nil || !strings.Contains(out, "INVALID_ENROLLMENT_TOKEN") {
 		t.Fatalf("second enroll with the same JWT: %v\n%s", err, out)
 	}
