@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +15,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
 	"github.com/garrison-ctrl/garrison/internal/trust"
@@ -116,6 +122,17 @@ func TestNetworkTrustThroughLoadBalancer(t *testing.T) {
 	dir := t.TempDir()
 	jwtPath, idPath := filepath.Join(dir, "phone.jwt"), filepath.Join(dir, "phone.json")
 	c.mustCLI("edge", "create", "identity", "phone", "--type", "Device", "-o", jwtPath)
+	// Forged JWTs are refused before anything is sent: the token stays
+	// unused, so the genuine JWT still enrolls afterwards.
+	for name, forged := range forgedJWTs(t, jwtPath) {
+		path := filepath.Join(dir, "forged.jwt")
+		if err := os.WriteFile(path, []byte(forged), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := c.cli("edge", "enroll", path, "-o", filepath.Join(dir, "forged.json"), "--controller", c.LBURL, "--ca", c.caFile); err == nil || !strings.Contains(out, "not trusted") {
+			t.Fatalf("%s JWT: %v\n%s", name, err, out)
+		}
+	}
 	out := c.mustCLI("edge", "enroll", jwtPath, "-o", idPath, "--controller", c.LBURL, "--ca", c.caFile)
 	if !strings.Contains(out, "network verified") || !strings.Contains(out, "enrolled identity") {
 		t.Fatalf("enroll output:\n%s", out)
@@ -165,4 +182,49 @@ func loadIdentityFile(t *testing.T, path string) tls.Certificate {
 		t.Fatalf("identity file key pair: %v", err)
 	}
 	return cert
+}
+
+// forgedJWTs derives forgeries of the enrollment JWT in path: a tampered
+// claim, alg none, a foreign key under the genuine kid, and an expired one
+// signed by that foreign key.
+func forgedJWTs(t *testing.T, path string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	genuine := strings.TrimSpace(string(raw))
+	parts := strings.Split(genuine, ".")
+	claims := jwt.MapClaims{}
+	tok, _, err := jwt.NewParser().ParseUnverified(genuine, claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(map[string]any{"em": "ott", "sub": "someone-else", "jti": claims["jti"], "iss": claims["iss"], "exp": claims["exp"]})
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString(payload) + "." + parts[2]
+	none := jwt.NewWithClaims(jwt.SigningMethodNone, claims)
+	none.Header["kid"] = tok.Header["kid"]
+	noneStr, err := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(c jwt.MapClaims) string {
+		f := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+		f.Header["kid"] = tok.Header["kid"]
+		s, err := f.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	expired := jwt.MapClaims{}
+	for k, v := range claims {
+		expired[k] = v
+	}
+	expired["exp"] = time.Now().Add(-time.Hour).Unix()
+	return map[string]string{"tampered": tampered, "alg none": noneStr, "foreign key": sign(claims), "expired": sign(expired)}
 }
