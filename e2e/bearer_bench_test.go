@@ -3,8 +3,6 @@ package e2e
 import (
 	"github.com/garrison-ctrl/garrison/internal/benchkit"
 
-	"fmt"
-	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -51,21 +49,8 @@ func BenchmarkBearerReads(b *testing.B) {
 						return 0, err
 					}
 					req.Header.Set(h.header, h.value)
-					start := time.Now()
-					resp, err := client.Do(req)
-					if err != nil {
-						return 0, err
-					}
-					raw, err := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					d := time.Since(start)
-					if err != nil {
-						return 0, err
-					}
-					if resp.StatusCode != http.StatusOK {
-						return 0, fmt.Errorf("GET current-identity with %s: %d %s", h.name, resp.StatusCode, raw)
-					}
-					return d, nil
+					d, _, err := timed(client, req, "GET current-identity with "+h.name)
+					return d, err
 				})
 				if res.Err != nil {
 					b.Errorf("%d of %d reads failed; first: %v", res.Failed, b.N, res.Err)

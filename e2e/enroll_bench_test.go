@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"testing"
@@ -34,21 +32,8 @@ func BenchmarkOTTEnrollment(b *testing.B) {
 			url := c.LBURL + "/edge/client/v1/enroll/ott"
 			res := benchkit.Run(b, 8, func(k int64) (time.Duration, error) {
 				body, _ := json.Marshal(map[string]string{"token": tokens[k], "clientCsr": csrs[k]})
-				start := time.Now()
-				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
-				if err != nil {
-					return 0, err
-				}
-				raw, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				d := time.Since(start)
-				if err != nil {
-					return 0, err
-				}
-				if resp.StatusCode != http.StatusOK {
-					return 0, fmt.Errorf("enroll: %d %s", resp.StatusCode, raw)
-				}
-				return d, nil
+				d, _, err := timedPost(client, url, body, "enroll")
+				return d, err
 			})
 			if res.Err != nil {
 				b.Errorf("%d of %d enrollments failed; first: %v", res.Failed, b.N, res.Err)
@@ -126,21 +111,8 @@ func BenchmarkCertAuthentication(b *testing.B) {
 		b.Run("through=haproxy", func(b *testing.B) {
 			res := benchkit.Run(b, workers, func(k int64) (time.Duration, error) {
 				client := clients[k%workers]
-				start := time.Now()
-				resp, err := client.Post(url, "application/json", bytes.NewReader([]byte("{}")))
-				if err != nil {
-					return 0, err
-				}
-				raw, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				d := time.Since(start)
-				if err != nil {
-					return 0, err
-				}
-				if resp.StatusCode != http.StatusOK {
-					return 0, fmt.Errorf("cert login: %d %s", resp.StatusCode, raw)
-				}
-				return d, nil
+				d, _, err := timedPost(client, url, []byte("{}"), "cert login")
+				return d, err
 			})
 			if res.Err != nil {
 				b.Errorf("%d of %d logins failed; first: %v", res.Failed, b.N, res.Err)

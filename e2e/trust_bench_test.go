@@ -35,6 +35,36 @@ func keepAliveClient(t *testing.T, c *Cluster, certs ...tls.Certificate) *http.C
 	return &http.Client{Timeout: 30 * time.Second, Transport: tr}
 }
 
+// timed sends req and reads the whole answer, returning its latency and
+// body; an answer other than 200 is an error naming what.
+func timed(client *http.Client, req *http.Request, what string) (time.Duration, []byte, error) {
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	d := time.Since(start)
+	if err != nil {
+		return 0, nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, nil, fmt.Errorf("%s: %d %s", what, resp.StatusCode, raw)
+	}
+	return d, raw, nil
+}
+
+// timedPost is timed for a JSON POST.
+func timedPost(client *http.Client, url string, body []byte, what string) (time.Duration, []byte, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return timed(client, req, what)
+}
+
 // BenchmarkChallenge measures nonce challenge round trips through HAProxy:
 // eight keep-alive clients POST /enroll/challenge with a fresh nonce for
 // the three members' keys in turn, so about two in three are forwarded by
@@ -60,19 +90,9 @@ func BenchmarkChallenge(b *testing.B) {
 				kid := kids[k%int64(len(kids))]
 				nonce := uuid.NewString()
 				body, _ := json.Marshal(trust.NonceChallenge{Nonce: nonce, KeyID: kid})
-				start := time.Now()
-				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+				d, raw, err := timedPost(client, url, body, "challenge")
 				if err != nil {
 					return 0, err
-				}
-				raw, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				d := time.Since(start)
-				if err != nil {
-					return 0, err
-				}
-				if resp.StatusCode != http.StatusOK {
-					return 0, fmt.Errorf("challenge: %d %s", resp.StatusCode, raw)
 				}
 				var ans trust.NonceSignature
 				if err := json.Unmarshal(raw, &ans); err != nil {
