@@ -52,9 +52,28 @@ func (s *Store) applyOp(j *journal, ts int64, op *pb.Op) (*pb.Result, error) {
 			return ok(), nil
 		}
 		return s.delete(j, d.GetType(), d.GetId())
+	case *pb.Op_Expect:
+		return s.expect(j, k.Expect), nil
 	default:
 		return failure(pb.Result_INVALID, "", "", "command has an empty op"), nil
 	}
+}
+
+// expect checks an Expect precondition against the unique index.
+func (s *Store) expect(j *journal, e *pb.Expect) *pb.Result {
+	kind, known := s.kinds[e.GetType()]
+	if !known {
+		return failure(pb.Result_INVALID, "type", e.GetType(), "unknown entity type")
+	}
+	ix := kind.index(e.GetIndex())
+	if ix == nil || !ix.Unique {
+		return failure(pb.Result_INVALID, "index", e.GetIndex(), "not a unique index of "+e.GetType())
+	}
+	got := j.get(indexBucket(e.GetType(), e.GetIndex()), []byte(e.GetKey()))
+	if got == nil || string(got) != e.GetId() {
+		return failure(pb.Result_NOT_FOUND, ix.Field, "", "the expected "+ix.Field+" no longer names this "+e.GetType())
+	}
+	return ok()
 }
 
 // decodeBody checks that e names a known kind and carries a body of that

@@ -56,3 +56,30 @@ func TestCaAndSessionCascades(t *testing.T) {
 		t.Fatalf("identity must survive its CA: %v", err)
 	}
 }
+
+// Expect guards a consume against a token replaced since it was looked up.
+func TestExpectPreconditionOnUniqueIndex(t *testing.T) {
+	s := openTest(t)
+	a := &applier{t: t, s: s}
+	a.mustOK(1,
+		createOp(entity(t, KindIdentity, "i1", &pb.Identity{Name: "dev"})),
+		createOp(entity(t, KindEnrollment, "e1", &pb.Enrollment{Method: "ott", IdentityId: "i1", Token: "old"})),
+	)
+	a.mustOK(2, ExpectOp(KindEnrollment, "token", "old", "e1"))
+	// Refresh: same id, new token.
+	a.mustOK(3, &pb.Op{Kind: &pb.Op_Update{Update: &pb.Update{Entity: entity(t, KindEnrollment, "e1", &pb.Enrollment{Method: "ott", IdentityId: "i1", Token: "new"})}}})
+	res := a.apply(4, ExpectOp(KindEnrollment, "token", "old", "e1"), deleteOp(KindEnrollment, "e1"))
+	if res.GetCode() != pb.Result_NOT_FOUND {
+		t.Fatalf("consume with the replaced token: %v", res)
+	}
+	if _, err := s.Get(KindEnrollment, "e1"); err != nil {
+		t.Fatalf("the failed consume deleted the enrollment: %v", err)
+	}
+	if res := a.apply(5, ExpectOp("nope", "token", "new", "e1")); res.GetCode() != pb.Result_INVALID {
+		t.Errorf("unknown kind: %v", res)
+	}
+	if res := a.apply(6, ExpectOp(KindEnrollment, "identity", "i1", "e1")); res.GetCode() != pb.Result_INVALID {
+		t.Errorf("non-unique index: %v", res)
+	}
+	a.mustOK(7, ExpectOp(KindEnrollment, "token", "new", "e1"), deleteOp(KindEnrollment, "e1"))
+}

@@ -59,3 +59,9 @@ func PatchOp(kind, id string, body proto.Message, tags map[string]any, fields ..
 func DeleteOp(kind, id string) *pb.Op {
 	return &pb.Op{Kind: &pb.Op_Delete{Delete: &pb.Delete{Type: kind, Id: id}}}
 }
+
+// ExpectOp builds an Expect precondition: the command fails with NOT_FOUND
+// unless the unique index of kind maps key to id.
+func ExpectOp(kind, index, key, id string) *pb.Op {
+	return &pb.Op{Kind: &pb.Op_Expect{Expect: &pb.Expect{Type: kind, Index: index, Key: key, Id: id}}}
+}

@@ -74,10 +74,15 @@ func (s *Server) enrollmentByToken(r *http.Request, token string) (*fsm.Record, 
 }
 
 // consume replicates the credential-creating ops together with the deletion
-// of the enrollment. A NOT_FOUND means another request consumed the token
-// first.
-func (s *Server) consume(r *http.Request, enrollmentID string, ops ...*pb.Op) *APIError {
-	all := append([]*pb.Op{fsm.DeleteOp(fsm.KindEnrollment, enrollmentID)}, ops...)
+// of the enrollment, on condition that the enrollment still has the token
+// the client presented: a refresh between lookup and apply replaces it. A
+// NOT_FOUND means the token was consumed or replaced first.
+func (s *Server) consume(r *http.Request, e *fsm.Record, ops ...*pb.Op) *APIError {
+	en, _ := fsm.As[*pb.Enrollment](e)
+	all := append([]*pb.Op{
+		fsm.ExpectOp(fsm.KindEnrollment, "token", en.GetToken(), e.ID),
+		fsm.DeleteOp(fsm.KindEnrollment, e.ID),
+	}, ops...)
 	aerr := s.apply(r, all...)
 	if aerr != nil && aerr.Code == CodeNotFound {
 		return errInvalidToken()
@@ -221,7 +226,7 @@ func (s *Server) finishOTT(w http.ResponseWriter, r *http.Request, rec *fsm.Reco
 	if err != nil {
 		return errUnhandled(err)
 	}
-	if aerr := s.consume(r, rec.ID, op); aerr != nil {
+	if aerr := s.consume(r, rec, op); aerr != nil {
 		return aerr
 	}
 	writeData(w, http.StatusOK, map[string]any{"cert": chainPEM, "ca": s.caBundlePEM()}, meta{})
@@ -268,7 +273,7 @@ func (s *Server) finishOTTCA(w http.ResponseWriter, r *http.Request, rec *fsm.Re
 	if err != nil {
 		return errUnhandled(err)
 	}
-	if aerr := s.consume(r, rec.ID, op); aerr != nil {
+	if aerr := s.consume(r, rec, op); aerr != nil {
 		return aerr
 	}
 	writeData(w, http.StatusOK, map[string]any{}, meta{})
@@ -302,7 +307,7 @@ func (s *Server) finishUPDB(w http.ResponseWriter, r *http.Request, rec *fsm.Rec
 	if err != nil {
 		return errUnhandled(err)
 	}
-	if aerr := s.consume(r, rec.ID, op); aerr != nil {
+	if aerr := s.consume(r, rec, op); aerr != nil {
 		return aerr
 	}
 	writeEmpty(w)

@@ -198,7 +198,7 @@ func (s *Server) enrollEdgeRouter(w http.ResponseWriter, r *http.Request) error 
 	// Consuming the token and storing the certificates are one command
 	// (see consume): exactly one enrollment wins whichever nodes the
 	// attempts reached.
-	if aerr := s.consume(r, enrollment.ID, patch); aerr != nil {
+	if aerr := s.consume(r, enrollment, patch); aerr != nil {
 		return aerr
 	}
 	return s.writeRouterCerts(w, certs)

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -343,4 +344,36 @@ func TestOTTCAEnrollment(t *testing.T) {
 	e.wantIdentityName(t, tok, "ottca-device")
 	wantError(t, "replay", e.withClientCert(&good).do(t, http.MethodPost, ClientBase+"/enroll/ottca", "", body),
 		http.StatusBadRequest, CodeInvalidEnrollmentToken)
+}
+
+// A request that looked its token up before an admin refreshed the
+// enrollment must not consume it afterwards.
+func TestRefreshRevokesTokenAlreadyLookedUp(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	id := newIdentity(t, e, map[string]any{"name": "refresh-race", "type": "User", "isAdmin": false, "enrollment": map[string]any{"updb": "refresh-race-login"}})
+	en := enrollmentOf(t, e, admin, id, "updb")
+	req := httptest.NewRequest(http.MethodPost, ClientBase+"/enroll/updb", nil)
+	rec, _, aerr := e.srv.enrollmentByToken(req, en["token"].(string))
+	if aerr != nil {
+		t.Fatal(aerr)
+	}
+	later := time.Now().Add(5 * time.Hour).UTC().Format(time.RFC3339)
+	if r := e.do(t, http.MethodPost, mgmt+"/enrollments/"+en["id"].(string)+"/refresh", admin, map[string]any{"expiresAt": later}); r.status != http.StatusOK {
+		t.Fatalf("refresh: %d %s", r.status, r.raw)
+	}
+	hash, err := HashPassword("attacker-pw-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), &pb.Authenticator{IdentityId: id, Method: "updb", Username: "refresh-race-login", PasswordHash: hash}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aerr := e.srv.consume(req, rec, op); aerr == nil || aerr.Code != CodeInvalidEnrollmentToken {
+		t.Fatalf("consume with the token replaced by refresh: %v", aerr)
+	}
+	if got := e.do(t, http.MethodGet, mgmt+"/identities/"+id, admin, nil).data(); len(got["authenticators"].(map[string]any)) != 0 {
+		t.Fatalf("the revoked token created a credential: %v", got["authenticators"])
+	}
 }

@@ -90,7 +90,7 @@ func (x Result_Code) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Result_Code.Descriptor instead.
 func (Result_Code) EnumDescriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{7, 0}
+	return file_command_proto_rawDescGZIP(), []int{8, 0}
 }
 
 // Command is one Raft log entry. Its ops are applied atomically: either all
@@ -167,6 +167,7 @@ type Op struct {
 	//	*Op_Update
 	//	*Op_Patch
 	//	*Op_Delete
+	//	*Op_Expect
 	Kind          isOp_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -245,6 +246,15 @@ func (x *Op) GetDelete() *Delete {
 	return nil
 }
 
+func (x *Op) GetExpect() *Expect {
+	if x != nil {
+		if x, ok := x.Kind.(*Op_Expect); ok {
+			return x.Expect
+		}
+	}
+	return nil
+}
+
 type isOp_Kind interface {
 	isOp_Kind()
 }
@@ -265,6 +275,10 @@ type Op_Delete struct {
 	Delete *Delete `protobuf:"bytes,4,opt,name=delete,proto3,oneof"`
 }
 
+type Op_Expect struct {
+	Expect *Expect `protobuf:"bytes,5,opt,name=expect,proto3,oneof"`
+}
+
 func (*Op_Create) isOp_Kind() {}
 
 func (*Op_Update) isOp_Kind() {}
@@ -272,6 +286,81 @@ func (*Op_Update) isOp_Kind() {}
 func (*Op_Patch) isOp_Kind() {}
 
 func (*Op_Delete) isOp_Kind() {}
+
+func (*Op_Expect) isOp_Kind() {}
+
+// Expect is a precondition: it fails the command with NOT_FOUND unless the
+// unique index `index` of `type` maps `key` to the entity `id`. It writes
+// nothing. Consuming a one-time token puts one before the delete, so a
+// token replaced in the meantime (refresh) can no longer be consumed even
+// by a request that looked it up before the replacement.
+type Expect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Index         string                 `protobuf:"bytes,2,opt,name=index,proto3" json:"index,omitempty"`
+	Key           string                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	Id            string                 `protobuf:"bytes,4,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Expect) Reset() {
+	*x = Expect{}
+	mi := &file_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Expect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Expect) ProtoMessage() {}
+
+func (x *Expect) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Expect.ProtoReflect.Descriptor instead.
+func (*Expect) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Expect) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Expect) GetIndex() string {
+	if x != nil {
+		return x.Index
+	}
+	return ""
+}
+
+func (x *Expect) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Expect) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
 
 // Create inserts a new entity. Fails with CONFLICT if the id or a unique
 // index value (such as the name) is taken, NOT_FOUND if a reference is dangling.
@@ -284,7 +373,7 @@ type Create struct {
 
 func (x *Create) Reset() {
 	*x = Create{}
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +385,7 @@ func (x *Create) String() string {
 func (*Create) ProtoMessage() {}
 
 func (x *Create) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +398,7 @@ func (x *Create) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Create.ProtoReflect.Descriptor instead.
 func (*Create) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{2}
+	return file_command_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Create) GetEntity() *Entity {
@@ -329,7 +418,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +430,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +443,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{3}
+	return file_command_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Update) GetEntity() *Entity {
@@ -382,7 +471,7 @@ type Patch struct {
 
 func (x *Patch) Reset() {
 	*x = Patch{}
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -394,7 +483,7 @@ func (x *Patch) String() string {
 func (*Patch) ProtoMessage() {}
 
 func (x *Patch) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -407,7 +496,7 @@ func (x *Patch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Patch.ProtoReflect.Descriptor instead.
 func (*Patch) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{4}
+	return file_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Patch) GetEntity() *Entity {
@@ -453,7 +542,7 @@ type Delete struct {
 
 func (x *Delete) Reset() {
 	*x = Delete{}
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -465,7 +554,7 @@ func (x *Delete) String() string {
 func (*Delete) ProtoMessage() {}
 
 func (x *Delete) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -478,7 +567,7 @@ func (x *Delete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delete.ProtoReflect.Descriptor instead.
 func (*Delete) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{5}
+	return file_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Delete) GetType() string {
@@ -521,7 +610,7 @@ type Entity struct {
 
 func (x *Entity) Reset() {
 	*x = Entity{}
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +622,7 @@ func (x *Entity) String() string {
 func (*Entity) ProtoMessage() {}
 
 func (x *Entity) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +635,7 @@ func (x *Entity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entity.ProtoReflect.Descriptor instead.
 func (*Entity) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{6}
+	return file_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Entity) GetType() string {
@@ -607,7 +696,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -619,7 +708,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -632,7 +721,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{7}
+	return file_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Result) GetCode() Result_Code {
@@ -679,13 +768,19 @@ const file_command_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12!\n" +
-	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xc5\x01\n" +
+	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xf4\x01\n" +
 	"\x02Op\x12-\n" +
 	"\x06create\x18\x01 \x01(\v2\x13.garrison.v1.CreateH\x00R\x06create\x12-\n" +
 	"\x06update\x18\x02 \x01(\v2\x13.garrison.v1.UpdateH\x00R\x06update\x12*\n" +
 	"\x05patch\x18\x03 \x01(\v2\x12.garrison.v1.PatchH\x00R\x05patch\x12-\n" +
-	"\x06delete\x18\x04 \x01(\v2\x13.garrison.v1.DeleteH\x00R\x06deleteB\x06\n" +
-	"\x04kind\"5\n" +
+	"\x06delete\x18\x04 \x01(\v2\x13.garrison.v1.DeleteH\x00R\x06delete\x12-\n" +
+	"\x06expect\x18\x05 \x01(\v2\x13.garrison.v1.ExpectH\x00R\x06expectB\x06\n" +
+	"\x04kind\"T\n" +
+	"\x06Expect\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\tR\x05index\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12\x0e\n" +
+	"\x02id\x18\x04 \x01(\tR\x02id\"5\n" +
 	"\x06Create\x12+\n" +
 	"\x06entity\x18\x01 \x01(\v2\x13.garrison.v1.EntityR\x06entity\"5\n" +
 	"\x06Update\x12+\n" +
@@ -736,37 +831,39 @@ func file_command_proto_rawDescGZIP() []byte {
 }
 
 var file_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_command_proto_goTypes = []any{
 	(Result_Code)(0),        // 0: garrison.v1.Result.Code
 	(*Command)(nil),         // 1: garrison.v1.Command
 	(*Op)(nil),              // 2: garrison.v1.Op
-	(*Create)(nil),          // 3: garrison.v1.Create
-	(*Update)(nil),          // 4: garrison.v1.Update
-	(*Patch)(nil),           // 5: garrison.v1.Patch
-	(*Delete)(nil),          // 6: garrison.v1.Delete
-	(*Entity)(nil),          // 7: garrison.v1.Entity
-	(*Result)(nil),          // 8: garrison.v1.Result
-	(*structpb.Struct)(nil), // 9: google.protobuf.Struct
-	(*anypb.Any)(nil),       // 10: google.protobuf.Any
+	(*Expect)(nil),          // 3: garrison.v1.Expect
+	(*Create)(nil),          // 4: garrison.v1.Create
+	(*Update)(nil),          // 5: garrison.v1.Update
+	(*Patch)(nil),           // 6: garrison.v1.Patch
+	(*Delete)(nil),          // 7: garrison.v1.Delete
+	(*Entity)(nil),          // 8: garrison.v1.Entity
+	(*Result)(nil),          // 9: garrison.v1.Result
+	(*structpb.Struct)(nil), // 10: google.protobuf.Struct
+	(*anypb.Any)(nil),       // 11: google.protobuf.Any
 }
 var file_command_proto_depIdxs = []int32{
 	2,  // 0: garrison.v1.Command.ops:type_name -> garrison.v1.Op
-	3,  // 1: garrison.v1.Op.create:type_name -> garrison.v1.Create
-	4,  // 2: garrison.v1.Op.update:type_name -> garrison.v1.Update
-	5,  // 3: garrison.v1.Op.patch:type_name -> garrison.v1.Patch
-	6,  // 4: garrison.v1.Op.delete:type_name -> garrison.v1.Delete
-	7,  // 5: garrison.v1.Create.entity:type_name -> garrison.v1.Entity
-	7,  // 6: garrison.v1.Update.entity:type_name -> garrison.v1.Entity
-	7,  // 7: garrison.v1.Patch.entity:type_name -> garrison.v1.Entity
-	9,  // 8: garrison.v1.Entity.tags:type_name -> google.protobuf.Struct
-	10, // 9: garrison.v1.Entity.body:type_name -> google.protobuf.Any
-	0,  // 10: garrison.v1.Result.code:type_name -> garrison.v1.Result.Code
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	4,  // 1: garrison.v1.Op.create:type_name -> garrison.v1.Create
+	5,  // 2: garrison.v1.Op.update:type_name -> garrison.v1.Update
+	6,  // 3: garrison.v1.Op.patch:type_name -> garrison.v1.Patch
+	7,  // 4: garrison.v1.Op.delete:type_name -> garrison.v1.Delete
+	3,  // 5: garrison.v1.Op.expect:type_name -> garrison.v1.Expect
+	8,  // 6: garrison.v1.Create.entity:type_name -> garrison.v1.Entity
+	8,  // 7: garrison.v1.Update.entity:type_name -> garrison.v1.Entity
+	8,  // 8: garrison.v1.Patch.entity:type_name -> garrison.v1.Entity
+	10, // 9: garrison.v1.Entity.tags:type_name -> google.protobuf.Struct
+	11, // 10: garrison.v1.Entity.body:type_name -> google.protobuf.Any
+	0,  // 11: garrison.v1.Result.code:type_name -> garrison.v1.Result.Code
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -779,6 +876,7 @@ func file_command_proto_init() {
 		(*Op_Update)(nil),
 		(*Op_Patch)(nil),
 		(*Op_Delete)(nil),
+		(*Op_Expect)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -786,7 +884,7 @@ func file_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
