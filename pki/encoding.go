@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
@@ -153,4 +154,16 @@ func Fingerprint(cert *x509.Certificate) string {
 	}
 	sum := sha1.Sum(cert.Raw)
 	return hex.EncodeToString(sum[:])
+}
+
+// FingerprintSHA256 is the SHA-256 of the certificate's DER in the form
+// `openssl x509 -fingerprint -sha256` prints (upper-case hex, colons), so an
+// operator can compare it by eye.
+func FingerprintSHA256(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
+	parts := make([]string, len(sum))
+	for i, b := range sum {
+		parts[i] = fmt.Sprintf("%02X", b)
+	}
+	return strings.Join(parts, ":")
 }

@@ -580,6 +580,7 @@ func (s *Server) caJWT(w http.ResponseWriter, r *http.Request) error {
 	signed, err := signer.sign(trust.EnrollmentClaims{
 		EnrollmentMethod: methodCA,
 		Controllers:      ctrls,
+		Roots:            rootFingerprints(s.cfg.CACerts),
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: signer.Issuer, Subject: rec.ID, ID: rec.ID,
 			Audience: jwt.ClaimStrings{""}, IssuedAt: jwt.NewNumericDate(time.Now()),

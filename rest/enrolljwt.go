@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/garrison-ctrl/garrison/internal/trust"
+	"github.com/garrison-ctrl/garrison/pki"
 
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
@@ -49,6 +51,7 @@ func (s *Server) mintEnrollment(e *pb.Enrollment, subject string, expiresAt time
 		EnrollmentMethod: e.GetMethod(),
 		Controllers:      ctrls,
 		CA:               e.GetCaId(),
+		Roots:            rootFingerprints(s.cfg.CACerts),
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    signer.Issuer,
 			Subject:   subject,
@@ -64,4 +67,14 @@ func (s *Server) mintEnrollment(e *pb.Enrollment, subject string, expiresAt time
 	}
 	e.Jwt = signed
 	return nil
+}
+
+// rootFingerprints are the SHA-256 fingerprints enrollment JWTs pin the
+// network's roots with.
+func rootFingerprints(roots []*x509.Certificate) []string {
+	out := make([]string, len(roots))
+	for i, c := range roots {
+		out[i] = pki.FingerprintSHA256(c)
+	}
+	return out
 }

@@ -1,17 +1,15 @@
 package main
 
 import (
-	"crypto/sha256"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/garrison-ctrl/garrison/internal/trust"
+	"github.com/garrison-ctrl/garrison/pki"
 )
 
 func newEdgeVerifyNetworkCommand() *cobra.Command {
@@ -75,7 +73,7 @@ func printNetworkReport(w io.Writer, rep *trust.Report) {
 		how = "pinned with --ca"
 	}
 	for _, r := range rep.Roots {
-		fmt.Fprintf(w, "  root %q (%s)\n    SHA-256 %s\n", r.Subject.CommonName, how, sha256Fingerprint(r))
+		fmt.Fprintf(w, "  root %q (%s)\n    SHA-256 %s\n", r.Subject.CommonName, how, pki.FingerprintSHA256(r))
 	}
 	if rep.BundleErr != nil {
 		fmt.Fprintf(w, "  FAIL %v\n", rep.BundleErr)
@@ -113,12 +111,3 @@ func checkLine(w io.Writer, what string, err error, detail string) {
 	fmt.Fprintf(w, "  ok   %s%s\n", what, detail)
 }
 
-// sha256Fingerprint is the form `openssl x509 -fingerprint -sha256` prints.
-func sha256Fingerprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	parts := make([]string, len(sum))
-	for i, b := range sum {
-		parts[i] = fmt.Sprintf("%02X", b)
-	}
-	return strings.Join(parts, ":")
-}

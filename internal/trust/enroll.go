@@ -17,6 +17,11 @@ type EnrollmentClaims struct {
 	EnrollmentMethod string   `json:"em"`
 	Controllers      []string `json:"ctrls,omitempty"`
 	CA               string   `json:"ca,omitempty"`
+	// Roots are the SHA-256 fingerprints (pki.FingerprintSHA256) of the
+	// network's root CAs. They pin the trust bundle: without them a
+	// man-in-the-middle could serve its own root with a certificate over
+	// the network's real signing key, and every other check would pass.
+	Roots []string `json:"roots,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -56,6 +61,12 @@ func CheckEnrollment(ctx context.Context, token, controller string, opts Options
 	if err != nil {
 		return nil, err
 	}
+	// The pin is read before the signature is checked, which needs the
+	// pinned roots; the signature check below then authenticates it.
+	if len(unverified.Roots) == 0 && len(opts.Roots) == 0 {
+		return nil, errors.New("enrollment JWT does not name the network's root (roots claim); pass the root CA to trust explicitly")
+	}
+	opts.RootFingerprints = unverified.Roots
 	n, err := openNetwork(ctx, api, opts)
 	if err != nil {
 		return nil, err

@@ -27,6 +27,10 @@ type Options struct {
 	// (the trust bundle) is made without verifying the server, and the
 	// bundle's roots are trusted on first use.
 	Roots []*x509.Certificate
+	// RootFingerprints, if set, keeps only the bundle roots with these
+	// SHA-256 fingerprints (pki.FingerprintSHA256): the roots an enrollment
+	// JWT names.
+	RootFingerprints []string
 	// Timeout bounds each request; default 15 s.
 	Timeout time.Duration
 }
@@ -196,11 +200,13 @@ type network struct {
 
 // openNetwork fetches the trust bundle from api — the one request made
 // without verifying the server unless opts.Roots pins the roots: there is
-// nothing to verify with yet. Everything after it is checked against what it
-// returned, so an impostor can at most present a network of its own, whose
-// root fingerprint the caller can show. Then it fetches the JWKS over
-// verified TLS and keeps the keys that chain to the roots in force (pinned
-// ones win over the bundle's), through the bundle's intermediates.
+// nothing to verify with yet. Without a pin (opts.Roots, or the roots an
+// enrollment JWT names in opts.RootFingerprints) an impostor in the middle
+// can serve a root of its own, even with the network's real public keys
+// certified under it and challenges relayed to the real network; only the
+// root fingerprint, which the caller shows, gives it away. Then it fetches
+// the JWKS over TLS verified against the roots in force and keeps the keys
+// that chain to them, through the bundle's intermediates.
 func openNetwork(ctx context.Context, api string, opts Options) (*network, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = 15 * time.Second
@@ -218,6 +224,14 @@ func openNetwork(ctx context.Context, api string, opts Options) (*network, error
 	if len(opts.Roots) > 0 {
 		n.bundleErr = containsAll(n.roots, opts.Roots)
 		n.roots = opts.Roots
+	}
+	if len(opts.RootFingerprints) > 0 {
+		n.roots = slices.DeleteFunc(n.roots, func(c *x509.Certificate) bool {
+			return !slices.Contains(opts.RootFingerprints, pki.FingerprintSHA256(c))
+		})
+		if len(n.roots) == 0 {
+			return n, errors.New("the trust bundle's root is not the root the enrollment JWT names: this is not the network that issued the JWT")
+		}
 	}
 	if len(n.roots) == 0 {
 		return n, errors.New("the trust bundle holds no root certificate")
