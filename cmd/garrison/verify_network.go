@@ -110,4 +110,3 @@ func checkLine(w io.Writer, what string, err error, detail string) {
 	}
 	fmt.Fprintf(w, "  ok   %s%s\n", what, detail)
 }
-
