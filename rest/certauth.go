@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -95,7 +96,17 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 	if len(chain) == 0 {
 		return errInvalidAuth()
 	}
-	ident, authID, err := s.certIdentity(chain)
+	ident, authID, trusted, err := s.certIdentity(chain)
+	if err == nil && ident == nil && trusted {
+		// A trusted certificate nobody owns here may have been enrolled (or
+		// its extension verified) through another node a moment ago: catch
+		// up with the leader once. Untrusted certificates never pay for it.
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		if s.node.CatchUp(ctx) == nil {
+			ident, authID, _, err = s.certIdentity(chain)
+		}
+		cancel()
+	}
 	if err != nil {
 		return errUnhandled(err)
 	}
@@ -108,7 +119,8 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 
 // certIdentity finds the identity a client certificate logs in as, and the
 // cert authenticator that matched ("" for a match by external id), or nil
-// if the certificate is not trusted or matches nobody.
+// if the certificate is not trusted or matches nobody; trusted reports
+// whether the chain verified at all.
 //
 // Trust comes first: the chain must verify against the cluster's PKI or
 // against a verified third-party CA with isAuthEnabled. Then the leaf must
@@ -117,12 +129,10 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 // that vouched for this chain, so a CA whose auth is switched off locks
 // its certificates out. Failing that, a vouching CA with an externalIdClaim
 // may name the identity by the external id it reads from the certificate.
-func (s *Server) certIdentity(chain []*x509.Certificate) (*identityRec, string, error) {
+func (s *Server) certIdentity(chain []*x509.Certificate) (ident *identityRec, authID string, trusted bool, err error) {
 	leaf := chain[0]
 	fp := pki.Fingerprint(leaf)
-	var ident *identityRec
-	var authID string
-	err := s.store.View(func(rd *fsm.Reader) error {
+	err = s.store.View(func(rd *fsm.Reader) error {
 		ours, err := s.chainsToCluster(rd, chain)
 		if err != nil {
 			return err
@@ -134,6 +144,7 @@ func (s *Server) certIdentity(chain []*x509.Certificate) (*identityRec, string, 
 		if !ours && len(cas) == 0 {
 			return nil
 		}
+		trusted = true
 		rec, err := rd.Lookup(fsm.KindAuthenticator, "fingerprint", fp)
 		switch {
 		case errors.Is(err, fsm.ErrNotFound):
@@ -170,9 +181,9 @@ func (s *Server) certIdentity(chain []*x509.Certificate) (*identityRec, string, 
 		return nil
 	})
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
-	return ident, authID, nil
+	return ident, authID, trusted, nil
 }
 
 // vouchedFor reports whether a cert authenticator issued by caID ("" for
