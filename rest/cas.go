@@ -416,6 +416,18 @@ func (s *Server) createCA(w http.ResponseWriter, r *http.Request) error {
 	if aerr != nil {
 		return aerr
 	}
+	// The cluster's own CAs must not come back as "third-party": their
+	// rules (auto-enrollment, external ids) would then apply to every
+	// certificate the cluster issues, session and router certificates too.
+	bundle, err := s.caBundle()
+	if err != nil {
+		return errUnhandled(err)
+	}
+	for _, own := range bundle {
+		if own.Equal(cert) {
+			return errField("certPem", "is one of the cluster's own CAs, which need no registration", nil)
+		}
+	}
 	ca.CertPem = string(pki.EncodeCertificatesPEM(cert))
 	ca.Fingerprint = pki.Fingerprint(cert)
 	ca.VerificationToken = uuid.NewString()

@@ -262,6 +262,8 @@ func TestCACreateRefusesBadInput(t *testing.T) {
 		{"two certificates", map[string]any{"certPem": string(pki.EncodeCertificatesPEM(other.Cert, ca.Cert))}, "certPem"},
 		{"leaf certificate", map[string]any{"certPem": certPEM(leaf)}, "certPem"},
 		{"certificate already a CA", map[string]any{}, "certPem"},
+		{"the cluster's root", map[string]any{"certPem": string(pki.EncodeCertificatesPEM(e.pki.root.Cert))}, "certPem"},
+		{"the cluster's intermediate", map[string]any{"certPem": string(pki.EncodeCertificatesPEM(e.pki.inter.Cert))}, "certPem"},
 		{"name taken", map[string]any{"name": takenName, "certPem": string(pki.EncodeCertificatesPEM(other.Cert))}, "name"},
 		{"bad claim location", map[string]any{"certPem": string(pki.EncodeCertificatesPEM(other.Cert)),
 			"externalIdClaim": map[string]any{"location": "SUBJECT", "matcher": "ALL", "parser": "NONE", "index": 0}}, "externalIdClaim.location"},

@@ -252,6 +252,7 @@ func TestEnrollmentsManagement(t *testing.T) {
 		http.StatusBadRequest, CodeCouldNotValidate)
 	for name, body := range map[string]map[string]any{
 		"past expiry":      {"method": "ott", "identityId": id, "expiresAt": "2001-01-01T00:00:00Z"},
+		"far future":       {"method": "ott", "identityId": id, "expiresAt": "3000-01-01T00:00:00Z"},
 		"bad method":       {"method": "erott", "identityId": id, "expiresAt": exp},
 		"unknown identity": {"method": "ott", "identityId": "nope", "expiresAt": exp},
 		"ottca without ca": {"method": "ottca", "identityId": id, "expiresAt": exp},

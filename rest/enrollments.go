@@ -137,8 +137,8 @@ func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, id
 	if !slices.Contains(identityEnrollmentMethods, req.method) {
 		return nil, errField("method", "must be one of ott, ottca, updb", req.method)
 	}
-	if !req.expiresAt.After(time.Now()) {
-		return nil, errField("expiresAt", "must be in the future", apiTime(req.expiresAt))
+	if aerr := checkExpiry(req.expiresAt); aerr != nil {
+		return nil, aerr
 	}
 	if identityExists {
 		if _, err := rd.Get(fsm.KindIdentity, req.identityID); err != nil {
@@ -205,6 +205,23 @@ func (o object) datetime(name string) (time.Time, bool, *APIError) {
 	return t, true, nil
 }
 
+// maxEnrollmentLifetime bounds how far ahead an enrollment may expire. It
+// also keeps expiresAt inside what unix nanoseconds can hold (year 2262).
+const maxEnrollmentLifetime = 10 * 365 * 24 * time.Hour
+
+// checkExpiry accepts an enrollment expiry in the future and at most
+// maxEnrollmentLifetime away.
+func checkExpiry(exp time.Time) *APIError {
+	now := time.Now()
+	switch {
+	case !exp.After(now):
+		return errField("expiresAt", "must be in the future", apiTime(exp))
+	case exp.After(now.Add(maxEnrollmentLifetime)):
+		return errField("expiresAt", "must be at most 10 years from now", apiTime(exp))
+	}
+	return nil
+}
+
 // readExpiresAt reads the body {expiresAt} of refresh and re-enroll.
 func readExpiresAt(r *http.Request) (time.Time, *APIError) {
 	o, aerr := decodeObject(r)
@@ -218,8 +235,8 @@ func readExpiresAt(r *http.Request) (time.Time, *APIError) {
 	if !ok {
 		return time.Time{}, errField("expiresAt", "expiresAt is required", nil)
 	}
-	if !exp.After(time.Now()) {
-		return time.Time{}, errField("expiresAt", "must be in the future", apiTime(exp))
+	if aerr := checkExpiry(exp); aerr != nil {
+		return time.Time{}, aerr
 	}
 	return exp, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
@@ -130,13 +131,17 @@ func checkJWK(raw json.RawMessage, roots, inters []*x509.Certificate) (*Key, err
 	return k, nil
 }
 
+// clockLeeway tolerates a client clock behind or ahead of the node that
+// minted a JWT (network JWTs carry iat = the moment they were asked for).
+const clockLeeway = 30 * time.Second
+
 // VerifyJWT checks token's signature with the key its "kid" header names
 // in keys, using the algorithm the key dictates (a token cannot choose
 // "none", HMAC or a weaker algorithm), validates exp/nbf/iat when present
 // and decodes the claims into claims. It returns the key that signed.
 func VerifyJWT(token string, keys KeySet, claims jwt.Claims) (*Key, error) {
 	var signer *Key
-	_, err := jwt.NewParser(jwt.WithIssuedAt()).ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+	_, err := jwt.NewParser(jwt.WithIssuedAt(), jwt.WithLeeway(clockLeeway)).ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		k := keys[kid]
 		if k == nil {
