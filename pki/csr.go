@@ -185,6 +185,13 @@ func (ca *CA) SignServerCSR(csr *x509.CertificateRequest, validity time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("pki: sign server certificate: %w: %v", ErrBadCSR, err)
 	}
+	// A wildcard would let one router answer for every name under it,
+	// controllers included; routers name themselves exactly.
+	for _, n := range dns {
+		if strings.Contains(n, "*") {
+			return nil, fmt.Errorf("pki: sign server certificate: %w: wildcard DNS name %q", ErrBadCSR, n)
+		}
+	}
 	ips, err := normalizeIPs(append([]net.IP(nil), csr.IPAddresses...))
 	if err != nil {
 		return nil, fmt.Errorf("pki: sign server certificate: %w: %v", ErrBadCSR, err)

@@ -147,6 +147,10 @@ func TestSignServerCSR(t *testing.T) {
 	if err != nil {
 		t.Fatalf("server cert: %v", err)
 	}
+	wild, _ := ParseCSR(newCSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "router1"}, DNSNames: []string{"*.example.com"}}))
+	if _, err := inter.SignServerCSR(wild, 0); !errors.Is(err, ErrBadCSR) {
+		t.Fatalf("wildcard server CSR: %v", err)
+	}
 	noSAN, _ := ParseCSR(newCSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "router1"}}))
 	if _, err := inter.SignServerCSR(noSAN, 0); !errors.Is(err, ErrBadCSR) {
 		t.Fatalf("server CSR without SANs: %v", err)

@@ -5,7 +5,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -98,6 +101,9 @@ func (s *Server) signRouterCSRs(o object, routerID string, names csrNames) (*rou
 	serverCSR, err := pki.ParseCSR([]byte(serverPEM))
 	if err != nil {
 		return nil, errCSR(serverField, err.Error())
+	}
+	if name := s.controllerName(serverCSR); name != "" {
+		return nil, errCSR(serverField, fmt.Sprintf("%q is a controller's address; a router certificate must not name it", name))
 	}
 	issuer := s.cfg.Issuer
 	if issuer == nil {
@@ -295,4 +301,47 @@ func (s *Server) routerOfPeer(r *http.Request) (string, *APIError) {
 		return "", errUnhandled(err)
 	}
 	return id, nil
+}
+
+// controllerName returns a DNS name or IP of the CSR that a member
+// advertises (API or cluster address), or "". The router's server
+// certificate chains to the root clients trust for controllers, so it must
+// not be valid for a controller's name. Loopback IPs are allowed: only a
+// local process could use them, and a router beside a controller on one
+// host is a normal test setup.
+func (s *Server) controllerName(csr *x509.CertificateRequest) string {
+	members, err := s.members()
+	if err != nil {
+		return ""
+	}
+	hosts := map[string]bool{}
+	addHost := func(hostport string) {
+		if h, _, err := net.SplitHostPort(hostport); err == nil {
+			hosts[strings.ToLower(strings.Trim(h, "[]"))] = true
+		}
+	}
+	for _, m := range members {
+		addHost(strings.TrimPrefix(m.rec.GetCtrlAddress(), "tls:"))
+		for _, list := range m.rec.GetApiAddresses() {
+			for _, a := range list.GetAddresses() {
+				if u, err := url.Parse(a.GetUrl()); err == nil {
+					addHost(u.Host)
+				}
+			}
+		}
+	}
+	if u, err := url.Parse(s.cfg.AdvertiseURL); err == nil {
+		addHost(u.Host)
+	}
+	for _, n := range csr.DNSNames {
+		if hosts[strings.ToLower(n)] {
+			return n
+		}
+	}
+	for _, ip := range csr.IPAddresses {
+		if !ip.IsLoopback() && hosts[ip.String()] {
+			return ip.String()
+		}
+	}
+	return ""
 }

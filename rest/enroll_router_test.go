@@ -275,6 +275,8 @@ func TestEdgeRouterEnrollBadCSRs(t *testing.T) {
 		{"garbage server", good, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n", "serverCsr", CodeCouldNotProcessCSR},
 		{"bad signature", badSig, goodServer, "clientCsr", CodeCouldNotProcessCSR},
 		{"server without SANs", good, csrPEM(t, key, id, nil, nil), "serverCsr", CodeCouldNotProcessCSR},
+		{"server names a controller", good, csrPEM(t, key, id, []string{"N1.cluster.invalid"}, nil), "serverCsr", CodeCouldNotProcessCSR},
+		{"server wildcard", good, csrPEM(t, key, id, []string{"*.example.com"}, nil), "serverCsr", CodeCouldNotProcessCSR},
 		{"client names another router", csrPEM(t, key, "someone-else", nil, nil), goodServer, "clientCsr", CodeCouldNotProcessCSR},
 		{"missing client", nil, goodServer, "clientCsr", CodeMissingOrInvalidCSR},
 		{"missing server", good, nil, "serverCsr", CodeMissingOrInvalidCSR},
