@@ -184,6 +184,9 @@ func copyField(dst, src proto.Message, name string) bool {
 // references.
 func (s *Store) write(j *journal, kind *Kind, e, old *pb.Entity, oldBody, body proto.Message) (*pb.Result, error) {
 	id := []byte(e.GetId())
+	if res := checkKeySizes(kind, e, body); res != nil {
+		return res, nil
+	}
 	for _, ix := range kind.allIndexes() {
 		newKeys := indexKeys(ix, e.GetTags(), body)
 		var oldKeys []string
@@ -317,4 +320,29 @@ func contains(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// Bounds on what becomes a bbolt key. bbolt refuses keys over 32 KiB with an
+// error, and an error inside apply stops the node (exit 70) — on every node,
+// at every replay of the entry. So an over-long value must fail its command
+// deterministically instead, well before bbolt's limit.
+const (
+	MaxIDBytes       = 1024
+	MaxIndexKeyBytes = 4096
+)
+
+// checkKeySizes refuses an entity whose id or index keys are too long.
+func checkKeySizes(kind *Kind, e *pb.Entity, body proto.Message) *pb.Result {
+	if len(e.GetId()) > MaxIDBytes {
+		return failure(pb.Result_INVALID, "id", "", fmt.Sprintf("id is longer than %d bytes", MaxIDBytes))
+	}
+	for _, ix := range kind.allIndexes() {
+		for _, k := range indexKeys(ix, e.GetTags(), body) {
+			if len(k)+1+len(e.GetId()) > MaxIndexKeyBytes {
+				return failure(pb.Result_INVALID, ix.Field, "",
+					fmt.Sprintf("%s is too long: an indexed value may have at most %d bytes", ix.Field, MaxIndexKeyBytes-1-len(e.GetId())))
+			}
+		}
+	}
+	return nil
 }

@@ -2,7 +2,10 @@ package fsm
 
 import (
 	"errors"
+	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/types/known/structpb"
 
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
@@ -82,4 +85,28 @@ func TestExpectPreconditionOnUniqueIndex(t *testing.T) {
 		t.Errorf("non-unique index: %v", res)
 	}
 	a.mustOK(7, ExpectOp(KindEnrollment, "token", "new", "e1"), deleteOp(KindEnrollment, "e1"))
+}
+
+// An indexed value too long for a bbolt key fails its command; it must not
+// reach bbolt, whose error would stop every node applying the entry.
+func TestOverlongIndexedValuesFailTheCommand(t *testing.T) {
+	s := openTest(t)
+	a := &applier{t: t, s: s}
+	long := strings.Repeat("n", 40000)
+	for i, e := range []*pb.Entity{
+		entity(t, KindIdentity, "i1", &pb.Identity{Name: long}),
+		entity(t, KindIdentity, "i2", &pb.Identity{Name: "ok", RoleAttributes: []string{long}}),
+		entity(t, KindIdentity, strings.Repeat("x", MaxIDBytes+1), &pb.Identity{Name: "ok2"}),
+		entity(t, KindEdgeRouter, "r1", &pb.EdgeRouter{Name: long}),
+	} {
+		if res := a.apply(int64(i+1), createOp(e)); res.GetCode() != pb.Result_INVALID {
+			t.Fatalf("entity %d: %v", i, res)
+		}
+	}
+	tagged := entity(t, KindIdentity, "i3", &pb.Identity{Name: "tagged"})
+	tagged.Tags, _ = structpb.NewStruct(map[string]any{"k": long})
+	if res := a.apply(10, createOp(tagged)); res.GetCode() != pb.Result_INVALID || res.GetField() != "tags" {
+		t.Fatalf("long tag: %v", res)
+	}
+	a.mustOK(11, createOp(entity(t, KindIdentity, "i4", &pb.Identity{Name: strings.Repeat("n", 4000)})))
 }

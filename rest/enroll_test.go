@@ -378,3 +378,20 @@ func TestRefreshRevokesTokenAlreadyLookedUp(t *testing.T) {
 		t.Fatalf("the revoked token created a credential: %v", got["authenticators"])
 	}
 }
+
+// Over-long indexed values answer 400 and the node keeps serving: before
+// the store bounded index keys, such a value stopped every node.
+func TestOverlongNamesAreRefused(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	long := strings.Repeat("n", 40000)
+	for path, body := range map[string]map[string]any{
+		"/identities":   {"name": long, "type": "User", "isAdmin": false},
+		"/edge-routers": {"name": "router-with-long-role", "roleAttributes": []string{long}},
+	} {
+		wantError(t, path, e.do(t, http.MethodPost, mgmt+path, admin, body), http.StatusBadRequest, CodeCouldNotValidate)
+	}
+	if r := e.do(t, http.MethodGet, mgmt+"/identities?limit=1", admin, nil); r.status != http.StatusOK {
+		t.Fatalf("node after over-long writes: %d", r.status)
+	}
+}
