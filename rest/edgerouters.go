@@ -138,7 +138,7 @@ func (s *Server) newRouterEnrollment(routerID string) (*pb.Op, error) {
 	e := &pb.Enrollment{Method: methodEROTT, EdgeRouterId: routerID}
 	var aerr *APIError
 	err := s.store.View(func(rd *fsm.Reader) error {
-		aerr = s.mintEnrollment(e, routerID, time.Now().Add(defaultEnrollmentLifetime))
+		aerr = s.mintEnrollment(rd, e, routerID, time.Now().Add(defaultEnrollmentLifetime))
 		return nil
 	})
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -102,7 +101,11 @@ func (s *Server) signRouterCSRs(o object, routerID string, names csrNames) (*rou
 	if err != nil {
 		return nil, errCSR(serverField, err.Error())
 	}
-	if name := s.controllerName(serverCSR); name != "" {
+	name, err := s.controllerName(serverCSR)
+	if err != nil {
+		return nil, errUnhandled(err)
+	}
+	if name != "" {
 		return nil, errCSR(serverField, fmt.Sprintf("%q is a controller's address; a router certificate must not name it", name))
 	}
 	issuer := s.cfg.Issuer
@@ -309,39 +312,37 @@ func (s *Server) routerOfPeer(r *http.Request) (string, *APIError) {
 // not be valid for a controller's name. Loopback IPs are allowed: only a
 // local process could use them, and a router beside a controller on one
 // host is a normal test setup.
-func (s *Server) controllerName(csr *x509.CertificateRequest) string {
+func (s *Server) controllerName(csr *x509.CertificateRequest) (string, error) {
 	members, err := s.members()
 	if err != nil {
-		return ""
+		return "", err
 	}
 	hosts := map[string]bool{}
-	addHost := func(hostport string) {
-		if h, _, err := net.SplitHostPort(hostport); err == nil {
-			hosts[strings.ToLower(strings.Trim(h, "[]"))] = true
+	addURL := func(raw string) {
+		if u, err := url.Parse(raw); err == nil && u.Hostname() != "" {
+			hosts[strings.ToLower(u.Hostname())] = true
 		}
 	}
 	for _, m := range members {
-		addHost(strings.TrimPrefix(m.rec.GetCtrlAddress(), "tls:"))
+		// ctrl_address is "tls:host:port"; as a URL its host part is opaque,
+		// so give it a scheme url.Parse understands.
+		addURL("tls://" + strings.TrimPrefix(m.rec.GetCtrlAddress(), "tls:"))
 		for _, list := range m.rec.GetApiAddresses() {
 			for _, a := range list.GetAddresses() {
-				if u, err := url.Parse(a.GetUrl()); err == nil {
-					addHost(u.Host)
-				}
+				addURL(a.GetUrl())
 			}
 		}
 	}
-	if u, err := url.Parse(s.cfg.AdvertiseURL); err == nil {
-		addHost(u.Host)
-	}
+	addURL(s.cfg.AdvertiseURL)
 	for _, n := range csr.DNSNames {
 		if hosts[strings.ToLower(n)] {
-			return n
+			return n, nil
 		}
 	}
 	for _, ip := range csr.IPAddresses {
 		if !ip.IsLoopback() && hosts[ip.String()] {
-			return ip.String()
+			return ip.String(), nil
 		}
 	}
-	return ""
+	return "", nil
 }

@@ -475,3 +475,21 @@ func TestEdgeRouterReEnroll(t *testing.T) {
 		t.Errorf("after enrolling again: %v", d)
 	}
 }
+
+// A controller advertised without a port is still a name routers may not
+// claim.
+func TestRouterCertCannotNameAPortlessController(t *testing.T) {
+	e := env(t)
+	s := &Server{cfg: Config{AdvertiseURL: "https://ctrl.example"}, store: e.store}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"CTRL.example"}}, newKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, err := s.controllerName(csr); err != nil || name != "CTRL.example" {
+		t.Fatalf("controllerName: %q %v", name, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/trust"
 	"github.com/garrison-ctrl/garrison/pki"
 
@@ -33,7 +34,7 @@ const defaultEnrollmentLifetime = 3 * time.Hour
 // identity or router id the token enrolls. The JWT is signed by this node's
 // key and names every member, so any node can serve the enrollment and the
 // client can check the signature against /enroll/jwks from any node.
-func (s *Server) mintEnrollment(e *pb.Enrollment, subject string, expiresAt time.Time) *APIError {
+func (s *Server) mintEnrollment(rd *fsm.Reader, e *pb.Enrollment, subject string, expiresAt time.Time) *APIError {
 	signer := s.cfg.Signer
 	if signer == nil {
 		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnhandled,
@@ -42,7 +43,10 @@ func (s *Server) mintEnrollment(e *pb.Enrollment, subject string, expiresAt time
 	e.Token = uuid.NewString()
 	e.ExpiresAt = expiresAt.UnixNano()
 	e.IssuedBy = s.node.ID()
-	members, err := s.members()
+	// Callers hold a read view: reading the members in it, not in a view
+	// of their own, because a nested read waits for a waiting writer (a
+	// growing apply, a restore) that waits for the outer read: deadlock.
+	members, err := membersIn(rd)
 	if err != nil {
 		return errUnhandled(err)
 	}

@@ -186,7 +186,7 @@ func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, id
 		}
 		e.Username = req.username
 	}
-	if aerr := s.mintEnrollment(e, req.identityID, req.expiresAt); aerr != nil {
+	if aerr := s.mintEnrollment(rd, e, req.identityID, req.expiresAt); aerr != nil {
 		return nil, aerr
 	}
 	return e, nil
@@ -338,7 +338,7 @@ func (s *Server) refreshEnrollment(w http.ResponseWriter, r *http.Request) error
 		if subject == "" {
 			subject = e.GetEdgeRouterId()
 		}
-		if aerr := s.mintEnrollment(e, subject, exp); aerr != nil {
+		if aerr := s.mintEnrollment(rd, e, subject, exp); aerr != nil {
 			return aerr
 		}
 		op, err = fsm.PatchOp(fsm.KindEnrollment, id, e, nil, "token", "expires_at", "jwt", "issued_by")
@@ -382,7 +382,7 @@ func (s *Server) reEnrollAuthenticator(w http.ResponseWriter, r *http.Request) e
 		// The authenticator is deleted in the same command, so the checks
 		// for an existing credential do not apply.
 		e := &pb.Enrollment{Method: req.method, IdentityId: req.identityID, CaId: req.caID, Username: req.username}
-		if aerr := s.mintEnrollment(e, req.identityID, exp); aerr != nil {
+		if aerr := s.mintEnrollment(rd, e, req.identityID, exp); aerr != nil {
 			return aerr
 		}
 		create, err := fsm.CreateOp(fsm.KindEnrollment, enrollID, e, nil)
