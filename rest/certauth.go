@@ -1,7 +1,6 @@
 package rest
 
 import (
-	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -101,11 +100,10 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 		// A trusted certificate nobody owns here may have been enrolled (or
 		// its extension verified) through another node a moment ago: catch
 		// up with the leader once. Untrusted certificates never pay for it.
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		if s.node.CatchUp(ctx) == nil {
-			ident, authID, _, err = s.certIdentity(chain)
+		if aerr := s.catchUp(r); aerr != nil {
+			return aerr
 		}
-		cancel()
+		ident, authID, _, err = s.certIdentity(chain)
 	}
 	if err != nil {
 		return errUnhandled(err)

@@ -1,7 +1,6 @@
 package rest
 
 import (
-	"context"
 	"crypto/x509"
 	"io"
 	"mime"
@@ -42,28 +41,17 @@ func (s *Server) enrollmentByToken(r *http.Request, token string) (*fsm.Record, 
 	if _, err := uuid.Parse(token); err != nil {
 		return nil, nil, errInvalidToken()
 	}
-	find := func() (*fsm.Record, error) {
-		var rec *fsm.Record
-		err := s.store.View(func(rd *fsm.Reader) error {
-			var err error
-			rec, err = rd.Lookup(fsm.KindEnrollment, "token", token)
-			return err
-		})
-		return rec, err
-	}
-	rec, err := find()
-	if isNotFound(err) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if s.node.CatchUp(ctx) == nil {
-			rec, err = find()
-		}
-	}
+	var rec *fsm.Record
+	err := s.viewFresh(r, func(rd *fsm.Reader) error {
+		var err error
+		rec, err = rd.Lookup(fsm.KindEnrollment, "token", token)
+		return err
+	})
 	if isNotFound(err) {
 		return nil, nil, errInvalidToken()
 	}
 	if err != nil {
-		return nil, nil, errUnhandled(err)
+		return nil, nil, asAPIError(err)
 	}
 	e, _ := fsm.As[*pb.Enrollment](rec)
 	if time.Now().After(time.Unix(0, e.GetExpiresAt())) {

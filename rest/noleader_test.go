@@ -3,6 +3,7 @@ package rest
 import (
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -97,6 +98,12 @@ func TestNoLeaderWrites(t *testing.T) {
 	if res, err := n.store.ApplyLocal(1, cmd); err != nil || res.GetCode() != pb.Result_OK {
 		t.Fatalf("seed store: %v %v", res, err)
 	}
+
+	// An enrollment token this node does not know might exist on the
+	// leader: without one to ask, the answer is a retryable 503, not
+	// "invalid token".
+	en := n.doUnchecked(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": uuid.NewString(), "clientCsr": "x"})
+	wantError(t, "unknown token without a leader", en, http.StatusServiceUnavailable, CodeClusterHasNoLeader)
 
 	// Through HTTP: the password checks out, the session write cannot be
 	// replicated.
