@@ -3,12 +3,13 @@ package rest
 import (
 	"errors"
 	"fmt"
-	"github.com/google/uuid"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/fsm"
