@@ -119,6 +119,25 @@ func TestEnrollmentAnyNodeOnce(t *testing.T) {
 			t.Fatalf("current-identity at %s: %d %v", base, me.Status, me.Body)
 		}
 	}
+	// And deterministically: minted through node1, enrolled through node3,
+	// logged in at once through node2.
+	admin := c.Login(n1.URL())
+	r := c.do("POST", n1.URL()+"/edge/management/v1/identities", admin,
+		map[string]any{"name": "tablet", "type": "Device", "isAdmin": false, "enrollment": map[string]any{"ott": true}}, true)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create tablet: %d %v", r.Status, r.Body)
+	}
+	g := c.do("GET", n1.URL()+"/edge/management/v1/identities/"+dig(r.Body, "data", "id").(string), admin, nil, true)
+	csr, key := newCSR(t, "tablet")
+	en := c.do("POST", n3.URL()+"/edge/client/v1/enroll/ott", "", map[string]any{"token": dig(g.Body, "data", "enrollment", "ott", "token"), "clientCsr": csr}, true)
+	if en.Status != http.StatusOK {
+		t.Fatalf("enroll tablet through node3: %d %v", en.Status, en.Body)
+	}
+	tablet := c.certClient(tlsCert(t, dig(en.Body, "data", "cert").(string), key))
+	if r := c.doWith(tablet, "POST", n2.URL()+"/edge/client/v1/authenticate?method=cert", "", map[string]any{}, true); r.Status != http.StatusOK {
+		t.Fatalf("tablet's certificate login at node2: %d %v", r.Status, r.Body)
+	}
+
 	// The same request without the certificate is refused.
 	if r := c.do("POST", c.LBURL+"/edge/client/v1/authenticate?method=cert", "", map[string]any{}, true); r.Status != http.StatusUnauthorized {
 		t.Fatalf("cert login without a certificate: %d %v", r.Status, r.Body)
@@ -132,12 +151,13 @@ func TestEnrollmentAnyNodeOnce(t *testing.T) {
 			t.Fatalf("replay at %s: %d %v", base, r.Status, r.Body)
 		}
 	}
-	// Exactly one certificate authenticator exists, seen from every node.
+	// Exactly one certificate authenticator of "laptop" exists, seen from
+	// every node (and the tablet's).
 	for _, n := range c.Nodes {
 		admin := c.Login(n.URL())
 		c.eventually(2*time.Second, "one cert authenticator on "+n.Name, func() error {
 			st, body, _ := c.Do("GET", n.URL()+"/edge/management/v1/authenticators?filter="+urlQuery(`method = "cert"`), admin, nil)
-			if st != http.StatusOK || listLen(body) != 1 {
+			if st != http.StatusOK || listLen(body) != 2 {
 				return fmt.Errorf("%d %v", st, body)
 			}
 			return nil

@@ -124,7 +124,7 @@ func TestNetworkTrustThroughLoadBalancer(t *testing.T) {
 	c.mustCLI("edge", "create", "identity", "phone", "--type", "Device", "-o", jwtPath)
 	// Forged JWTs are refused before anything is sent: the token stays
 	// unused, so the genuine JWT still enrolls afterwards.
-	for name, forged := range forgedJWTs(t, jwtPath) {
+	for name, forged := range forgedJWTs(t, c, jwtPath) {
 		path := filepath.Join(dir, "forged.jwt")
 		if err := os.WriteFile(path, []byte(forged), 0o600); err != nil {
 			t.Fatal(err)
@@ -185,9 +185,10 @@ func loadIdentityFile(t *testing.T, path string) tls.Certificate {
 }
 
 // forgedJWTs derives forgeries of the enrollment JWT in path: a tampered
-// claim, alg none, a foreign key under the genuine kid, and an expired one
-// signed by that foreign key.
-func forgedJWTs(t *testing.T, path string) map[string]string {
+// claim, alg none, a foreign key under the genuine kid, and an expired copy
+// re-signed with the issuing node's real key (read from its PKI directory),
+// so only the expiry is wrong.
+func forgedJWTs(t *testing.T, c *Cluster, path string) map[string]string {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -226,5 +227,19 @@ func forgedJWTs(t *testing.T, path string) map[string]string {
 		expired[k] = v
 	}
 	expired["exp"] = time.Now().Add(-time.Hour).Unix()
-	return map[string]string{"tampered": tampered, "alg none": noneStr, "foreign key": sign(claims), "expired": sign(expired)}
+	keyPEM, err := os.ReadFile(filepath.Join(c.home, "node1", "pki", "signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	realKey, err := pki.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := jwt.NewWithClaims(jwt.SigningMethodES256, expired)
+	exp.Header["kid"] = tok.Header["kid"]
+	expiredStr, err := exp.SignedString(realKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"tampered": tampered, "alg none": noneStr, "foreign key": sign(claims), "expired": expiredStr}
 }
