@@ -1,10 +1,13 @@
 package rest
 
 import (
+	"crypto/x509"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 )
 
@@ -15,34 +18,41 @@ import (
 // the chain, signed by the node's issuer, for the identity, short-lived)
 // or refused with 400 COULD_NOT_PROCESS_CSR, never a 500; an extend-verify
 // certificate matches only when it is the pending certificate.
-// It runs without the shared cluster.
+// It runs without the shared cluster, on an empty store of its own.
 func FuzzCertificateFields(f *testing.F) {
 	p, err := newTestPKI()
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv := New(Config{Issuer: p.inter, Log: quietLog()})
+	store, err := fsm.Open(filepath.Join(f.TempDir(), "state.db"), quietLog())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = store.Close() })
+	srv := New(Config{Issuer: p.inter, Log: quietLog(), Store: store, CACerts: []*x509.Certificate{p.root.Cert}})
 	good, _ := newCSR(f, "fuzz-seed")
 	f.Add(good)
 	for _, c := range badCSRs(f) {
 		f.Add(c)
 	}
-	pending, pendingPEM, aerr := srv.signClientCSR("csr", good, "seed", 0)
+	sc, aerr := srv.signClientCSR("csr", good, "seed", 0)
 	if aerr != nil {
 		f.Fatal(aerr)
 	}
+	pending, pendingPEM := sc.cert, sc.chainPEM
 	pendingFP := pki.Fingerprint(pending)
 	f.Add(pendingPEM)
 	f.Add(string(pki.EncodeCertificatesPEM(pending)))
 	f.Add(string(pki.EncodeCertificatesPEM(p.inter.Cert, pending)))
 
 	f.Fuzz(func(t *testing.T, field string) {
-		cert, chainPEM, aerr := srv.signClientCSR("csr", field, "fuzz-identity", pki.DefaultSessionCertValidity)
+		sc, aerr := srv.signClientCSR("csr", field, "fuzz-identity", pki.DefaultSessionCertValidity)
 		if aerr != nil {
 			if aerr.Status != http.StatusBadRequest || aerr.Code != CodeCouldNotProcessCSR || aerr.Cause == nil || aerr.Cause.Field != "csr" {
 				t.Fatalf("CSR refused with %d %s (%v), want 400 %s naming csr", aerr.Status, aerr.Code, aerr, CodeCouldNotProcessCSR)
 			}
 		} else {
+			cert, chainPEM := sc.cert, sc.chainPEM
 			chain, err := pki.ParseCertificatesPEM([]byte(chainPEM))
 			if err != nil || !chain[0].Equal(cert) {
 				t.Fatalf("issued chain does not start with the certificate: %v", err)

@@ -204,12 +204,12 @@ func (s *Server) finishOTT(w http.ResponseWriter, r *http.Request, rec *fsm.Reco
 	if strings.TrimSpace(csrPEM) == "" {
 		return errField(field, "a PEM certificate signing request is required", nil)
 	}
-	cert, chainPEM, aerr := s.signClientCSR(field, csrPEM, e.GetIdentityId(), 0)
+	sc, aerr := s.signClientCSR(field, csrPEM, e.GetIdentityId(), 0)
 	if aerr != nil {
 		return aerr
 	}
 	auth := &pb.Authenticator{IdentityId: e.GetIdentityId(), Method: "cert", IsIssuedByNetwork: true,
-		CertPem: string(pki.EncodeCertificatesPEM(cert)), Fingerprint: pki.Fingerprint(cert)}
+		CertPem: string(pki.EncodeCertificatesPEM(sc.cert)), Fingerprint: pki.Fingerprint(sc.cert)}
 	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), auth, nil)
 	if err != nil {
 		return errUnhandled(err)
@@ -217,7 +217,7 @@ func (s *Server) finishOTT(w http.ResponseWriter, r *http.Request, rec *fsm.Reco
 	if aerr := s.consume(r, rec, op); aerr != nil {
 		return aerr
 	}
-	writeData(w, http.StatusOK, map[string]any{"cert": chainPEM, "ca": s.caBundlePEM()}, meta{})
+	writeData(w, http.StatusOK, map[string]any{"cert": sc.chainPEM, "ca": sc.caPEM}, meta{})
 	return nil
 }
 

@@ -63,12 +63,12 @@ func (s *Server) extendAuthenticator(w http.ResponseWriter, r *http.Request) err
 	if aerr != nil {
 		return aerr
 	}
-	cert, chainPEM, aerr := s.signClientCSR("clientCertCsr", csrPEM, a.GetIdentityId(), 0)
+	sc, aerr := s.signClientCSR("clientCertCsr", csrPEM, a.GetIdentityId(), 0)
 	if aerr != nil {
 		return aerr
 	}
-	a.UnverifiedCertPem = string(pki.EncodeCertificatesPEM(cert))
-	a.UnverifiedFingerprint = pki.Fingerprint(cert)
+	a.UnverifiedCertPem = string(pki.EncodeCertificatesPEM(sc.cert))
+	a.UnverifiedFingerprint = pki.Fingerprint(sc.cert)
 	op, err := fsm.PatchOp(fsm.KindAuthenticator, rec.ID, a, nil, "unverified_cert_pem", "unverified_fingerprint")
 	if err != nil {
 		return errUnhandled(err)
@@ -76,7 +76,7 @@ func (s *Server) extendAuthenticator(w http.ResponseWriter, r *http.Request) err
 	if aerr := s.apply(r, op); aerr != nil {
 		return aerr
 	}
-	writeData(w, http.StatusOK, map[string]any{"clientCert": chainPEM, "ca": s.caBundlePEM()}, meta{})
+	writeData(w, http.StatusOK, map[string]any{"clientCert": sc.chainPEM, "ca": sc.caPEM}, meta{})
 	return nil
 }
 

@@ -65,38 +65,43 @@ func (s *Server) issuer() (*pki.CA, *APIError) {
 	return s.cfg.Issuer, nil
 }
 
+// signedCert is a client certificate signed from a CSR, with what the
+// answer carries: the leaf and issuer chain, and the cluster CA bundle.
+type signedCert struct {
+	cert     *x509.Certificate
+	chainPEM string
+	// caPEM is the cluster CA bundle (root and every member's intermediate),
+	// what the spec's "ca" and "cas" fields carry, so a client can use it as
+	// its trust store. It is read before the certificate is stored, so a
+	// failure to read it never follows a committed write.
+	caPEM string
+}
+
 // signClientCSR parses a PEM CSR from field and signs a client certificate
-// for identityID with this node's issuer. It returns the leaf and the PEM of
-// the leaf followed by the issuer chain, which is what clients present.
-func (s *Server) signClientCSR(field, csrPEM, identityID string, validity time.Duration) (*x509.Certificate, string, *APIError) {
+// for identityID with this node's issuer.
+func (s *Server) signClientCSR(field, csrPEM, identityID string, validity time.Duration) (*signedCert, *APIError) {
 	ca, aerr := s.issuer()
 	if aerr != nil {
-		return nil, "", aerr
+		return nil, aerr
 	}
 	csr, err := pki.ParseCSR([]byte(csrPEM))
 	if err != nil {
-		return nil, "", errBadCSR(field, err)
+		return nil, errBadCSR(field, err)
+	}
+	bundle, err := s.caBundle()
+	if err != nil {
+		return nil, errUnhandled(err)
 	}
 	cert, err := ca.SignClientCSR(pki.ClientCertRequest{CSR: csr, IdentityID: identityID, TrustDomain: s.cfg.TrustDomain, Validity: validity})
 	if errors.Is(err, pki.ErrBadCSR) {
-		return nil, "", errBadCSR(field, err)
+		return nil, errBadCSR(field, err)
 	}
 	if err != nil {
-		return nil, "", errUnhandled(fmt.Errorf("sign client certificate: %w", err))
+		return nil, errUnhandled(fmt.Errorf("sign client certificate: %w", err))
 	}
 	chain := append([]*x509.Certificate{cert}, ca.IssuerChain()...)
-	return cert, string(pki.EncodeCertificatesPEM(chain...)), nil
-}
-
-// caBundlePEM is what the spec's "cas" and "ca" fields carry: the cluster
-// CA bundle (root and every member's intermediate), so a client can use it
-// as its trust store.
-func (s *Server) caBundlePEM() string {
-	bundle, err := s.caBundle()
-	if err != nil {
-		s.log.Warn("read the CA bundle", "err", err)
-	}
-	return string(pki.EncodeCertificatesPEM(bundle...))
+	return &signedCert{cert: cert, chainPEM: string(pki.EncodeCertificatesPEM(chain...)),
+		caPEM: string(pki.EncodeCertificatesPEM(bundle...))}, nil
 }
 
 // createSessionCert signs a short-lived client certificate for the caller
@@ -120,10 +125,11 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 	if held >= maxSessionCerts {
 		return errField("csr", fmt.Sprintf("this API session already holds %d certificates; delete one first", held), nil)
 	}
-	cert, chainPEM, aerr := s.signClientCSR("csr", csrPEM, c.identity.ID, pki.DefaultSessionCertValidity)
+	sc, aerr := s.signClientCSR("csr", csrPEM, c.identity.ID, pki.DefaultSessionCertValidity)
 	if aerr != nil {
 		return aerr
 	}
+	cert := sc.cert
 	id := uuid.NewString()
 	op, err := fsm.CreateOp(fsm.KindApiSessionCertificate, id, &pb.ApiSessionCertificate{
 		ApiSessionId: c.session.ID,
@@ -131,7 +137,7 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 		Fingerprint:  pki.Fingerprint(cert),
 		ValidFrom:    cert.NotBefore.UnixNano(),
 		ValidTo:      cert.NotAfter.UnixNano(),
-		CertPem:      chainPEM,
+		CertPem:      sc.chainPEM,
 	}, nil)
 	if err != nil {
 		return errUnhandled(err)
@@ -142,8 +148,8 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 	writeData(w, http.StatusCreated, map[string]any{
 		"id":          id,
 		"_links":      links("./" + sessionCertsPath + "/" + id),
-		"certificate": chainPEM,
-		"cas":         s.caBundlePEM(),
+		"certificate": sc.chainPEM,
+		"cas":         sc.caPEM,
 	}, meta{})
 	return nil
 }
