@@ -53,11 +53,10 @@ func (s *Server) resolve(r *http.Request) (*caller, *APIError) {
 	}
 	// The session may have been created through another node a moment ago
 	// and not be applied here yet: catch up with the leader, then look
-	// again. Only misses pay for this.
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.node.CatchUp(ctx); err != nil {
-		return nil, aerr
+	// again. Only misses pay for this. If this node cannot catch up, it
+	// cannot tell whether the session exists: a retryable 503, not a 401.
+	if cerr := s.catchUp(r); cerr != nil {
+		return nil, cerr
 	}
 	return s.resolveLocal(r)
 }

@@ -345,6 +345,17 @@ func TestOTTCAEnrollment(t *testing.T) {
 	e.wantIdentityName(t, tok, "ottca-device")
 	wantError(t, "replay", e.withClientCert(&good).do(t, http.MethodPost, ClientBase+"/enroll/ottca", "", body),
 		http.StatusBadRequest, CodeInvalidEnrollmentToken)
+	// Re-enrolling it makes an ottca enrollment, which the CA must allow.
+	if r := e.do(t, http.MethodPatch, mgmt+"/cas/"+caID, admin, map[string]any{"isOttCaEnrollmentEnabled": false}); r.status != http.StatusOK {
+		t.Fatalf("patch CA: %d %s", r.status, r.raw)
+	}
+	authID := e.authenticatorsOfCA(t, caID)[0]
+	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	wantError(t, "re-enroll under a CA refusing ottca", e.doUnchecked(t, http.MethodPost, mgmt+"/authenticators/"+authID+"/re-enroll", admin, map[string]any{"expiresAt": exp}),
+		http.StatusConflict, CodeConflict)
+	if n := len(e.authenticatorsOfCA(t, caID)); n != 1 {
+		t.Fatalf("the refused re-enroll deleted the authenticator: %d left", n)
+	}
 }
 
 // A request that looked its token up before an admin refreshed the

@@ -378,6 +378,13 @@ func (s *Server) reEnrollAuthenticator(w http.ResponseWriter, r *http.Request) e
 			req.method, req.username = methodUPDB, a.GetUsername()
 		case a.GetCaId() != "":
 			req.method, req.caID = methodOTTCA, a.GetCaId()
+			// An ottca enrollment its CA refuses could never be used.
+			if crec, err := rd.Get(fsm.KindCa, a.GetCaId()); err == nil {
+				if ca, _ := fsm.As[*pb.Ca](crec); !ca.GetIsOttCaEnrollmentEnabled() {
+					return &APIError{Status: http.StatusConflict, Code: CodeConflict,
+						Message: "the authenticator's CA does not allow ottca enrollment (isOttCaEnrollmentEnabled is false); enable it or delete the authenticator"}
+				}
+			}
 		}
 		// The authenticator is deleted in the same command, so the checks
 		// for an existing credential do not apply.

@@ -105,6 +105,9 @@ func TestNoLeaderWrites(t *testing.T) {
 	// "invalid token".
 	en := n.doUnchecked(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": uuid.NewString(), "clientCsr": "x"})
 	wantError(t, "unknown token without a leader", en, http.StatusServiceUnavailable, CodeClusterHasNoLeader)
+	// Likewise a session token this node does not know.
+	wantError(t, "unknown session without a leader", n.doUnchecked(t, http.MethodGet, ClientBase+"/current-identity", uuid.NewString(), nil),
+		http.StatusServiceUnavailable, CodeClusterHasNoLeader)
 
 	// Through HTTP: the password checks out, the session write cannot be
 	// replicated.
