@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
@@ -59,6 +60,38 @@ func (s *Server) resolve(r *http.Request) (*caller, *APIError) {
 		return nil, cerr
 	}
 	return s.resolveLocal(r)
+}
+
+// viewFresh runs fn in a read view; if fn finds nothing, it catches up with
+// the leader once and runs it again, so something created through another
+// node a moment ago is found here too. Only misses pay for the catch-up. If
+// the catch-up fails, the error is a retryable *APIError (503): "not
+// found" would be a lie while this node cannot tell.
+func (s *Server) viewFresh(r *http.Request, fn func(rd *fsm.Reader) error) error {
+	err := s.store.View(fn)
+	if !errors.Is(err, fsm.ErrNotFound) {
+		return err
+	}
+	if aerr := s.catchUp(r); aerr != nil {
+		return aerr
+	}
+	return s.store.View(fn)
+}
+
+// catchUp waits, at most 2 s, until this node has applied everything the
+// leader had applied when asked.
+func (s *Server) catchUp(r *http.Request) *APIError {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	err := s.node.CatchUp(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, cluster.ErrNoLeader):
+		return fromCluster(err)
+	}
+	return &APIError{Status: http.StatusServiceUnavailable, Code: CodeTimeout,
+		Message: "This node could not catch up with the cluster leader in time; retry", CauseMessage: err.Error()}
 }
 
 // maybeNewSession reports whether the request carries a credential that

@@ -34,6 +34,13 @@ type TokenSigner struct {
 	Issuer string
 }
 
+// sign signs claims as ES256 under this node's key id.
+func (t *TokenSigner) sign(claims jwt.Claims) (string, error) {
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	tok.Header["kid"] = t.KeyID
+	return tok.SignedString(t.Key)
+}
+
 // accessClaims are the claims of an access token; SessionID is the API
 // session it stands for, so ending the session revokes the token.
 type accessClaims struct {
@@ -57,9 +64,7 @@ func (s *Server) issueAccessToken(sessionID, identityID string, now time.Time) (
 			ID: uuid.NewString(),
 		},
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
-	tok.Header["kid"] = signer.KeyID
-	signed, err := tok.SignedString(signer.Key)
+	signed, err := signer.sign(claims)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign access token: %w", err)
 	}

@@ -606,10 +606,3 @@ func (s *Server) caJWT(w http.ResponseWriter, r *http.Request) error {
 	_, _ = io.WriteString(w, signed)
 	return nil
 }
-
-// sign signs claims as ES256 under this node's key id.
-func (t *TokenSigner) sign(claims jwt.Claims) (string, error) {
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
-	tok.Header["kid"] = t.KeyID
-	return tok.SignedString(t.Key)
-}

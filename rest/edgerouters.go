@@ -1,7 +1,6 @@
 package rest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -295,19 +294,6 @@ func (s *Server) reEnrollEdgeRouter(w http.ResponseWriter, r *http.Request) erro
 		writeEmpty(w)
 		return nil
 	}
-}
-
-// applyResult replicates ops as one command and returns the state
-// machine's result for the caller to map; transport failures are already
-// API errors.
-func (s *Server) applyResult(r *http.Request, ops ...*pb.Op) (*pb.Result, *APIError) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
-	defer cancel()
-	res, _, err := s.node.Apply(ctx, &pb.Command{RequestId: requestID(r), Timestamp: time.Now().UnixNano(), Ops: ops})
-	if err != nil {
-		return nil, fromCluster(err)
-	}
-	return res, nil
 }
 
 // renderEdgeRouter renders the spec's edgeRouterDetail, with the router's

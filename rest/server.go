@@ -146,14 +146,24 @@ func urlVars(r *http.Request) map[string]string {
 // apply replicates ops as one command and maps both transport failures and
 // constraint violations to API errors.
 func (s *Server) apply(r *http.Request, ops ...*pb.Op) *APIError {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
-	defer cancel()
-	cmd := &pb.Command{RequestId: requestID(r), Timestamp: time.Now().UnixNano(), Ops: ops}
-	res, _, err := s.node.Apply(ctx, cmd)
-	if err != nil {
-		return fromCluster(err)
+	res, aerr := s.applyResult(r, ops...)
+	if aerr != nil {
+		return aerr
 	}
 	return fromResult(res)
+}
+
+// applyResult replicates ops as one command and returns the state
+// machine's result for the caller to map; transport failures are already
+// API errors.
+func (s *Server) applyResult(r *http.Request, ops ...*pb.Op) (*pb.Result, *APIError) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
+	defer cancel()
+	res, _, err := s.node.Apply(ctx, &pb.Command{RequestId: requestID(r), Timestamp: time.Now().UnixNano(), Ops: ops})
+	if err != nil {
+		return nil, fromCluster(err)
+	}
+	return res, nil
 }
 
 // applyEmpty replicates ops and, once applied here, answers the spec's
