@@ -19,6 +19,7 @@ import (
 	"github.com/garrison-ctrl/garrison/internal/trust"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/apispec"
 )
 
 // enrollmentOf returns the identity's outstanding enrollment of method as
@@ -137,10 +138,31 @@ func TestGenericEnrollWithPEMBody(t *testing.T) {
 	id := newIdentity(t, e, map[string]any{"name": "generic-enroll", "type": "Device", "isAdmin": false, "enrollment": map[string]any{"ott": true}})
 	tok := enrollmentOf(t, e, admin, id, "ott")["token"].(string)
 	csr, _ := newCSR(t, "generic")
-	resp := e.send(t, http.MethodPost, ClientBase+"/enroll?method=ott&token="+tok, "", csr, http.Header{"Content-Type": {"application/x-pem-file"}})
+	pemBody := http.Header{"Content-Type": {"application/x-pem-file"}}
+	// The method named in the query must be the enrollment's own.
+	wrong := e.send(t, http.MethodPost, ClientBase+"/enroll?method=updb&token="+tok, "", csr, pemBody)
+	if _, err := apispec.Check(wrong); err != nil {
+		t.Errorf("spec: %v", err)
+	}
+	wantError(t, "wrong method", readResponse(t, wrong), http.StatusBadRequest, CodeInvalidEnrollmentToken)
+	resp := e.send(t, http.MethodPost, ClientBase+"/enroll?method=ott&token="+tok, "", csr, pemBody)
+	if _, err := apispec.Check(resp); err != nil {
+		t.Errorf("spec: %v", err)
+	}
 	r := readResponse(t, resp)
 	if r.status != http.StatusOK || !strings.Contains(r.data()["cert"].(string), "BEGIN CERTIFICATE") {
 		t.Fatalf("generic enroll: %d %s", r.status, r.raw)
+	}
+	// A router token through /enroll?method=erott reaches router enrollment.
+	routerID, routerTok := newRouterToken(t, e, "generic-router")
+	client, server := routerCSRs(t, newKey(t), routerID)
+	rr := e.do(t, http.MethodPost, ClientBase+"/enroll?method=erott&token="+routerTok, "", map[string]any{"certCsr": client, "serverCertCsr": server})
+	if rr.status != http.StatusOK || rr.data()["serverCert"] == nil {
+		t.Fatalf("generic erott enroll: %d %s", rr.status, rr.raw)
+	}
+	// method=ca without a client certificate is CA auto-enrollment refused.
+	if ca := e.do(t, http.MethodPost, ClientBase+"/enroll?method=ca", "", map[string]any{}); ca.status < 400 || ca.status >= 500 {
+		t.Fatalf("generic ca enroll without a certificate: %d %s", ca.status, ca.raw)
 	}
 }
 
