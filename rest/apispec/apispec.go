@@ -1,5 +1,6 @@
 // Package apispec checks HTTP responses against the official OpenZiti Swagger
-// 2.0 definitions kept in shared/spec (client.yml, management.yml, fabric.yml).
+// 2.0 definitions Garrison vendors and embeds (package rest/specs: client.yml,
+// management.yml, fabric.yml).
 //
 // It is a test aid: Garrison's tests pass every JSON body the server returns
 // through [ValidateHTTP] or [Check], and a body that does not fit the schema
@@ -68,6 +69,8 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/yamlutils"
 	"github.com/go-openapi/validate"
+
+	"github.com/garrison-ctrl/garrison/rest/specs"
 )
 
 // Base paths of the three OpenZiti APIs, as declared by the definition files.
@@ -76,43 +79,6 @@ const (
 	ManagementBasePath = "/edge/management/v1"
 	FabricBasePath     = "/fabric/v1"
 )
-
-// SpecDirEnv names the environment variable that overrides [Dir].
-const SpecDirEnv = "GARRISON_SPEC_DIR"
-
-// Dir returns the spec directory: $GARRISON_SPEC_DIR if set, else it walks up
-// from the current working directory looking for a directory that contains
-// go.mod, and returns <thatdir>/../shared/spec. If that directory does not
-// exist the walk goes on upwards (so a nested module still finds the
-// project's spec); an error is returned when no candidate is found.
-func Dir() (string, error) {
-	if d := os.Getenv(SpecDirEnv); d != "" {
-		return filepath.Abs(d)
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("apispec: %w", err)
-	}
-	var tried []string
-	for d := wd; ; {
-		if st, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && !st.IsDir() {
-			cand := filepath.Join(filepath.Dir(d), "shared", "spec")
-			if st, err := os.Stat(cand); err == nil && st.IsDir() {
-				return cand, nil
-			}
-			tried = append(tried, cand)
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			break
-		}
-		d = parent
-	}
-	if len(tried) == 0 {
-		return "", fmt.Errorf("apispec: no go.mod found above %s (set %s)", wd, SpecDirEnv)
-	}
-	return "", fmt.Errorf("apispec: spec directory not found (tried %s; set %s)", strings.Join(tried, ", "), SpecDirEnv)
-}
 
 // Spec is one loaded API definition. It is safe for concurrent use.
 type Spec struct {
@@ -187,6 +153,12 @@ func Load(path string) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apispec: %w", err)
 	}
+	return Parse(path, raw)
+}
+
+// Parse prepares one Swagger 2.0 definition (YAML or JSON); path names it in
+// errors and in [Spec.Path].
+func Parse(path string, raw []byte) (*Spec, error) {
 	yd, err := yamlutils.BytesToYAMLDoc(raw)
 	if err != nil {
 		return nil, fmt.Errorf("apispec: %s: %w", path, err)
@@ -228,28 +200,28 @@ type loaded struct {
 
 func (l *loaded) get(file string) (*Spec, error) {
 	l.once.Do(func() {
-		dir, err := Dir()
+		raw, err := specs.Read(file)
 		if err != nil {
 			l.err = err
 			return
 		}
-		l.spec, l.err = Load(filepath.Join(dir, file))
+		l.spec, l.err = Parse("specs/"+file, raw)
 	})
 	return l.spec, l.err
 }
 
 var client, management, fabric loaded
 
-// Client returns the Edge Client API definition (client.yml in [Dir]),
+// Client returns the Edge Client API definition (the embedded client.yml),
 // loading it on first use.
 func Client() (*Spec, error) { return client.get("client.yml") }
 
-// Management returns the Edge Management API definition (management.yml in
-// [Dir]), loading it on first use.
+// Management returns the Edge Management API definition (the embedded
+// management.yml), loading it on first use.
 func Management() (*Spec, error) { return management.get("management.yml") }
 
-// Fabric returns the Fabric API definition (fabric.yml in [Dir]), loading it
-// on first use.
+// Fabric returns the Fabric API definition (the embedded fabric.yml), loading
+// it on first use.
 func Fabric() (*Spec, error) { return fabric.get("fabric.yml") }
 
 var apis = []struct {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/garrison-ctrl/garrison/rest/specs"
 )
 
 // mustPass fails the test if err is not nil.
@@ -51,27 +53,20 @@ const versionBody = `{
   "meta": {}
 }`
 
-func TestDir(t *testing.T) {
-	t.Run("walk up", func(t *testing.T) {
-		t.Setenv(SpecDirEnv, "")
-		dir, err := Dir()
+func TestEmbeddedDefinitions(t *testing.T) {
+	for _, d := range specs.Definitions() {
+		raw, err := specs.Read(d.File)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range []string{"client.yml", "management.yml", "fabric.yml"} {
-			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-				t.Errorf("Dir() = %s: %v", dir, err)
-			}
+		s, err := Parse(d.File, raw)
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	t.Run("env", func(t *testing.T) {
-		want := t.TempDir()
-		t.Setenv(SpecDirEnv, want)
-		got, err := Dir()
-		if err != nil || got != want {
-			t.Fatalf("Dir() = %q, %v; want %q", got, err, want)
+		if s.BasePath != d.BasePath {
+			t.Errorf("%s: basePath %q, want %q", d.File, s.BasePath, d.BasePath)
 		}
-	})
+	}
 }
 
 func TestForURLPath(t *testing.T) {
@@ -517,20 +512,23 @@ func TestConcurrent(t *testing.T) {
 
 // TestTimings logs how long loading management.yml and validating take.
 func TestTimings(t *testing.T) {
-	dir, err := Dir()
-	if err != nil {
-		t.Fatal(err)
+	load := func(f string) (*Spec, error) {
+		raw, err := specs.Read(f)
+		if err != nil {
+			return nil, err
+		}
+		return Parse(f, raw)
 	}
 	for _, f := range []string{"client.yml", "management.yml", "fabric.yml"} {
 		start := time.Now()
-		s, err := Load(filepath.Join(dir, f))
+		s, err := load(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		load := time.Since(start)
 		t.Logf("%s: load %v (%d paths)", f, load.Round(time.Millisecond), len(s.routes))
 	}
-	s, err := Load(filepath.Join(dir, "management.yml"))
+	s, err := load("management.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
