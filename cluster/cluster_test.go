@@ -162,6 +162,15 @@ func TestForwardedWriteIsReadableOnFollowerAtOnce(t *testing.T) {
 	if err != nil || res.GetCode() != pb.Result_CONFLICT {
 		t.Fatalf("duplicate via follower: %v %v", res, err)
 	}
+	// A command the leader's state machine does not understand is refused
+	// before it is proposed: committed, it would stop every node like it.
+	unknownKind := &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{fsm.DeleteOp("no-such-kind", "x")}}
+	if _, _, err := f.Apply(ctx, unknownKind); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("unknown kind via follower: want ErrInvalid, got %v", err)
+	}
+	if res, _, err := f.Apply(ctx, createIdentity(t, "after-refusal")); err != nil || res.GetCode() != pb.Result_OK {
+		t.Fatalf("write after the refused command: %v %v", res, err)
+	}
 	// Every node converges.
 	deadline := time.Now().Add(5 * time.Second)
 	for _, n := range nodes {

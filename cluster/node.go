@@ -375,6 +375,11 @@ func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, uint
 
 // applyLocal runs cmd through Raft on the leader.
 func (n *Node) applyLocal(ctx context.Context, cmd *pb.Command) (*pb.Result, uint64, error) {
+	// A command this leader's state machine cannot apply must never be
+	// committed: every node like this one would stop on it.
+	if err := n.cfg.Store.CheckCommand(cmd); err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: encode command: %v", ErrInvalid, err)

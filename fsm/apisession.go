@@ -9,17 +9,24 @@ import (
 // KindApiSession is the type name of API sessions.
 const KindApiSession = "apiSessions"
 
+// Indexes of API sessions.
+var (
+	ApiSessionIdentity = MultiIndex(KindApiSession, "identity")
+	// ApiSessionToken holds the SHA-256 of each session's token.
+	ApiSessionToken = UniqueIndex(KindApiSession, "token")
+)
+
 var apiSessionKind = Kind{
 	Name: KindApiSession,
 	New:  func() proto.Message { return &pb.ApiSession{} },
 	Indexes: []Index{
-		{Name: "identity", Field: "identityId", Keys: func(m proto.Message) []string {
+		ApiSessionIdentity.Index("identityId", func(m proto.Message) []string {
 			return keysOf(m.(*pb.ApiSession).GetIdentityId())
-		}},
-		{Name: "token", Unique: true, Field: "token", Keys: func(m proto.Message) []string {
+		}),
+		ApiSessionToken.Index("token", func(m proto.Message) []string {
 			return keysOf(m.(*pb.ApiSession).GetTokenHash())
-		}},
+		}),
 	},
 	// Ending an identity ends its sessions everywhere, in the same apply.
-	Refs: []Ref{{Index: "identity", Field: "identityId", Target: KindIdentity, OnDelete: Cascade}},
+	Refs: []Ref{{Index: ApiSessionIdentity, Field: "identityId", Target: KindIdentity, OnDelete: Cascade}},
 }

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
@@ -16,14 +17,115 @@ var marshalOpts = proto.MarshalOptions{Deterministic: true}
 // ok is the result of every successful command.
 func ok() *pb.Result { return &pb.Result{Code: pb.Result_OK} }
 
+// ErrIncompatible marks a command this build cannot apply as it was meant:
+// an entity type, op, index or field it does not know, or fields of a newer
+// format. Skipping such a command would let this node diverge from the nodes
+// that understood it, so applying one stops the node, and a leader refuses
+// to propose one (CheckCommand).
+var ErrIncompatible = errors.New("command not understood by this build")
+
+func incompatible(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrIncompatible, fmt.Sprintf(format, args...))
+}
+
+// CheckCommand reports, as an ErrIncompatible error, anything in cmd that
+// this build's state machine would not understand. The leader runs it before
+// proposing, so a malformed command, or one from a newer node that this
+// older leader cannot apply, is refused instead of committed.
+func (s *Store) CheckCommand(cmd *pb.Command) error {
+	if err := unknownFields(cmd.ProtoReflect()); err != nil {
+		return err
+	}
+	for i, op := range cmd.GetOps() {
+		if err := s.checkOp(op); err != nil {
+			return fmt.Errorf("op %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) checkOp(op *pb.Op) error {
+	switch k := op.GetKind().(type) {
+	case *pb.Op_Create:
+		_, _, err := s.decodeBody(k.Create.GetEntity())
+		return err
+	case *pb.Op_Update:
+		_, _, err := s.decodeBody(k.Update.GetEntity())
+		return err
+	case *pb.Op_Patch:
+		_, body, err := s.decodeBody(k.Patch.GetEntity())
+		if err != nil {
+			return err
+		}
+		for _, name := range k.Patch.GetFields() {
+			if name != "tags" && fieldByName(body, name) == nil {
+				return incompatible("patch names field %q, which %s bodies do not have", name, k.Patch.GetEntity().GetType())
+			}
+		}
+		return nil
+	case *pb.Op_Delete:
+		_, err := s.knownKind(k.Delete.GetType())
+		return err
+	case *pb.Op_Expect:
+		_, err := s.expectIndex(k.Expect)
+		return err
+	}
+	return incompatible("an op of a type this build does not know")
+}
+
+// unknownFields finds fields this build's protobuf definitions lack, in a
+// command and everything it contains (an Any's payload is checked when it is
+// decoded).
+func unknownFields(m protoreflect.Message) error {
+	if len(m.GetUnknown()) > 0 {
+		return incompatible("%s carries fields this build does not know", m.Descriptor().FullName())
+	}
+	var err error
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Message() == nil || fd.Message().FullName() == "google.protobuf.Any" {
+			return true
+		}
+		switch {
+		case fd.IsList():
+			for i := 0; i < v.List().Len() && err == nil; i++ {
+				err = unknownFields(v.List().Get(i).Message())
+			}
+		case fd.IsMap():
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				if fd.MapValue().Message() != nil {
+					err = unknownFields(mv.Message())
+				}
+				return err == nil
+			})
+		default:
+			err = unknownFields(v.Message())
+		}
+		return err == nil
+	})
+	return err
+}
+
+func (s *Store) knownKind(name string) (*Kind, error) {
+	kind, ok := s.kinds[name]
+	if !ok {
+		return nil, incompatible("unknown entity type %q", name)
+	}
+	return kind, nil
+}
+
 // applyCommand applies the ops of one command through j. On failure it
-// undoes what the command had changed and reports the failing op.
+// undoes what the command had changed and reports the failing op. An error
+// means the command cannot be applied at all (ErrIncompatible) or the
+// database failed; either stops the node.
 func (s *Store) applyCommand(j *journal, cmd *pb.Command) (*pb.Result, error) {
 	j.reset()
+	if err := unknownFields(cmd.ProtoReflect()); err != nil {
+		return nil, err
+	}
 	for i, op := range cmd.GetOps() {
 		res, err := s.applyOp(j, cmd.GetTimestamp(), op)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("op %d: %w", i, err)
 		}
 		if res.GetCode() != pb.Result_OK {
 			if err := j.undo(); err != nil {
@@ -37,7 +139,7 @@ func (s *Store) applyCommand(j *journal, cmd *pb.Command) (*pb.Result, error) {
 }
 
 // applyOp returns a non-OK result for constraint violations and an error
-// only when the database itself fails.
+// when the op cannot be understood or the database itself fails.
 func (s *Store) applyOp(j *journal, ts int64, op *pb.Op) (*pb.Result, error) {
 	switch k := op.GetKind().(type) {
 	case *pb.Op_Create:
@@ -48,60 +150,74 @@ func (s *Store) applyOp(j *journal, ts int64, op *pb.Op) (*pb.Result, error) {
 		return s.patch(j, ts, k.Patch)
 	case *pb.Op_Delete:
 		d := k.Delete
-		if _, known := s.kinds[d.GetType()]; known && d.GetSkipMissing() && j.get(entityBucket(d.GetType()), []byte(d.GetId())) == nil {
+		if _, err := s.knownKind(d.GetType()); err != nil {
+			return nil, err
+		}
+		if d.GetSkipMissing() && j.get(entityBucket(d.GetType()), []byte(d.GetId())) == nil {
 			return ok(), nil
 		}
 		return s.delete(j, d.GetType(), d.GetId())
 	case *pb.Op_Expect:
-		return s.expect(j, k.Expect), nil
-	default:
-		return failure(pb.Result_INVALID, "", "", "command has an empty op"), nil
+		return s.expect(j, k.Expect)
 	}
+	return nil, incompatible("an op of a type this build does not know")
 }
 
-// expect checks an Expect precondition against the unique index.
-func (s *Store) expect(j *journal, e *pb.Expect) *pb.Result {
-	kind, known := s.kinds[e.GetType()]
-	if !known {
-		return failure(pb.Result_INVALID, "type", e.GetType(), "unknown entity type")
+// expectIndex resolves the unique index an Expect names.
+func (s *Store) expectIndex(e *pb.Expect) (*Index, error) {
+	kind, err := s.knownKind(e.GetType())
+	if err != nil {
+		return nil, err
 	}
 	ix := kind.index(e.GetIndex())
 	if ix == nil || !ix.Unique {
-		return failure(pb.Result_INVALID, "index", e.GetIndex(), "not a unique index of "+e.GetType())
+		return nil, incompatible("%q is not a unique index of %s", e.GetIndex(), e.GetType())
+	}
+	return ix, nil
+}
+
+// expect checks an Expect precondition against the unique index.
+func (s *Store) expect(j *journal, e *pb.Expect) (*pb.Result, error) {
+	ix, err := s.expectIndex(e)
+	if err != nil {
+		return nil, err
 	}
 	got := j.get(indexBucket(e.GetType(), e.GetIndex()), []byte(e.GetKey()))
 	if got == nil || string(got) != e.GetId() {
-		return failure(pb.Result_NOT_FOUND, ix.Field, "", "the expected "+ix.Field+" no longer names this "+e.GetType())
+		return failure(pb.Result_NOT_FOUND, ix.Field, "", "the expected "+ix.Field+" no longer names this "+e.GetType()), nil
 	}
-	return ok()
+	return ok(), nil
 }
 
 // decodeBody checks that e names a known kind and carries a body of that
-// kind's message type.
-func (s *Store) decodeBody(e *pb.Entity) (*Kind, proto.Message, *pb.Result) {
+// kind's message type, in a format this build knows entirely.
+func (s *Store) decodeBody(e *pb.Entity) (*Kind, proto.Message, error) {
 	if e == nil {
-		return nil, nil, failure(pb.Result_INVALID, "", "", "op has no entity")
+		return nil, nil, incompatible("op has no entity")
 	}
-	kind, found := s.kinds[e.GetType()]
-	if !found {
-		return nil, nil, failure(pb.Result_INVALID, "type", e.GetType(), "unknown entity type")
+	kind, err := s.knownKind(e.GetType())
+	if err != nil {
+		return nil, nil, err
 	}
 	if e.GetId() == "" {
-		return nil, nil, failure(pb.Result_INVALID, "id", "", "entity has no id")
+		return nil, nil, incompatible("%s entity has no id", kind.Name)
 	}
 	body := kind.New()
 	if e.GetBody() != nil {
 		if err := e.GetBody().UnmarshalTo(body); err != nil {
-			return nil, nil, failure(pb.Result_INVALID, "body", "", "body does not match entity type: "+err.Error())
+			return nil, nil, incompatible("body does not match entity type %s: %v", kind.Name, err)
+		}
+		if err := unknownFields(body.ProtoReflect()); err != nil {
+			return nil, nil, err
 		}
 	}
 	return kind, body, nil
 }
 
 func (s *Store) create(j *journal, ts int64, e *pb.Entity) (*pb.Result, error) {
-	kind, body, bad := s.decodeBody(e)
-	if bad != nil {
-		return bad, nil
+	kind, body, err := s.decodeBody(e)
+	if err != nil {
+		return nil, err
 	}
 	if j.get(entityBucket(kind.Name), []byte(e.GetId())) != nil {
 		return failure(pb.Result_CONFLICT, "id", e.GetId(), "an entity with this id already exists"), nil
@@ -111,9 +227,9 @@ func (s *Store) create(j *journal, ts int64, e *pb.Entity) (*pb.Result, error) {
 }
 
 func (s *Store) update(j *journal, ts int64, e *pb.Entity) (*pb.Result, error) {
-	kind, body, bad := s.decodeBody(e)
-	if bad != nil {
-		return bad, nil
+	kind, body, err := s.decodeBody(e)
+	if err != nil {
+		return nil, err
 	}
 	old, oldBody, err := s.load(j, kind, e.GetId())
 	if err != nil {
@@ -128,9 +244,14 @@ func (s *Store) update(j *journal, ts int64, e *pb.Entity) (*pb.Result, error) {
 
 func (s *Store) patch(j *journal, ts int64, p *pb.Patch) (*pb.Result, error) {
 	e := p.GetEntity()
-	kind, patchBody, bad := s.decodeBody(e)
-	if bad != nil {
-		return bad, nil
+	kind, patchBody, err := s.decodeBody(e)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range p.GetFields() {
+		if name != "tags" && fieldByName(patchBody, name) == nil {
+			return nil, incompatible("patch names field %q, which %s bodies do not have", name, kind.Name)
+		}
 	}
 	old, oldBody, err := s.load(j, kind, e.GetId())
 	if err != nil {
@@ -152,31 +273,30 @@ func (s *Store) patch(j *journal, ts int64, p *pb.Patch) (*pb.Result, error) {
 			stored.Tags = e.GetTags()
 			continue
 		}
-		if !copyField(merged, patchBody, name) {
-			return failure(pb.Result_INVALID, name, "", "unknown field in patch"), nil
-		}
+		copyField(merged, patchBody, name)
 	}
 	return s.write(j, kind, stored, old, oldBody, merged)
 }
 
-// copyField copies one top-level field, named by its proto or JSON name,
-// from src to dst. It reports false if the message has no such field.
-func copyField(dst, src proto.Message, name string) bool {
+// fieldByName finds a top-level field by its proto or JSON name.
+func fieldByName(m proto.Message, name string) protoreflect.FieldDescriptor {
+	fields := m.ProtoReflect().Descriptor().Fields()
+	if fd := fields.ByName(protoreflect.Name(name)); fd != nil {
+		return fd
+	}
+	return fields.ByJSONName(name)
+}
+
+// copyField copies one top-level field, named by its proto or JSON name
+// (one the message has), from src to dst.
+func copyField(dst, src proto.Message, name string) {
 	d, sr := dst.ProtoReflect(), src.ProtoReflect()
-	fields := d.Descriptor().Fields()
-	fd := fields.ByName(protoreflect.Name(name))
-	if fd == nil {
-		fd = fields.ByJSONName(name)
-	}
-	if fd == nil {
-		return false
-	}
+	fd := fieldByName(dst, name)
 	if sr.Has(fd) {
 		d.Set(fd, sr.Get(fd))
 	} else {
 		d.Clear(fd)
 	}
-	return true
 }
 
 // write stores the entity with body, maintaining indexes against the old
@@ -218,7 +338,7 @@ func (s *Store) write(j *journal, kind *Kind, e, old *pb.Entity, oldBody, body p
 		}
 	}
 	for _, ref := range kind.Refs {
-		ix := kind.index(ref.Index)
+		ix := kind.index(ref.Index.name)
 		for _, target := range ix.Keys(body) {
 			if j.get(entityBucket(ref.Target), []byte(target)) == nil {
 				return failure(pb.Result_REFERENCE_MISSING, ref.Field, target,
@@ -244,9 +364,9 @@ func (s *Store) write(j *journal, kind *Kind, e, old *pb.Entity, oldBody, body p
 }
 
 func (s *Store) delete(j *journal, kindName, id string) (*pb.Result, error) {
-	kind, found := s.kinds[kindName]
-	if !found {
-		return failure(pb.Result_INVALID, "type", kindName, "unknown entity type"), nil
+	kind, err := s.knownKind(kindName)
+	if err != nil {
+		return nil, err
 	}
 	old, oldBody, err := s.load(j, kind, id)
 	if err != nil {
@@ -257,7 +377,7 @@ func (s *Store) delete(j *journal, kindName, id string) (*pb.Result, error) {
 	}
 	// Referring entities first, so a Restrict anywhere stops the whole delete.
 	for _, dep := range s.referrers[kind.Name] {
-		ids := scanIndex(j.bucket(indexBucket(dep.kind.Name, dep.ref.Index)), id)
+		ids := scanIndex(j.bucket(indexBucket(dep.kind.Name, dep.ref.Index.name)), id)
 		if len(ids) == 0 {
 			continue
 		}

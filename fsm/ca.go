@@ -9,17 +9,23 @@ import (
 // KindCa is the type name of third-party certificate authorities.
 const KindCa = "cas"
 
+// Indexes of third-party CAs.
+var (
+	CaName = UniqueIndex(KindCa, "name")
+	// CaFingerprint: the same CA certificate twice would make "which CA
+	// issued this client" ambiguous.
+	CaFingerprint = UniqueIndex(KindCa, "fingerprint")
+)
+
 var caKind = Kind{
 	Name: KindCa,
 	New:  func() proto.Message { return &pb.Ca{} },
 	Indexes: []Index{
-		{Name: "name", Unique: true, Field: "name", Keys: func(m proto.Message) []string {
+		CaName.Index("name", func(m proto.Message) []string {
 			return keysOf(m.(*pb.Ca).GetName())
-		}},
-		// The same CA certificate twice would make "which CA issued this
-		// client" ambiguous.
-		{Name: "fingerprint", Unique: true, Field: "certPem", Keys: func(m proto.Message) []string {
+		}),
+		CaFingerprint.Index("certPem", func(m proto.Message) []string {
 			return keysOf(m.(*pb.Ca).GetFingerprint())
-		}},
+		}),
 	},
 }

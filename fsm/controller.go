@@ -10,12 +10,15 @@ import (
 // A controller's id is its Raft server id.
 const KindController = "controllers"
 
+// ControllerName indexes members by name.
+var ControllerName = UniqueIndex(KindController, "name")
+
 var controllerKind = Kind{
 	Name: KindController,
 	New:  func() proto.Message { return &pb.Controller{} },
 	Indexes: []Index{
-		{Name: "name", Unique: true, Field: "name", Keys: func(m proto.Message) []string {
+		ControllerName.Index("name", func(m proto.Message) []string {
 			return keysOf(m.(*pb.Controller).GetName())
-		}},
+		}),
 	},
 }

@@ -9,19 +9,27 @@ import (
 // KindEdgeRouter is the type name of edge routers.
 const KindEdgeRouter = "edgeRouters"
 
+// Indexes of edge routers.
+var (
+	EdgeRouterName = UniqueIndex(KindEdgeRouter, "name")
+	// EdgeRouterFingerprint holds current and pending (unverified) fingerprints.
+	EdgeRouterFingerprint    = UniqueIndex(KindEdgeRouter, "fingerprint")
+	EdgeRouterRoleAttributes = MultiIndex(KindEdgeRouter, "roleAttributes")
+)
+
 var edgeRouterKind = Kind{
 	Name: KindEdgeRouter,
 	New:  func() proto.Message { return &pb.EdgeRouter{} },
 	Indexes: []Index{
-		{Name: "name", Unique: true, Field: "name", Keys: func(m proto.Message) []string {
+		EdgeRouterName.Index("name", func(m proto.Message) []string {
 			return keysOf(m.(*pb.EdgeRouter).GetName())
-		}},
-		{Name: "fingerprint", Unique: true, Field: "fingerprint", Keys: func(m proto.Message) []string {
+		}),
+		EdgeRouterFingerprint.Index("fingerprint", func(m proto.Message) []string {
 			r := m.(*pb.EdgeRouter)
 			return append(keysOf(r.GetFingerprint()), keysOf(r.GetUnverifiedFingerprint())...)
-		}},
-		{Name: "roleAttributes", Field: "roleAttributes", Keys: func(m proto.Message) []string {
+		}),
+		EdgeRouterRoleAttributes.Index("roleAttributes", func(m proto.Message) []string {
 			return m.(*pb.EdgeRouter).GetRoleAttributes()
-		}},
+		}),
 	},
 }

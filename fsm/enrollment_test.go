@@ -68,23 +68,26 @@ func TestExpectPreconditionOnUniqueIndex(t *testing.T) {
 		createOp(entity(t, KindIdentity, "i1", &pb.Identity{Name: "dev"})),
 		createOp(entity(t, KindEnrollment, "e1", &pb.Enrollment{Method: "ott", IdentityId: "i1", Token: "old"})),
 	)
-	a.mustOK(2, ExpectOp(KindEnrollment, "token", "old", "e1"))
+	a.mustOK(2, ExpectOp(EnrollmentToken, "old", "e1"))
 	// Refresh: same id, new token.
 	a.mustOK(3, &pb.Op{Kind: &pb.Op_Update{Update: &pb.Update{Entity: entity(t, KindEnrollment, "e1", &pb.Enrollment{Method: "ott", IdentityId: "i1", Token: "new"})}}})
-	res := a.apply(4, ExpectOp(KindEnrollment, "token", "old", "e1"), deleteOp(KindEnrollment, "e1"))
+	res := a.apply(4, ExpectOp(EnrollmentToken, "old", "e1"), deleteOp(KindEnrollment, "e1"))
 	if res.GetCode() != pb.Result_NOT_FOUND {
 		t.Fatalf("consume with the replaced token: %v", res)
 	}
 	if _, err := s.Get(KindEnrollment, "e1"); err != nil {
 		t.Fatalf("the failed consume deleted the enrollment: %v", err)
 	}
-	if res := a.apply(5, ExpectOp("nope", "token", "new", "e1")); res.GetCode() != pb.Result_INVALID {
-		t.Errorf("unknown kind: %v", res)
+	for _, bad := range []*pb.Expect{
+		{Type: "nope", Index: "token", Key: "new", Id: "e1"},
+		{Type: KindEnrollment, Index: "identity", Key: "i1", Id: "e1"}, // not unique
+		{Type: KindEnrollment, Index: "nope", Key: "i1", Id: "e1"},
+	} {
+		if err := s.CheckCommand(&pb.Command{Ops: []*pb.Op{{Kind: &pb.Op_Expect{Expect: bad}}}}); !errors.Is(err, ErrIncompatible) {
+			t.Errorf("expect %v: CheckCommand = %v, want ErrIncompatible", bad, err)
+		}
 	}
-	if res := a.apply(6, ExpectOp(KindEnrollment, "identity", "i1", "e1")); res.GetCode() != pb.Result_INVALID {
-		t.Errorf("non-unique index: %v", res)
-	}
-	a.mustOK(7, ExpectOp(KindEnrollment, "token", "new", "e1"), deleteOp(KindEnrollment, "e1"))
+	a.mustOK(5, ExpectOp(EnrollmentToken, "new", "e1"), deleteOp(KindEnrollment, "e1"))
 }
 
 // An indexed value too long for a bbolt key fails its command; it must not

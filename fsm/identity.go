@@ -11,18 +11,25 @@ import (
 // KindIdentity is the type name of identities.
 const KindIdentity = "identities"
 
+// Indexes of identities.
+var (
+	IdentityName           = UniqueIndex(KindIdentity, "name")
+	IdentityExternalID     = UniqueIndex(KindIdentity, "externalId")
+	IdentityRoleAttributes = MultiIndex(KindIdentity, "roleAttributes")
+)
+
 var identityKind = Kind{
 	Name: KindIdentity,
 	New:  func() proto.Message { return &pb.Identity{} },
 	Indexes: []Index{
-		{Name: "name", Unique: true, Field: "name", Keys: func(m proto.Message) []string {
+		IdentityName.Index("name", func(m proto.Message) []string {
 			return keysOf(m.(*pb.Identity).GetName())
-		}},
-		{Name: "externalId", Unique: true, Field: "externalId", Keys: func(m proto.Message) []string {
+		}),
+		IdentityExternalID.Index("externalId", func(m proto.Message) []string {
 			return keysOf(m.(*pb.Identity).GetExternalId())
-		}},
-		{Name: "roleAttributes", Field: "roleAttributes", Keys: func(m proto.Message) []string {
+		}),
+		IdentityRoleAttributes.Index("roleAttributes", func(m proto.Message) []string {
 			return slices.Compact(slices.Sorted(slices.Values(m.(*pb.Identity).GetRoleAttributes())))
-		}},
+		}),
 	},
 }

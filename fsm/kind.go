@@ -25,7 +25,9 @@ type Kind struct {
 	Refs []Ref
 }
 
-// Index maps values derived from a body to entity ids.
+// Index maps values derived from a body to entity ids. Indexes are declared
+// through the handle that reads them (Unique.Index, Multi.Index), so the
+// name a caller reads by is the name the store writes under.
 type Index struct {
 	// Name identifies the index within its kind ("name").
 	Name string
@@ -35,6 +37,53 @@ type Index struct {
 	Field string
 	// Keys returns the index keys of a body; empty strings are skipped.
 	Keys func(body proto.Message) []string
+
+	kind string // the kind the handle names; Open checks it
+}
+
+// IndexRef is a handle on one index of one kind: a Unique or a Multi.
+type IndexRef interface {
+	// KindName and IndexName name the index.
+	KindName() string
+	IndexName() string
+}
+
+// Unique is a handle on a unique index (key -> one id). Reader.Lookup and
+// ExpectOp take one, so they cannot be handed a non-unique index.
+type Unique struct{ kind, name string }
+
+// Multi is a handle on a non-unique index (key -> many ids). IDsByIndex and
+// Ref take one, so a reference can never name a unique index.
+type Multi struct{ kind, name string }
+
+// UniqueIndex returns the handle of the unique index name of kind.
+func UniqueIndex(kind, name string) Unique { return Unique{kind, name} }
+
+// MultiIndex returns the handle of the non-unique index name of kind.
+func MultiIndex(kind, name string) Multi { return Multi{kind, name} }
+
+// KindName is the kind the index belongs to.
+func (u Unique) KindName() string { return u.kind }
+
+// IndexName is the index's name within its kind.
+func (u Unique) IndexName() string { return u.name }
+
+// KindName is the kind the index belongs to.
+func (m Multi) KindName() string { return m.kind }
+
+// IndexName is the index's name within its kind.
+func (m Multi) IndexName() string { return m.name }
+
+// Index declares the index this handle names. field is the API field
+// reported when a key collides.
+func (u Unique) Index(field string, keys func(proto.Message) []string) Index {
+	return Index{Name: u.name, Unique: true, Field: field, Keys: keys, kind: u.kind}
+}
+
+// Index declares the index this handle names. field is the API field
+// reported for a dangling reference through it.
+func (m Multi) Index(field string, keys func(proto.Message) []string) Index {
+	return Index{Name: m.name, Field: field, Keys: keys, kind: m.kind}
 }
 
 // DeleteRule says what happens to referring entities when the target of a
@@ -52,8 +101,9 @@ const (
 // the values of one of the kind's indexes. Writes with a dangling reference
 // fail with REFERENCE_MISSING; deletes of the target follow OnDelete.
 type Ref struct {
-	// Index is the name of this kind's index whose keys are target ids.
-	Index string
+	// Index is this kind's non-unique index whose keys are target ids:
+	// deletes find referrers by prefix scan, which only those support.
+	Index Multi
 	// Field is the API field name reported for a dangling reference.
 	Field string
 	// Target is the referenced kind's name.
@@ -67,6 +117,9 @@ type Ref struct {
 const TagIndex = "#tags"
 
 var tagIndex = Index{Name: TagIndex, Field: "tags"}
+
+// Tags is the handle of a kind's tag index.
+func Tags(kind string) Multi { return Multi{kind, TagIndex} }
 
 // allIndexes is the kind's own indexes plus the tag index.
 func (k *Kind) allIndexes() []Index {

@@ -61,7 +61,7 @@ func DeleteOp(kind, id string) *pb.Op {
 }
 
 // ExpectOp builds an Expect precondition: the command fails with NOT_FOUND
-// unless the unique index of kind maps key to id.
-func ExpectOp(kind, index, key, id string) *pb.Op {
-	return &pb.Op{Kind: &pb.Op_Expect{Expect: &pb.Expect{Type: kind, Index: index, Key: key, Id: id}}}
+// unless the unique index maps key to id.
+func ExpectOp(ix Unique, key, id string) *pb.Op {
+	return &pb.Op{Kind: &pb.Op_Expect{Expect: &pb.Expect{Type: ix.kind, Index: ix.name, Key: key, Id: id}}}
 }

@@ -73,34 +73,39 @@ func (r *Reader) Get(kindName, id string) (*Record, error) {
 	return toRecord(k, raw)
 }
 
+// index resolves a handle against the registered kinds.
+func (r *Reader) index(h IndexRef) (*Kind, *Index, error) {
+	k, err := r.kind(h.KindName())
+	if err != nil {
+		return nil, nil, err
+	}
+	ix := k.index(h.IndexName())
+	if ix == nil {
+		return nil, nil, fmt.Errorf("%s has no index %q", k.Name, h.IndexName())
+	}
+	return k, ix, nil
+}
+
 // Lookup finds the entity holding key in a unique index, or ErrNotFound.
-func (r *Reader) Lookup(kindName, index, key string) (*Record, error) {
-	k, err := r.kind(kindName)
+func (r *Reader) Lookup(h Unique, key string) (*Record, error) {
+	k, _, err := r.index(h)
 	if err != nil {
 		return nil, err
 	}
-	ix := k.index(index)
-	if ix == nil || !ix.Unique {
-		return nil, fmt.Errorf("%s has no unique index %q", kindName, index)
-	}
-	id := r.tx.Bucket([]byte(indexBucket(k.Name, index))).Get([]byte(key))
+	id := r.tx.Bucket([]byte(indexBucket(k.Name, h.name))).Get([]byte(key))
 	if id == nil {
-		return nil, fmt.Errorf("%s with %s %q: %w", kindName, index, key, ErrNotFound)
+		return nil, fmt.Errorf("%s with %s %q: %w", k.Name, h.name, key, ErrNotFound)
 	}
-	return r.Get(kindName, string(id))
+	return r.Get(k.Name, string(id))
 }
 
 // IDsByIndex lists the ids under key in a non-unique index.
-func (r *Reader) IDsByIndex(kindName, index, key string) ([]string, error) {
-	k, err := r.kind(kindName)
+func (r *Reader) IDsByIndex(h Multi, key string) ([]string, error) {
+	k, _, err := r.index(h)
 	if err != nil {
 		return nil, err
 	}
-	ix := k.index(index)
-	if ix == nil || ix.Unique {
-		return nil, fmt.Errorf("%s has no non-unique index %q", kindName, index)
-	}
-	return scanIndex(r.tx.Bucket([]byte(indexBucket(k.Name, index))), key), nil
+	return scanIndex(r.tx.Bucket([]byte(indexBucket(k.Name, h.name))), key), nil
 }
 
 // ForEach calls fn for every entity of a kind in id order; an error from fn
@@ -160,22 +165,18 @@ func (k *Kind) index(name string) *Index {
 
 // IDsByTag lists the ids of entities of a kind whose tag name equals value.
 func (r *Reader) IDsByTag(kindName, name string, value any) ([]string, error) {
-	return r.IDsByIndex(kindName, TagIndex, TagKey(name, value))
+	return r.IDsByIndex(Tags(kindName), TagKey(name, value))
 }
 
 // ScanPrefix calls fn, in key order, for every entry of an index whose key
 // starts with prefix: a name prefix search without reading any entity.
 // fn returning an error stops the scan and the error is returned.
-func (r *Reader) ScanPrefix(kindName, index, prefix string, fn func(key, id string) error) error {
-	k, err := r.kind(kindName)
+func (r *Reader) ScanPrefix(h IndexRef, prefix string, fn func(key, id string) error) error {
+	k, ix, err := r.index(h)
 	if err != nil {
 		return err
 	}
-	ix := k.index(index)
-	if ix == nil {
-		return fmt.Errorf("%s has no index %q", kindName, index)
-	}
-	c := r.tx.Bucket([]byte(indexBucket(k.Name, index))).Cursor()
+	c := r.tx.Bucket([]byte(indexBucket(k.Name, ix.Name))).Cursor()
 	p := []byte(prefix)
 	for key, v := c.Seek(p); key != nil && bytes.HasPrefix(key, p); key, v = c.Next() {
 		if ix.Unique {
@@ -194,11 +195,11 @@ func (r *Reader) ScanPrefix(kindName, index, prefix string, fn func(key, id stri
 // Keys lists the distinct keys of an index in order, at most limit of them
 // after skipping offset (limit < 0: all), and how many there are in all.
 // It serves lists such as /identity-role-attributes.
-func (r *Reader) Keys(kindName, index string, offset, limit int) ([]string, int, error) {
+func (r *Reader) Keys(h IndexRef, offset, limit int) ([]string, int, error) {
 	var out []string
 	total := 0
 	last := ""
-	err := r.ScanPrefix(kindName, index, "", func(key, _ string) error {
+	err := r.ScanPrefix(h, "", func(key, _ string) error {
 		if total > 0 && key == last {
 			return nil
 		}

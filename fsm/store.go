@@ -81,10 +81,21 @@ type Store struct {
 	appliedMu sync.Mutex
 	applied   uint64
 	advanced  chan struct{} // closed and replaced whenever applied grows
+
+	// fatal stops the node when applying cannot go on without diverging.
+	fatal func(error)
 }
 
+// Option changes how Open sets up a Store.
+type Option func(*Store)
+
+// WithFatal replaces what the store does when it cannot apply a committed
+// entry (the default exits the process with status 70). Tests use it to
+// observe the stop.
+func WithFatal(fn func(error)) Option { return func(s *Store) { s.fatal = fn } }
+
 // Open opens (creating if needed) the state database at path.
-func Open(path string, log *slog.Logger) (*Store, error) {
+func Open(path string, log *slog.Logger, opts ...Option) (*Store, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -94,22 +105,56 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		kinds:     map[string]*Kind{},
 		referrers: map[string][]referrer{},
 		advanced:  make(chan struct{}),
+		fatal:     func(error) { os.Exit(70) },
 	}
-	for _, k := range allKinds() {
-		s.kinds[k.Name] = k
-		for _, r := range k.Refs {
-			// Deletes find referrers by a prefix scan, which only a
-			// non-unique index supports.
-			if ix := k.index(r.Index); ix == nil || ix.Unique {
-				return nil, fmt.Errorf("kind %s: reference to %s must use a non-unique index, %q is not one", k.Name, r.Target, r.Index)
-			}
-			s.referrers[r.Target] = append(s.referrers[r.Target], referrer{kind: k, ref: r})
-		}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := s.register(allKinds()); err != nil {
+		return nil, err
 	}
 	if err := s.openDB(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// register checks the kind declarations and indexes them. A mistake here
+// would corrupt state or fail only on some later write, so it stops Open.
+func (s *Store) register(kinds []*Kind) error {
+	for _, k := range kinds {
+		if k.Name == "" || k.New == nil {
+			return fmt.Errorf("kind %q: a kind needs a name and a New function", k.Name)
+		}
+		if _, dup := s.kinds[k.Name]; dup {
+			return fmt.Errorf("kind %s is declared twice", k.Name)
+		}
+		s.kinds[k.Name] = k
+		seen := map[string]bool{TagIndex: true}
+		for _, ix := range k.Indexes {
+			switch {
+			case seen[ix.Name]:
+				return fmt.Errorf("kind %s: index %q is declared twice (or shadows the tag index)", k.Name, ix.Name)
+			case ix.kind != k.Name:
+				return fmt.Errorf("kind %s: index %q was declared through a handle of kind %q", k.Name, ix.Name, ix.kind)
+			case ix.Keys == nil:
+				return fmt.Errorf("kind %s: index %q has no Keys function", k.Name, ix.Name)
+			}
+			seen[ix.Name] = true
+		}
+	}
+	for _, k := range kinds {
+		for _, r := range k.Refs {
+			if r.Index.kind != k.Name || k.index(r.Index.name) == nil {
+				return fmt.Errorf("kind %s: reference to %s uses index %s/%s, which is not one of its own", k.Name, r.Target, r.Index.kind, r.Index.name)
+			}
+			if _, ok := s.kinds[r.Target]; !ok {
+				return fmt.Errorf("kind %s: reference to unknown kind %q", k.Name, r.Target)
+			}
+			s.referrers[r.Target] = append(s.referrers[r.Target], referrer{kind: k, ref: r})
+		}
+	}
+	return nil
 }
 
 func (s *Store) openDB() error {
@@ -228,8 +273,7 @@ func (s *Store) ApplyBatch(logs []*raft.Log) []interface{} {
 			}
 			cmd := &pb.Command{}
 			if err := proto.Unmarshal(l.Data, cmd); err != nil {
-				out[i] = failure(pb.Result_INVALID, "", "", "undecodable command: "+err.Error())
-				continue
+				return fmt.Errorf("apply index %d: %w", l.Index, incompatible("undecodable command: %v", err))
 			}
 			res, err := s.applyCommand(j, cmd)
 			if err != nil {
@@ -242,10 +286,20 @@ func (s *Store) ApplyBatch(logs []*raft.Log) []interface{} {
 		return tx.Bucket([]byte(metaBucket)).Put([]byte(appliedKey), buf[:])
 	})
 	if err != nil {
-		// The database itself failed (disk full, I/O error). Continuing
-		// would let this node's state silently diverge from the others'.
-		s.log.Error("state database write failed; stopping", "err", err)
-		os.Exit(70)
+		// Continuing would let this node's state silently diverge from the
+		// others': stop, and let an operator (or an upgrade) step in.
+		if errors.Is(err, ErrIncompatible) {
+			s.log.Error("a committed command names something this build does not know: this node runs an older "+
+				"version than the node that proposed it (or its log is damaged); stopping so that its state does not "+
+				"diverge. Upgrade this node and start it again", "err", err)
+		} else {
+			s.log.Error("state database write failed; stopping", "err", err)
+		}
+		s.fatal(err)
+		for i := range out {
+			out[i] = failure(pb.Result_INVALID, "", "", "not applied: "+err.Error())
+		}
+		return out
 	}
 	s.setApplied(last)
 	return out

@@ -125,7 +125,7 @@ func (s *Server) resolveLocal(r *http.Request) (*caller, *APIError) {
 		if claims != nil {
 			c.session, err = rd.Get(fsm.KindApiSession, claims.SessionID)
 		} else {
-			c.session, err = rd.Lookup(fsm.KindApiSession, "token", tokenHash(token))
+			c.session, err = rd.Lookup(fsm.ApiSessionToken, tokenHash(token))
 		}
 		if err != nil {
 			return err

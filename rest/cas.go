@@ -101,7 +101,7 @@ var caList = &listSpec{
 		}
 		return nil, false
 	},
-	indexes: map[string]string{"name": "name", "fingerprint": "fingerprint"},
+	indexes: map[string]fsm.IndexRef{"name": fsm.CaName, "fingerprint": fsm.CaFingerprint},
 	render: func(_ *fsm.Reader, rec *fsm.Record) map[string]any {
 		ca, _ := fsm.As[*pb.Ca](rec)
 		return renderCA(rec, ca)

@@ -143,7 +143,7 @@ func (s *Server) certIdentity(chain []*x509.Certificate) (ident *identityRec, au
 			return nil
 		}
 		trusted = true
-		rec, err := rd.Lookup(fsm.KindAuthenticator, "fingerprint", fp)
+		rec, err := rd.Lookup(fsm.AuthenticatorFingerprint, fp)
 		switch {
 		case errors.Is(err, fsm.ErrNotFound):
 		case err != nil:
@@ -165,7 +165,7 @@ func (s *Server) certIdentity(chain []*x509.Certificate) (ident *identityRec, au
 			if !ok {
 				continue
 			}
-			irec, err := rd.Lookup(fsm.KindIdentity, "externalId", ext)
+			irec, err := rd.Lookup(fsm.IdentityExternalID, ext)
 			if errors.Is(err, fsm.ErrNotFound) {
 				continue
 			}

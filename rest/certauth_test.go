@@ -50,7 +50,7 @@ func (e *testEnv) authenticatorsOfCA(t *testing.T, caID string) []string {
 	var ids []string
 	if err := e.store.View(func(rd *fsm.Reader) error {
 		var err error
-		ids, err = rd.IDsByIndex(fsm.KindAuthenticator, "ca", caID)
+		ids, err = rd.IDsByIndex(fsm.AuthenticatorCA, caID)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -263,7 +263,7 @@ func (s *Server) reEnrollEdgeRouter(w http.ResponseWriter, r *http.Request) erro
 		var old []string
 		if err := s.store.View(func(rd *fsm.Reader) error {
 			var err error
-			old, err = rd.IDsByIndex(fsm.KindEnrollment, "edgeRouter", rec.ID)
+			old, err = rd.IDsByIndex(fsm.EnrollmentEdgeRouter, rec.ID)
 			return err
 		}); err != nil {
 			return errUnhandled(err)
@@ -339,7 +339,7 @@ func renderEdgeRouter(rd *fsm.Reader, rec *fsm.Record) (map[string]any, error) {
 		d[k] = v
 	}
 	var token, jwt, createdAt, expiresAt any
-	erec, err := rd.Lookup(fsm.KindEnrollment, "edgeRouterOnce", rec.ID)
+	erec, err := rd.Lookup(fsm.EnrollmentEdgeRouterOnce, rec.ID)
 	switch {
 	case err == nil:
 		e, _ := fsm.As[*pb.Enrollment](erec)
@@ -394,7 +394,7 @@ var edgeRouterList = &listSpec{
 	},
 	// The fingerprint index also holds unverified fingerprints; the filter
 	// still matches every candidate, so it only narrows the scan.
-	indexes: map[string]string{"name": "name", "roleAttributes": "roleAttributes", "fingerprint": "fingerprint"},
+	indexes: map[string]fsm.IndexRef{"name": fsm.EdgeRouterName, "roleAttributes": fsm.EdgeRouterRoleAttributes, "fingerprint": fsm.EdgeRouterFingerprint},
 	render: func(rd *fsm.Reader, rec *fsm.Record) map[string]any {
 		d, err := renderEdgeRouter(rd, rec)
 		if err != nil {

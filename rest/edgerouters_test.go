@@ -45,7 +45,7 @@ func routerEnrollmentsOf(t *testing.T, e *testEnv, id string) []string {
 	var ids []string
 	if err := e.store.View(func(rd *fsm.Reader) error {
 		var err error
-		ids, err = rd.IDsByIndex(fsm.KindEnrollment, "edgeRouter", id)
+		ids, err = rd.IDsByIndex(fsm.EnrollmentEdgeRouter, id)
 		return err
 	}); err != nil {
 		t.Fatal(err)

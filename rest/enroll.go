@@ -44,7 +44,7 @@ func (s *Server) enrollmentByToken(r *http.Request, token string) (*fsm.Record, 
 	var rec *fsm.Record
 	err := s.viewFresh(r, func(rd *fsm.Reader) error {
 		var err error
-		rec, err = rd.Lookup(fsm.KindEnrollment, "token", token)
+		rec, err = rd.Lookup(fsm.EnrollmentToken, token)
 		return err
 	})
 	if isNotFound(err) {
@@ -68,7 +68,7 @@ func (s *Server) enrollmentByToken(r *http.Request, token string) (*fsm.Record, 
 func (s *Server) consume(r *http.Request, e *fsm.Record, ops ...*pb.Op) *APIError {
 	en, _ := fsm.As[*pb.Enrollment](e)
 	all := append([]*pb.Op{
-		fsm.ExpectOp(fsm.KindEnrollment, "token", en.GetToken(), e.ID),
+		fsm.ExpectOp(fsm.EnrollmentToken, en.GetToken(), e.ID),
 		fsm.DeleteOp(fsm.KindEnrollment, e.ID),
 	}, ops...)
 	aerr := s.apply(r, all...)

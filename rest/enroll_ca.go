@@ -120,13 +120,13 @@ func (s *Server) planCAEnrollment(chain []*x509.Certificate, requested string) (
 				return nil
 			}
 			ident.ExternalId = ext
-			if _, err := rd.Lookup(fsm.KindIdentity, "externalId", ext); err == nil {
+			if _, err := rd.Lookup(fsm.IdentityExternalID, ext); err == nil {
 				aerr = errCertInUse()
 				return nil
 			} else if !errors.Is(err, fsm.ErrNotFound) {
 				return err
 			}
-		} else if _, err := rd.Lookup(fsm.KindAuthenticator, "fingerprint", fp); err == nil {
+		} else if _, err := rd.Lookup(fsm.AuthenticatorFingerprint, fp); err == nil {
 			aerr = errCertInUse()
 			return nil
 		} else if !errors.Is(err, fsm.ErrNotFound) {
@@ -178,7 +178,7 @@ func (s *Server) planCAEnrollment(chain []*x509.Certificate, requested string) (
 func freeIdentityName(rd *fsm.Reader, name string) (string, error) {
 	candidate := name
 	for n := 1; ; n++ {
-		_, err := rd.Lookup(fsm.KindIdentity, "name", candidate)
+		_, err := rd.Lookup(fsm.IdentityName, candidate)
 		if errors.Is(err, fsm.ErrNotFound) {
 			return candidate, nil
 		}

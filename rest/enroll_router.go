@@ -267,7 +267,7 @@ func (s *Server) routerOfPeer(r *http.Request) (string, *APIError) {
 	fingerprint := pki.Fingerprint(leaf)
 	var id string
 	err = s.viewFresh(r, func(rd *fsm.Reader) error {
-		rec, err := rd.Lookup(fsm.KindEdgeRouter, "fingerprint", fingerprint)
+		rec, err := rd.Lookup(fsm.EdgeRouterFingerprint, fingerprint)
 		if err != nil {
 			return err
 		}

@@ -66,7 +66,7 @@ func enrollmentListSpec(keep func(*fsm.Record) bool) *listSpec {
 			}
 			return nil, false
 		},
-		indexes: map[string]string{"identityId": "identity", "token": "token", "caId": "ca", "edgeRouterId": "edgeRouter"},
+		indexes: map[string]fsm.IndexRef{"identityId": fsm.EnrollmentIdentity, "token": fsm.EnrollmentToken, "caId": fsm.EnrollmentCA, "edgeRouterId": fsm.EnrollmentEdgeRouter},
 		keep:    keep,
 		render: func(rd *fsm.Reader, rec *fsm.Record) map[string]any {
 			e, _ := fsm.As[*pb.Enrollment](rec)
@@ -153,7 +153,7 @@ func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, id
 		if req.method == methodUPDB {
 			authMethod = "updb"
 		}
-		if _, err := rd.Lookup(fsm.KindAuthenticator, "identityMethod", req.identityID+"/"+authMethod); err == nil {
+		if _, err := rd.Lookup(fsm.AuthenticatorIdentityMethod, req.identityID+"/"+authMethod); err == nil {
 			return nil, &APIError{Status: http.StatusConflict, Code: CodeConflict,
 				Message: "the identity already has a " + authMethod + " authenticator; delete it or re-enroll it first"}
 		} else if !isNotFound(err) {
@@ -181,7 +181,7 @@ func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, id
 		if aerr := checkUsername("username", req.username); aerr != nil {
 			return nil, aerr
 		}
-		if _, err := rd.Lookup(fsm.KindAuthenticator, "username", req.username); err == nil {
+		if _, err := rd.Lookup(fsm.AuthenticatorUsername, req.username); err == nil {
 			return nil, errField("username", "is already in use", req.username)
 		}
 		e.Username = req.username

@@ -60,7 +60,7 @@ func newCertUser(t *testing.T, n *apiNode, issuer *pki.CA, name, adminToken stri
 	}
 	u := &certUser{key: newKey(t), inter: issuer.Cert}
 	if err := n.store.View(func(rd *fsm.Reader) error {
-		rec, err := rd.Lookup(fsm.KindIdentity, "name", name)
+		rec, err := rd.Lookup(fsm.IdentityName, name)
 		if err == nil {
 			u.identityID = rec.ID
 		}

@@ -25,7 +25,7 @@ func renderIdentity(rd *fsm.Reader, rec *fsm.Record, ident *pb.Identity) (map[st
 		authPolicy = defaultAuthPolicyID
 	}
 	authenticators := map[string]any{}
-	ids, err := rd.IDsByIndex(fsm.KindAuthenticator, "identity", rec.ID)
+	ids, err := rd.IDsByIndex(fsm.AuthenticatorIdentity, rec.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func renderIdentity(rd *fsm.Reader, rec *fsm.Record, ident *pb.Identity) (map[st
 	d["roleAttributes"] = roles
 	d["hasEdgeRouterConnection"] = false
 	d["edgeRouterConnectionStatus"] = "offline"
-	sessions, err := rd.IDsByIndex(fsm.KindApiSession, "identity", rec.ID)
+	sessions, err := rd.IDsByIndex(fsm.ApiSessionIdentity, rec.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func renderIdentity(rd *fsm.Reader, rec *fsm.Record, ident *pb.Identity) (map[st
 // outstanding enrollments by method.
 func identityEnrollments(rd *fsm.Reader, identityID string) (map[string]any, error) {
 	out := map[string]any{}
-	ids, err := rd.IDsByIndex(fsm.KindEnrollment, "identity", identityID)
+	ids, err := rd.IDsByIndex(fsm.EnrollmentIdentity, identityID)
 	if err != nil {
 		return nil, err
 	}

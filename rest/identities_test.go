@@ -238,7 +238,7 @@ func dig(v any, keys ...string) any {
 func (e *testEnv) findIdentity(name string) (string, error) {
 	var id string
 	err := e.node.Store().View(func(rd *fsm.Reader) error {
-		rec, err := rd.Lookup(fsm.KindIdentity, "name", name)
+		rec, err := rd.Lookup(fsm.IdentityName, name)
 		if err != nil {
 			return err
 		}

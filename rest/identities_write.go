@@ -409,7 +409,7 @@ func (s *Server) sessionIDsOf(identityID string) ([]string, error) {
 	var ids []string
 	err := s.store.View(func(rd *fsm.Reader) error {
 		var err error
-		ids, err = rd.IDsByIndex(fsm.KindApiSession, "identity", identityID)
+		ids, err = rd.IDsByIndex(fsm.ApiSessionIdentity, identityID)
 		return err
 	})
 	return ids, err

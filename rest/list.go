@@ -36,7 +36,7 @@ type listSpec struct {
 	value  func(rec *fsm.Record, field string) (any, bool)
 	// indexes maps a field to the store index that holds its values, for
 	// filters that can start from an index instead of a full scan.
-	indexes map[string]string
+	indexes map[string]fsm.IndexRef
 	// keep, if set, restricts the list (e.g. to the caller's own entities).
 	keep func(rec *fsm.Record) bool
 	// scan, if set, yields the candidates when no filter hint narrows the
@@ -261,7 +261,7 @@ func (s *Server) scanCandidates(rd *fsm.Reader, spec *listSpec, q *query.Query, 
 			switch h.Op {
 			case "eq", "in", "anyOf":
 				for _, v := range h.Values {
-					err = rd.ScanPrefix(spec.kind, index, v, func(key, id string) error {
+					err = rd.ScanPrefix(index, v, func(key, id string) error {
 						if key == v {
 							ids = append(ids, id)
 						}
@@ -272,7 +272,7 @@ func (s *Server) scanCandidates(rd *fsm.Reader, spec *listSpec, q *query.Query, 
 					}
 				}
 			case "prefix":
-				err = rd.ScanPrefix(spec.kind, index, h.Values[0], func(_, id string) error {
+				err = rd.ScanPrefix(index, h.Values[0], func(_, id string) error {
 					ids = append(ids, id)
 					return nil
 				})

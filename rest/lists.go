@@ -49,7 +49,7 @@ var identityList = &listSpec{
 		}
 		return nil, false
 	},
-	indexes: map[string]string{"name": "name", "roleAttributes": "roleAttributes", "externalId": "externalId"},
+	indexes: map[string]fsm.IndexRef{"name": fsm.IdentityName, "roleAttributes": fsm.IdentityRoleAttributes, "externalId": fsm.IdentityExternalID},
 	render: func(rd *fsm.Reader, rec *fsm.Record) map[string]any {
 		i, _ := fsm.As[*pb.Identity](rec)
 		d, err := renderIdentity(rd, rec, i)
@@ -80,7 +80,7 @@ func authenticatorListSpec(keep func(*fsm.Record) bool) *listSpec {
 			}
 			return nil, false
 		},
-		indexes: map[string]string{"identityId": "identity", "username": "username", "fingerprint": "fingerprint"},
+		indexes: map[string]fsm.IndexRef{"identityId": fsm.AuthenticatorIdentity, "username": fsm.AuthenticatorUsername, "fingerprint": fsm.AuthenticatorFingerprint},
 		keep:    keep,
 		render: func(rd *fsm.Reader, rec *fsm.Record) map[string]any {
 			a, _ := fsm.As[*pb.Authenticator](rec)
@@ -108,7 +108,7 @@ var apiSessionList = &listSpec{
 		}
 		return nil, false
 	},
-	indexes: map[string]string{"identityId": "identity"},
+	indexes: map[string]fsm.IndexRef{"identityId": fsm.ApiSessionIdentity},
 	render:  sessionView,
 }
 
@@ -128,7 +128,7 @@ func (s *Server) controllerList() *listSpec {
 			}
 			return nil, false
 		},
-		indexes: map[string]string{"name": "name"},
+		indexes: map[string]fsm.IndexRef{"name": fsm.ControllerName},
 		render: func(_ *fsm.Reader, rec *fsm.Record) map[string]any {
 			c, _ := fsm.As[*pb.Controller](rec)
 			return s.renderController(rec, c)
@@ -189,7 +189,7 @@ func (s *Server) listRoleAttributes(w http.ResponseWriter, r *http.Request) erro
 	}
 	var all []string
 	err = s.store.View(func(rd *fsm.Reader) error {
-		keys, _, err := rd.Keys(fsm.KindIdentity, "roleAttributes", 0, -1)
+		keys, _, err := rd.Keys(fsm.IdentityRoleAttributes, 0, -1)
 		all = keys
 		return err
 	})

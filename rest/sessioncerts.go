@@ -115,7 +115,7 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 	c := callerOf(r)
 	var held int
 	err := s.store.View(func(rd *fsm.Reader) error {
-		ids, err := rd.IDsByIndex(fsm.KindApiSessionCertificate, "apiSession", c.session.ID)
+		ids, err := rd.IDsByIndex(fsm.ApiSessionCertificateSession, c.session.ID)
 		held = len(ids)
 		return err
 	})
@@ -224,13 +224,13 @@ func sessionCertList(sessionID string) *listSpec {
 			}
 			return nil, false
 		},
-		indexes: map[string]string{"fingerprint": "fingerprint"},
+		indexes: map[string]fsm.IndexRef{"fingerprint": fsm.ApiSessionCertificateFingerprint},
 		keep: func(rec *fsm.Record) bool {
 			sc, _ := fsm.As[*pb.ApiSessionCertificate](rec)
 			return sc.GetApiSessionId() == sessionID
 		},
 		scan: func(rd *fsm.Reader, fn func(*fsm.Record) error) error {
-			ids, err := rd.IDsByIndex(fsm.KindApiSessionCertificate, "apiSession", sessionID)
+			ids, err := rd.IDsByIndex(fsm.ApiSessionCertificateSession, sessionID)
 			if err != nil {
 				return err
 			}

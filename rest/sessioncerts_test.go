@@ -78,7 +78,7 @@ func sessionCertIDs(t *testing.T, n *apiNode, sessionID string) []string {
 	var ids []string
 	err := n.store.View(func(rd *fsm.Reader) error {
 		var err error
-		ids, err = rd.IDsByIndex(fsm.KindApiSessionCertificate, "apiSession", sessionID)
+		ids, err = rd.IDsByIndex(fsm.ApiSessionCertificateSession, sessionID)
 		return err
 	})
 	if err != nil {
@@ -461,7 +461,7 @@ func TestSessionCertificatesAcrossNodes(t *testing.T) {
 	after := time.Now()
 	var identityID string
 	_ = a.store.View(func(rd *fsm.Reader) error {
-		rec, err := rd.Lookup(fsm.KindIdentity, "name", "sc-multi")
+		rec, err := rd.Lookup(fsm.IdentityName, "sc-multi")
 		if err == nil {
 			identityID = rec.ID
 		}

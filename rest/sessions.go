@@ -183,7 +183,7 @@ func (s *Server) findPasswordAuthenticator(username string) (*authenticatorRec, 
 	var a *authenticatorRec
 	var id *identityRec
 	err := s.store.View(func(rd *fsm.Reader) error {
-		rec, err := rd.Lookup(fsm.KindAuthenticator, "username", username)
+		rec, err := rd.Lookup(fsm.AuthenticatorUsername, username)
 		if err != nil {
 			return err
 		}
