@@ -23,6 +23,7 @@ require (
 
 require (
 	github.com/go-jose/go-jose/v4 v4.1.8
+	github.com/go-json-experiment/json v1.27.2
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/smallstep/pkcs7 v0.2.3
 )

@@ -9,6 +9,7 @@ import (
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // maxOpsPerCommand bounds one bookkeeping command so a large backlog is
@@ -105,11 +106,11 @@ func (s *Server) sweepExpired(ctx context.Context) {
 }
 
 // applyBackground replicates ops that no HTTP request waits for.
-func (s *Server) applyBackground(ctx context.Context, what string, ops []*pb.Op) *APIError {
+func (s *Server) applyBackground(ctx context.Context, what string, ops []*pb.Op) *api.Error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/internal/"+what, nil)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
-	req = req.WithContext(context.WithValue(req.Context(), requestIDKey, what+"-"+uuid.NewString()))
+	req = req.WithContext(api.WithID(req.Context(), what+"-"+uuid.NewString()))
 	return s.apply(req, ops...)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // Agent paths, served only on the node's unix socket (mode 0600 in its
@@ -46,71 +47,71 @@ type AgentStatus struct {
 // exists: bootstrapping the cluster and creating the default admin.
 func (s *Server) AgentHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST "+AgentInitPath, handle(s.agentInit))
-	mux.Handle("GET "+AgentStatusPath, handle(func(w http.ResponseWriter, r *http.Request) error {
+	mux.Handle("POST "+AgentInitPath, api.Handle(s.agentInit))
+	mux.Handle("GET "+AgentStatusPath, api.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		lid, _ := s.node.Leader()
-		writeData(w, http.StatusOK, AgentStatus{
+		api.WriteData(w, http.StatusOK, AgentStatus{
 			ID: s.node.ID(), LeaderID: lid, IsLeader: s.node.IsLeader(),
 			AppliedIndex: s.store.AppliedIndex(), Initialized: s.hasDefaultAdmin(),
-		}, meta{})
+		}, api.Meta{})
 		return nil
 	}))
-	return withRequestID(mux)
+	return api.WithRequestID(mux)
 }
 
 func (s *Server) agentInit(w http.ResponseWriter, r *http.Request) error {
 	var req InitRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := api.Decode(r, &req); err != nil {
 		return err
 	}
 	if req.AdminName == "" {
 		req.AdminName = "admin"
 	}
 	if n := len(req.AdminUsername); n < minUsername || n > maxUsername {
-		return errField("adminUsername", "must be 4 to 100 characters", nil)
+		return api.Invalid("adminUsername", "must be 4 to 100 characters", nil)
 	}
 	if n := len(req.AdminPassword); n < minPassword || n > maxPassword {
-		return errField("adminPassword", "must be 5 to 100 characters", nil)
+		return api.Invalid("adminPassword", "must be 5 to 100 characters", nil)
 	}
 	// Bootstrap and admin creation are two steps; an init that failed after
 	// the first may be repeated and completes the second.
 	if err := s.node.Bootstrap(); err != nil && !errors.Is(err, cluster.ErrAlreadyInitialized) {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	if err := s.node.WaitForLeader(ctx); err != nil {
-		return fromCluster(err)
+		return api.FromCluster(err)
 	}
 	if s.hasDefaultAdmin() {
-		return &APIError{Status: http.StatusConflict, Code: CodeConflict, Message: "the cluster is already initialised and has its default admin"}
+		return &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: "the cluster is already initialised and has its default admin"}
 	}
 	if err := s.CreateDefaultAdmin(r, req); err != nil {
 		return err
 	}
-	writeEmpty(w)
+	api.WriteEmpty(w)
 	return nil
 }
 
 // CreateDefaultAdmin creates the admin identity with a password
 // authenticator in one command.
-func (s *Server) CreateDefaultAdmin(r *http.Request, req InitRequest) *APIError {
+func (s *Server) CreateDefaultAdmin(r *http.Request, req InitRequest) *api.Error {
 	hash, err := HashPassword(req.AdminPassword)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	identityID, authID := uuid.NewString(), uuid.NewString()
 	createIdentity, err := fsm.CreateOp(fsm.KindIdentity, identityID, &pb.Identity{
 		Name: req.AdminName, TypeId: "User", IsAdmin: true, IsDefaultAdmin: true,
 	}, nil)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	createAuth, err := fsm.CreateOp(fsm.KindAuthenticator, authID, &pb.Authenticator{
 		IdentityId: identityID, Method: "updb", Username: req.AdminUsername, PasswordHash: hash,
 	}, nil)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	return s.apply(r, createIdentity, createAuth)
 }

@@ -7,12 +7,13 @@ import (
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 func (s *Server) routeAPISessions(mgmt *mux.Router) {
-	mgmt.Handle("/api-sessions/{id}", s.admin(handle(s.getAPISession))).Methods(http.MethodGet)
-	mgmt.Handle("/api-sessions/{id}", s.admin(handle(s.deleteAPISession))).Methods(http.MethodDelete)
-	mgmt.Handle("/summary", s.admin(handle(s.summary))).Methods(http.MethodGet)
+	mgmt.Handle("/api-sessions/{id}", s.admin(api.Handle(s.getAPISession))).Methods(http.MethodGet)
+	mgmt.Handle("/api-sessions/{id}", s.admin(api.Handle(s.deleteAPISession))).Methods(http.MethodDelete)
+	mgmt.Handle("/summary", s.admin(api.Handle(s.summary))).Methods(http.MethodGet)
 }
 
 // sessionView renders a session with its identity's name from rd.
@@ -37,9 +38,9 @@ func (s *Server) getAPISession(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if err != nil {
-		return errNotFoundOr(err)
+		return api.NotFoundOr(err)
 	}
-	writeData(w, http.StatusOK, d, meta{})
+	api.WriteData(w, http.StatusOK, d, api.Meta{})
 	return nil
 }
 
@@ -70,8 +71,8 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
-	writeData(w, http.StatusOK, out, meta{})
+	api.WriteData(w, http.StatusOK, out, api.Meta{})
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 func TestAdminAPISessionsAndSummary(t *testing.T) {
@@ -26,8 +28,8 @@ func TestAdminAPISessionsAndSummary(t *testing.T) {
 	if bytes.Contains(r.raw, []byte(tok)) {
 		t.Fatal("an admin view of a session reveals its token")
 	}
-	wantError(t, "non-admin", e.do(t, http.MethodGet, mgmt+"/api-sessions/"+sid, tok, nil), http.StatusUnauthorized, CodeUnauthorized)
-	wantError(t, "unknown session", e.do(t, http.MethodGet, mgmt+"/api-sessions/nope", admin, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "non-admin", e.do(t, http.MethodGet, mgmt+"/api-sessions/"+sid, tok, nil), http.StatusUnauthorized, api.CodeUnauthorized)
+	wantError(t, "unknown session", e.do(t, http.MethodGet, mgmt+"/api-sessions/nope", admin, nil), http.StatusNotFound, api.CodeNotFound)
 
 	sum := e.do(t, http.MethodGet, mgmt+"/summary", admin, nil)
 	if sum.status != http.StatusOK {
@@ -42,6 +44,6 @@ func TestAdminAPISessionsAndSummary(t *testing.T) {
 	if r := e.do(t, http.MethodDelete, mgmt+"/api-sessions/"+sid, admin, nil); r.status != http.StatusOK {
 		t.Fatalf("delete session: %d %s", r.status, r.raw)
 	}
-	wantError(t, "deleted session", e.do(t, http.MethodGet, ClientBase+"/current-api-session", tok, nil), http.StatusUnauthorized, CodeUnauthorized)
-	wantError(t, "delete again", e.do(t, http.MethodDelete, mgmt+"/api-sessions/"+sid, admin, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "deleted session", e.do(t, http.MethodGet, ClientBase+"/current-api-session", tok, nil), http.StatusUnauthorized, api.CodeUnauthorized)
+	wantError(t, "delete again", e.do(t, http.MethodDelete, mgmt+"/api-sessions/"+sid, admin, nil), http.StatusNotFound, api.CodeNotFound)
 }

@@ -13,7 +13,13 @@ import (
 	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
+
+type ctxKey int
+
+// authKey holds the request's *caller.
+const authKey ctxKey = 0
 
 // sessionHeader carries the API session token, as in OpenZiti.
 const sessionHeader = "zt-session"
@@ -26,6 +32,8 @@ type caller struct {
 	identity *fsm.Record
 	ident    *pb.Identity
 }
+
+func isNotFound(err error) bool { return errors.Is(err, fsm.ErrNotFound) }
 
 func callerOf(r *http.Request) *caller {
 	c, _ := r.Context().Value(authKey).(*caller)
@@ -47,7 +55,7 @@ func expiresAt(sess *pb.ApiSession) time.Time {
 // resolve finds the session behind the request's token, from this node's
 // replicated store, so a token minted on any node works on every node and
 // a logout applied anywhere is seen here within one Raft apply.
-func (s *Server) resolve(r *http.Request) (*caller, *APIError) {
+func (s *Server) resolve(r *http.Request) (*caller, *api.Error) {
 	c, aerr := s.resolveLocal(r)
 	if aerr == nil || aerr.Status != http.StatusUnauthorized || !s.maybeNewSession(r) {
 		return c, aerr
@@ -65,7 +73,7 @@ func (s *Server) resolve(r *http.Request) (*caller, *APIError) {
 // viewFresh runs fn in a read view; if fn finds nothing, it catches up with
 // the leader once and runs it again, so something created through another
 // node a moment ago is found here too. Only misses pay for the catch-up. If
-// the catch-up fails, the error is a retryable *APIError (503): "not
+// the catch-up fails, the error is a retryable *api.Error (503): "not
 // found" would be a lie while this node cannot tell.
 func (s *Server) viewFresh(r *http.Request, fn func(rd *fsm.Reader) error) error {
 	err := s.store.View(fn)
@@ -80,7 +88,7 @@ func (s *Server) viewFresh(r *http.Request, fn func(rd *fsm.Reader) error) error
 
 // catchUp waits, at most 2 s, until this node has applied everything the
 // leader had applied when asked.
-func (s *Server) catchUp(r *http.Request) *APIError {
+func (s *Server) catchUp(r *http.Request) *api.Error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	err := s.node.CatchUp(ctx)
@@ -88,9 +96,9 @@ func (s *Server) catchUp(r *http.Request) *APIError {
 	case err == nil:
 		return nil
 	case errors.Is(err, cluster.ErrNoLeader):
-		return fromCluster(err)
+		return api.FromCluster(err)
 	}
-	return &APIError{Status: http.StatusServiceUnavailable, Code: CodeTimeout,
+	return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeTimeout,
 		Message: "This node could not catch up with the cluster leader in time; retry", CauseMessage: err.Error()}
 }
 
@@ -105,18 +113,18 @@ func (s *Server) maybeNewSession(r *http.Request) bool {
 	return ok
 }
 
-func (s *Server) resolveLocal(r *http.Request) (*caller, *APIError) {
+func (s *Server) resolveLocal(r *http.Request) (*caller, *api.Error) {
 	token := r.Header.Get(sessionHeader)
 	var claims *accessClaims
 	if token == "" {
 		raw, ok := bearerToken(r.Header.Get("Authorization"))
 		if !ok {
-			return nil, errUnauthorized()
+			return nil, api.Unauthorized()
 		}
 		var err error
 		if claims, err = s.verifyAccessToken(raw); err != nil {
-			s.log.Debug("bearer token refused", "requestId", requestID(r), "err", err)
-			return nil, errUnauthorized()
+			s.log.Debug("bearer token refused", "requestId", api.RequestID(r), "err", err)
+			return nil, api.Unauthorized()
 		}
 	}
 	c := &caller{token: token}
@@ -141,10 +149,10 @@ func (s *Server) resolveLocal(r *http.Request) (*caller, *APIError) {
 		return nil
 	})
 	if errors.Is(err, fsm.ErrNotFound) {
-		return nil, errUnauthorized()
+		return nil, api.Unauthorized()
 	}
 	if err != nil {
-		return nil, errUnhandled(err)
+		return nil, api.Unhandled(err)
 	}
 	// This node's own record of the session's last use may be newer than the
 	// replicated one, which is only refreshed every few seconds.
@@ -152,7 +160,7 @@ func (s *Server) resolveLocal(r *http.Request) (*caller, *APIError) {
 		c.sess.LastActivityAt = v.(int64)
 	}
 	if time.Now().After(expiresAt(c.sess)) || isDisabled(c.ident, time.Now()) {
-		return nil, errUnauthorized()
+		return nil, api.Unauthorized()
 	}
 	s.activity.Store(c.session.ID, time.Now().UnixNano())
 	return c, nil
@@ -163,7 +171,7 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, aerr := s.resolve(r)
 		if aerr != nil {
-			writeError(w, r, aerr)
+			api.WriteError(w, r, aerr)
 			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), authKey, c)))
@@ -175,7 +183,7 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 func (s *Server) admin(next http.HandlerFunc) http.HandlerFunc {
 	return s.authenticated(func(w http.ResponseWriter, r *http.Request) {
 		if !callerOf(r).ident.GetIsAdmin() {
-			writeError(w, r, errUnauthorized())
+			api.WriteError(w, r, api.Unauthorized())
 			return
 		}
 		next(w, r)

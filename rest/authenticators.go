@@ -13,18 +13,19 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 func (s *Server) routeAuthenticators(mgmt, client *mux.Router) {
-	mgmt.Handle("/authenticators", s.admin(handle(s.createAuthenticator))).Methods(http.MethodPost)
-	mgmt.Handle("/authenticators/{id}", s.admin(handle(s.getAuthenticator(false)))).Methods(http.MethodGet)
-	mgmt.Handle("/authenticators/{id}", s.admin(handle(s.updateAuthenticator(false, false)))).Methods(http.MethodPut)
-	mgmt.Handle("/authenticators/{id}", s.admin(handle(s.updateAuthenticator(true, false)))).Methods(http.MethodPatch)
-	mgmt.Handle("/authenticators/{id}", s.admin(handle(s.deleteAuthenticator))).Methods(http.MethodDelete)
-	for _, api := range []*mux.Router{mgmt, client} {
-		api.Handle("/current-identity/authenticators/{id}", s.authenticated(handle(s.getAuthenticator(true)))).Methods(http.MethodGet)
-		api.Handle("/current-identity/authenticators/{id}", s.authenticated(handle(s.updateAuthenticator(false, true)))).Methods(http.MethodPut)
-		api.Handle("/current-identity/authenticators/{id}", s.authenticated(handle(s.updateAuthenticator(true, true)))).Methods(http.MethodPatch)
+	mgmt.Handle("/authenticators", s.admin(api.Handle(s.createAuthenticator))).Methods(http.MethodPost)
+	mgmt.Handle("/authenticators/{id}", s.admin(api.Handle(s.getAuthenticator(false)))).Methods(http.MethodGet)
+	mgmt.Handle("/authenticators/{id}", s.admin(api.Handle(s.updateAuthenticator(false, false)))).Methods(http.MethodPut)
+	mgmt.Handle("/authenticators/{id}", s.admin(api.Handle(s.updateAuthenticator(true, false)))).Methods(http.MethodPatch)
+	mgmt.Handle("/authenticators/{id}", s.admin(api.Handle(s.deleteAuthenticator))).Methods(http.MethodDelete)
+	for _, router := range []*mux.Router{mgmt, client} {
+		router.Handle("/current-identity/authenticators/{id}", s.authenticated(api.Handle(s.getAuthenticator(true)))).Methods(http.MethodGet)
+		router.Handle("/current-identity/authenticators/{id}", s.authenticated(api.Handle(s.updateAuthenticator(false, true)))).Methods(http.MethodPut)
+		router.Handle("/current-identity/authenticators/{id}", s.authenticated(api.Handle(s.updateAuthenticator(true, true)))).Methods(http.MethodPatch)
 	}
 }
 
@@ -45,7 +46,7 @@ func renderAuthenticator(rd *fsm.Reader, rec *fsm.Record, a *pb.Authenticator) m
 	d["isKeyRollRequested"] = a.GetIsKeyRollRequested()
 	d["extendRequestedAt"] = nil
 	if at := a.GetExtendRequestedAt(); at != 0 {
-		d["extendRequestedAt"] = apiTime(time.Unix(0, at))
+		d["extendRequestedAt"] = api.Time(time.Unix(0, at))
 	}
 	switch a.GetMethod() {
 	case "updb":
@@ -58,61 +59,61 @@ func renderAuthenticator(rd *fsm.Reader, rec *fsm.Record, a *pb.Authenticator) m
 }
 
 // checkCredentials enforces the spec's username and password lengths.
-func checkUsername(field, v string) *APIError {
-	if n := len(v); n < minUsername || n > maxUsername || badText(v) != "" {
-		return errField(field, "must be 4 to 100 characters", nil)
+func checkUsername(field, v string) *api.Error {
+	if n := len(v); n < minUsername || n > maxUsername || api.BadText(v) != "" {
+		return api.Invalid(field, "must be 4 to 100 characters", nil)
 	}
 	return nil
 }
 
-func checkPassword(field, v string) *APIError {
+func checkPassword(field, v string) *api.Error {
 	if n := len(v); n < minPassword || n > maxPassword {
-		return errField(field, "must be 5 to 100 characters", nil)
+		return api.Invalid(field, "must be 5 to 100 characters", nil)
 	}
 	return nil
 }
 
 // parseClientCert reads one PEM client certificate.
-func parseClientCert(field, certPEM string) (*x509.Certificate, *APIError) {
+func parseClientCert(field, certPEM string) (*x509.Certificate, *api.Error) {
 	block, rest := pem.Decode([]byte(certPEM))
 	if block == nil || block.Type != "CERTIFICATE" || strings.TrimSpace(string(rest)) != "" {
-		return nil, errField(field, "must be exactly one PEM certificate", nil)
+		return nil, api.Invalid(field, "must be exactly one PEM certificate", nil)
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return nil, errField(field, "is not a valid certificate: "+err.Error(), nil)
+		return nil, api.Invalid(field, "is not a valid certificate: "+err.Error(), nil)
 	}
 	return cert, nil
 }
 
 func (s *Server) createAuthenticator(w http.ResponseWriter, r *http.Request) error {
-	o, aerr := decodeObject(r)
+	o, aerr := api.DecodeObject(r)
 	if aerr != nil {
 		return aerr
 	}
-	method, _, aerr := o.str("method")
+	method, _, aerr := o.String("method")
 	if aerr != nil {
 		return aerr
 	}
-	identityID, _, aerr := o.str("identityId")
+	identityID, _, aerr := o.String("identityId")
 	if aerr != nil {
 		return aerr
 	}
 	if identityID == "" {
-		return errField("identityId", "identityId is required", nil)
+		return api.Invalid("identityId", "identityId is required", nil)
 	}
-	tags, _, aerr := o.tagMap("tags")
+	tags, _, aerr := o.Tags("tags")
 	if aerr != nil {
 		return aerr
 	}
 	a := &pb.Authenticator{IdentityId: identityID, Method: method}
 	switch method {
 	case "updb":
-		username, _, aerr := o.str("username")
+		username, _, aerr := o.String("username")
 		if aerr != nil {
 			return aerr
 		}
-		password, _, aerr := o.str("password")
+		password, _, aerr := o.String("password")
 		if aerr != nil {
 			return aerr
 		}
@@ -124,11 +125,11 @@ func (s *Server) createAuthenticator(w http.ResponseWriter, r *http.Request) err
 		}
 		hash, err := HashPassword(password)
 		if err != nil {
-			return errUnhandled(err)
+			return api.Unhandled(err)
 		}
 		a.Username, a.PasswordHash = username, hash
 	case "cert":
-		certPEM, _, aerr := o.str("certPem")
+		certPEM, _, aerr := o.String("certPem")
 		if aerr != nil {
 			return aerr
 		}
@@ -141,32 +142,32 @@ func (s *Server) createAuthenticator(w http.ResponseWriter, r *http.Request) err
 		// and only those may later be extended.
 		_ = s.store.View(func(rd *fsm.Reader) error { a.IsIssuedByNetwork = s.issuedByNetwork(rd, cert); return nil })
 	case "":
-		return errField("method", "method is required", nil)
+		return api.Invalid("method", "method is required", nil)
 	default:
-		return errField("method", "must be updb or cert", method)
+		return api.Invalid("method", "must be updb or cert", method)
 	}
 	id := uuid.NewString()
 	op, err := fsm.CreateOp(fsm.KindAuthenticator, id, a, tags)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	if aerr := s.apply(r, op); aerr != nil {
 		return aerr
 	}
-	writeCreated(w, "authenticators", id)
+	api.WriteCreated(w, "authenticators", id)
 	return nil
 }
 
 // loadAuthenticator reads the authenticator in the URL; own restricts it
 // to the caller's (others are "not found", not "forbidden").
-func (s *Server) loadAuthenticator(r *http.Request, own bool) (*fsm.Record, *pb.Authenticator, *APIError) {
+func (s *Server) loadAuthenticator(r *http.Request, own bool) (*fsm.Record, *pb.Authenticator, *api.Error) {
 	rec, err := s.store.Get(fsm.KindAuthenticator, mux.Vars(r)["id"])
 	if err != nil {
-		return nil, nil, errNotFoundOr(err)
+		return nil, nil, api.NotFoundOr(err)
 	}
 	a, _ := fsm.As[*pb.Authenticator](rec)
 	if own && a.GetIdentityId() != callerOf(r).identity.ID {
-		return nil, nil, errNotFound()
+		return nil, nil, api.NotFound()
 	}
 	return rec, a, nil
 }
@@ -179,7 +180,7 @@ func (s *Server) getAuthenticator(own bool) func(w http.ResponseWriter, r *http.
 		}
 		var d map[string]any
 		_ = s.store.View(func(rd *fsm.Reader) error { d = renderAuthenticator(rd, rec, a); return nil })
-		writeData(w, http.StatusOK, d, meta{})
+		api.WriteData(w, http.StatusOK, d, api.Meta{})
 		return nil
 	}
 }
@@ -192,34 +193,34 @@ func (s *Server) updateAuthenticator(patch, own bool) func(w http.ResponseWriter
 		if aerr != nil {
 			return aerr
 		}
-		o, aerr := decodeObject(r)
+		o, aerr := api.DecodeObject(r)
 		if aerr != nil {
 			return aerr
 		}
-		if a.GetMethod() != "updb" && (o.has("username") || o.has("password")) {
-			return errField("method", "only updb authenticators have a username and password", a.GetMethod())
+		if a.GetMethod() != "updb" && (o.Has("username") || o.Has("password")) {
+			return api.Invalid("method", "only updb authenticators have a username and password", a.GetMethod())
 		}
 		if own {
-			current, _, aerr := o.str("currentPassword")
+			current, _, aerr := o.String("currentPassword")
 			if aerr != nil {
 				return aerr
 			}
 			if current == "" {
-				return errField("currentPassword", "currentPassword is required", nil)
+				return api.Invalid("currentPassword", "currentPassword is required", nil)
 			}
 			if ok, err := VerifyPassword(a.GetPasswordHash(), current); err != nil || !ok {
-				return errField("currentPassword", "does not match the current password", nil)
+				return api.Invalid("currentPassword", "does not match the current password", nil)
 			}
 		}
 		var fields []string
 		if !patch && a.GetMethod() == "updb" {
 			for _, f := range []string{"username", "password"} {
-				if !o.has(f) {
-					return errField(f, f+" is required", nil)
+				if !o.Has(f) {
+					return api.Invalid(f, f+" is required", nil)
 				}
 			}
 		}
-		if v, ok, aerr := o.str("username"); aerr != nil {
+		if v, ok, aerr := o.String("username"); aerr != nil {
 			return aerr
 		} else if ok {
 			if aerr := checkUsername("username", v); aerr != nil {
@@ -228,7 +229,7 @@ func (s *Server) updateAuthenticator(patch, own bool) func(w http.ResponseWriter
 			a.Username = v
 			fields = append(fields, "username")
 		}
-		if v, ok, aerr := o.str("password"); aerr != nil {
+		if v, ok, aerr := o.String("password"); aerr != nil {
 			return aerr
 		} else if ok {
 			if aerr := checkPassword("password", v); aerr != nil {
@@ -236,21 +237,21 @@ func (s *Server) updateAuthenticator(patch, own bool) func(w http.ResponseWriter
 			}
 			hash, err := HashPassword(v)
 			if err != nil {
-				return errUnhandled(err)
+				return api.Unhandled(err)
 			}
 			a.PasswordHash = hash
 			fields = append(fields, "password_hash")
 		}
-		tags, tagsOK, aerr := o.tagMap("tags")
+		tags, tagsOK, aerr := o.Tags("tags")
 		if aerr != nil {
 			return aerr
 		}
-		if tagsOK || o.has("tags") || !patch {
+		if tagsOK || o.Has("tags") || !patch {
 			fields = append(fields, "tags")
 		}
 		op, err := fsm.PatchOp(fsm.KindAuthenticator, rec.ID, a, tags, fields...)
 		if err != nil {
-			return errUnhandled(err)
+			return api.Unhandled(err)
 		}
 		return s.applyEmpty(w, r, op)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/garrison-ctrl/garrison/pki"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 func TestAuthenticatorsManagement(t *testing.T) {
@@ -54,7 +55,7 @@ func TestAuthenticatorsManagement(t *testing.T) {
 		{"garbage cert", map[string]any{"method": "cert", "identityId": idA, "certPem": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}, "certPem"},
 	}
 	for _, c := range cases {
-		ae := wantError(t, c.name, e.do(t, http.MethodPost, mgmt+"/authenticators", admin, c.body), http.StatusBadRequest, CodeCouldNotValidate)
+		ae := wantError(t, c.name, e.do(t, http.MethodPost, mgmt+"/authenticators", admin, c.body), http.StatusBadRequest, api.CodeCouldNotValidate)
 		if causeField(ae) != c.field {
 			t.Errorf("%s: cause.field %q, want %q", c.name, causeField(ae), c.field)
 		}
@@ -76,24 +77,24 @@ func TestAuthenticatorsManagement(t *testing.T) {
 		t.Fatalf("cert authenticator %v", c)
 	}
 	wantError(t, "same cert twice", e.do(t, http.MethodPost, mgmt+"/authenticators", admin,
-		map[string]any{"method": "cert", "identityId": idA, "certPem": leaf}), http.StatusBadRequest, CodeCouldNotValidate)
+		map[string]any{"method": "cert", "identityId": idA, "certPem": leaf}), http.StatusBadRequest, api.CodeCouldNotValidate)
 
 	// Admin PUT needs both fields; PATCH changes the password.
-	wantError(t, "put without password", e.do(t, http.MethodPut, mgmt+"/authenticators/"+authID, admin, map[string]any{"username": "auth-a-user"}), http.StatusBadRequest, CodeCouldNotValidate)
+	wantError(t, "put without password", e.do(t, http.MethodPut, mgmt+"/authenticators/"+authID, admin, map[string]any{"username": "auth-a-user"}), http.StatusBadRequest, api.CodeCouldNotValidate)
 	if r := e.do(t, http.MethodPatch, mgmt+"/authenticators/"+authID, admin, map[string]any{"password": "auth-a-new"}); r.status != http.StatusOK {
 		t.Fatalf("patch password: %d %s", r.status, r.raw)
 	}
 	wantError(t, "old password", e.do(t, http.MethodPost, ClientBase+"/authenticate?method=password", "",
-		map[string]string{"username": "auth-a-user", "password": "auth-a-pass"}), http.StatusUnauthorized, CodeInvalidAuth)
+		map[string]string{"username": "auth-a-user", "password": "auth-a-pass"}), http.StatusUnauthorized, api.CodeInvalidAuth)
 	e.login(t, ClientBase, "auth-a-user", "auth-a-new")
 
 	if r := e.do(t, http.MethodDelete, mgmt+"/authenticators/"+authID, admin, nil); r.status != http.StatusOK {
 		t.Fatalf("delete: %d %s", r.status, r.raw)
 	}
 	wantError(t, "login after delete", e.do(t, http.MethodPost, ClientBase+"/authenticate?method=password", "",
-		map[string]string{"username": "auth-a-user", "password": "auth-a-new"}), http.StatusUnauthorized, CodeInvalidAuth)
-	wantError(t, "get deleted", e.do(t, http.MethodGet, mgmt+"/authenticators/"+authID, admin, nil), http.StatusNotFound, CodeNotFound)
-	wantError(t, "non-admin create", e.do(t, http.MethodPost, mgmt+"/authenticators", e.userToken(t), cases[0].body), http.StatusUnauthorized, CodeUnauthorized)
+		map[string]string{"username": "auth-a-user", "password": "auth-a-new"}), http.StatusUnauthorized, api.CodeInvalidAuth)
+	wantError(t, "get deleted", e.do(t, http.MethodGet, mgmt+"/authenticators/"+authID, admin, nil), http.StatusNotFound, api.CodeNotFound)
+	wantError(t, "non-admin create", e.do(t, http.MethodPost, mgmt+"/authenticators", e.userToken(t), cases[0].body), http.StatusUnauthorized, api.CodeUnauthorized)
 }
 
 func TestOwnAuthenticatorNeedsCurrentPassword(t *testing.T) {
@@ -113,11 +114,11 @@ func TestOwnAuthenticatorNeedsCurrentPassword(t *testing.T) {
 	if r := e.do(t, http.MethodGet, path, tok, nil); r.status != http.StatusOK || r.data()["username"] != "self-service" {
 		t.Fatalf("get own: %d %s", r.status, r.raw)
 	}
-	ae := wantError(t, "no current password", e.do(t, http.MethodPatch, path, tok, map[string]any{"password": "new-password"}), http.StatusBadRequest, CodeCouldNotValidate)
+	ae := wantError(t, "no current password", e.do(t, http.MethodPatch, path, tok, map[string]any{"password": "new-password"}), http.StatusBadRequest, api.CodeCouldNotValidate)
 	if causeField(ae) != "currentPassword" {
 		t.Errorf("cause %v", ae)
 	}
-	wantError(t, "wrong current password", e.do(t, http.MethodPatch, path, tok, map[string]any{"password": "new-password", "currentPassword": "guess-guess"}), http.StatusBadRequest, CodeCouldNotValidate)
+	wantError(t, "wrong current password", e.do(t, http.MethodPatch, path, tok, map[string]any{"password": "new-password", "currentPassword": "guess-guess"}), http.StatusBadRequest, api.CodeCouldNotValidate)
 	if r := e.do(t, http.MethodPatch, path, tok, map[string]any{"password": "new-password", "currentPassword": "old-password"}); r.status != http.StatusOK {
 		t.Fatalf("own patch: %d %s", r.status, r.raw)
 	}
@@ -125,7 +126,7 @@ func TestOwnAuthenticatorNeedsCurrentPassword(t *testing.T) {
 	// Someone else's authenticator is invisible.
 	adminMe := e.do(t, http.MethodGet, ClientBase+"/current-identity", e.adminToken(t), nil).data()
 	other, _ := dig(adminMe, "authenticators", "updb", "id").(string)
-	wantError(t, "other's authenticator", e.do(t, http.MethodGet, ClientBase+"/current-identity/authenticators/"+other, tok, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "other's authenticator", e.do(t, http.MethodGet, ClientBase+"/current-identity/authenticators/"+other, tok, nil), http.StatusNotFound, api.CodeNotFound)
 	wantError(t, "patch other's", e.do(t, http.MethodPatch, ClientBase+"/current-identity/authenticators/"+other, tok,
-		map[string]any{"password": "hijacked", "currentPassword": "new-password"}), http.StatusNotFound, CodeNotFound)
+		map[string]any{"password": "hijacked", "currentPassword": "new-password"}), http.StatusNotFound, api.CodeNotFound)
 }

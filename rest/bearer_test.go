@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/rest/api"
+
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -56,7 +58,7 @@ func TestBearerTokenAcceptedAndRevokedWithSession(t *testing.T) {
 	if r := e.do(t, http.MethodDelete, ClientBase+"/current-api-session", session, nil); r.status != http.StatusOK {
 		t.Fatalf("logout: %d", r.status)
 	}
-	wantError(t, "bearer after logout", e.bearer(t, http.MethodGet, ClientBase+"/current-identity", access), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "bearer after logout", e.bearer(t, http.MethodGet, ClientBase+"/current-identity", access), http.StatusUnauthorized, api.CodeUnauthorized)
 }
 
 func TestForgedBearerTokensAreRefused(t *testing.T) {
@@ -122,6 +124,6 @@ func TestForgedBearerTokensAreRefused(t *testing.T) {
 		t.Fatalf("control token refused: %d %s", r.status, r.raw)
 	}
 	for name, tok := range forged {
-		wantError(t, name, e.bearer(t, http.MethodGet, ClientBase+"/current-identity", tok), http.StatusUnauthorized, CodeUnauthorized)
+		wantError(t, name, e.bearer(t, http.MethodGet, ClientBase+"/current-identity", tok), http.StatusUnauthorized, api.CodeUnauthorized)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/garrison-ctrl/garrison/internal/trust"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // Third-party certificate authorities (management /cas). A CA is stored
@@ -56,16 +57,16 @@ var caWritable = []string{"name", "isAutoCaEnrollmentEnabled", "isOttCaEnrollmen
 	"identityRoles", "identityNameFormat", "externalIdClaim", "tags"}
 
 func (s *Server) routeCAs(mgmt *mux.Router) {
-	mgmt.Handle("/cas", s.admin(handle(func(w http.ResponseWriter, r *http.Request) error {
+	mgmt.Handle("/cas", s.admin(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return s.list(w, r, caList)
 	}))).Methods(http.MethodGet)
-	mgmt.Handle("/cas", s.admin(handle(s.createCA))).Methods(http.MethodPost)
-	mgmt.Handle("/cas/{id}", s.admin(handle(s.getCA))).Methods(http.MethodGet)
-	mgmt.Handle("/cas/{id}", s.admin(handle(s.updateCA(false)))).Methods(http.MethodPut)
-	mgmt.Handle("/cas/{id}", s.admin(handle(s.updateCA(true)))).Methods(http.MethodPatch)
-	mgmt.Handle("/cas/{id}", s.admin(handle(s.deleteCA))).Methods(http.MethodDelete)
-	mgmt.Handle("/cas/{id}/verify", s.admin(handle(s.verifyCA))).Methods(http.MethodPost)
-	mgmt.Handle("/cas/{id}/jwt", s.admin(handle(s.caJWT))).Methods(http.MethodGet)
+	mgmt.Handle("/cas", s.admin(api.Handle(s.createCA))).Methods(http.MethodPost)
+	mgmt.Handle("/cas/{id}", s.admin(api.Handle(s.getCA))).Methods(http.MethodGet)
+	mgmt.Handle("/cas/{id}", s.admin(api.Handle(s.updateCA(false)))).Methods(http.MethodPut)
+	mgmt.Handle("/cas/{id}", s.admin(api.Handle(s.updateCA(true)))).Methods(http.MethodPatch)
+	mgmt.Handle("/cas/{id}", s.admin(api.Handle(s.deleteCA))).Methods(http.MethodDelete)
+	mgmt.Handle("/cas/{id}/verify", s.admin(api.Handle(s.verifyCA))).Methods(http.MethodPost)
+	mgmt.Handle("/cas/{id}/jwt", s.admin(api.Handle(s.caJWT))).Methods(http.MethodGet)
 }
 
 var caList = &listSpec{
@@ -161,20 +162,20 @@ var caRequired = map[caMode][]string{
 // current values for an update) and returns the tags and the fields set.
 // certPem is read only on create: a CA's certificate never changes, since
 // its verification and everything it vouched for hang on it.
-func caInput(o object, ca *pb.Ca, mode caMode) (map[string]any, []string, *APIError) {
+func caInput(o api.Object, ca *pb.Ca, mode caMode) (map[string]any, []string, *api.Error) {
 	for _, f := range caRequired[mode] {
-		if !o.has(f) || o.isNull(f) {
-			return nil, nil, errField(f, f+" is required", nil)
+		if !o.Has(f) || o.IsNull(f) {
+			return nil, nil, api.Invalid(f, f+" is required", nil)
 		}
 	}
 	var set []string
 	// present: a PUT writes every field; a PATCH only those it carries.
-	present := func(f string) bool { return mode != caPatch || o.has(f) }
-	if v, ok, err := o.str("name"); err != nil {
+	present := func(f string) bool { return mode != caPatch || o.Has(f) }
+	if v, ok, err := o.String("name"); err != nil {
 		return nil, nil, err
-	} else if ok || o.has("name") {
-		if v == "" || badText(v) != "" {
-			return nil, nil, errField("name", "must be non-empty text", v)
+	} else if ok || o.Has("name") {
+		if v == "" || api.BadText(v) != "" {
+			return nil, nil, api.Invalid("name", "must be non-empty text", v)
 		}
 		ca.Name = v
 		set = append(set, "name")
@@ -187,27 +188,27 @@ func caInput(o object, ca *pb.Ca, mode caMode) (map[string]any, []string, *APIEr
 		{"isOttCaEnrollmentEnabled", &ca.IsOttCaEnrollmentEnabled},
 		{"isAuthEnabled", &ca.IsAuthEnabled},
 	} {
-		if v, _, err := o.boolean(f.name); err != nil {
+		if v, _, err := o.Bool(f.name); err != nil {
 			return nil, nil, err
 		} else if present(f.name) {
 			*f.dst = v // a PATCH with null switches it off, as in OpenZiti
 			set = append(set, f.name)
 		}
 	}
-	if v, _, err := o.strings("identityRoles"); err != nil {
+	if v, _, err := o.Strings("identityRoles"); err != nil {
 		return nil, nil, err
 	} else if present("identityRoles") {
 		ca.IdentityRoles = v
 		set = append(set, "identityRoles")
 	}
-	if v, _, err := o.str("identityNameFormat"); err != nil {
+	if v, _, err := o.String("identityNameFormat"); err != nil {
 		return nil, nil, err
 	} else if present("identityNameFormat") {
 		if v == "" {
 			v = defaultIdentityNameFormat
 		}
-		if len(v) > maxNameFormat || badText(v) != "" {
-			return nil, nil, errField("identityNameFormat", fmt.Sprintf("must be text of at most %d bytes", maxNameFormat), nil)
+		if len(v) > maxNameFormat || api.BadText(v) != "" {
+			return nil, nil, api.Invalid("identityNameFormat", fmt.Sprintf("must be text of at most %d bytes", maxNameFormat), nil)
 		}
 		ca.IdentityNameFormat = v
 		set = append(set, "identityNameFormat")
@@ -220,7 +221,7 @@ func caInput(o object, ca *pb.Ca, mode caMode) (map[string]any, []string, *APIEr
 		ca.ExternalIdClaim = claim
 		set = append(set, "externalIdClaim")
 	}
-	tags, _, aerr := o.tagMap("tags")
+	tags, _, aerr := o.Tags("tags")
 	if aerr != nil {
 		return nil, nil, aerr
 	}
@@ -247,9 +248,9 @@ var (
 // claimInput reads externalIdClaim: null clears it; a PATCH changes only
 // the sub-fields it carries. The result is checked as a whole, so a CA
 // never stores a rule that cannot be applied.
-func claimInput(o object, cur *pb.ExternalIdClaim, patch bool) (*pb.ExternalIdClaim, *APIError) {
-	var sub object
-	ok, aerr := o.get("externalIdClaim", "an object", &sub)
+func claimInput(o api.Object, cur *pb.ExternalIdClaim, patch bool) (*pb.ExternalIdClaim, *api.Error) {
+	var sub api.Object
+	ok, aerr := o.Decode("externalIdClaim", "an api.Object", &sub)
 	if aerr != nil || !ok {
 		return nil, aerr
 	}
@@ -265,19 +266,19 @@ func claimInput(o object, cur *pb.ExternalIdClaim, patch bool) (*pb.ExternalIdCl
 		{"location", &c.Location}, {"matcher", &c.Matcher}, {"matcherCriteria", &c.MatcherCriteria},
 		{"parser", &c.Parser}, {"parserCriteria", &c.ParserCriteria},
 	} {
-		v, _, aerr := sub.str(f.name)
+		v, _, aerr := sub.String(f.name)
 		if aerr != nil {
-			return nil, prefixField("externalIdClaim.", aerr)
+			return nil, api.PrefixField("externalIdClaim.", aerr)
 		}
-		if !patch || sub.has(f.name) {
+		if !patch || sub.Has(f.name) {
 			*f.dst = v
 		}
 	}
-	idx, _, aerr := sub.integer("index", 0, 1<<20)
+	idx, _, aerr := sub.Int("index", 0, 1<<20)
 	if aerr != nil {
-		return nil, prefixField("externalIdClaim.", aerr)
+		return nil, api.PrefixField("externalIdClaim.", aerr)
 	}
-	if !patch || sub.has("index") {
+	if !patch || sub.Has("index") {
 		c.Index = idx
 	}
 	if aerr := checkClaim(c); aerr != nil {
@@ -286,25 +287,25 @@ func claimInput(o object, cur *pb.ExternalIdClaim, patch bool) (*pb.ExternalIdCl
 	return c, nil
 }
 
-func checkClaim(c *pb.ExternalIdClaim) *APIError {
+func checkClaim(c *pb.ExternalIdClaim) *api.Error {
 	if !slices.Contains(claimLocations, c.GetLocation()) {
-		return errField("externalIdClaim.location", "must be one of "+strings.Join(claimLocations, ", "), c.GetLocation())
+		return api.Invalid("externalIdClaim.location", "must be one of "+strings.Join(claimLocations, ", "), c.GetLocation())
 	}
 	if matchers := claimMatchers[c.GetLocation()]; !slices.Contains(matchers, c.GetMatcher()) {
-		return errField("externalIdClaim.matcher", "must be one of "+strings.Join(matchers, ", ")+" for "+c.GetLocation(), c.GetMatcher())
+		return api.Invalid("externalIdClaim.matcher", "must be one of "+strings.Join(matchers, ", ")+" for "+c.GetLocation(), c.GetMatcher())
 	}
 	if c.GetMatcher() != "ALL" && c.GetMatcherCriteria() == "" {
-		return errField("externalIdClaim.matcherCriteria", "is required for matcher "+c.GetMatcher(), nil)
+		return api.Invalid("externalIdClaim.matcherCriteria", "is required for matcher "+c.GetMatcher(), nil)
 	}
 	if !slices.Contains(claimParsers, c.GetParser()) {
-		return errField("externalIdClaim.parser", "must be one of "+strings.Join(claimParsers, ", "), c.GetParser())
+		return api.Invalid("externalIdClaim.parser", "must be one of "+strings.Join(claimParsers, ", "), c.GetParser())
 	}
 	if c.GetParser() == "SPLIT" && c.GetParserCriteria() == "" {
-		return errField("externalIdClaim.parserCriteria", "is required for parser SPLIT", nil)
+		return api.Invalid("externalIdClaim.parserCriteria", "is required for parser SPLIT", nil)
 	}
 	for _, v := range []string{c.GetMatcherCriteria(), c.GetParserCriteria()} {
-		if bad := badText(v); bad != "" {
-			return errField("externalIdClaim", bad, nil)
+		if bad := api.BadText(v); bad != "" {
+			return api.Invalid("externalIdClaim", bad, nil)
 		}
 	}
 	return nil
@@ -349,7 +350,7 @@ func externalIDOf(c *pb.ExternalIdClaim, cert *x509.Certificate) (string, bool) 
 		}
 	}
 	i := c.GetIndex()
-	if i < 0 || i >= int64(len(claims)) || claims[i] == "" || badText(claims[i]) != "" {
+	if i < 0 || i >= int64(len(claims)) || claims[i] == "" || api.BadText(claims[i]) != "" {
 		return "", false
 	}
 	return claims[i], true
@@ -381,29 +382,29 @@ func formatIdentityName(format string, v nameValues) string {
 
 // parseCACert reads a caCreate certPem: exactly one certificate, which
 // must be a CA able to sign certificates.
-func parseCACert(certPEM string) (*x509.Certificate, *APIError) {
+func parseCACert(certPEM string) (*x509.Certificate, *api.Error) {
 	if len(certPEM) > maxCertBody {
-		return nil, errField("certPem", fmt.Sprintf("must be at most %d bytes", maxCertBody), nil)
+		return nil, api.Invalid("certPem", fmt.Sprintf("must be at most %d bytes", maxCertBody), nil)
 	}
 	cert, aerr := parseClientCert("certPem", certPEM)
 	if aerr != nil {
 		return nil, aerr
 	}
 	if !cert.BasicConstraintsValid || !cert.IsCA {
-		return nil, errField("certPem", "is not a CA certificate (basic constraints without CA:TRUE)", nil)
+		return nil, api.Invalid("certPem", "is not a CA certificate (basic constraints without CA:TRUE)", nil)
 	}
 	if cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageCertSign == 0 {
-		return nil, errField("certPem", "cannot sign certificates (its key usage lacks keyCertSign)", nil)
+		return nil, api.Invalid("certPem", "cannot sign certificates (its key usage lacks keyCertSign)", nil)
 	}
 	return cert, nil
 }
 
 func (s *Server) createCA(w http.ResponseWriter, r *http.Request) error {
-	o, aerr := decodeObject(r)
+	o, aerr := api.DecodeObject(r)
 	if aerr != nil {
 		return aerr
 	}
-	certPEM, _, aerr := o.str("certPem")
+	certPEM, _, aerr := o.String("certPem")
 	if aerr != nil {
 		return aerr
 	}
@@ -421,11 +422,11 @@ func (s *Server) createCA(w http.ResponseWriter, r *http.Request) error {
 	// certificate the cluster issues, session and router certificates too.
 	bundle, err := s.caBundle()
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	for _, own := range bundle {
 		if own.Equal(cert) {
-			return errField("certPem", "is one of the cluster's own CAs, which need no registration", nil)
+			return api.Invalid("certPem", "is one of the cluster's own CAs, which need no registration", nil)
 		}
 	}
 	ca.CertPem = string(pki.EncodeCertificatesPEM(cert))
@@ -434,20 +435,20 @@ func (s *Server) createCA(w http.ResponseWriter, r *http.Request) error {
 	id := uuid.NewString()
 	op, err := fsm.CreateOp(fsm.KindCa, id, ca, tags)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	if aerr := s.apply(r, op); aerr != nil {
 		return aerr
 	}
-	writeCreated(w, "cas", id)
+	api.WriteCreated(w, "cas", id)
 	return nil
 }
 
 // loadCA reads the CA named in the URL.
-func (s *Server) loadCA(r *http.Request) (*fsm.Record, *pb.Ca, *APIError) {
+func (s *Server) loadCA(r *http.Request) (*fsm.Record, *pb.Ca, *api.Error) {
 	rec, err := s.store.Get(fsm.KindCa, mux.Vars(r)["id"])
 	if err != nil {
-		return nil, nil, errNotFoundOr(err)
+		return nil, nil, api.NotFoundOr(err)
 	}
 	ca, _ := fsm.As[*pb.Ca](rec)
 	return rec, ca, nil
@@ -458,7 +459,7 @@ func (s *Server) getCA(w http.ResponseWriter, r *http.Request) error {
 	if aerr != nil {
 		return aerr
 	}
-	writeData(w, http.StatusOK, renderCA(rec, ca), meta{})
+	api.WriteData(w, http.StatusOK, renderCA(rec, ca), api.Meta{})
 	return nil
 }
 
@@ -472,7 +473,7 @@ func (s *Server) updateCA(patch bool) func(w http.ResponseWriter, r *http.Reques
 		if aerr != nil {
 			return aerr
 		}
-		o, aerr := decodeObject(r)
+		o, aerr := api.DecodeObject(r)
 		if aerr != nil {
 			return aerr
 		}
@@ -482,7 +483,7 @@ func (s *Server) updateCA(patch bool) func(w http.ResponseWriter, r *http.Reques
 		}
 		op, err := fsm.PatchOp(fsm.KindCa, rec.ID, ca, tags, fields...)
 		if err != nil {
-			return errUnhandled(err)
+			return api.Unhandled(err)
 		}
 		return s.applyEmpty(w, r, op)
 	}
@@ -502,30 +503,30 @@ func (s *Server) deleteCA(w http.ResponseWriter, r *http.Request) error {
 // parseVerifyCert reads the body of POST /cas/{id}/verify: a PEM
 // certificate, sent as text/plain (a JSON string is accepted too, as some
 // clients send one). Only the first PEM block counts, as in OpenZiti.
-func parseVerifyCert(body []byte) (*x509.Certificate, *APIError) {
+func parseVerifyCert(body []byte) (*x509.Certificate, *api.Error) {
 	if len(body) > maxCertBody {
-		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotParseBody, Message: "The request body is too large"}
+		return nil, &api.Error{Status: http.StatusBadRequest, Code: api.CodeCouldNotParseBody, Message: "The request body is too large"}
 	}
 	text := strings.TrimSpace(string(body))
 	if strings.HasPrefix(text, `"`) {
 		if err := json.Unmarshal([]byte(text), &text); err != nil {
-			return nil, errBody(fmt.Errorf("the body is neither a PEM certificate nor a JSON string holding one: %w", err))
+			return nil, api.BadBody(fmt.Errorf("the body is neither a PEM certificate nor a JSON string holding one: %w", err))
 		}
 	}
 	if text == "" {
-		return nil, errBody(fmt.Errorf("the body must be a PEM certificate"))
+		return nil, api.BadBody(fmt.Errorf("the body must be a PEM certificate"))
 	}
 	block, _ := pem.Decode([]byte(text))
 	if block == nil {
-		return nil, errBody(fmt.Errorf("the body holds no PEM block"))
+		return nil, api.BadBody(fmt.Errorf("the body holds no PEM block"))
 	}
 	if block.Type != "CERTIFICATE" {
-		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeExpectedPemCertificate,
+		return nil, &api.Error{Status: http.StatusBadRequest, Code: CodeExpectedPemCertificate,
 			Message: "expected PEM block type 'CERTIFICATE'", CauseMessage: "got PEM block type " + block.Type}
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotParseDerBlock,
+		return nil, &api.Error{Status: http.StatusBadRequest, Code: CodeCouldNotParseDerBlock,
 			Message: "The certificate's DER block could not be parsed", CauseMessage: err.Error()}
 	}
 	return cert, nil
@@ -539,34 +540,34 @@ func (s *Server) verifyCA(w http.ResponseWriter, r *http.Request) error {
 		return aerr
 	}
 	if ca.GetIsVerified() {
-		return &APIError{Status: http.StatusConflict, Code: CodeCaAlreadyVerified, Message: "CA has already been verified"}
+		return &api.Error{Status: http.StatusConflict, Code: CodeCaAlreadyVerified, Message: "CA has already been verified"}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxCertBody+1))
 	if err != nil {
-		return errBody(err)
+		return api.BadBody(err)
 	}
 	cert, aerr := parseVerifyCert(body)
 	if aerr != nil {
 		return aerr
 	}
 	if cert.Subject.CommonName != ca.GetVerificationToken() {
-		return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidCommonName,
+		return &api.Error{Status: http.StatusBadRequest, Code: CodeInvalidCommonName,
 			Message:      "The common name of the supplied certificate is invalid",
-			Cause:        &FieldError{Field: "commonName", Reason: "must equal the CA's verificationToken", Value: cert.Subject.CommonName},
+			Cause:        &api.FieldError{Field: "commonName", Reason: "must equal the CA's verificationToken", Value: cert.Subject.CommonName},
 			CauseMessage: "the common name must equal the CA's verificationToken"}
 	}
 	caCert, aerr := parseClientCert("certPem", ca.GetCertPem())
 	if aerr != nil {
-		return errUnhandled(fmt.Errorf("stored CA %s: %s", rec.ID, aerr.Error()))
+		return api.Unhandled(fmt.Errorf("stored CA %s: %s", rec.ID, aerr.Error()))
 	}
 	if _, err := cert.Verify(x509.VerifyOptions{Roots: pki.NewCertPool(caCert), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return &APIError{Status: http.StatusBadRequest, Code: CodeCertificateFailedValidation,
+		return &api.Error{Status: http.StatusBadRequest, Code: CodeCertificateFailedValidation,
 			Message: "The supplied certificate failed to validate against the CA's certificate chain", CauseMessage: err.Error()}
 	}
 	ca.IsVerified = true
 	op, err := fsm.PatchOp(fsm.KindCa, rec.ID, ca, nil, "isVerified")
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	return s.applyEmpty(w, r, op)
 }
@@ -581,12 +582,12 @@ func (s *Server) caJWT(w http.ResponseWriter, r *http.Request) error {
 	}
 	signer := s.cfg.Signer
 	if signer == nil {
-		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnhandled,
+		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnhandled,
 			Message: "this node has no signing key and cannot issue enrollment tokens"}
 	}
 	members, err := s.members()
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	ctrls := s.clientURLs(members)
 	signed, err := signer.sign(trust.EnrollmentClaims{
@@ -599,7 +600,7 @@ func (s *Server) caJWT(w http.ResponseWriter, r *http.Request) error {
 		},
 	})
 	if err != nil {
-		return errUnhandled(fmt.Errorf("sign CA enrollment JWT: %w", err))
+		return api.Unhandled(fmt.Errorf("sign CA enrollment JWT: %w", err))
 	}
 	w.Header().Set("Content-Type", "application/jwt")
 	w.WriteHeader(http.StatusOK)

@@ -20,6 +20,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/trust"
 	"github.com/garrison-ctrl/garrison/pki"
+	"github.com/garrison-ctrl/garrison/rest/api"
 	"github.com/garrison-ctrl/garrison/rest/apispec"
 )
 
@@ -184,7 +185,7 @@ func TestCACreateGetListPatchPutDelete(t *testing.T) {
 		t.Fatalf("list by role and fingerprint: %d %s", r.status, r.raw)
 	}
 	wantError(t, "unknown filter field", e.do(t, http.MethodGet, mgmt+"/cas?filter="+url.QueryEscape(`nope=1`), admin, nil),
-		http.StatusBadRequest, CodeInvalidFilter)
+		http.StatusBadRequest, api.CodeInvalidFilter)
 
 	// PATCH changes only what it names.
 	r = e.do(t, http.MethodPatch, mgmt+"/cas/"+id, admin, map[string]any{"isAutoCaEnrollmentEnabled": true, "identityNameFormat": "[commonName]@[caId]"})
@@ -211,7 +212,7 @@ func TestCACreateGetListPatchPutDelete(t *testing.T) {
 	// PUT replaces every writable field; identityNameFormat is required.
 	put := map[string]any{"name": name + "-2", "isAutoCaEnrollmentEnabled": false, "isOttCaEnrollmentEnabled": false,
 		"isAuthEnabled": false, "identityRoles": []string{"r2"}}
-	e1 := wantError(t, "put without identityNameFormat", e.do(t, http.MethodPut, mgmt+"/cas/"+id, admin, put), http.StatusBadRequest, CodeCouldNotValidate)
+	e1 := wantError(t, "put without identityNameFormat", e.do(t, http.MethodPut, mgmt+"/cas/"+id, admin, put), http.StatusBadRequest, api.CodeCouldNotValidate)
 	if causeField(e1) != "identityNameFormat" {
 		t.Errorf("cause field %q", causeField(e1))
 	}
@@ -232,12 +233,12 @@ func TestCACreateGetListPatchPutDelete(t *testing.T) {
 		t.Fatal("PATCH isVerified verified the CA")
 	}
 
-	wantError(t, "non-admin list", e.do(t, http.MethodGet, mgmt+"/cas", e.userToken(t), nil), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "non-admin list", e.do(t, http.MethodGet, mgmt+"/cas", e.userToken(t), nil), http.StatusUnauthorized, api.CodeUnauthorized)
 	if r := e.do(t, http.MethodDelete, mgmt+"/cas/"+id, admin, nil); r.status != http.StatusOK {
 		t.Fatalf("delete: %d %s", r.status, r.raw)
 	}
-	wantError(t, "deleted CA", e.do(t, http.MethodGet, mgmt+"/cas/"+id, admin, nil), http.StatusNotFound, CodeNotFound)
-	wantError(t, "delete again", e.do(t, http.MethodDelete, mgmt+"/cas/"+id, admin, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "deleted CA", e.do(t, http.MethodGet, mgmt+"/cas/"+id, admin, nil), http.StatusNotFound, api.CodeNotFound)
+	wantError(t, "delete again", e.do(t, http.MethodDelete, mgmt+"/cas/"+id, admin, nil), http.StatusNotFound, api.CodeNotFound)
 }
 
 func TestCACreateRefusesBadInput(t *testing.T) {
@@ -275,7 +276,7 @@ func TestCACreateRefusesBadInput(t *testing.T) {
 			"externalIdClaim": map[string]any{"location": "SAN_EMAIL", "matcher": "ALL", "parser": "NONE", "index": -1}}, "externalIdClaim.index"},
 		{"name format with NUL", map[string]any{"certPem": string(pki.EncodeCertificatesPEM(other.Cert)), "identityNameFormat": "a\x00b"}, "identityNameFormat"},
 	} {
-		e1 := wantError(t, c.what, e.do(t, http.MethodPost, mgmt+"/cas", admin, caBody(ca, c.extra)), http.StatusBadRequest, CodeCouldNotValidate)
+		e1 := wantError(t, c.what, e.do(t, http.MethodPost, mgmt+"/cas", admin, caBody(ca, c.extra)), http.StatusBadRequest, api.CodeCouldNotValidate)
 		if causeField(e1) != c.field {
 			t.Errorf("%s: cause field %q, want %q", c.what, causeField(e1), c.field)
 		}
@@ -283,7 +284,7 @@ func TestCACreateRefusesBadInput(t *testing.T) {
 	if after := e.count(t, fsm.KindCa); after != before {
 		t.Errorf("refused creates stored CAs: %d -> %d", before, after)
 	}
-	wantError(t, "non-admin create", e.do(t, http.MethodPost, mgmt+"/cas", e.userToken(t), caBody(other, nil)), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "non-admin create", e.do(t, http.MethodPost, mgmt+"/cas", e.userToken(t), caBody(other, nil)), http.StatusUnauthorized, api.CodeUnauthorized)
 }
 
 func TestCAVerify(t *testing.T) {
@@ -303,8 +304,8 @@ func TestCAVerify(t *testing.T) {
 	}{
 		{"wrong common name", certPEM(issueClientCert(t, ca, "not-the-token")), CodeInvalidCommonName},
 		{"wrong signer", certPEM(issueClientCert(t, impostor, token)), CodeCertificateFailedValidation},
-		{"garbage", "this is not a certificate", CodeCouldNotParseBody},
-		{"empty", "", CodeCouldNotParseBody},
+		{"garbage", "this is not a certificate", api.CodeCouldNotParseBody},
+		{"empty", "", api.CodeCouldNotParseBody},
 		{"a key, not a certificate", string(keyPEM), CodeExpectedPemCertificate},
 		{"broken DER", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", CodeCouldNotParseDerBlock},
 	} {
@@ -314,9 +315,9 @@ func TestCAVerify(t *testing.T) {
 		}
 	}
 	wantError(t, "non-admin verify", e.doText(t, http.MethodPost, path, e.userToken(t), certPEM(issueClientCert(t, ca, token))),
-		http.StatusUnauthorized, CodeUnauthorized)
+		http.StatusUnauthorized, api.CodeUnauthorized)
 	wantError(t, "unknown CA", e.doText(t, http.MethodPost, mgmt+"/cas/"+uuid.NewString()+"/verify", admin, certPEM(issueClientCert(t, ca, token))),
-		http.StatusNotFound, CodeNotFound)
+		http.StatusNotFound, api.CodeNotFound)
 
 	// The PEM may also come as a JSON string.
 	good := certPEM(issueClientCert(t, ca, token))
@@ -363,7 +364,7 @@ func TestCAJWT(t *testing.T) {
 	if _, err := apispec.Check(resp); err != nil {
 		t.Errorf("404 does not match the spec: %v", err)
 	}
-	wantError(t, "unknown CA jwt", readResponse(t, resp), http.StatusNotFound, CodeNotFound)
+	wantError(t, "unknown CA jwt", readResponse(t, resp), http.StatusNotFound, api.CodeNotFound)
 }
 
 func TestFormatIdentityName(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // Certificate authentication: POST /authenticate?method=cert. The API
@@ -93,7 +94,7 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 	}
 	chain := clientChain(r)
 	if len(chain) == 0 {
-		return errInvalidAuth()
+		return api.InvalidAuth()
 	}
 	ident, authID, trusted, err := s.certIdentity(chain)
 	if err == nil && ident == nil && trusted {
@@ -106,11 +107,11 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 		ident, authID, _, err = s.certIdentity(chain)
 	}
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	if ident == nil || isDisabled(ident.body, time.Now()) {
-		s.log.Debug("certificate login refused", "requestId", requestID(r), "fingerprint", pki.Fingerprint(chain[0]))
-		return errInvalidAuth()
+		s.log.Debug("certificate login refused", "requestId", api.RequestID(r), "fingerprint", pki.Fingerprint(chain[0]))
+		return api.InvalidAuth()
 	}
 	return s.startSession(w, r, req, ident, authID)
 }

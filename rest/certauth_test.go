@@ -15,6 +15,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 	"github.com/garrison-ctrl/garrison/rest/apispec"
 )
 
@@ -94,23 +95,23 @@ func TestCertLoginClusterIssued(t *testing.T) {
 	}
 
 	unknown := issueClientCert(t, e.pki.inter, "nobody")
-	wantError(t, "cluster certificate without an authenticator", e.certLogin(t, &unknown), http.StatusUnauthorized, CodeInvalidAuth)
-	wantError(t, "no client certificate", e.certLogin(t, nil), http.StatusUnauthorized, CodeInvalidAuth)
+	wantError(t, "cluster certificate without an authenticator", e.certLogin(t, &unknown), http.StatusUnauthorized, api.CodeInvalidAuth)
+	wantError(t, "no client certificate", e.certLogin(t, nil), http.StatusUnauthorized, api.CodeInvalidAuth)
 	// Same fingerprint-free story for a stranger's certificate, and for a
 	// registered one that no trusted CA issued.
 	stranger := newThirdPartyCA(t)
 	strangerCert := issueClientCert(t, stranger, "stranger")
-	wantError(t, "unknown CA", e.certLogin(t, &strangerCert), http.StatusUnauthorized, CodeInvalidAuth)
+	wantError(t, "unknown CA", e.certLogin(t, &strangerCert), http.StatusUnauthorized, api.CodeInvalidAuth)
 	pinned := newIdentity(t, e, map[string]any{"name": "pinned-" + uuid.NewString()[:8], "type": "User", "isAdmin": false})
 	if r := e.do(t, http.MethodPost, mgmt+"/authenticators", admin, map[string]any{"method": "cert", "identityId": pinned, "certPem": certPEM(strangerCert)}); r.status != http.StatusCreated {
 		t.Fatalf("create stranger authenticator: %d %s", r.status, r.raw)
 	}
-	wantError(t, "registered certificate of an untrusted CA", e.certLogin(t, &strangerCert), http.StatusUnauthorized, CodeInvalidAuth)
+	wantError(t, "registered certificate of an untrusted CA", e.certLogin(t, &strangerCert), http.StatusUnauthorized, api.CodeInvalidAuth)
 
 	if r := e.do(t, http.MethodPost, mgmt+"/identities/"+identityID+"/disable", admin, map[string]any{"durationMinutes": 0}); r.status != http.StatusOK {
 		t.Fatalf("disable: %d %s", r.status, r.raw)
 	}
-	wantError(t, "disabled identity", e.certLogin(t, &cert), http.StatusUnauthorized, CodeInvalidAuth)
+	wantError(t, "disabled identity", e.certLogin(t, &cert), http.StatusUnauthorized, api.CodeInvalidAuth)
 	if r := e.do(t, http.MethodPost, mgmt+"/identities/"+identityID+"/enable", admin, nil); r.status != http.StatusOK {
 		t.Fatalf("enable: %d %s", r.status, r.raw)
 	}
@@ -121,7 +122,7 @@ func TestCertLoginClusterIssued(t *testing.T) {
 	if err := e.patchAuthenticator(authID, &pb.Authenticator{UnverifiedFingerprint: pki.Fingerprint(ext.Leaf)}, "unverified_fingerprint"); err != nil {
 		t.Fatal(err)
 	}
-	wantError(t, "unverified extension certificate", e.certLogin(t, &ext), http.StatusUnauthorized, CodeInvalidAuth)
+	wantError(t, "unverified extension certificate", e.certLogin(t, &ext), http.StatusUnauthorized, api.CodeInvalidAuth)
 }
 
 func TestCertRefusedFromUnverifiedCA(t *testing.T) {
@@ -131,7 +132,7 @@ func TestCertRefusedFromUnverifiedCA(t *testing.T) {
 	cert := issueClientCert(t, ca, "early-"+uuid.NewString()[:8])
 	idents, auths := e.count(t, fsm.KindIdentity), e.count(t, fsm.KindAuthenticator)
 	wantError(t, "enroll with an unverified CA", e.enrollCA(t, &cert, nil), http.StatusBadRequest, CodeCertFailedValidation)
-	wantError(t, "login with an unverified CA", e.certLogin(t, &cert), http.StatusUnauthorized, CodeInvalidAuth)
+	wantError(t, "login with an unverified CA", e.certLogin(t, &cert), http.StatusUnauthorized, api.CodeInvalidAuth)
 	wantError(t, "enroll without a certificate", e.enrollCA(t, nil, nil), http.StatusBadRequest, CodeCertFailedValidation)
 	if i, a := e.count(t, fsm.KindIdentity), e.count(t, fsm.KindAuthenticator); i != idents || a != auths {
 		t.Fatalf("refused enrollments stored something: identities %d -> %d, authenticators %d -> %d", idents, i, auths, a)
@@ -202,7 +203,7 @@ func TestCAAutoEnrollThenCertLogin(t *testing.T) {
 	if r := e.do(t, http.MethodPatch, mgmt+"/cas/"+id, admin, map[string]any{"isAuthEnabled": false}); r.status != http.StatusOK {
 		t.Fatalf("patch: %d %s", r.status, r.raw)
 	}
-	wantError(t, "CA with auth disabled", e.certLogin(t, &cert), http.StatusUnauthorized, CodeInvalidAuth)
+	wantError(t, "CA with auth disabled", e.certLogin(t, &cert), http.StatusUnauthorized, api.CodeInvalidAuth)
 	if r := e.do(t, http.MethodPatch, mgmt+"/cas/"+id, admin, map[string]any{"isAuthEnabled": true}); r.status != http.StatusOK {
 		t.Fatalf("patch: %d %s", r.status, r.raw)
 	}
@@ -219,7 +220,7 @@ func TestCAAutoEnrollThenCertLogin(t *testing.T) {
 	if r := e.do(t, http.MethodGet, mgmt+"/authenticators/"+auths[0], admin, nil); r.status != http.StatusNotFound {
 		t.Fatalf("authenticator of the deleted CA: %d %s", r.status, r.raw)
 	}
-	wantError(t, "certificate of a deleted CA", e.certLogin(t, &cert), http.StatusUnauthorized, CodeInvalidAuth)
+	wantError(t, "certificate of a deleted CA", e.certLogin(t, &cert), http.StatusUnauthorized, api.CodeInvalidAuth)
 }
 
 func TestCAAutoEnrollByExternalID(t *testing.T) {
@@ -255,7 +256,7 @@ func TestCAAutoEnrollByExternalID(t *testing.T) {
 
 	noClaim := issueClientCert(t, ca, "plain-"+suffix)
 	wantError(t, "certificate without the claim", e.enrollCA(t, &noClaim, nil), http.StatusBadRequest, CodeMissingCertClaim)
-	wantError(t, "login without the claim", e.certLogin(t, &noClaim), http.StatusUnauthorized, CodeInvalidAuth)
+	wantError(t, "login without the claim", e.certLogin(t, &noClaim), http.StatusUnauthorized, api.CodeInvalidAuth)
 }
 
 // patchAuthenticator writes authenticator fields straight through the
@@ -345,5 +346,5 @@ func TestCertLoginNeedsTheAuthenticatorsCA(t *testing.T) {
 	if err := e.patchAuthenticator(authID, &pb.Authenticator{CaId: caID}, "ca_id"); err != nil {
 		t.Fatal(err)
 	}
-	wantError(t, "cluster certificate bound to a third-party CA", e.certLogin(t, &cert), http.StatusUnauthorized, CodeInvalidAuth)
+	wantError(t, "cluster certificate bound to a third-party CA", e.certLogin(t, &cert), http.StatusUnauthorized, api.CodeInvalidAuth)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // FuzzCertificateFields feeds arbitrary text to the certificate fields of
@@ -48,8 +49,8 @@ func FuzzCertificateFields(f *testing.F) {
 	f.Fuzz(func(t *testing.T, field string) {
 		sc, aerr := srv.signClientCSR("csr", field, "fuzz-identity", pki.DefaultSessionCertValidity)
 		if aerr != nil {
-			if aerr.Status != http.StatusBadRequest || aerr.Code != CodeCouldNotProcessCSR || aerr.Cause == nil || aerr.Cause.Field != "csr" {
-				t.Fatalf("CSR refused with %d %s (%v), want 400 %s naming csr", aerr.Status, aerr.Code, aerr, CodeCouldNotProcessCSR)
+			if aerr.Status != http.StatusBadRequest || aerr.Code != api.CodeCouldNotProcessCSR || aerr.Cause == nil || aerr.Cause.Field != "csr" {
+				t.Fatalf("CSR refused with %d %s (%v), want 400 %s naming csr", aerr.Status, aerr.Code, aerr, api.CodeCouldNotProcessCSR)
 			}
 		} else {
 			cert, chainPEM := sc.cert, sc.chainPEM
@@ -72,8 +73,8 @@ func FuzzCertificateFields(f *testing.F) {
 			if err != nil || pki.Fingerprint(certs[0]) != pendingFP {
 				t.Fatalf("accepted a certificate other than the pending one: %v", err)
 			}
-		} else if aerr.Status != http.StatusBadRequest || aerr.Code != CodeInvalidClientCert {
-			t.Fatalf("certificate refused with %d %s, want 400 %s", aerr.Status, aerr.Code, CodeInvalidClientCert)
+		} else if aerr.Status != http.StatusBadRequest || aerr.Code != api.CodeInvalidClientCert {
+			t.Fatalf("certificate refused with %d %s, want 400 %s", aerr.Status, aerr.Code, api.CodeInvalidClientCert)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/garrison-ctrl/garrison/internal/trust"
 	"github.com/garrison-ctrl/garrison/pki"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // enrollChallenge has the member holding keyId sign the caller's nonce:
@@ -18,25 +19,25 @@ func (s *Server) enrollChallenge(w http.ResponseWriter, r *http.Request) error {
 		Nonce *string `json:"nonce"`
 		KeyID *string `json:"keyId"`
 	}
-	if aerr := decodeBody(r, &body); aerr != nil {
+	if aerr := api.Decode(r, &body); aerr != nil {
 		return aerr
 	}
 	switch {
 	case body.Nonce == nil || *body.Nonce == "":
-		return errField("nonce", "is required", nil)
+		return api.Invalid("nonce", "is required", nil)
 	case pki.CheckNonce(*body.Nonce) != nil:
-		return errField("nonce", "must be a UUID (8-4-4-4-12 hexadecimal digits)", *body.Nonce)
+		return api.Invalid("nonce", "must be a UUID (8-4-4-4-12 hexadecimal digits)", *body.Nonce)
 	case body.KeyID == nil || *body.KeyID == "":
-		return errField("keyId", "is required", nil)
+		return api.Invalid("keyId", "is required", nil)
 	}
 	sig, err := s.node.SignChallenge(r.Context(), *body.KeyID, *body.Nonce)
 	if err != nil {
-		return fromCluster(err)
+		return api.FromCluster(err)
 	}
 	members, err := s.members()
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
-	writeJSON(w, http.StatusOK, trust.NewNonceSignature(sig.KeyID, sig.Algorithm, sig.Signature, s.trustBundle(members)))
+	api.WriteJSON(w, http.StatusOK, trust.NewNonceSignature(sig.KeyID, sig.Algorithm, sig.Signature, s.trustBundle(members)))
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 func (s *Server) renderController(rec *fsm.Record, c *pb.Controller) map[string]any {
@@ -28,6 +29,6 @@ func (s *Server) renderController(rec *fsm.Record, c *pb.Controller) map[string]
 	d["fingerprint"] = c.GetFingerprint()
 	d["isOnline"] = s.node.Online(rec.ID)
 	d["isPreferredLeader"] = c.GetIsPreferredLeader()
-	d["lastJoinedAt"] = apiTime(time.Unix(0, c.GetLastJoinedAt()))
+	d["lastJoinedAt"] = api.Time(time.Unix(0, c.GetLastJoinedAt()))
 	return d
 }

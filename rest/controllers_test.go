@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // TestControllers: every Edge API lists the node from the replicated
@@ -15,13 +17,13 @@ func TestControllers(t *testing.T) {
 	token := e.adminToken(t)
 	sum := sha1.Sum(e.leaf.Raw)
 	wantFingerprint := hex.EncodeToString(sum[:])
-	for _, api := range apis {
-		t.Run(api.name, func(t *testing.T) {
+	for _, ap := range apis {
+		t.Run(ap.name, func(t *testing.T) {
 			// Registration is asynchronous (the node's register loop): poll.
 			var r *response
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				r = e.do(t, http.MethodGet, api.base+"/controllers", token, nil)
+				r = e.do(t, http.MethodGet, ap.base+"/controllers", token, nil)
 				if r.status != http.StatusOK {
 					t.Fatalf("status %d: %s", r.status, r.raw)
 				}
@@ -67,8 +69,8 @@ func TestControllers(t *testing.T) {
 				t.Errorf("meta.pagination %v, want totalCount 1", pg)
 			}
 
-			r = e.do(t, http.MethodGet, api.base+"/controllers", "", nil)
-			wantError(t, "controllers without a session", r, http.StatusUnauthorized, CodeUnauthorized)
+			r = e.do(t, http.MethodGet, ap.base+"/controllers", "", nil)
+			wantError(t, "controllers without a session", r, http.StatusUnauthorized, api.CodeUnauthorized)
 		})
 	}
 }

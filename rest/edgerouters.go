@@ -14,6 +14,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/fsm/query"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // Edge routers are entities with an enrollment and certificates only:
@@ -33,39 +34,39 @@ var edgeRouterFields = map[string]string{
 }
 
 func (s *Server) routeEdgeRouters(mgmt *mux.Router) {
-	mgmt.Handle("/edge-routers", s.admin(handle(s.listEdgeRouters))).Methods(http.MethodGet)
-	mgmt.Handle("/edge-routers", s.admin(handle(s.createEdgeRouter))).Methods(http.MethodPost)
-	mgmt.Handle("/edge-routers/{id}", s.admin(handle(s.getEdgeRouter))).Methods(http.MethodGet)
-	mgmt.Handle("/edge-routers/{id}", s.admin(handle(s.updateEdgeRouter(false)))).Methods(http.MethodPut)
-	mgmt.Handle("/edge-routers/{id}", s.admin(handle(s.updateEdgeRouter(true)))).Methods(http.MethodPatch)
-	mgmt.Handle("/edge-routers/{id}", s.admin(handle(s.deleteEdgeRouter))).Methods(http.MethodDelete)
-	mgmt.Handle("/edge-routers/{id}/re-enroll", s.admin(handle(s.reEnrollEdgeRouter))).Methods(http.MethodPost)
+	mgmt.Handle("/edge-routers", s.admin(api.Handle(s.listEdgeRouters))).Methods(http.MethodGet)
+	mgmt.Handle("/edge-routers", s.admin(api.Handle(s.createEdgeRouter))).Methods(http.MethodPost)
+	mgmt.Handle("/edge-routers/{id}", s.admin(api.Handle(s.getEdgeRouter))).Methods(http.MethodGet)
+	mgmt.Handle("/edge-routers/{id}", s.admin(api.Handle(s.updateEdgeRouter(false)))).Methods(http.MethodPut)
+	mgmt.Handle("/edge-routers/{id}", s.admin(api.Handle(s.updateEdgeRouter(true)))).Methods(http.MethodPatch)
+	mgmt.Handle("/edge-routers/{id}", s.admin(api.Handle(s.deleteEdgeRouter))).Methods(http.MethodDelete)
+	mgmt.Handle("/edge-routers/{id}/re-enroll", s.admin(api.Handle(s.reEnrollEdgeRouter))).Methods(http.MethodPost)
 }
 
 // edgeRouterInput reads an edgeRouterCreate/Update/Patch body into er (which
 // holds the current values for an update) and returns the tags and the
 // proto fields that were set. A PATCH leaves absent fields alone; create
 // and PUT reset them.
-func edgeRouterInput(o object, er *pb.EdgeRouter, patch bool) (map[string]any, []string, *APIError) {
+func edgeRouterInput(o api.Object, er *pb.EdgeRouter, patch bool) (map[string]any, []string, *api.Error) {
 	var set []string
-	want := func(field string) bool { return !patch || o.has(field) }
+	want := func(field string) bool { return !patch || o.Has(field) }
 	mark := func(field string) { set = append(set, edgeRouterFields[field]) }
-	if !patch && !o.has("name") {
-		return nil, nil, errField("name", "name is required", nil)
+	if !patch && !o.Has("name") {
+		return nil, nil, api.Invalid("name", "name is required", nil)
 	}
 	if want("name") {
-		v, _, err := o.str("name")
+		v, _, err := o.String("name")
 		if err != nil {
 			return nil, nil, err
 		}
-		if v == "" || badText(v) != "" {
-			return nil, nil, errField("name", "must be non-empty text", v)
+		if v == "" || api.BadText(v) != "" {
+			return nil, nil, api.Invalid("name", "must be non-empty text", v)
 		}
 		er.Name = v
 		mark("name")
 	}
 	if want("roleAttributes") {
-		v, _, err := o.strings("roleAttributes")
+		v, _, err := o.Strings("roleAttributes")
 		if err != nil {
 			return nil, nil, err
 		}
@@ -79,7 +80,7 @@ func edgeRouterInput(o object, er *pb.EdgeRouter, patch bool) (map[string]any, [
 		if !want(f.name) {
 			continue
 		}
-		v, _, err := o.boolean(f.name)
+		v, _, err := o.Bool(f.name)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -87,7 +88,7 @@ func edgeRouterInput(o object, er *pb.EdgeRouter, patch bool) (map[string]any, [
 		mark(f.name)
 	}
 	if want("cost") {
-		v, _, err := o.integer("cost", 0, 65535)
+		v, _, err := o.Int("cost", 0, 65535)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -95,7 +96,7 @@ func edgeRouterInput(o object, er *pb.EdgeRouter, patch bool) (map[string]any, [
 		mark("cost")
 	}
 	if want("appData") {
-		v, ok, err := o.tagMap("appData")
+		v, ok, err := o.Tags("appData")
 		if err != nil {
 			return nil, nil, err
 		}
@@ -108,21 +109,21 @@ func edgeRouterInput(o object, er *pb.EdgeRouter, patch bool) (map[string]any, [
 	// Configs and control channel listeners belong to the data plane, which
 	// Garrison does not have: no config id can exist, so naming one is the
 	// same error OpenZiti gives for an unknown config.
-	if v, _, err := o.strings("configs"); err != nil {
+	if v, _, err := o.Strings("configs"); err != nil {
 		return nil, nil, err
 	} else if len(v) > 0 {
-		return nil, nil, errField("configs", "no config with this id exists; Garrison has no configs", v[0])
+		return nil, nil, api.Invalid("configs", "no config with this id exists; Garrison has no configs", v[0])
 	}
 	var listeners map[string][]string
-	if _, err := o.get("ctrlChanListeners", "an object of string arrays", &listeners); err != nil {
+	if _, err := o.Decode("ctrlChanListeners", "an api.Object of string arrays", &listeners); err != nil {
 		return nil, nil, err
 	} else if len(listeners) > 0 {
-		return nil, nil, errField("ctrlChanListeners", "control channel listeners are not supported; Garrison has no data plane", nil)
+		return nil, nil, api.Invalid("ctrlChanListeners", "control channel listeners are not supported; Garrison has no data plane", nil)
 	}
 	var tags map[string]any
 	if want("tags") {
-		var err *APIError
-		if tags, _, err = o.tagMap("tags"); err != nil {
+		var err *api.Error
+		if tags, _, err = o.Tags("tags"); err != nil {
 			return nil, nil, err
 		}
 		mark("tags")
@@ -135,26 +136,26 @@ func edgeRouterInput(o object, er *pb.EdgeRouter, patch bool) (map[string]any, [
 // the router need it.
 func (s *Server) newRouterEnrollment(routerID string) (*pb.Op, error) {
 	e := &pb.Enrollment{Method: methodEROTT, EdgeRouterId: routerID}
-	var aerr *APIError
+	var aerr *api.Error
 	err := s.store.View(func(rd *fsm.Reader) error {
 		aerr = s.mintEnrollment(rd, e, routerID, time.Now().Add(defaultEnrollmentLifetime))
 		return nil
 	})
 	if err != nil {
-		return nil, errUnhandled(err)
+		return nil, api.Unhandled(err)
 	}
 	if aerr != nil {
 		return nil, aerr
 	}
 	op, err := fsm.CreateOp(fsm.KindEnrollment, uuid.NewString(), e, nil)
 	if err != nil {
-		return nil, errUnhandled(err)
+		return nil, api.Unhandled(err)
 	}
 	return op, nil
 }
 
 func (s *Server) createEdgeRouter(w http.ResponseWriter, r *http.Request) error {
-	o, aerr := decodeObject(r)
+	o, aerr := api.DecodeObject(r)
 	if aerr != nil {
 		return aerr
 	}
@@ -166,7 +167,7 @@ func (s *Server) createEdgeRouter(w http.ResponseWriter, r *http.Request) error 
 	id := uuid.NewString()
 	create, err := fsm.CreateOp(fsm.KindEdgeRouter, id, er, tags)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	// The router and its enrollment are one command: no node ever sees a
 	// router that cannot be enrolled.
@@ -177,15 +178,15 @@ func (s *Server) createEdgeRouter(w http.ResponseWriter, r *http.Request) error 
 	if aerr := s.apply(r, create, enroll); aerr != nil {
 		return aerr
 	}
-	writeCreated(w, "edge-routers", id)
+	api.WriteCreated(w, "edge-routers", id)
 	return nil
 }
 
 // loadEdgeRouter reads the edge router named in the URL.
-func (s *Server) loadEdgeRouter(r *http.Request) (*fsm.Record, *pb.EdgeRouter, *APIError) {
+func (s *Server) loadEdgeRouter(r *http.Request) (*fsm.Record, *pb.EdgeRouter, *api.Error) {
 	rec, err := s.store.Get(fsm.KindEdgeRouter, mux.Vars(r)["id"])
 	if err != nil {
-		return nil, nil, errNotFoundOr(err)
+		return nil, nil, api.NotFoundOr(err)
 	}
 	er, _ := fsm.As[*pb.EdgeRouter](rec)
 	return rec, er, nil
@@ -202,9 +203,9 @@ func (s *Server) getEdgeRouter(w http.ResponseWriter, r *http.Request) error {
 		return err
 	})
 	if err != nil {
-		return errNotFoundOr(err)
+		return api.NotFoundOr(err)
 	}
-	writeData(w, http.StatusOK, detail, meta{})
+	api.WriteData(w, http.StatusOK, detail, api.Meta{})
 	return nil
 }
 
@@ -214,7 +215,7 @@ func (s *Server) updateEdgeRouter(patch bool) func(w http.ResponseWriter, r *htt
 		if aerr != nil {
 			return aerr
 		}
-		o, aerr := decodeObject(r)
+		o, aerr := api.DecodeObject(r)
 		if aerr != nil {
 			return aerr
 		}
@@ -226,7 +227,7 @@ func (s *Server) updateEdgeRouter(patch bool) func(w http.ResponseWriter, r *htt
 		// meanwhile keeps its certificate.
 		op, err := fsm.PatchOp(fsm.KindEdgeRouter, rec.ID, er, tags, fields...)
 		if err != nil {
-			return errUnhandled(err)
+			return api.Unhandled(err)
 		}
 		return s.applyEmpty(w, r, op)
 	}
@@ -257,7 +258,7 @@ func (s *Server) reEnrollEdgeRouter(w http.ResponseWriter, r *http.Request) erro
 	cleared, err := fsm.PatchOp(fsm.KindEdgeRouter, rec.ID, &pb.EdgeRouter{}, nil,
 		"cert_pem", "fingerprint", "server_cert_pem", "is_verified", "unverified_cert_pem", "unverified_fingerprint")
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	for attempt := 1; ; attempt++ {
 		var old []string
@@ -266,7 +267,7 @@ func (s *Server) reEnrollEdgeRouter(w http.ResponseWriter, r *http.Request) erro
 			old, err = rd.IDsByIndex(fsm.EnrollmentEdgeRouter, rec.ID)
 			return err
 		}); err != nil {
-			return errUnhandled(err)
+			return api.Unhandled(err)
 		}
 		// skip_missing: an old enrollment consumed or replaced meanwhile
 		// must not fail the re-enroll, which is meant to win.
@@ -288,10 +289,10 @@ func (s *Server) reEnrollEdgeRouter(w http.ResponseWriter, r *http.Request) erro
 		if res.GetCode() == pb.Result_CONFLICT && res.GetField() == "edgeRouterId" && attempt < reEnrollAttempts {
 			continue
 		}
-		if aerr := fromResult(res); aerr != nil {
+		if aerr := api.FromResult(res); aerr != nil {
 			return aerr
 		}
-		writeEmpty(w)
+		api.WriteEmpty(w)
 		return nil
 	}
 }
@@ -344,7 +345,7 @@ func renderEdgeRouter(rd *fsm.Reader, rec *fsm.Record) (map[string]any, error) {
 	case err == nil:
 		e, _ := fsm.As[*pb.Enrollment](erec)
 		token, jwt = e.GetToken(), e.GetJwt()
-		createdAt, expiresAt = apiTime(erec.CreatedAt), apiTime(time.Unix(0, e.GetExpiresAt()))
+		createdAt, expiresAt = api.Time(erec.CreatedAt), api.Time(time.Unix(0, e.GetExpiresAt()))
 	case !errors.Is(err, fsm.ErrNotFound):
 		return nil, err
 	}
@@ -411,7 +412,7 @@ func (s *Server) listEdgeRouters(w http.ResponseWriter, r *http.Request) error {
 	}
 	rf, err := parseRoleFilter(q["roleFilter"], q.Get("roleSemantic"))
 	if err != nil {
-		return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidFilter,
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidFilter,
 			Message: "The role filter is invalid", CauseMessage: err.Error()}
 	}
 	spec := *edgeRouterList
@@ -455,7 +456,7 @@ func parseRoleFilter(roles []string, semantic string) (*roleFilter, error) {
 		return nil, fmt.Errorf("at most %d roles may be given", maxRoles)
 	}
 	for _, role := range roles {
-		if bad := badText(role); bad != "" {
+		if bad := api.BadText(role); bad != "" {
 			return nil, fmt.Errorf("role %q %s", role, bad)
 		}
 		switch {

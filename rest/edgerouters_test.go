@@ -13,6 +13,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/trust"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // newEdgeRouter creates an edge router through the API and returns its id.
@@ -125,9 +126,9 @@ func TestEdgeRouterCreateGetPatchPutDelete(t *testing.T) {
 	if n := len(routerEnrollmentsOf(t, e, id)); n != 0 {
 		t.Errorf("router deleted but %d enrollments remain", n)
 	}
-	wantError(t, "get deleted", e.do(t, http.MethodGet, mgmt+"/edge-routers/"+id, admin, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "get deleted", e.do(t, http.MethodGet, mgmt+"/edge-routers/"+id, admin, nil), http.StatusNotFound, api.CodeNotFound)
 	wantError(t, "enroll a deleted router's token", e.do(t, http.MethodPost, ClientBase+"/enroll/erott", "",
-		map[string]any{"token": token}), http.StatusBadRequest, CodeInvalidEnrollmentToken)
+		map[string]any{"token": token}), http.StatusBadRequest, api.CodeInvalidEnrollmentToken)
 }
 
 func TestEdgeRouterValidation(t *testing.T) {
@@ -140,18 +141,18 @@ func TestEdgeRouterValidation(t *testing.T) {
 		field string
 		code  string
 	}{
-		{"missing name", map[string]any{"cost": 1}, "name", CodeCouldNotValidate},
-		{"empty name", map[string]any{"name": ""}, "name", CodeCouldNotValidate},
-		{"null name", map[string]any{"name": nil}, "name", CodeCouldNotValidate},
-		{"duplicate name", map[string]any{"name": "er-taken"}, "name", CodeCouldNotValidate},
-		{"cost too high", map[string]any{"name": "er-v1", "cost": 65536}, "cost", CodeCouldNotValidate},
-		{"negative cost", map[string]any{"name": "er-v2", "cost": -1}, "cost", CodeCouldNotValidate},
-		{"bool not bool", map[string]any{"name": "er-v3", "isTunnelerEnabled": "yes"}, "isTunnelerEnabled", CodeCouldNotValidate},
-		{"number tag", map[string]any{"name": "er-v4", "tags": map[string]any{"n": 1}}, "tags.n", CodeCouldNotValidate},
-		{"unknown config", map[string]any{"name": "er-v5", "configs": []string{"cfg-1"}}, "configs", CodeCouldNotValidate},
-		{"listeners", map[string]any{"name": "er-v6", "ctrlChanListeners": map[string]any{"tls:0.0.0.0:1": []string{"x"}}}, "ctrlChanListeners", CodeCouldNotValidate},
-		{"roles not strings", map[string]any{"name": "er-v7", "roleAttributes": []any{1}}, "roleAttributes", CodeCouldNotValidate},
-		{"not an object", []any{1}, "", CodeCouldNotParseBody},
+		{"missing name", map[string]any{"cost": 1}, "name", api.CodeCouldNotValidate},
+		{"empty name", map[string]any{"name": ""}, "name", api.CodeCouldNotValidate},
+		{"null name", map[string]any{"name": nil}, "name", api.CodeCouldNotValidate},
+		{"duplicate name", map[string]any{"name": "er-taken"}, "name", api.CodeCouldNotValidate},
+		{"cost too high", map[string]any{"name": "er-v1", "cost": 65536}, "cost", api.CodeCouldNotValidate},
+		{"negative cost", map[string]any{"name": "er-v2", "cost": -1}, "cost", api.CodeCouldNotValidate},
+		{"bool not bool", map[string]any{"name": "er-v3", "isTunnelerEnabled": "yes"}, "isTunnelerEnabled", api.CodeCouldNotValidate},
+		{"number tag", map[string]any{"name": "er-v4", "tags": map[string]any{"n": 1}}, "tags.n", api.CodeCouldNotValidate},
+		{"unknown config", map[string]any{"name": "er-v5", "configs": []string{"cfg-1"}}, "configs", api.CodeCouldNotValidate},
+		{"listeners", map[string]any{"name": "er-v6", "ctrlChanListeners": map[string]any{"tls:0.0.0.0:1": []string{"x"}}}, "ctrlChanListeners", api.CodeCouldNotValidate},
+		{"roles not strings", map[string]any{"name": "er-v7", "roleAttributes": []any{1}}, "roleAttributes", api.CodeCouldNotValidate},
+		{"not an api.Object", []any{1}, "", api.CodeCouldNotParseBody},
 	}
 	for _, c := range cases {
 		r := e.do(t, http.MethodPost, mgmt+"/edge-routers", admin, c.body)
@@ -192,22 +193,22 @@ func TestEdgeRouterValidation(t *testing.T) {
 
 	// Updates validate the same way and change nothing when refused.
 	id := newEdgeRouter(t, e, map[string]any{"name": "er-upd", "cost": 3})
-	wantError(t, "patch cost", e.do(t, http.MethodPatch, mgmt+"/edge-routers/"+id, admin, map[string]any{"cost": 70000}), http.StatusBadRequest, CodeCouldNotValidate)
-	wantError(t, "put without name", e.do(t, http.MethodPut, mgmt+"/edge-routers/"+id, admin, map[string]any{"cost": 4}), http.StatusBadRequest, CodeCouldNotValidate)
-	wantError(t, "rename to taken", e.do(t, http.MethodPatch, mgmt+"/edge-routers/"+id, admin, map[string]any{"name": "er-taken"}), http.StatusBadRequest, CodeCouldNotValidate)
+	wantError(t, "patch cost", e.do(t, http.MethodPatch, mgmt+"/edge-routers/"+id, admin, map[string]any{"cost": 70000}), http.StatusBadRequest, api.CodeCouldNotValidate)
+	wantError(t, "put without name", e.do(t, http.MethodPut, mgmt+"/edge-routers/"+id, admin, map[string]any{"cost": 4}), http.StatusBadRequest, api.CodeCouldNotValidate)
+	wantError(t, "rename to taken", e.do(t, http.MethodPatch, mgmt+"/edge-routers/"+id, admin, map[string]any{"name": "er-taken"}), http.StatusBadRequest, api.CodeCouldNotValidate)
 	if d := getEdgeRouter(t, e, id); d["cost"] != float64(3) || d["name"] != "er-upd" {
 		t.Errorf("refused updates changed the router: %v", d)
 	}
 
 	// Not found, and admins only.
 	for _, m := range []string{http.MethodGet, http.MethodPatch, http.MethodPut, http.MethodDelete} {
-		wantError(t, m+" unknown", e.do(t, m, mgmt+"/edge-routers/no-such-router", admin, map[string]any{"name": "x"}), http.StatusNotFound, CodeNotFound)
+		wantError(t, m+" unknown", e.do(t, m, mgmt+"/edge-routers/no-such-router", admin, map[string]any{"name": "x"}), http.StatusNotFound, api.CodeNotFound)
 	}
-	wantError(t, "re-enroll unknown", e.do(t, http.MethodPost, mgmt+"/edge-routers/no-such-router/re-enroll", admin, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "re-enroll unknown", e.do(t, http.MethodPost, mgmt+"/edge-routers/no-such-router/re-enroll", admin, nil), http.StatusNotFound, api.CodeNotFound)
 	user := e.userToken(t)
-	wantError(t, "list as user", e.do(t, http.MethodGet, mgmt+"/edge-routers", user, nil), http.StatusUnauthorized, CodeUnauthorized)
-	wantError(t, "create as user", e.do(t, http.MethodPost, mgmt+"/edge-routers", user, map[string]any{"name": "er-v8"}), http.StatusUnauthorized, CodeUnauthorized)
-	wantError(t, "get anonymously", e.do(t, http.MethodGet, mgmt+"/edge-routers/"+id, "", nil), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "list as user", e.do(t, http.MethodGet, mgmt+"/edge-routers", user, nil), http.StatusUnauthorized, api.CodeUnauthorized)
+	wantError(t, "create as user", e.do(t, http.MethodPost, mgmt+"/edge-routers", user, map[string]any{"name": "er-v8"}), http.StatusUnauthorized, api.CodeUnauthorized)
+	wantError(t, "get anonymously", e.do(t, http.MethodGet, mgmt+"/edge-routers/"+id, "", nil), http.StatusUnauthorized, api.CodeUnauthorized)
 }
 
 // routerNames lists the names a router list answers, sorted unless sorted
@@ -287,7 +288,7 @@ func TestEdgeRouterList(t *testing.T) {
 		"roleFilter=" + url.QueryEscape("#a") + "&roleSemantic=SomeOf",
 	} {
 		r := e.do(t, http.MethodGet, mgmt+"/edge-routers?"+bad, e.adminToken(t), nil)
-		wantError(t, bad, r, http.StatusBadRequest, CodeInvalidFilter)
+		wantError(t, bad, r, http.StatusBadRequest, api.CodeInvalidFilter)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // Client enrollment: a one-time token (minted on any node) is exchanged for
@@ -23,21 +24,21 @@ import (
 // and exactly one client gets a credential.
 
 func (s *Server) routeEnroll(client *mux.Router) {
-	client.Handle("/enroll", handle(s.enrollGeneric)).Methods(http.MethodPost)
-	client.Handle("/enroll/ott", handle(s.enrollOTT)).Methods(http.MethodPost)
-	client.Handle("/enroll/ottca", handle(s.enrollOTTCA)).Methods(http.MethodPost)
-	client.Handle("/enroll/updb", handle(s.enrollUPDB)).Methods(http.MethodPost)
+	client.Handle("/enroll", api.Handle(s.enrollGeneric)).Methods(http.MethodPost)
+	client.Handle("/enroll/ott", api.Handle(s.enrollOTT)).Methods(http.MethodPost)
+	client.Handle("/enroll/ottca", api.Handle(s.enrollOTTCA)).Methods(http.MethodPost)
+	client.Handle("/enroll/updb", api.Handle(s.enrollUPDB)).Methods(http.MethodPost)
 }
 
-func errInvalidToken() *APIError {
-	return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidEnrollmentToken,
+func errInvalidToken() *api.Error {
+	return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidEnrollmentToken,
 		Message: "The supplied enrollment token is not valid: unknown, already used, or for another enrollment method"}
 }
 
 // enrollmentByToken finds the enrollment of token, catching up with the
 // leader once if it is not here yet: the token may have been minted through
 // another node a moment ago.
-func (s *Server) enrollmentByToken(r *http.Request, token string) (*fsm.Record, *pb.Enrollment, *APIError) {
+func (s *Server) enrollmentByToken(r *http.Request, token string) (*fsm.Record, *pb.Enrollment, *api.Error) {
 	if _, err := uuid.Parse(token); err != nil {
 		return nil, nil, errInvalidToken()
 	}
@@ -51,11 +52,11 @@ func (s *Server) enrollmentByToken(r *http.Request, token string) (*fsm.Record, 
 		return nil, nil, errInvalidToken()
 	}
 	if err != nil {
-		return nil, nil, asAPIError(err)
+		return nil, nil, api.As(err)
 	}
 	e, _ := fsm.As[*pb.Enrollment](rec)
 	if time.Now().After(time.Unix(0, e.GetExpiresAt())) {
-		return nil, nil, &APIError{Status: http.StatusBadRequest, Code: CodeEnrollmentExpired,
+		return nil, nil, &api.Error{Status: http.StatusBadRequest, Code: api.CodeEnrollmentExpired,
 			Message: "The enrollment token has expired; ask an administrator to refresh the enrollment"}
 	}
 	return rec, e, nil
@@ -65,14 +66,14 @@ func (s *Server) enrollmentByToken(r *http.Request, token string) (*fsm.Record, 
 // of the enrollment, on condition that the enrollment still has the token
 // the client presented: a refresh between lookup and apply replaces it. A
 // NOT_FOUND means the token was consumed or replaced first.
-func (s *Server) consume(r *http.Request, e *fsm.Record, ops ...*pb.Op) *APIError {
+func (s *Server) consume(r *http.Request, e *fsm.Record, ops ...*pb.Op) *api.Error {
 	en, _ := fsm.As[*pb.Enrollment](e)
 	all := append([]*pb.Op{
 		fsm.ExpectOp(fsm.EnrollmentToken, en.GetToken(), e.ID),
 		fsm.DeleteOp(fsm.KindEnrollment, e.ID),
 	}, ops...)
 	aerr := s.apply(r, all...)
-	if aerr != nil && aerr.Code == CodeNotFound {
+	if aerr != nil && aerr.Code == api.CodeNotFound {
 		return errInvalidToken()
 	}
 	return aerr
@@ -88,38 +89,38 @@ type enrollInput struct {
 	hasPassword        bool
 }
 
-func readEnrollInput(r *http.Request, csrFields ...string) (enrollInput, *APIError) {
+func readEnrollInput(r *http.Request, csrFields ...string) (enrollInput, *api.Error) {
 	in := enrollInput{token: r.URL.Query().Get("token")}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "application/x-pem-file" || ct == "text/plain" {
 		data, err := io.ReadAll(io.LimitReader(r.Body, pki.MaxCSRBytes+1))
 		if err != nil {
-			return in, errBody(err)
+			return in, api.BadBody(err)
 		}
 		in.csr = string(data)
 		return in, nil
 	}
-	o, aerr := decodeObject(r)
+	o, aerr := api.DecodeObject(r)
 	if aerr != nil {
 		return in, aerr
 	}
-	if v, ok, aerr := o.str("token"); aerr != nil {
+	if v, ok, aerr := o.String("token"); aerr != nil {
 		return in, aerr
 	} else if ok && in.token == "" {
 		in.token = v
 	}
 	for _, f := range csrFields {
-		if v, ok, aerr := o.str(f); aerr != nil {
+		if v, ok, aerr := o.String(f); aerr != nil {
 			return in, aerr
 		} else if ok && v != "" {
 			in.csr = v
 			break
 		}
 	}
-	if in.username, _, aerr = o.str("username"); aerr != nil {
+	if in.username, _, aerr = o.String("username"); aerr != nil {
 		return in, aerr
 	}
-	if in.password, in.hasPassword, aerr = o.str("password"); aerr != nil {
+	if in.password, in.hasPassword, aerr = o.String("password"); aerr != nil {
 		return in, aerr
 	}
 	return in, nil
@@ -159,7 +160,7 @@ func (s *Server) enrollGeneric(w http.ResponseWriter, r *http.Request) error {
 
 // enrollmentFor reads an enroll request and finds its enrollment, which
 // must be of method.
-func (s *Server) enrollmentFor(r *http.Request, method string, csrFields ...string) (enrollInput, *fsm.Record, *pb.Enrollment, *APIError) {
+func (s *Server) enrollmentFor(r *http.Request, method string, csrFields ...string) (enrollInput, *fsm.Record, *pb.Enrollment, *api.Error) {
 	in, aerr := readEnrollInput(r, csrFields...)
 	if aerr != nil {
 		return in, nil, nil, aerr
@@ -202,7 +203,7 @@ func (s *Server) enrollUPDB(w http.ResponseWriter, r *http.Request) error {
 // authenticator.
 func (s *Server) finishOTT(w http.ResponseWriter, r *http.Request, rec *fsm.Record, e *pb.Enrollment, csrPEM, field string) error {
 	if strings.TrimSpace(csrPEM) == "" {
-		return errField(field, "a PEM certificate signing request is required", nil)
+		return api.Invalid(field, "a PEM certificate signing request is required", nil)
 	}
 	sc, aerr := s.signClientCSR(field, csrPEM, e.GetIdentityId(), 0)
 	if aerr != nil {
@@ -212,12 +213,12 @@ func (s *Server) finishOTT(w http.ResponseWriter, r *http.Request, rec *fsm.Reco
 		CertPem: string(pki.EncodeCertificatesPEM(sc.cert)), Fingerprint: pki.Fingerprint(sc.cert)}
 	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), auth, nil)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	if aerr := s.consume(r, rec, op); aerr != nil {
 		return aerr
 	}
-	writeData(w, http.StatusOK, map[string]any{"cert": sc.chainPEM, "ca": sc.caPEM}, meta{})
+	api.WriteData(w, http.StatusOK, map[string]any{"cert": sc.chainPEM, "ca": sc.caPEM}, api.Meta{})
 	return nil
 }
 
@@ -225,7 +226,7 @@ func (s *Server) finishOTT(w http.ResponseWriter, r *http.Request, rec *fsm.Reco
 // the enrollment's third-party CA must have issued, to the identity.
 func (s *Server) finishOTTCA(w http.ResponseWriter, r *http.Request, rec *fsm.Record, e *pb.Enrollment) error {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeCouldNotValidate,
 			Message: "ottca enrollment needs the client certificate issued by the enrollment's CA, presented over TLS"}
 	}
 	leaf := r.TLS.PeerCertificates[0]
@@ -239,32 +240,32 @@ func (s *Server) finishOTTCA(w http.ResponseWriter, r *http.Request, rec *fsm.Re
 		return nil
 	})
 	if err != nil {
-		return errNotFoundOr(err)
+		return api.NotFoundOr(err)
 	}
 	if !ca.GetIsVerified() || !ca.GetIsOttCaEnrollmentEnabled() {
-		return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeCouldNotValidate,
 			Message: "the enrollment's CA is not verified or does not allow ottca enrollment"}
 	}
 	roots, err := pki.ParseCertificatesPEM([]byte(ca.GetCertPem()))
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	_, err = leaf.Verify(x509.VerifyOptions{Roots: pki.NewCertPool(roots...),
 		Intermediates: pki.NewCertPool(r.TLS.PeerCertificates[1:]...), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	if err != nil {
-		return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeCouldNotValidate,
 			Message: "the client certificate was not issued by the enrollment's CA", CauseMessage: err.Error()}
 	}
 	auth := &pb.Authenticator{IdentityId: e.GetIdentityId(), Method: "cert", CaId: e.GetCaId(),
 		CertPem: string(pki.EncodeCertificatesPEM(leaf)), Fingerprint: pki.Fingerprint(leaf)}
 	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), auth, nil)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	if aerr := s.consume(r, rec, op); aerr != nil {
 		return aerr
 	}
-	writeData(w, http.StatusOK, map[string]any{}, meta{})
+	api.WriteData(w, http.StatusOK, map[string]any{}, api.Meta{})
 	return nil
 }
 
@@ -272,10 +273,10 @@ func (s *Server) finishOTTCA(w http.ResponseWriter, r *http.Request, rec *fsm.Re
 // enrollment was created with.
 func (s *Server) finishUPDB(w http.ResponseWriter, r *http.Request, rec *fsm.Record, e *pb.Enrollment, in enrollInput) error {
 	if in.username != "" && in.username != e.GetUsername() {
-		return errField("username", "must be the username of the enrollment, "+e.GetUsername(), in.username)
+		return api.Invalid("username", "must be the username of the enrollment, "+e.GetUsername(), in.username)
 	}
 	if !in.hasPassword {
-		return errField("password", "password is required", nil)
+		return api.Invalid("password", "password is required", nil)
 	}
 	if aerr := checkPassword("password", in.password); aerr != nil {
 		return aerr
@@ -283,21 +284,21 @@ func (s *Server) finishUPDB(w http.ResponseWriter, r *http.Request, rec *fsm.Rec
 	select {
 	case s.hashing <- struct{}{}:
 	case <-r.Context().Done():
-		return errUnhandled(r.Context().Err())
+		return api.Unhandled(r.Context().Err())
 	}
 	hash, err := HashPassword(in.password)
 	<-s.hashing
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	auth := &pb.Authenticator{IdentityId: e.GetIdentityId(), Method: "updb", Username: e.GetUsername(), PasswordHash: hash}
 	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), auth, nil)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	if aerr := s.consume(r, rec, op); aerr != nil {
 		return aerr
 	}
-	writeEmpty(w)
+	api.WriteEmpty(w)
 	return nil
 }

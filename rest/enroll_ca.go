@@ -12,6 +12,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // CA auto-enrollment (client POST /enroll/ca): a client holding a
@@ -31,16 +32,16 @@ const (
 const maxNameSuffix = 999999
 
 func (s *Server) routeEnrollCA(client *mux.Router) {
-	client.Handle("/enroll/ca", handle(s.enrollCA)).Methods(http.MethodPost)
+	client.Handle("/enroll/ca", api.Handle(s.enrollCA)).Methods(http.MethodPost)
 }
 
-func errCertFailedValidation(why string) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Code: CodeCertFailedValidation,
+func errCertFailedValidation(why string) *api.Error {
+	return &api.Error{Status: http.StatusBadRequest, Code: CodeCertFailedValidation,
 		Message: "certificate failed to validate against CA", CauseMessage: why}
 }
 
-func errCertInUse() *APIError {
-	return &APIError{Status: http.StatusConflict, Code: CodeCertInUse,
+func errCertInUse() *api.Error {
+	return &api.Error{Status: http.StatusConflict, Code: CodeCertInUse,
 		Message: "The certificate supplied is already associated with another identity"}
 }
 
@@ -56,11 +57,11 @@ type enrollCARequest struct {
 // when two nodes race: the loser gets 409.
 func (s *Server) enrollCA(w http.ResponseWriter, r *http.Request) error {
 	var req enrollCARequest
-	if aerr := decodeBody(r, &req); aerr != nil {
+	if aerr := api.Decode(r, &req); aerr != nil {
 		return aerr
 	}
-	if bad := badText(req.Name); bad != "" {
-		return errField("name", bad, nil)
+	if bad := api.BadText(req.Name); bad != "" {
+		return api.Invalid("name", bad, nil)
 	}
 	chain := clientChain(r)
 	if len(chain) == 0 {
@@ -75,7 +76,7 @@ func (s *Server) enrollCA(w http.ResponseWriter, r *http.Request) error {
 		}
 		aerr = s.apply(r, ops...)
 		if aerr == nil {
-			writeEmpty(w)
+			api.WriteEmpty(w)
 			return nil
 		}
 		field := ""
@@ -96,11 +97,11 @@ func (s *Server) enrollCA(w http.ResponseWriter, r *http.Request) error {
 
 // planCAEnrollment reads what the enrollment needs from the local store and
 // builds its ops: ids and names are chosen here, before replication.
-func (s *Server) planCAEnrollment(chain []*x509.Certificate, requested string) ([]*pb.Op, *APIError) {
+func (s *Server) planCAEnrollment(chain []*x509.Certificate, requested string) ([]*pb.Op, *api.Error) {
 	leaf := chain[0]
 	fp := pki.Fingerprint(leaf)
 	var ops []*pb.Op
-	var aerr *APIError
+	var aerr *api.Error
 	err := s.store.View(func(rd *fsm.Reader) error {
 		cas, err := vouchingCAs(rd, chain, (*pb.Ca).GetIsAutoCaEnrollmentEnabled)
 		if err != nil {
@@ -115,7 +116,7 @@ func (s *Server) planCAEnrollment(chain []*x509.Certificate, requested string) (
 		if claim := ca.body.GetExternalIdClaim(); claim != nil {
 			ext, ok := externalIDOf(claim, leaf)
 			if !ok {
-				aerr = &APIError{Status: http.StatusBadRequest, Code: CodeMissingCertClaim,
+				aerr = &api.Error{Status: http.StatusBadRequest, Code: CodeMissingCertClaim,
 					Message: "The certificate is expected to contain an externalId, which was not found"}
 				return nil
 			}
@@ -140,8 +141,8 @@ func (s *Server) planCAEnrollment(chain []*x509.Certificate, requested string) (
 			caName: ca.body.GetName(), caID: ca.rec.ID, commonName: leaf.Subject.CommonName,
 			requestedName: requested, identityID: identityID,
 		})
-		if bad := badText(name); bad != "" {
-			aerr = errField("name", "the identity name made from the certificate "+bad, nil)
+		if bad := api.BadText(name); bad != "" {
+			aerr = api.Invalid("name", "the identity name made from the certificate "+bad, nil)
 			return nil
 		}
 		if ident.Name, err = freeIdentityName(rd, name); err != nil {
@@ -168,7 +169,7 @@ func (s *Server) planCAEnrollment(chain []*x509.Certificate, requested string) (
 		return nil
 	})
 	if err != nil {
-		return nil, errUnhandled(err)
+		return nil, api.Unhandled(err)
 	}
 	return ops, aerr
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // Router enrollment on the Edge Client API. POST /enroll/erott trades a
@@ -22,20 +23,20 @@ import (
 // for a router that presents its current client certificate over mutual TLS.
 
 func (s *Server) routeRouterEnrollment(client *mux.Router) {
-	client.Handle("/enroll/erott", handle(s.enrollEdgeRouter)).Methods(http.MethodPost)
-	client.Handle("/enroll/extend/router", handle(s.extendRouterEnrollment)).Methods(http.MethodPost)
+	client.Handle("/enroll/erott", api.Handle(s.enrollEdgeRouter)).Methods(http.MethodPost)
+	client.Handle("/enroll/extend/router", api.Handle(s.extendRouterEnrollment)).Methods(http.MethodPost)
 }
 
-func errCSR(field, reason string) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotProcessCSR,
+func errCSR(field, reason string) *api.Error {
+	return &api.Error{Status: http.StatusBadRequest, Code: api.CodeCouldNotProcessCSR,
 		Message: "The supplied csr could not be processed",
-		Cause:   &FieldError{Field: field, Reason: reason}, CauseMessage: field + ": " + reason}
+		Cause:   &api.FieldError{Field: field, Reason: reason}, CauseMessage: field + ": " + reason}
 }
 
-func errMissingCSR(field string) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Code: CodeMissingOrInvalidCSR,
+func errMissingCSR(field string) *api.Error {
+	return &api.Error{Status: http.StatusBadRequest, Code: api.CodeMissingOrInvalidCSR,
 		Message: "The supplied enrollment request is missing or contains an invalid CSR",
-		Cause:   &FieldError{Field: field, Reason: field + " is required"}, CauseMessage: field + " is required"}
+		Cause:   &api.FieldError{Field: field, Reason: field + " is required"}, CauseMessage: field + " is required"}
 }
 
 // csrNames are the body fields a router's two CSRs may come in. The spec
@@ -51,9 +52,9 @@ var (
 
 // csrField returns the first of names present in o with its PEM text; the
 // first name and "" if none is.
-func csrField(o object, names []string) (string, string, *APIError) {
+func csrField(o api.Object, names []string) (string, string, *api.Error) {
 	for _, n := range names {
-		v, ok, err := o.str(n)
+		v, ok, err := o.String(n)
 		if err != nil {
 			return n, "", err
 		}
@@ -73,7 +74,7 @@ type routerCerts struct {
 // intermediate: the client certificate (clientAuth, subject from the CSR,
 // which must name the router by id as OpenZiti requires) and the server
 // certificate (serverAuth, the CSR's DNS and IP names). Nothing is stored.
-func (s *Server) signRouterCSRs(o object, routerID string, names csrNames) (*routerCerts, *APIError) {
+func (s *Server) signRouterCSRs(o api.Object, routerID string, names csrNames) (*routerCerts, *api.Error) {
 	clientField, clientPEM, aerr := csrField(o, names.client)
 	if aerr != nil {
 		return nil, aerr
@@ -101,14 +102,14 @@ func (s *Server) signRouterCSRs(o object, routerID string, names csrNames) (*rou
 	}
 	name, err := s.controllerName(serverCSR)
 	if err != nil {
-		return nil, errUnhandled(err)
+		return nil, api.Unhandled(err)
 	}
 	if name != "" {
 		return nil, errCSR(serverField, fmt.Sprintf("%q is a controller's address; a router certificate must not name it", name))
 	}
 	issuer := s.cfg.Issuer
 	if issuer == nil {
-		return nil, &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnhandled,
+		return nil, &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnhandled,
 			Message: "this node has no issuing CA and cannot sign router certificates"}
 	}
 	certs := &routerCerts{}
@@ -121,11 +122,11 @@ func (s *Server) signRouterCSRs(o object, routerID string, names csrNames) (*rou
 	return certs, nil
 }
 
-func signError(field string, err error) *APIError {
+func signError(field string, err error) *api.Error {
 	if errors.Is(err, pki.ErrBadCSR) {
 		return errCSR(field, err.Error())
 	}
-	return errUnhandled(fmt.Errorf("sign %s: %w", field, err))
+	return api.Unhandled(fmt.Errorf("sign %s: %w", field, err))
 }
 
 // patchOp records certs as the router's current certificates.
@@ -146,25 +147,25 @@ func (c *routerCerts) patchOp(routerID string) (*pb.Op, error) {
 func (s *Server) writeRouterCerts(w http.ResponseWriter, c *routerCerts) error {
 	cas, err := s.caBundle()
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	chain := s.cfg.Issuer.IssuerChain()
-	writeData(w, http.StatusOK, map[string]any{
+	api.WriteData(w, http.StatusOK, map[string]any{
 		"cert":       string(pki.EncodeCertificatesPEM(append([]*x509.Certificate{c.client}, chain...)...)),
 		"serverCert": string(pki.EncodeCertificatesPEM(append([]*x509.Certificate{c.server}, chain...)...)),
 		"ca":         string(pki.EncodeCertificatesPEM(cas...)),
-	}, meta{})
+	}, api.Meta{})
 	return nil
 }
 
 // enrollEdgeRouter is POST /enroll/erott. The token comes in the body (as
 // the spec has it) or in the query (as OpenZiti routers send it).
 func (s *Server) enrollEdgeRouter(w http.ResponseWriter, r *http.Request) error {
-	o, aerr := decodeObject(r)
+	o, aerr := api.DecodeObject(r)
 	if aerr != nil {
 		return aerr
 	}
-	token, _, aerr := o.str("token")
+	token, _, aerr := o.String("token")
 	if aerr != nil {
 		return aerr
 	}
@@ -184,7 +185,7 @@ func (s *Server) enrollEdgeRouter(w http.ResponseWriter, r *http.Request) error 
 	}
 	patch, err := certs.patchOp(e.GetEdgeRouterId())
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	// Consuming the token and storing the certificates are one command
 	// (see consume): exactly one enrollment wins whichever nodes the
@@ -204,7 +205,7 @@ func (s *Server) extendRouterEnrollment(w http.ResponseWriter, r *http.Request) 
 	if aerr != nil {
 		return aerr
 	}
-	o, aerr := decodeObject(r)
+	o, aerr := api.DecodeObject(r)
 	if aerr != nil {
 		return aerr
 	}
@@ -214,7 +215,7 @@ func (s *Server) extendRouterEnrollment(w http.ResponseWriter, r *http.Request) 
 	}
 	patch, err := certs.patchOp(routerID)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	// A router has an outstanding enrollment exactly while it is not
 	// enrolled (re-enroll clears its certificates and creates one in one
@@ -225,7 +226,7 @@ func (s *Server) extendRouterEnrollment(w http.ResponseWriter, r *http.Request) 
 	guardID := uuid.NewString()
 	guard, err := fsm.CreateOp(fsm.KindEnrollment, guardID, &pb.Enrollment{Method: methodEROTT, EdgeRouterId: routerID}, nil)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	res, aerr := s.applyResult(r, guard, fsm.DeleteOp(fsm.KindEnrollment, guardID), patch)
 	if aerr != nil {
@@ -234,10 +235,10 @@ func (s *Server) extendRouterEnrollment(w http.ResponseWriter, r *http.Request) 
 	switch res.GetCode() {
 	case pb.Result_CONFLICT, pb.Result_REFERENCE_MISSING, pb.Result_NOT_FOUND:
 		if res.GetField() != "fingerprint" {
-			return errUnauthorized()
+			return api.Unauthorized()
 		}
 	}
-	if aerr := fromResult(res); aerr != nil {
+	if aerr := api.FromResult(res); aerr != nil {
 		return aerr
 	}
 	return s.writeRouterCerts(w, certs)
@@ -245,22 +246,22 @@ func (s *Server) extendRouterEnrollment(w http.ResponseWriter, r *http.Request) 
 
 // routerOfPeer returns the id of the enrolled router whose current client
 // certificate the request presented over mutual TLS, or 401.
-func (s *Server) routerOfPeer(r *http.Request) (string, *APIError) {
+func (s *Server) routerOfPeer(r *http.Request) (string, *api.Error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return "", errUnauthorized()
+		return "", api.Unauthorized()
 	}
 	leaf := r.TLS.PeerCertificates[0]
 	// The chain is checked first (still valid, issued by a cluster CA), so
 	// that only certificates of this cluster can cost a catch-up below.
 	cas, err := s.caBundle()
 	if err != nil {
-		return "", errUnhandled(err)
+		return "", api.Unhandled(err)
 	}
 	opts := x509.VerifyOptions{Roots: pki.NewCertPool(cas...), Intermediates: pki.NewCertPool(r.TLS.PeerCertificates[1:]...),
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	if _, err := leaf.Verify(opts); err != nil {
-		s.log.Debug("router certificate refused", "requestId", requestID(r), "err", err)
-		return "", errUnauthorized()
+		s.log.Debug("router certificate refused", "requestId", api.RequestID(r), "err", err)
+		return "", api.Unauthorized()
 	}
 	// The fingerprint says it is the certificate this cluster last issued
 	// to the router.
@@ -280,10 +281,10 @@ func (s *Server) routerOfPeer(r *http.Request) (string, *APIError) {
 		return nil
 	})
 	if errors.Is(err, fsm.ErrNotFound) {
-		return "", errUnauthorized()
+		return "", api.Unauthorized()
 	}
 	if err != nil {
-		return "", asAPIError(err)
+		return "", api.As(err)
 	}
 	return id, nil
 }

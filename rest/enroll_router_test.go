@@ -19,6 +19,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 const enrollERoTT = ClientBase + "/enroll/erott"
@@ -163,13 +164,13 @@ func TestEdgeRouterEnrollERoTT(t *testing.T) {
 	other := newKey(t)
 	c2, s2 := routerCSRs(t, other, id)
 	r = e.do(t, http.MethodPost, enrollERoTT, "", map[string]any{"token": token, "clientCsr": c2, "serverCsr": s2})
-	wantError(t, "replay", r, http.StatusBadRequest, CodeInvalidEnrollmentToken)
+	wantError(t, "replay", r, http.StatusBadRequest, api.CodeInvalidEnrollmentToken)
 	if again := getEdgeRouter(t, e, id); again["fingerprint"] != detail["fingerprint"] || again["updatedAt"] != detail["updatedAt"] {
 		t.Errorf("replay changed the router: %v", again)
 	}
 	for _, tok := range []string{"", "not-a-uuid", "00000000-0000-0000-0000-000000000000"} {
 		wantError(t, "token "+tok, e.do(t, http.MethodPost, enrollERoTT, "", map[string]any{"token": tok, "clientCsr": c2, "serverCsr": s2}),
-			http.StatusBadRequest, CodeInvalidEnrollmentToken)
+			http.StatusBadRequest, api.CodeInvalidEnrollmentToken)
 	}
 }
 
@@ -252,7 +253,7 @@ func TestEdgeRouterEnrollExpired(t *testing.T) {
 	expireEnrollment(t, e, id)
 	c, s := routerCSRs(t, newKey(t), id)
 	r := e.do(t, http.MethodPost, enrollERoTT, "", map[string]any{"token": token, "clientCsr": c, "serverCsr": s})
-	wantError(t, "expired", r, http.StatusBadRequest, CodeEnrollmentExpired)
+	wantError(t, "expired", r, http.StatusBadRequest, api.CodeEnrollmentExpired)
 	wantUnenrolled(t, e, "expired token", id, token)
 }
 
@@ -271,16 +272,16 @@ func TestEdgeRouterEnrollBadCSRs(t *testing.T) {
 		client, server any
 		field, code    string
 	}{
-		{"garbage client", "not a csr", goodServer, "clientCsr", CodeCouldNotProcessCSR},
-		{"garbage server", good, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n", "serverCsr", CodeCouldNotProcessCSR},
-		{"bad signature", badSig, goodServer, "clientCsr", CodeCouldNotProcessCSR},
-		{"server without SANs", good, csrPEM(t, key, id, nil, nil), "serverCsr", CodeCouldNotProcessCSR},
-		{"server names a controller", good, csrPEM(t, key, id, []string{"N1.cluster.invalid"}, nil), "serverCsr", CodeCouldNotProcessCSR},
-		{"server wildcard", good, csrPEM(t, key, id, []string{"*.example.com"}, nil), "serverCsr", CodeCouldNotProcessCSR},
-		{"client names another router", csrPEM(t, key, "someone-else", nil, nil), goodServer, "clientCsr", CodeCouldNotProcessCSR},
-		{"missing client", nil, goodServer, "clientCsr", CodeMissingOrInvalidCSR},
-		{"missing server", good, nil, "serverCsr", CodeMissingOrInvalidCSR},
-		{"client not a string", 7, goodServer, "clientCsr", CodeCouldNotValidate},
+		{"garbage client", "not a csr", goodServer, "clientCsr", api.CodeCouldNotProcessCSR},
+		{"garbage server", good, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n", "serverCsr", api.CodeCouldNotProcessCSR},
+		{"bad signature", badSig, goodServer, "clientCsr", api.CodeCouldNotProcessCSR},
+		{"server without SANs", good, csrPEM(t, key, id, nil, nil), "serverCsr", api.CodeCouldNotProcessCSR},
+		{"server names a controller", good, csrPEM(t, key, id, []string{"N1.cluster.invalid"}, nil), "serverCsr", api.CodeCouldNotProcessCSR},
+		{"server wildcard", good, csrPEM(t, key, id, []string{"*.example.com"}, nil), "serverCsr", api.CodeCouldNotProcessCSR},
+		{"client names another router", csrPEM(t, key, "someone-else", nil, nil), goodServer, "clientCsr", api.CodeCouldNotProcessCSR},
+		{"missing client", nil, goodServer, "clientCsr", api.CodeMissingOrInvalidCSR},
+		{"missing server", good, nil, "serverCsr", api.CodeMissingOrInvalidCSR},
+		{"client not a string", 7, goodServer, "clientCsr", api.CodeCouldNotValidate},
 	}
 	for _, c := range cases {
 		body := map[string]any{"token": token}
@@ -296,7 +297,7 @@ func TestEdgeRouterEnrollBadCSRs(t *testing.T) {
 		}
 		wantUnenrolled(t, e, c.name, id, token)
 	}
-	wantError(t, "not JSON", e.do(t, http.MethodPost, enrollERoTT, "", "{token"), http.StatusBadRequest, CodeCouldNotParseBody)
+	wantError(t, "not JSON", e.do(t, http.MethodPost, enrollERoTT, "", "{token"), http.StatusBadRequest, api.CodeCouldNotParseBody)
 	// The token still works after all that.
 	r := e.do(t, http.MethodPost, enrollERoTT, "", map[string]any{"token": token, "clientCsr": good, "serverCsr": goodServer})
 	if r.status != http.StatusOK {
@@ -355,7 +356,7 @@ func TestEdgeRouterExtendEnrollment(t *testing.T) {
 	// The old certificate no longer counts; the new one does.
 	c2, s2 := routerCSRs(t, er.key, er.id)
 	body := map[string]any{"certCsr": c2, "serverCertCsr": s2}
-	wantError(t, "old cert", old.do(t, http.MethodPost, extendRouter, "", body), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "old cert", old.do(t, http.MethodPost, extendRouter, "", body), http.StatusUnauthorized, api.CodeUnauthorized)
 	current := tlsClientNode(e, routerTLSCert(t, r.data(), fresh))
 	r = current.do(t, http.MethodPost, extendRouter, "", body)
 	if r.status != http.StatusOK {
@@ -365,12 +366,12 @@ func TestEdgeRouterExtendEnrollment(t *testing.T) {
 	current = tlsClientNode(e, routerTLSCert(t, r.data(), er.key))
 
 	// Refusals.
-	wantError(t, "no cert", tlsClientNode(e, nil).do(t, http.MethodPost, extendRouter, "", body), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "no cert", tlsClientNode(e, nil).do(t, http.MethodPost, extendRouter, "", body), http.StatusUnauthorized, api.CodeUnauthorized)
 	// A certificate from the cluster CA that is no router's.
 	nodeCert := e.cert
-	wantError(t, "node cert", tlsClientNode(e, &nodeCert).do(t, http.MethodPost, extendRouter, "", body), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "node cert", tlsClientNode(e, &nodeCert).do(t, http.MethodPost, extendRouter, "", body), http.StatusUnauthorized, api.CodeUnauthorized)
 	// A self-made certificate carrying a router's subject and key.
-	wantError(t, "self-signed", tlsClientNode(e, selfSigned(t, er.key, er.id)).do(t, http.MethodPost, extendRouter, "", body), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "self-signed", tlsClientNode(e, selfSigned(t, er.key, er.id)).do(t, http.MethodPost, extendRouter, "", body), http.StatusUnauthorized, api.CodeUnauthorized)
 
 	other := createAndEnrollRouter(t, e, "er-extend-other")
 	wrongCN, _ := routerCSRs(t, er.key, other.id)
@@ -380,10 +381,10 @@ func TestEdgeRouterExtendEnrollment(t *testing.T) {
 		body        map[string]any
 		field, code string
 	}{
-		{"missing server", map[string]any{"certCsr": c2}, "serverCertCsr", CodeMissingOrInvalidCSR},
-		{"missing client", map[string]any{"serverCertCsr": s2}, "certCsr", CodeMissingOrInvalidCSR},
-		{"other router's CN", map[string]any{"certCsr": wrongCN, "serverCertCsr": s2}, "certCsr", CodeCouldNotProcessCSR},
-		{"garbage", map[string]any{"certCsr": "x", "serverCertCsr": s2}, "certCsr", CodeCouldNotProcessCSR},
+		{"missing server", map[string]any{"certCsr": c2}, "serverCertCsr", api.CodeMissingOrInvalidCSR},
+		{"missing client", map[string]any{"serverCertCsr": s2}, "certCsr", api.CodeMissingOrInvalidCSR},
+		{"other router's CN", map[string]any{"certCsr": wrongCN, "serverCertCsr": s2}, "certCsr", api.CodeCouldNotProcessCSR},
+		{"garbage", map[string]any{"certCsr": "x", "serverCertCsr": s2}, "certCsr", api.CodeCouldNotProcessCSR},
 	} {
 		ae := wantError(t, c.name, current.do(t, http.MethodPost, extendRouter, "", c.body), http.StatusBadRequest, c.code)
 		if causeField(ae) != c.field {
@@ -407,7 +408,7 @@ func TestEdgeRouterExtendEnrollment(t *testing.T) {
 	if res, _, err := e.node.Apply(context.Background(), &pb.Command{RequestId: "test-pending", Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{op}}); err != nil || res.GetCode() != pb.Result_OK {
 		t.Fatalf("write enrollment: %v %v", res, err)
 	}
-	wantError(t, "extend while enrolling", current.do(t, http.MethodPost, extendRouter, "", body), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "extend while enrolling", current.do(t, http.MethodPost, extendRouter, "", body), http.StatusUnauthorized, api.CodeUnauthorized)
 	if got := getEdgeRouter(t, e, er.id)["fingerprint"]; got != fp {
 		t.Errorf("extension during an enrollment changed the fingerprint: %v -> %v", fp, got)
 	}
@@ -451,7 +452,7 @@ func TestEdgeRouterReEnroll(t *testing.T) {
 	// The old certificate is dead.
 	c, s := routerCSRs(t, er.key, er.id)
 	wantError(t, "extend after re-enroll", tlsClientNode(e, routerTLSCert(t, er.certs, er.key)).do(t, http.MethodPost, extendRouter, "",
-		map[string]any{"certCsr": c, "serverCertCsr": s}), http.StatusUnauthorized, CodeUnauthorized)
+		map[string]any{"certCsr": c, "serverCertCsr": s}), http.StatusUnauthorized, api.CodeUnauthorized)
 
 	// Re-enrolling again replaces the outstanding token.
 	r = e.do(t, http.MethodPost, mgmt+"/edge-routers/"+er.id+"/re-enroll", admin, nil)
@@ -466,7 +467,7 @@ func TestEdgeRouterReEnroll(t *testing.T) {
 		t.Errorf("router has %d enrollments, want 1", n)
 	}
 	wantError(t, "replaced token", e.do(t, http.MethodPost, enrollERoTT, "", map[string]any{"token": token, "clientCsr": c, "serverCsr": s}),
-		http.StatusBadRequest, CodeInvalidEnrollmentToken)
+		http.StatusBadRequest, api.CodeInvalidEnrollmentToken)
 	r = e.do(t, http.MethodPost, enrollERoTT, "", map[string]any{"token": newToken, "clientCsr": c, "serverCsr": s})
 	if r.status != http.StatusOK {
 		t.Fatalf("enroll with the new token: %d %s", r.status, r.raw)

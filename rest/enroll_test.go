@@ -19,6 +19,7 @@ import (
 	"github.com/garrison-ctrl/garrison/internal/trust"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 	"github.com/garrison-ctrl/garrison/rest/apispec"
 )
 
@@ -109,7 +110,7 @@ func TestOTTEnrollmentIssuesWorkingCertificateOnce(t *testing.T) {
 
 	csr2, _ := newCSR(t, "replay")
 	wantError(t, "replayed token", e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": en["token"], "clientCsr": csr2}),
-		http.StatusBadRequest, CodeInvalidEnrollmentToken)
+		http.StatusBadRequest, api.CodeInvalidEnrollmentToken)
 }
 
 func TestUPDBEnrollment(t *testing.T) {
@@ -121,15 +122,15 @@ func TestUPDBEnrollment(t *testing.T) {
 		t.Fatalf("em %q", c.EnrollmentMethod)
 	}
 	path := ClientBase + "/enroll/updb?token=" + url.QueryEscape(en["token"].(string))
-	wantError(t, "other username", e.do(t, http.MethodPost, path, "", map[string]any{"username": "someone-else", "password": "pw-12345"}), http.StatusBadRequest, CodeCouldNotValidate)
-	wantError(t, "short password", e.do(t, http.MethodPost, path, "", map[string]any{"password": "1"}), http.StatusBadRequest, CodeCouldNotValidate)
+	wantError(t, "other username", e.do(t, http.MethodPost, path, "", map[string]any{"username": "someone-else", "password": "pw-12345"}), http.StatusBadRequest, api.CodeCouldNotValidate)
+	wantError(t, "short password", e.do(t, http.MethodPost, path, "", map[string]any{"password": "1"}), http.StatusBadRequest, api.CodeCouldNotValidate)
 	if r := e.do(t, http.MethodPost, path, "", map[string]any{"username": "updb-person-login", "password": "pw-12345"}); r.status != http.StatusOK {
 		t.Fatalf("enroll updb: %d %s", r.status, r.raw)
 	}
 	if tok := e.login(t, ClientBase, "updb-person-login", "pw-12345"); tok == "" {
 		t.Fatal("cannot log in with the enrolled password")
 	}
-	wantError(t, "replay", e.do(t, http.MethodPost, path, "", map[string]any{"password": "pw-67890"}), http.StatusBadRequest, CodeInvalidEnrollmentToken)
+	wantError(t, "replay", e.do(t, http.MethodPost, path, "", map[string]any{"password": "pw-67890"}), http.StatusBadRequest, api.CodeInvalidEnrollmentToken)
 }
 
 func TestGenericEnrollWithPEMBody(t *testing.T) {
@@ -144,7 +145,7 @@ func TestGenericEnrollWithPEMBody(t *testing.T) {
 	if _, err := apispec.Check(wrong); err != nil {
 		t.Errorf("spec: %v", err)
 	}
-	wantError(t, "wrong method", readResponse(t, wrong), http.StatusBadRequest, CodeInvalidEnrollmentToken)
+	wantError(t, "wrong method", readResponse(t, wrong), http.StatusBadRequest, api.CodeInvalidEnrollmentToken)
 	resp := e.send(t, http.MethodPost, ClientBase+"/enroll?method=ott&token="+tok, "", csr, pemBody)
 	if _, err := apispec.Check(resp); err != nil {
 		t.Errorf("spec: %v", err)
@@ -184,19 +185,19 @@ func TestEnrollmentRefusalsStoreNothing(t *testing.T) {
 		"missing csr":       {"token": tok},
 	}
 	for name, body := range cases {
-		want := CodeCouldNotProcessCSR
+		want := api.CodeCouldNotProcessCSR
 		if name == "missing csr" {
-			want = CodeCouldNotValidate
+			want = api.CodeCouldNotValidate
 		}
 		wantError(t, name, e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", body), http.StatusBadRequest, want)
 	}
 	for name, tk := range map[string]string{"not a uuid": "abc", "unknown": uuid.NewString(), "empty": ""} {
 		wantError(t, name, e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": tk, "clientCsr": good}),
-			http.StatusBadRequest, CodeInvalidEnrollmentToken)
+			http.StatusBadRequest, api.CodeInvalidEnrollmentToken)
 	}
 	// A token of another method is refused by the method-specific endpoint.
 	wantError(t, "ott token on updb", e.do(t, http.MethodPost, ClientBase+"/enroll/updb?token="+tok, "", map[string]any{"password": "pw-12345"}),
-		http.StatusBadRequest, CodeInvalidEnrollmentToken)
+		http.StatusBadRequest, api.CodeInvalidEnrollmentToken)
 	ident := e.do(t, http.MethodGet, mgmt+"/identities/"+id, admin, nil).data()
 	if len(ident["authenticators"].(map[string]any)) != 0 {
 		t.Fatalf("a refused enrollment stored an authenticator: %v", ident["authenticators"])
@@ -219,7 +220,7 @@ func TestEnrollmentRefusalsStoreNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantError(t, "expired", e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": exTok, "clientCsr": good}),
-		http.StatusBadRequest, CodeEnrollmentExpired)
+		http.StatusBadRequest, api.CodeEnrollmentExpired)
 }
 
 // Many concurrent enrollments with one token: exactly one wins.
@@ -271,7 +272,7 @@ func TestEnrollmentsManagement(t *testing.T) {
 	}
 	enID := r.data()["id"].(string)
 	wantError(t, "second ott", e.do(t, http.MethodPost, mgmt+"/enrollments", admin, map[string]any{"method": "ott", "identityId": id, "expiresAt": exp}),
-		http.StatusBadRequest, CodeCouldNotValidate)
+		http.StatusBadRequest, api.CodeCouldNotValidate)
 	for name, body := range map[string]map[string]any{
 		"past expiry":      {"method": "ott", "identityId": id, "expiresAt": "2001-01-01T00:00:00Z"},
 		"far future":       {"method": "ott", "identityId": id, "expiresAt": "3000-01-01T00:00:00Z"},
@@ -281,7 +282,7 @@ func TestEnrollmentsManagement(t *testing.T) {
 		"updb short name":  {"method": "updb", "identityId": id, "expiresAt": exp, "username": "ab"},
 		"bad time":         {"method": "ott", "identityId": id, "expiresAt": "tomorrow"},
 	} {
-		wantError(t, name, e.do(t, http.MethodPost, mgmt+"/enrollments", admin, body), http.StatusBadRequest, CodeCouldNotValidate)
+		wantError(t, name, e.do(t, http.MethodPost, mgmt+"/enrollments", admin, body), http.StatusBadRequest, api.CodeCouldNotValidate)
 	}
 	g := e.do(t, http.MethodGet, mgmt+"/enrollments/"+enID, admin, nil).data()
 	oldTok := g["token"].(string)
@@ -306,7 +307,7 @@ func TestEnrollmentsManagement(t *testing.T) {
 	}
 	csr, _ := newCSR(t, "mgmt")
 	wantError(t, "old token after refresh", e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": oldTok, "clientCsr": csr}),
-		http.StatusBadRequest, CodeInvalidEnrollmentToken)
+		http.StatusBadRequest, api.CodeInvalidEnrollmentToken)
 	if r := e.do(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": g["token"], "clientCsr": csr}); r.status != http.StatusOK {
 		t.Fatalf("enroll with refreshed token: %d %s", r.status, r.raw)
 	}
@@ -321,13 +322,13 @@ func TestEnrollmentsManagement(t *testing.T) {
 	if newEn["method"] != "ott" || newEn["identityId"] != id {
 		t.Fatalf("re-enrollment: %v", newEn)
 	}
-	wantError(t, "re-enrolled authenticator", e.do(t, http.MethodGet, mgmt+"/authenticators/"+authID, admin, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "re-enrolled authenticator", e.do(t, http.MethodGet, mgmt+"/authenticators/"+authID, admin, nil), http.StatusNotFound, api.CodeNotFound)
 	if r := e.do(t, http.MethodDelete, mgmt+"/enrollments/"+newEn["id"].(string), admin, nil); r.status != http.StatusOK {
 		t.Fatalf("delete: %d %s", r.status, r.raw)
 	}
-	wantError(t, "deleted", e.do(t, http.MethodGet, mgmt+"/enrollments/"+newEn["id"].(string), admin, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "deleted", e.do(t, http.MethodGet, mgmt+"/enrollments/"+newEn["id"].(string), admin, nil), http.StatusNotFound, api.CodeNotFound)
 	// Non-admins see nothing.
-	wantError(t, "non-admin", e.do(t, http.MethodGet, mgmt+"/enrollments", e.userToken(t), nil), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "non-admin", e.do(t, http.MethodGet, mgmt+"/enrollments", e.userToken(t), nil), http.StatusUnauthorized, api.CodeUnauthorized)
 }
 
 // ottca: the identity exists first; its enrollment names a verified CA, and
@@ -348,12 +349,12 @@ func TestOTTCAEnrollment(t *testing.T) {
 	good := issueClientCert(t, ca, "ottca-device")
 	body := map[string]any{"token": en["token"]}
 	wantError(t, "CA not verified yet", e.withClientCert(&good).do(t, http.MethodPost, ClientBase+"/enroll/ottca", "", body),
-		http.StatusBadRequest, CodeCouldNotValidate)
+		http.StatusBadRequest, api.CodeCouldNotValidate)
 	verifyCA(t, e, caID, ca)
 	other := issueClientCert(t, newThirdPartyCA(t), "ottca-device")
 	wantError(t, "certificate of another CA", e.withClientCert(&other).do(t, http.MethodPost, ClientBase+"/enroll/ottca", "", body),
-		http.StatusBadRequest, CodeCouldNotValidate)
-	wantError(t, "no certificate", e.do(t, http.MethodPost, ClientBase+"/enroll/ottca", "", body), http.StatusBadRequest, CodeCouldNotValidate)
+		http.StatusBadRequest, api.CodeCouldNotValidate)
+	wantError(t, "no certificate", e.do(t, http.MethodPost, ClientBase+"/enroll/ottca", "", body), http.StatusBadRequest, api.CodeCouldNotValidate)
 	if n := len(e.authenticatorsOfCA(t, caID)); n != 0 {
 		t.Fatalf("refused ottca enrollments stored %d authenticators", n)
 	}
@@ -366,7 +367,7 @@ func TestOTTCAEnrollment(t *testing.T) {
 	tok, _ := e.wantCertLogin(t, &good)
 	e.wantIdentityName(t, tok, "ottca-device")
 	wantError(t, "replay", e.withClientCert(&good).do(t, http.MethodPost, ClientBase+"/enroll/ottca", "", body),
-		http.StatusBadRequest, CodeInvalidEnrollmentToken)
+		http.StatusBadRequest, api.CodeInvalidEnrollmentToken)
 	// Re-enrolling it makes an ottca enrollment, which the CA must allow.
 	if r := e.do(t, http.MethodPatch, mgmt+"/cas/"+caID, admin, map[string]any{"isOttCaEnrollmentEnabled": false}); r.status != http.StatusOK {
 		t.Fatalf("patch CA: %d %s", r.status, r.raw)
@@ -374,7 +375,7 @@ func TestOTTCAEnrollment(t *testing.T) {
 	authID := e.authenticatorsOfCA(t, caID)[0]
 	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	wantError(t, "re-enroll under a CA refusing ottca", e.doUnchecked(t, http.MethodPost, mgmt+"/authenticators/"+authID+"/re-enroll", admin, map[string]any{"expiresAt": exp}),
-		http.StatusConflict, CodeConflict)
+		http.StatusConflict, api.CodeConflict)
 	if n := len(e.authenticatorsOfCA(t, caID)); n != 1 {
 		t.Fatalf("the refused re-enroll deleted the authenticator: %d left", n)
 	}
@@ -404,7 +405,7 @@ func TestRefreshRevokesTokenAlreadyLookedUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aerr := e.srv.consume(req, rec, op); aerr == nil || aerr.Code != CodeInvalidEnrollmentToken {
+	if aerr := e.srv.consume(req, rec, op); aerr == nil || aerr.Code != api.CodeInvalidEnrollmentToken {
 		t.Fatalf("consume with the token replaced by refresh: %v", aerr)
 	}
 	if got := e.do(t, http.MethodGet, mgmt+"/identities/"+id, admin, nil).data(); len(got["authenticators"].(map[string]any)) != 0 {
@@ -422,7 +423,7 @@ func TestOverlongNamesAreRefused(t *testing.T) {
 		"/identities":   {"name": long, "type": "User", "isAdmin": false},
 		"/edge-routers": {"name": "router-with-long-role", "roleAttributes": []string{long}},
 	} {
-		wantError(t, path, e.do(t, http.MethodPost, mgmt+path, admin, body), http.StatusBadRequest, CodeCouldNotValidate)
+		wantError(t, path, e.do(t, http.MethodPost, mgmt+path, admin, body), http.StatusBadRequest, api.CodeCouldNotValidate)
 	}
 	if r := e.do(t, http.MethodGet, mgmt+"/identities?limit=1", admin, nil); r.status != http.StatusOK {
 		t.Fatalf("node after over-long writes: %d", r.status)

@@ -12,6 +12,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/trust"
 	"github.com/garrison-ctrl/garrison/pki"
+	"github.com/garrison-ctrl/garrison/rest/api"
 
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
@@ -34,10 +35,10 @@ const defaultEnrollmentLifetime = 3 * time.Hour
 // identity or router id the token enrolls. The JWT is signed by this node's
 // key and names every member, so any node can serve the enrollment and the
 // client can check the signature against /enroll/jwks from any node.
-func (s *Server) mintEnrollment(rd *fsm.Reader, e *pb.Enrollment, subject string, expiresAt time.Time) *APIError {
+func (s *Server) mintEnrollment(rd *fsm.Reader, e *pb.Enrollment, subject string, expiresAt time.Time) *api.Error {
 	signer := s.cfg.Signer
 	if signer == nil {
-		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnhandled,
+		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnhandled,
 			Message: "this node has no signing key and cannot issue enrollment tokens"}
 	}
 	e.Token = uuid.NewString()
@@ -48,7 +49,7 @@ func (s *Server) mintEnrollment(rd *fsm.Reader, e *pb.Enrollment, subject string
 	// growing apply, a restore) that waits for the outer read: deadlock.
 	members, err := membersIn(rd)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	ctrls := s.clientURLs(members)
 	claims := trust.EnrollmentClaims{
@@ -67,7 +68,7 @@ func (s *Server) mintEnrollment(rd *fsm.Reader, e *pb.Enrollment, subject string
 	}
 	signed, err := signer.sign(claims)
 	if err != nil {
-		return errUnhandled(fmt.Errorf("sign enrollment JWT: %w", err))
+		return api.Unhandled(fmt.Errorf("sign enrollment JWT: %w", err))
 	}
 	e.Jwt = signed
 	return nil

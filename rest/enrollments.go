@@ -1,7 +1,6 @@
 package rest
 
 import (
-	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/fsm/query"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // identityEnrollmentMethods are the methods an admin may create for an
@@ -19,14 +19,14 @@ import (
 var identityEnrollmentMethods = []string{methodOTT, methodOTTCA, methodUPDB}
 
 func (s *Server) routeEnrollments(mgmt *mux.Router) {
-	mgmt.Handle("/enrollments", s.admin(handle(func(w http.ResponseWriter, r *http.Request) error {
+	mgmt.Handle("/enrollments", s.admin(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return s.list(w, r, enrollmentListSpec(nil))
 	}))).Methods(http.MethodGet)
-	mgmt.Handle("/enrollments", s.admin(handle(s.createEnrollment))).Methods(http.MethodPost)
-	mgmt.Handle("/enrollments/{id}", s.admin(handle(s.getEnrollment))).Methods(http.MethodGet)
-	mgmt.Handle("/enrollments/{id}", s.admin(handle(s.deleteEnrollment))).Methods(http.MethodDelete)
-	mgmt.Handle("/enrollments/{id}/refresh", s.admin(handle(s.refreshEnrollment))).Methods(http.MethodPost)
-	mgmt.Handle("/identities/{id}/enrollments", s.admin(handle(func(w http.ResponseWriter, r *http.Request) error {
+	mgmt.Handle("/enrollments", s.admin(api.Handle(s.createEnrollment))).Methods(http.MethodPost)
+	mgmt.Handle("/enrollments/{id}", s.admin(api.Handle(s.getEnrollment))).Methods(http.MethodGet)
+	mgmt.Handle("/enrollments/{id}", s.admin(api.Handle(s.deleteEnrollment))).Methods(http.MethodDelete)
+	mgmt.Handle("/enrollments/{id}/refresh", s.admin(api.Handle(s.refreshEnrollment))).Methods(http.MethodPost)
+	mgmt.Handle("/identities/{id}/enrollments", s.admin(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		if _, _, aerr := s.loadIdentity(r); aerr != nil {
 			return aerr
 		}
@@ -36,7 +36,7 @@ func (s *Server) routeEnrollments(mgmt *mux.Router) {
 			return e.GetIdentityId() == id
 		}))
 	}))).Methods(http.MethodGet)
-	mgmt.Handle("/authenticators/{id}/re-enroll", s.admin(handle(s.reEnrollAuthenticator))).Methods(http.MethodPost)
+	mgmt.Handle("/authenticators/{id}/re-enroll", s.admin(api.Handle(s.reEnrollAuthenticator))).Methods(http.MethodPost)
 }
 
 func enrollmentListSpec(keep func(*fsm.Record) bool) *listSpec {
@@ -81,7 +81,7 @@ func renderEnrollment(rd *fsm.Reader, rec *fsm.Record, e *pb.Enrollment) map[str
 	d["method"] = e.GetMethod()
 	d["token"] = e.GetToken()
 	d["jwt"] = e.GetJwt()
-	d["expiresAt"] = apiTime(time.Unix(0, e.GetExpiresAt()))
+	d["expiresAt"] = api.Time(time.Unix(0, e.GetExpiresAt()))
 	// enrollmentDetail requires details; OpenZiti fills it with nothing a
 	// client needs, so it stays empty.
 	d["details"] = map[string]any{}
@@ -123,7 +123,7 @@ func entityName(rd *fsm.Reader, kind, id string) string {
 }
 
 // enrollmentRequest is what an identity enrollment is made from: the body
-// of POST /enrollments, an identity create's enrollment object, or a
+// of POST /enrollments, an identity create's enrollment api.Object, or a
 // re-enrolled authenticator.
 type enrollmentRequest struct {
 	method, identityID, caID, username string
@@ -133,9 +133,9 @@ type enrollmentRequest struct {
 // newIdentityEnrollment checks req against the current state and returns
 // the enrollment to create, token and JWT filled in. The identity may be
 // one being created in the same command (identity non-nil).
-func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, identityExists bool) (*pb.Enrollment, *APIError) {
+func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, identityExists bool) (*pb.Enrollment, *api.Error) {
 	if !slices.Contains(identityEnrollmentMethods, req.method) {
-		return nil, errField("method", "must be one of ott, ottca, updb", req.method)
+		return nil, api.Invalid("method", "must be one of ott, ottca, updb", req.method)
 	}
 	if aerr := checkExpiry(req.expiresAt); aerr != nil {
 		return nil, aerr
@@ -143,9 +143,9 @@ func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, id
 	if identityExists {
 		if _, err := rd.Get(fsm.KindIdentity, req.identityID); err != nil {
 			if isNotFound(err) {
-				return nil, errField("identityId", "no identity with this id exists", req.identityID)
+				return nil, api.Invalid("identityId", "no identity with this id exists", req.identityID)
 			}
-			return nil, errUnhandled(err)
+			return nil, api.Unhandled(err)
 		}
 		// The credential an enrollment would create must not exist already:
 		// one authenticator per method per identity.
@@ -154,27 +154,27 @@ func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, id
 			authMethod = "updb"
 		}
 		if _, err := rd.Lookup(fsm.AuthenticatorIdentityMethod, req.identityID+"/"+authMethod); err == nil {
-			return nil, &APIError{Status: http.StatusConflict, Code: CodeConflict,
+			return nil, &api.Error{Status: http.StatusConflict, Code: api.CodeConflict,
 				Message: "the identity already has a " + authMethod + " authenticator; delete it or re-enroll it first"}
 		} else if !isNotFound(err) {
-			return nil, errUnhandled(err)
+			return nil, api.Unhandled(err)
 		}
 	}
 	e := &pb.Enrollment{Method: req.method, IdentityId: req.identityID}
 	switch req.method {
 	case methodOTTCA:
 		if req.caID == "" {
-			return nil, errField("caId", "is required for ottca enrollments", nil)
+			return nil, api.Invalid("caId", "is required for ottca enrollments", nil)
 		}
 		rec, err := rd.Get(fsm.KindCa, req.caID)
 		if err != nil {
 			if isNotFound(err) {
-				return nil, errField("caId", "no CA with this id exists", req.caID)
+				return nil, api.Invalid("caId", "no CA with this id exists", req.caID)
 			}
-			return nil, errUnhandled(err)
+			return nil, api.Unhandled(err)
 		}
 		if ca, _ := fsm.As[*pb.Ca](rec); !ca.GetIsOttCaEnrollmentEnabled() {
-			return nil, errField("caId", "the CA does not allow ottca enrollment (isOttCaEnrollmentEnabled is false)", req.caID)
+			return nil, api.Invalid("caId", "the CA does not allow ottca enrollment (isOttCaEnrollmentEnabled is false)", req.caID)
 		}
 		e.CaId = req.caID
 	case methodUPDB:
@@ -182,7 +182,7 @@ func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, id
 			return nil, aerr
 		}
 		if _, err := rd.Lookup(fsm.AuthenticatorUsername, req.username); err == nil {
-			return nil, errField("username", "is already in use", req.username)
+			return nil, api.Invalid("username", "is already in use", req.username)
 		}
 		e.Username = req.username
 	}
@@ -192,48 +192,35 @@ func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, id
 	return e, nil
 }
 
-// datetime reads an optional date-time field.
-func (o object) datetime(name string) (time.Time, bool, *APIError) {
-	v, ok, aerr := o.str(name)
-	if aerr != nil || !ok {
-		return time.Time{}, ok, aerr
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		return time.Time{}, false, errField(name, "must be an RFC 3339 date-time", v)
-	}
-	return t, true, nil
-}
-
 // maxEnrollmentLifetime bounds how far ahead an enrollment may expire. It
 // also keeps expiresAt inside what unix nanoseconds can hold (year 2262).
 const maxEnrollmentLifetime = 10 * 365 * 24 * time.Hour
 
 // checkExpiry accepts an enrollment expiry in the future and at most
 // maxEnrollmentLifetime away.
-func checkExpiry(exp time.Time) *APIError {
+func checkExpiry(exp time.Time) *api.Error {
 	now := time.Now()
 	switch {
 	case !exp.After(now):
-		return errField("expiresAt", "must be in the future", apiTime(exp))
+		return api.Invalid("expiresAt", "must be in the future", api.Time(exp))
 	case exp.After(now.Add(maxEnrollmentLifetime)):
-		return errField("expiresAt", "must be at most 10 years from now", apiTime(exp))
+		return api.Invalid("expiresAt", "must be at most 10 years from now", api.Time(exp))
 	}
 	return nil
 }
 
 // readExpiresAt reads the body {expiresAt} of refresh and re-enroll.
-func readExpiresAt(r *http.Request) (time.Time, *APIError) {
-	o, aerr := decodeObject(r)
+func readExpiresAt(r *http.Request) (time.Time, *api.Error) {
+	o, aerr := api.DecodeObject(r)
 	if aerr != nil {
 		return time.Time{}, aerr
 	}
-	exp, ok, aerr := o.datetime("expiresAt")
+	exp, ok, aerr := o.Time("expiresAt")
 	if aerr != nil {
 		return time.Time{}, aerr
 	}
 	if !ok {
-		return time.Time{}, errField("expiresAt", "expiresAt is required", nil)
+		return time.Time{}, api.Invalid("expiresAt", "expiresAt is required", nil)
 	}
 	if aerr := checkExpiry(exp); aerr != nil {
 		return time.Time{}, aerr
@@ -242,29 +229,29 @@ func readExpiresAt(r *http.Request) (time.Time, *APIError) {
 }
 
 func (s *Server) createEnrollment(w http.ResponseWriter, r *http.Request) error {
-	o, aerr := decodeObject(r)
+	o, aerr := api.DecodeObject(r)
 	if aerr != nil {
 		return aerr
 	}
 	req := enrollmentRequest{}
 	for _, f := range []string{"method", "identityId", "expiresAt"} {
-		if !o.has(f) || o.isNull(f) {
-			return errField(f, f+" is required", nil)
+		if !o.Has(f) || o.IsNull(f) {
+			return api.Invalid(f, f+" is required", nil)
 		}
 	}
-	if req.method, _, aerr = o.str("method"); aerr != nil {
+	if req.method, _, aerr = o.String("method"); aerr != nil {
 		return aerr
 	}
-	if req.identityID, _, aerr = o.str("identityId"); aerr != nil {
+	if req.identityID, _, aerr = o.String("identityId"); aerr != nil {
 		return aerr
 	}
-	if req.expiresAt, _, aerr = o.datetime("expiresAt"); aerr != nil {
+	if req.expiresAt, _, aerr = o.Time("expiresAt"); aerr != nil {
 		return aerr
 	}
-	if req.caID, _, aerr = o.str("caId"); aerr != nil {
+	if req.caID, _, aerr = o.String("caId"); aerr != nil {
 		return aerr
 	}
-	if req.username, _, aerr = o.str("username"); aerr != nil {
+	if req.username, _, aerr = o.String("username"); aerr != nil {
 		return aerr
 	}
 	id := uuid.NewString()
@@ -279,22 +266,13 @@ func (s *Server) createEnrollment(w http.ResponseWriter, r *http.Request) error 
 		return err
 	})
 	if err != nil {
-		return asAPIError(err)
+		return api.As(err)
 	}
 	if aerr := s.apply(r, op); aerr != nil {
 		return aerr
 	}
-	writeCreated(w, "enrollments", id)
+	api.WriteCreated(w, "enrollments", id)
 	return nil
-}
-
-// asAPIError passes API errors through and wraps anything else as a 500.
-func asAPIError(err error) *APIError {
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae
-	}
-	return errUnhandled(err)
 }
 
 func (s *Server) getEnrollment(w http.ResponseWriter, r *http.Request) error {
@@ -309,9 +287,9 @@ func (s *Server) getEnrollment(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if err != nil {
-		return errNotFoundOr(err)
+		return api.NotFoundOr(err)
 	}
-	writeData(w, http.StatusOK, d, meta{})
+	api.WriteData(w, http.StatusOK, d, api.Meta{})
 	return nil
 }
 
@@ -331,7 +309,7 @@ func (s *Server) refreshEnrollment(w http.ResponseWriter, r *http.Request) error
 	err := s.store.View(func(rd *fsm.Reader) error {
 		rec, err := rd.Get(fsm.KindEnrollment, id)
 		if err != nil {
-			return errNotFoundOr(err)
+			return api.NotFoundOr(err)
 		}
 		e, _ := fsm.As[*pb.Enrollment](rec)
 		subject := e.GetIdentityId()
@@ -345,13 +323,13 @@ func (s *Server) refreshEnrollment(w http.ResponseWriter, r *http.Request) error
 		return err
 	})
 	if err != nil {
-		return asAPIError(err)
+		return api.As(err)
 	}
 	if aerr := s.apply(r, op); aerr != nil {
 		return aerr
 	}
 	// Refresh answers the create envelope with 200, not 201.
-	writeData(w, http.StatusOK, map[string]any{"id": id, "_links": links("./enrollments/" + id)}, meta{})
+	api.WriteData(w, http.StatusOK, map[string]any{"id": id, "_links": api.Links("./enrollments/" + id)}, api.Meta{})
 	return nil
 }
 
@@ -369,7 +347,7 @@ func (s *Server) reEnrollAuthenticator(w http.ResponseWriter, r *http.Request) e
 	err := s.store.View(func(rd *fsm.Reader) error {
 		rec, err := rd.Get(fsm.KindAuthenticator, authID)
 		if err != nil {
-			return errNotFoundOr(err)
+			return api.NotFoundOr(err)
 		}
 		a, _ := fsm.As[*pb.Authenticator](rec)
 		req := enrollmentRequest{method: methodOTT, identityID: a.GetIdentityId(), expiresAt: exp}
@@ -381,7 +359,7 @@ func (s *Server) reEnrollAuthenticator(w http.ResponseWriter, r *http.Request) e
 			// An ottca enrollment its CA refuses could never be used.
 			if crec, err := rd.Get(fsm.KindCa, a.GetCaId()); err == nil {
 				if ca, _ := fsm.As[*pb.Ca](crec); !ca.GetIsOttCaEnrollmentEnabled() {
-					return &APIError{Status: http.StatusConflict, Code: CodeConflict,
+					return &api.Error{Status: http.StatusConflict, Code: api.CodeConflict,
 						Message: "the authenticator's CA does not allow ottca enrollment (isOttCaEnrollmentEnabled is false); enable it or delete the authenticator"}
 				}
 			}
@@ -397,11 +375,11 @@ func (s *Server) reEnrollAuthenticator(w http.ResponseWriter, r *http.Request) e
 		return err
 	})
 	if err != nil {
-		return asAPIError(err)
+		return api.As(err)
 	}
 	if aerr := s.apply(r, ops...); aerr != nil {
 		return aerr
 	}
-	writeCreated(w, "enrollments", enrollID)
+	api.WriteCreated(w, "enrollments", enrollID)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // maxClientCertPEM bounds the certificate PEM extend-verify reads; the leaf
@@ -19,21 +20,21 @@ const maxClientCertPEM = 64 << 10
 // routeExtend serves certificate extension on both Edge APIs, as the spec
 // defines it on both.
 func (s *Server) routeExtend(mgmt, client *mux.Router) {
-	for _, api := range []*mux.Router{mgmt, client} {
-		api.Handle("/current-identity/authenticators/{id}/extend", s.authenticated(handle(s.extendAuthenticator))).Methods(http.MethodPost)
-		api.Handle("/current-identity/authenticators/{id}/extend-verify", s.authenticated(handle(s.verifyExtendAuthenticator))).Methods(http.MethodPost)
+	for _, router := range []*mux.Router{mgmt, client} {
+		router.Handle("/current-identity/authenticators/{id}/extend", s.authenticated(api.Handle(s.extendAuthenticator))).Methods(http.MethodPost)
+		router.Handle("/current-identity/authenticators/{id}/extend-verify", s.authenticated(api.Handle(s.verifyExtendAuthenticator))).Methods(http.MethodPost)
 	}
 }
 
-func errCannotUpdateAuthenticator(why string) *APIError {
-	return &APIError{Status: http.StatusConflict, Code: CodeCanNotUpdateAuthenticator,
+func errCannotUpdateAuthenticator(why string) *api.Error {
+	return &api.Error{Status: http.StatusConflict, Code: api.CodeCanNotUpdateAuthenticator,
 		Message: "The authenticator cannot be updated in this fashion", CauseMessage: why}
 }
 
-func errInvalidClientCert(why string) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidClientCert,
+func errInvalidClientCert(why string) *api.Error {
+	return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidClientCert,
 		Message: "The provided client certificate is invalid",
-		Cause:   &FieldError{Field: "clientCert", Reason: why}, CauseMessage: "clientCert: " + why}
+		Cause:   &api.FieldError{Field: "clientCert", Reason: why}, CauseMessage: "clientCert: " + why}
 }
 
 // extendAuthenticator signs a new client certificate for the caller's own
@@ -55,7 +56,7 @@ func (s *Server) extendAuthenticator(w http.ResponseWriter, r *http.Request) err
 		return errCannotUpdateAuthenticator("the certificate was not issued by this network; only network-issued certificates can be extended")
 	}
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 || pki.Fingerprint(r.TLS.PeerCertificates[0]) != a.GetFingerprint() {
-		aerr := errUnauthorized()
+		aerr := api.Unauthorized()
 		aerr.CauseMessage = "extending a certificate requires presenting that certificate in the TLS handshake"
 		return aerr
 	}
@@ -71,12 +72,12 @@ func (s *Server) extendAuthenticator(w http.ResponseWriter, r *http.Request) err
 	a.UnverifiedFingerprint = pki.Fingerprint(sc.cert)
 	op, err := fsm.PatchOp(fsm.KindAuthenticator, rec.ID, a, nil, "unverified_cert_pem", "unverified_fingerprint")
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	if aerr := s.apply(r, op); aerr != nil {
 		return aerr
 	}
-	writeData(w, http.StatusOK, map[string]any{"clientCert": sc.chainPEM, "ca": sc.caPEM}, meta{})
+	api.WriteData(w, http.StatusOK, map[string]any{"clientCert": sc.chainPEM, "ca": sc.caPEM}, api.Meta{})
 	return nil
 }
 
@@ -109,7 +110,7 @@ func (s *Server) verifyExtendAuthenticator(w http.ResponseWriter, r *http.Reques
 		"cert_pem", "fingerprint", "unverified_cert_pem", "unverified_fingerprint",
 		"is_extend_requested", "is_key_roll_requested", "extend_requested_at")
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	return s.applyEmpty(w, r, op)
 }
@@ -118,7 +119,7 @@ func (s *Server) verifyExtendAuthenticator(w http.ResponseWriter, r *http.Reques
 // extend-verify, is the certificate with the pending fingerprint. The
 // client may send back the leaf alone or the chain extend returned; the
 // leaf comes first either way.
-func checkPendingCert(certPEM, pendingFingerprint string) *APIError {
+func checkPendingCert(certPEM, pendingFingerprint string) *api.Error {
 	if len(certPEM) > maxClientCertPEM {
 		return errInvalidClientCert(fmt.Sprintf("larger than %d bytes", maxClientCertPEM))
 	}

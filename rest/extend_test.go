@@ -15,6 +15,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // withClientCert returns a view of n whose HTTPS client presents cert in
@@ -100,7 +101,7 @@ func storedAuthenticator(t *testing.T, n *apiNode, id string) *pb.Authenticator 
 func certLogin(t *testing.T, n *apiNode) (status int, ok bool) {
 	t.Helper()
 	r := n.do(t, http.MethodPost, ClientBase+"/authenticate?method=cert", "", map[string]any{})
-	if code, _ := dig(r.body, "error", "code").(string); r.status == http.StatusBadRequest && code == CodeInvalidAuthMethod {
+	if code, _ := dig(r.body, "error", "code").(string); r.status == http.StatusBadRequest && code == api.CodeInvalidAuthMethod {
 		return r.status, false
 	}
 	return r.status, true
@@ -123,7 +124,7 @@ func TestExtendCertificate(t *testing.T) {
 	newCSRPEM, newKey := newCSR(t, "ext-user-renewed")
 	body := map[string]any{"clientCertCsr": newCSRPEM}
 	// The current certificate must be presented, not just the session.
-	wantError(t, "extend without a client certificate", e.do(t, http.MethodPost, path+"/extend", u.token, body), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "extend without a client certificate", e.do(t, http.MethodPost, path+"/extend", u.token, body), http.StatusUnauthorized, api.CodeUnauthorized)
 	stranger := &certUser{key: newKey, inter: e.pki.inter.Cert}
 	strangerCSR, _ := x509.ParseCertificateRequest(csrDER(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ext-user"}}, newKey))
 	var err error
@@ -131,14 +132,14 @@ func TestExtendCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantError(t, "extend presenting another certificate", withClientCert(t, e.apiNode, e.pki.roots, stranger.tlsCert()).do(t, http.MethodPost, path+"/extend", u.token, body),
-		http.StatusUnauthorized, CodeUnauthorized)
+		http.StatusUnauthorized, api.CodeUnauthorized)
 	for name, csr := range badCSRs(t) {
-		ae := wantSpecError(t, "extend with "+name, withOld.doUnchecked(t, http.MethodPost, path+"/extend", u.token, map[string]any{"clientCertCsr": csr}), http.StatusBadRequest, CodeCouldNotProcessCSR)
+		ae := wantSpecError(t, "extend with "+name, withOld.doUnchecked(t, http.MethodPost, path+"/extend", u.token, map[string]any{"clientCertCsr": csr}), http.StatusBadRequest, api.CodeCouldNotProcessCSR)
 		if causeField(ae) != "clientCertCsr" {
 			t.Errorf("extend with %s: cause field %q", name, causeField(ae))
 		}
 	}
-	wantSpecError(t, "extend without a CSR", withOld.doUnchecked(t, http.MethodPost, path+"/extend", u.token, map[string]any{}), http.StatusBadRequest, CodeCouldNotValidate)
+	wantSpecError(t, "extend without a CSR", withOld.doUnchecked(t, http.MethodPost, path+"/extend", u.token, map[string]any{}), http.StatusBadRequest, api.CodeCouldNotValidate)
 	if a := storedAuthenticator(t, e.apiNode, u.authID); a.GetUnverifiedCertPem() != "" || a.GetUnverifiedFingerprint() != "" || a.GetFingerprint() != oldFP {
 		t.Fatalf("refused extensions changed the authenticator: %v", a)
 	}
@@ -159,7 +160,7 @@ func TestExtendCertificate(t *testing.T) {
 	}
 	renewed := &certUser{key: newKey, leaf: newLeaf, inter: e.pki.inter.Cert}
 	withNew := withClientCert(t, e.apiNode, e.pki.roots, renewed.tlsCert())
-	wantError(t, "extend presenting the unverified certificate", withNew.do(t, http.MethodPost, path+"/extend", u.token, body), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "extend presenting the unverified certificate", withNew.do(t, http.MethodPost, path+"/extend", u.token, body), http.StatusUnauthorized, api.CodeUnauthorized)
 
 	// An extension an admin asked for is shown, and verifying it ends it.
 	requestedAt := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -172,7 +173,7 @@ func TestExtendCertificate(t *testing.T) {
 		t.Fatalf("flag extension: %v %v", res, err)
 	}
 	g = e.do(t, http.MethodGet, path, u.token, nil).data()
-	if g["isExtendRequested"] != true || g["isKeyRollRequested"] != true || g["extendRequestedAt"] != apiTime(requestedAt) {
+	if g["isExtendRequested"] != true || g["isKeyRollRequested"] != true || g["extendRequestedAt"] != api.Time(requestedAt) {
 		t.Errorf("requested extension not shown: %v", g)
 	}
 
@@ -182,12 +183,12 @@ func TestExtendCertificate(t *testing.T) {
 		"garbage":                 "hello",
 		"a huge body":             strings.Repeat("A", maxClientCertPEM+1),
 	} {
-		ae := wantSpecError(t, "verify with "+name, e.doUnchecked(t, http.MethodPost, path+"/extend-verify", u.token, map[string]any{"clientCert": v}), http.StatusBadRequest, CodeInvalidClientCert)
+		ae := wantSpecError(t, "verify with "+name, e.doUnchecked(t, http.MethodPost, path+"/extend-verify", u.token, map[string]any{"clientCert": v}), http.StatusBadRequest, api.CodeInvalidClientCert)
 		if causeField(ae) != "clientCert" {
 			t.Errorf("verify with %s: cause field %q", name, causeField(ae))
 		}
 	}
-	wantSpecError(t, "verify without a certificate", e.doUnchecked(t, http.MethodPost, path+"/extend-verify", u.token, map[string]any{}), http.StatusBadRequest, CodeCouldNotValidate)
+	wantSpecError(t, "verify without a certificate", e.doUnchecked(t, http.MethodPost, path+"/extend-verify", u.token, map[string]any{}), http.StatusBadRequest, api.CodeCouldNotValidate)
 	if a := storedAuthenticator(t, e.apiNode, u.authID); a.GetFingerprint() != oldFP || a.GetUnverifiedFingerprint() != newFP {
 		t.Fatalf("refused verifications changed the authenticator: %v", a)
 	}
@@ -204,10 +205,10 @@ func TestExtendCertificate(t *testing.T) {
 	if g["fingerprint"] != newFP || g["isExtendRequested"] != false || g["extendRequestedAt"] != nil || g["isIssuedByNetwork"] != true {
 		t.Errorf("authenticator after extend-verify: %v", g)
 	}
-	wantSpecError(t, "verify twice", e.doUnchecked(t, http.MethodPost, path+"/extend-verify", u.token, map[string]any{"clientCert": clientCert}), http.StatusConflict, CodeCanNotUpdateAuthenticator)
+	wantSpecError(t, "verify twice", e.doUnchecked(t, http.MethodPost, path+"/extend-verify", u.token, map[string]any{"clientCert": clientCert}), http.StatusConflict, api.CodeCanNotUpdateAuthenticator)
 
 	// Now only the new certificate can extend.
-	wantError(t, "extend presenting the replaced certificate", withOld.do(t, http.MethodPost, path+"/extend", u.token, body), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "extend presenting the replaced certificate", withOld.do(t, http.MethodPost, path+"/extend", u.token, body), http.StatusUnauthorized, api.CodeUnauthorized)
 	if r := withNew.do(t, http.MethodPost, authenticatorPath(mgmt, u.authID)+"/extend", u.token, body); r.status != http.StatusOK {
 		t.Errorf("extend with the new certificate: %d %s", r.status, r.raw)
 	}
@@ -223,10 +224,10 @@ func TestExtendOnlyOwnNetworkCertificates(t *testing.T) {
 
 	// Someone else's authenticator does not exist for the caller.
 	wantSpecError(t, "extend another identity's certificate", withCert.doUnchecked(t, http.MethodPost, authenticatorPath(ClientBase, u.authID)+"/extend", e.userToken(t), body),
-		http.StatusNotFound, CodeNotFound)
+		http.StatusNotFound, api.CodeNotFound)
 	wantSpecError(t, "verify another identity's certificate", e.doUnchecked(t, http.MethodPost, authenticatorPath(ClientBase, u.authID)+"/extend-verify", e.userToken(t),
-		map[string]any{"clientCert": u.certPEM()}), http.StatusNotFound, CodeNotFound)
-	wantSpecError(t, "unknown authenticator", withCert.doUnchecked(t, http.MethodPost, authenticatorPath(ClientBase, "nope")+"/extend", u.token, body), http.StatusNotFound, CodeNotFound)
+		map[string]any{"clientCert": u.certPEM()}), http.StatusNotFound, api.CodeNotFound)
+	wantSpecError(t, "unknown authenticator", withCert.doUnchecked(t, http.MethodPost, authenticatorPath(ClientBase, "nope")+"/extend", u.token, body), http.StatusNotFound, api.CodeNotFound)
 
 	// A password has nothing to extend.
 	r := e.do(t, http.MethodGet, ClientBase+"/current-identity/authenticators", u.token, nil)
@@ -239,9 +240,9 @@ func TestExtendOnlyOwnNetworkCertificates(t *testing.T) {
 	if updbID == "" {
 		t.Fatalf("no updb authenticator in %s", r.raw)
 	}
-	wantSpecError(t, "extend a password", withCert.doUnchecked(t, http.MethodPost, authenticatorPath(ClientBase, updbID)+"/extend", u.token, body), http.StatusConflict, CodeCanNotUpdateAuthenticator)
+	wantSpecError(t, "extend a password", withCert.doUnchecked(t, http.MethodPost, authenticatorPath(ClientBase, updbID)+"/extend", u.token, body), http.StatusConflict, api.CodeCanNotUpdateAuthenticator)
 	wantSpecError(t, "verify a password", e.doUnchecked(t, http.MethodPost, authenticatorPath(ClientBase, updbID)+"/extend-verify", u.token, map[string]any{"clientCert": u.certPEM()}),
-		http.StatusConflict, CodeCanNotUpdateAuthenticator)
+		http.StatusConflict, api.CodeCanNotUpdateAuthenticator)
 
 	// Certificates from outside the network are not the network's to renew.
 	foreign, err := newTestPKI()
@@ -286,7 +287,7 @@ func TestExtendOnlyOwnNetworkCertificates(t *testing.T) {
 			t.Errorf("%s: isIssuedByNetwork %v", name, g["isIssuedByNetwork"])
 		}
 		wantSpecError(t, "extend a "+name+" certificate", withClientCert(t, e.apiNode, e.pki.roots, cert).doUnchecked(t, http.MethodPost, authenticatorPath(ClientBase, authID)+"/extend", tok, body),
-			http.StatusConflict, CodeCanNotUpdateAuthenticator)
+			http.StatusConflict, api.CodeCanNotUpdateAuthenticator)
 		if a := storedAuthenticator(t, e.apiNode, authID); a.GetUnverifiedCertPem() != "" {
 			t.Errorf("%s: a pending certificate was stored", name)
 		}

@@ -7,21 +7,22 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/cluster"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // routeFabricCluster serves OpenZiti's cluster operations, admin only, so
 // the ziti CLI and other OpenZiti tooling can manage a Garrison cluster.
 func (s *Server) routeFabricCluster(r *mux.Router) {
-	r.Handle("/cluster/list-members", s.admin(handle(s.listMembers))).Methods(http.MethodGet)
-	r.Handle("/cluster/add-member", s.admin(handle(s.addMember))).Methods(http.MethodPost)
-	r.Handle("/cluster/remove-member", s.admin(handle(s.removeMember))).Methods(http.MethodPost)
-	r.Handle("/cluster/transfer-leadership", s.admin(handle(s.transferLeadership))).Methods(http.MethodPost)
+	r.Handle("/cluster/list-members", s.admin(api.Handle(s.listMembers))).Methods(http.MethodGet)
+	r.Handle("/cluster/add-member", s.admin(api.Handle(s.addMember))).Methods(http.MethodPost)
+	r.Handle("/cluster/remove-member", s.admin(api.Handle(s.removeMember))).Methods(http.MethodPost)
+	r.Handle("/cluster/transfer-leadership", s.admin(api.Handle(s.transferLeadership))).Methods(http.MethodPost)
 }
 
 func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) error {
 	members, err := s.node.Members()
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	out := make([]map[string]any, 0, len(members))
 	for _, m := range members {
@@ -35,11 +36,11 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) error {
 			"preferredLeader": false,
 			// Not in the spec's schema, but useful to operators and harmless
 			// to clients that ignore unknown fields.
-			"lastContact":  apiTime(m.LastContact),
+			"lastContact":  api.Time(m.LastContact),
 			"appliedIndex": m.AppliedIndex,
 		})
 	}
-	writeData(w, http.StatusOK, out, meta{})
+	api.WriteData(w, http.StatusOK, out, api.Meta{})
 	return nil
 }
 
@@ -50,22 +51,22 @@ type addMemberRequest struct {
 
 func (s *Server) addMember(w http.ResponseWriter, r *http.Request) error {
 	var req addMemberRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := api.Decode(r, &req); err != nil {
 		return err
 	}
 	if req.Address == nil || *req.Address == "" {
-		return errField("address", "address is required", nil)
+		return api.Invalid("address", "address is required", nil)
 	}
 	if req.IsVoter == nil {
-		return errField("isVoter", "isVoter is required", nil)
+		return api.Invalid("isVoter", "isVoter is required", nil)
 	}
 	if err := s.node.AddMember(r.Context(), *req.Address, *req.IsVoter); err != nil {
 		if errors.Is(err, cluster.ErrInvalid) {
-			return errField("address", err.Error(), *req.Address)
+			return api.Invalid("address", err.Error(), *req.Address)
 		}
-		return fromCluster(err)
+		return api.FromCluster(err)
 	}
-	writeEmpty(w)
+	api.WriteEmpty(w)
 	return nil
 }
 
@@ -76,32 +77,32 @@ type memberIDRequest struct {
 
 func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) error {
 	var req memberIDRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := api.Decode(r, &req); err != nil {
 		return err
 	}
 	if req.ID == "" {
-		return errField("id", "id is required", nil)
+		return api.Invalid("id", "id is required", nil)
 	}
 	if err := s.node.RemoveMember(r.Context(), req.ID); err != nil {
-		return fromCluster(err)
+		return api.FromCluster(err)
 	}
-	writeEmpty(w)
+	api.WriteEmpty(w)
 	return nil
 }
 
 func (s *Server) transferLeadership(w http.ResponseWriter, r *http.Request) error {
 	var req memberIDRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := api.Decode(r, &req); err != nil {
 		return err
 	}
 	if err := s.node.TransferLeadership(r.Context(), req.NewLeaderID); err != nil {
 		if errors.Is(err, cluster.ErrInvalid) {
 			// The spec documents no 400 here: a member that cannot lead
 			// is "no such voting member".
-			return &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "There is no voting member with that id", CauseMessage: err.Error()}
+			return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "There is no voting member with that id", CauseMessage: err.Error()}
 		}
-		return fromCluster(err)
+		return api.FromCluster(err)
 	}
-	writeEmpty(w)
+	api.WriteEmpty(w)
 	return nil
 }

@@ -3,6 +3,8 @@ package rest
 import (
 	"net/http"
 	"testing"
+
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 const (
@@ -35,11 +37,11 @@ func TestFabricListMembers(t *testing.T) {
 	}
 
 	r = e.do(t, http.MethodGet, listMembers, e.userToken(t), nil)
-	wantError(t, "list-members as a non-admin", r, http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "list-members as a non-admin", r, http.StatusUnauthorized, api.CodeUnauthorized)
 	r = e.do(t, http.MethodGet, listMembers, "", nil)
-	wantError(t, "list-members without a session", r, http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "list-members without a session", r, http.StatusUnauthorized, api.CodeUnauthorized)
 	r = e.do(t, http.MethodGet, listMembers, "garbage", nil)
-	wantError(t, "list-members with a garbage token", r, http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "list-members with a garbage token", r, http.StatusUnauthorized, api.CodeUnauthorized)
 }
 
 func TestFabricAddMemberValidation(t *testing.T) {
@@ -51,12 +53,12 @@ func TestFabricAddMemberValidation(t *testing.T) {
 		code  string
 		field string
 	}{
-		{"missing address", map[string]any{"isVoter": true}, CodeCouldNotValidate, "address"},
-		{"empty address", map[string]any{"address": "", "isVoter": true}, CodeCouldNotValidate, "address"},
-		{"missing isVoter", map[string]any{"address": "tls:127.0.0.1:1"}, CodeCouldNotValidate, "isVoter"},
-		{"isVoter not a boolean", `{"address": "tls:127.0.0.1:1", "isVoter": "yes"}`, CodeCouldNotValidate, "isVoter"},
-		{"nothing listening", map[string]any{"address": "tls:127.0.0.1:1", "isVoter": true}, CodeCouldNotValidate, "address"},
-		{"body not JSON", "address=x", CodeCouldNotParseBody, ""},
+		{"missing address", map[string]any{"isVoter": true}, api.CodeCouldNotValidate, "address"},
+		{"empty address", map[string]any{"address": "", "isVoter": true}, api.CodeCouldNotValidate, "address"},
+		{"missing isVoter", map[string]any{"address": "tls:127.0.0.1:1"}, api.CodeCouldNotValidate, "isVoter"},
+		{"isVoter not a boolean", `{"address": "tls:127.0.0.1:1", "isVoter": "yes"}`, api.CodeCouldNotValidate, "isVoter"},
+		{"nothing listening", map[string]any{"address": "tls:127.0.0.1:1", "isVoter": true}, api.CodeCouldNotValidate, "address"},
+		{"body not JSON", "address=x", api.CodeCouldNotParseBody, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := e.do(t, http.MethodPost, addMember, token, c.body)
@@ -67,9 +69,9 @@ func TestFabricAddMemberValidation(t *testing.T) {
 		})
 	}
 	r := e.do(t, http.MethodPost, addMember, e.userToken(t), map[string]any{"address": "tls:127.0.0.1:1", "isVoter": true})
-	wantError(t, "add-member as a non-admin", r, http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "add-member as a non-admin", r, http.StatusUnauthorized, api.CodeUnauthorized)
 	r = e.do(t, http.MethodPost, addMember, "", map[string]any{"address": "tls:127.0.0.1:1", "isVoter": true})
-	wantError(t, "add-member without a session", r, http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "add-member without a session", r, http.StatusUnauthorized, api.CodeUnauthorized)
 	assertStillOneLeader(t, e)
 }
 
@@ -77,14 +79,14 @@ func TestFabricRemoveMember(t *testing.T) {
 	e := env(t)
 	token := e.adminToken(t)
 	r := e.do(t, http.MethodPost, removeMember, token, map[string]any{"id": "no-such-node"})
-	wantError(t, "remove unknown member", r, http.StatusNotFound, CodeNotFound)
+	wantError(t, "remove unknown member", r, http.StatusNotFound, api.CodeNotFound)
 	r = e.do(t, http.MethodPost, removeMember, token, map[string]any{})
-	er := wantError(t, "remove without id", r, http.StatusBadRequest, CodeCouldNotValidate)
+	er := wantError(t, "remove without id", r, http.StatusBadRequest, api.CodeCouldNotValidate)
 	if causeField(er) != "id" {
 		t.Errorf("error.cause.field %q, want id", causeField(er))
 	}
 	r = e.do(t, http.MethodPost, removeMember, e.userToken(t), map[string]any{"id": "n1"})
-	wantError(t, "remove-member as a non-admin", r, http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "remove-member as a non-admin", r, http.StatusUnauthorized, api.CodeUnauthorized)
 	assertStillOneLeader(t, e)
 }
 
@@ -92,14 +94,14 @@ func TestFabricTransferLeadership(t *testing.T) {
 	e := env(t)
 	token := e.adminToken(t)
 	r := e.do(t, http.MethodPost, transferLeadership, token, map[string]any{"newLeaderId": "no-such-node"})
-	wantError(t, "transfer to unknown member", r, http.StatusNotFound, CodeNotFound)
+	wantError(t, "transfer to unknown member", r, http.StatusNotFound, api.CodeNotFound)
 	// To the current leader itself: nothing to do.
 	r = e.do(t, http.MethodPost, transferLeadership, token, map[string]any{"newLeaderId": "n1"})
 	if r.status != http.StatusOK {
 		t.Errorf("transfer to the leader itself: %d %s", r.status, r.raw)
 	}
 	r = e.do(t, http.MethodPost, transferLeadership, e.userToken(t), map[string]any{"newLeaderId": "n1"})
-	wantError(t, "transfer-leadership as a non-admin", r, http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "transfer-leadership as a non-admin", r, http.StatusUnauthorized, api.CodeUnauthorized)
 	assertStillOneLeader(t, e)
 }
 

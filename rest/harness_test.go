@@ -187,7 +187,7 @@ func newTLSServer(t *testing.T, h http.Handler, cert tls.Certificate) *httptest.
 	return ts
 }
 
-// obj returns v as a JSON object, nil if it is not one.
+// obj returns v as a JSON api.Object, nil if it is not one.
 func obj(v any) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
@@ -450,7 +450,7 @@ func readResponse(t *testing.T, resp *http.Response) *response {
 	r := &response{status: resp.StatusCode, header: resp.Header, raw: raw}
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &r.body); err != nil {
-			t.Errorf("%s %s: body is not a JSON object: %v: %.200q", resp.Request.Method, resp.Request.URL.Path, err, raw)
+			t.Errorf("%s %s: body is not a JSON api.Object: %v: %.200q", resp.Request.Method, resp.Request.URL.Path, err, raw)
 		}
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
@@ -468,7 +468,7 @@ func wantError(t *testing.T, what string, r *response, status int, code string) 
 	}
 	e, ok := r.body["error"].(map[string]any)
 	if !ok {
-		t.Errorf("%s: no error object in %s", what, r.raw)
+		t.Errorf("%s: no error api.Object in %s", what, r.raw)
 		return nil
 	}
 	if got, _ := e["code"].(string); got != code {
@@ -484,7 +484,7 @@ func wantError(t *testing.T, what string, r *response, status int, code string) 
 		t.Errorf("%s: error.requestId %q differs from X-Request-Id %q", what, rid, hdr)
 	}
 	if _, ok := r.body["meta"].(map[string]any); !ok {
-		t.Errorf("%s: no meta object in %s", what, r.raw)
+		t.Errorf("%s: no meta api.Object in %s", what, r.raw)
 	}
 	if status == http.StatusUnauthorized && r.header.Get("WWW-Authenticate") == "" {
 		t.Errorf("%s: 401 without a WWW-Authenticate header", what)
@@ -492,7 +492,7 @@ func wantError(t *testing.T, what string, r *response, status int, code string) 
 	return e
 }
 
-// causeField returns error.cause.field of an error object.
+// causeField returns error.cause.field of an error api.Object.
 func causeField(e map[string]any) string {
 	c, _ := e["cause"].(map[string]any)
 	f, _ := c["field"].(string)

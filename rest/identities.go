@@ -6,6 +6,7 @@ import (
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // defaultAuthPolicyID is OpenZiti's built-in auth policy every identity
@@ -63,10 +64,10 @@ func renderIdentity(rd *fsm.Reader, rec *fsm.Record, ident *pb.Identity) (map[st
 		externalID = ident.GetExternalId()
 	}
 	if ident.GetDisabledAt() != 0 {
-		disabledAt = apiTime(time.Unix(0, ident.GetDisabledAt()))
+		disabledAt = api.Time(time.Unix(0, ident.GetDisabledAt()))
 	}
 	if ident.GetDisabledUntil() != 0 {
-		disabledUntil = apiTime(time.Unix(0, ident.GetDisabledUntil()))
+		disabledUntil = api.Time(time.Unix(0, ident.GetDisabledUntil()))
 	}
 	defaultPrecedence := ident.GetDefaultHostingPrecedence()
 	if defaultPrecedence == "" {
@@ -124,7 +125,7 @@ func identityEnrollments(rd *fsm.Reader, identityID string) (map[string]any, err
 		}
 		e, _ := fsm.As[*pb.Enrollment](rec)
 		v := map[string]any{"id": id, "jwt": e.GetJwt(), "token": e.GetToken(),
-			"expiresAt": apiTime(time.Unix(0, e.GetExpiresAt()))}
+			"expiresAt": api.Time(time.Unix(0, e.GetExpiresAt()))}
 		if e.GetCaId() != "" {
 			v["caId"] = e.GetCaId()
 			v["ca"] = entityRef("cas", e.GetCaId(), entityName(rd, fsm.KindCa, e.GetCaId()))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/rest/api"
 	"github.com/garrison-ctrl/garrison/rest/apispec"
 )
 
@@ -79,7 +80,7 @@ func TestIdentityCreateGetPatchPutDelete(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("delete: %d %s", r.status, r.raw)
 	}
-	wantError(t, "get deleted", e.do(t, http.MethodGet, mgmt+"/identities/"+id, admin, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "get deleted", e.do(t, http.MethodGet, mgmt+"/identities/"+id, admin, nil), http.StatusNotFound, api.CodeNotFound)
 }
 
 func TestIdentityValidation(t *testing.T) {
@@ -92,21 +93,21 @@ func TestIdentityValidation(t *testing.T) {
 		field string
 		code  string
 	}{
-		{"missing name", map[string]any{"type": "User", "isAdmin": false}, "name", CodeCouldNotValidate},
-		{"missing type", map[string]any{"name": "x1", "isAdmin": false}, "type", CodeCouldNotValidate},
-		{"missing isAdmin", map[string]any{"name": "x2", "type": "User"}, "isAdmin", CodeCouldNotValidate},
-		{"bad type", map[string]any{"name": "x3", "type": "Robot", "isAdmin": false}, "type", CodeCouldNotValidate},
-		{"name not a string", map[string]any{"name": 5, "type": "User", "isAdmin": false}, "name", CodeCouldNotValidate},
-		{"empty name", map[string]any{"name": "", "type": "User", "isAdmin": false}, "name", CodeCouldNotValidate},
-		{"duplicate name", map[string]any{"name": "taken-name", "type": "User", "isAdmin": false}, "name", CodeCouldNotValidate},
-		{"number tag", map[string]any{"name": "x4", "type": "User", "isAdmin": false, "tags": map[string]any{"n": 1}}, "tags.n", CodeCouldNotValidate},
-		{"roles not strings", map[string]any{"name": "x5", "type": "User", "isAdmin": false, "roleAttributes": []any{1}}, "roleAttributes", CodeCouldNotValidate},
-		{"cost too high", map[string]any{"name": "x6", "type": "User", "isAdmin": false, "defaultHostingCost": 70000}, "defaultHostingCost", CodeCouldNotValidate},
-		{"bad precedence", map[string]any{"name": "x7", "type": "User", "isAdmin": false, "defaultHostingPrecedence": "high"}, "defaultHostingPrecedence", CodeCouldNotValidate},
-		{"unknown auth policy", map[string]any{"name": "x8", "type": "User", "isAdmin": false, "authPolicyId": "nope"}, "authPolicyId", CodeCouldNotValidate},
-		{"NUL in name", map[string]any{"name": "a\x00b", "type": "User", "isAdmin": false}, "name", CodeCouldNotValidate},
-		{"not an object", []any{1, 2}, "", CodeCouldNotParseBody},
-		{"not JSON", "{name", "", CodeCouldNotParseBody},
+		{"missing name", map[string]any{"type": "User", "isAdmin": false}, "name", api.CodeCouldNotValidate},
+		{"missing type", map[string]any{"name": "x1", "isAdmin": false}, "type", api.CodeCouldNotValidate},
+		{"missing isAdmin", map[string]any{"name": "x2", "type": "User"}, "isAdmin", api.CodeCouldNotValidate},
+		{"bad type", map[string]any{"name": "x3", "type": "Robot", "isAdmin": false}, "type", api.CodeCouldNotValidate},
+		{"name not a string", map[string]any{"name": 5, "type": "User", "isAdmin": false}, "name", api.CodeCouldNotValidate},
+		{"empty name", map[string]any{"name": "", "type": "User", "isAdmin": false}, "name", api.CodeCouldNotValidate},
+		{"duplicate name", map[string]any{"name": "taken-name", "type": "User", "isAdmin": false}, "name", api.CodeCouldNotValidate},
+		{"number tag", map[string]any{"name": "x4", "type": "User", "isAdmin": false, "tags": map[string]any{"n": 1}}, "tags.n", api.CodeCouldNotValidate},
+		{"roles not strings", map[string]any{"name": "x5", "type": "User", "isAdmin": false, "roleAttributes": []any{1}}, "roleAttributes", api.CodeCouldNotValidate},
+		{"cost too high", map[string]any{"name": "x6", "type": "User", "isAdmin": false, "defaultHostingCost": 70000}, "defaultHostingCost", api.CodeCouldNotValidate},
+		{"bad precedence", map[string]any{"name": "x7", "type": "User", "isAdmin": false, "defaultHostingPrecedence": "high"}, "defaultHostingPrecedence", api.CodeCouldNotValidate},
+		{"unknown auth policy", map[string]any{"name": "x8", "type": "User", "isAdmin": false, "authPolicyId": "nope"}, "authPolicyId", api.CodeCouldNotValidate},
+		{"NUL in name", map[string]any{"name": "a\x00b", "type": "User", "isAdmin": false}, "name", api.CodeCouldNotValidate},
+		{"not an api.Object", []any{1, 2}, "", api.CodeCouldNotParseBody},
+		{"not JSON", "{name", "", api.CodeCouldNotParseBody},
 	}
 	for _, c := range cases {
 		r := e.do(t, http.MethodPost, mgmt+"/identities", admin, c.body)
@@ -127,17 +128,17 @@ func TestIdentityAuthorizationAndNotFound(t *testing.T) {
 	e := env(t)
 	user := e.userToken(t)
 	body := map[string]any{"name": "nope", "type": "User", "isAdmin": false}
-	wantError(t, "non-admin create", e.do(t, http.MethodPost, mgmt+"/identities", user, body), http.StatusUnauthorized, CodeUnauthorized)
-	wantError(t, "anonymous create", e.do(t, http.MethodPost, mgmt+"/identities", "", body), http.StatusUnauthorized, CodeUnauthorized)
-	wantError(t, "non-admin get", e.do(t, http.MethodGet, mgmt+"/identities/whatever", user, nil), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "non-admin create", e.do(t, http.MethodPost, mgmt+"/identities", user, body), http.StatusUnauthorized, api.CodeUnauthorized)
+	wantError(t, "anonymous create", e.do(t, http.MethodPost, mgmt+"/identities", "", body), http.StatusUnauthorized, api.CodeUnauthorized)
+	wantError(t, "non-admin get", e.do(t, http.MethodGet, mgmt+"/identities/whatever", user, nil), http.StatusUnauthorized, api.CodeUnauthorized)
 	admin := e.adminToken(t)
 	for _, m := range []string{http.MethodGet, http.MethodDelete} {
-		wantError(t, m+" unknown", e.do(t, m, mgmt+"/identities/no-such-id", admin, nil), http.StatusNotFound, CodeNotFound)
+		wantError(t, m+" unknown", e.do(t, m, mgmt+"/identities/no-such-id", admin, nil), http.StatusNotFound, api.CodeNotFound)
 	}
 	for _, m := range []string{http.MethodPut, http.MethodPatch} {
-		wantError(t, m+" unknown", e.do(t, m, mgmt+"/identities/no-such-id", admin, body), http.StatusNotFound, CodeNotFound)
+		wantError(t, m+" unknown", e.do(t, m, mgmt+"/identities/no-such-id", admin, body), http.StatusNotFound, api.CodeNotFound)
 	}
-	wantError(t, "enable unknown", e.do(t, http.MethodPost, mgmt+"/identities/no-such-id/enable", admin, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "enable unknown", e.do(t, http.MethodPost, mgmt+"/identities/no-such-id/enable", admin, nil), http.StatusNotFound, api.CodeNotFound)
 }
 
 func TestDefaultAdminIsProtected(t *testing.T) {
@@ -145,8 +146,8 @@ func TestDefaultAdminIsProtected(t *testing.T) {
 	admin := e.adminToken(t)
 	me := e.do(t, http.MethodGet, mgmt+"/current-identity", admin, nil).data()
 	id := me["id"].(string)
-	wantError(t, "delete default admin", e.do(t, http.MethodDelete, mgmt+"/identities/"+id, admin, nil), http.StatusConflict, CodeConflict)
-	wantError(t, "demote default admin", e.do(t, http.MethodPatch, mgmt+"/identities/"+id, admin, map[string]any{"isAdmin": false}), http.StatusBadRequest, CodeCouldNotValidate)
+	wantError(t, "delete default admin", e.do(t, http.MethodDelete, mgmt+"/identities/"+id, admin, nil), http.StatusConflict, api.CodeConflict)
+	wantError(t, "demote default admin", e.do(t, http.MethodPatch, mgmt+"/identities/"+id, admin, map[string]any{"isAdmin": false}), http.StatusBadRequest, api.CodeCouldNotValidate)
 }
 
 func TestDisableEndsSessionsAndEnableRestores(t *testing.T) {
@@ -166,7 +167,7 @@ func TestDisableEndsSessionsAndEnableRestores(t *testing.T) {
 	// field must still get a clear 400: check it against the error envelope
 	// of an operation that documents 400.
 	r := e.doUnchecked(t, http.MethodPost, mgmt+"/identities/"+id+"/disable", admin, map[string]any{})
-	wantError(t, "disable without duration", r, http.StatusBadRequest, CodeCouldNotValidate)
+	wantError(t, "disable without duration", r, http.StatusBadRequest, api.CodeCouldNotValidate)
 	if err := apispec.ValidateHTTP(http.MethodPost, mgmt+"/identities", r.status, r.raw); err != nil {
 		t.Errorf("400 body is not an error envelope: %v", err)
 	}
@@ -174,9 +175,9 @@ func TestDisableEndsSessionsAndEnableRestores(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("disable: %d %s", r.status, r.raw)
 	}
-	wantError(t, "session of disabled identity", e.do(t, http.MethodGet, ClientBase+"/current-api-session", tok, nil), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "session of disabled identity", e.do(t, http.MethodGet, ClientBase+"/current-api-session", tok, nil), http.StatusUnauthorized, api.CodeUnauthorized)
 	wantError(t, "login of disabled identity", e.do(t, http.MethodPost, ClientBase+"/authenticate?method=password", "",
-		map[string]string{"username": "to-disable", "password": "to-disable-pw"}), http.StatusUnauthorized, CodeInvalidAuth)
+		map[string]string{"username": "to-disable", "password": "to-disable-pw"}), http.StatusUnauthorized, api.CodeInvalidAuth)
 	d := e.do(t, http.MethodGet, mgmt+"/identities/"+id, admin, nil).data()
 	if d["disabled"] != true || d["disabledAt"] == nil || d["disabledUntil"] != nil {
 		t.Fatalf("disabled identity renders %v", d)
@@ -206,7 +207,7 @@ func TestDeleteIdentityEndsItsSessions(t *testing.T) {
 	if r := e.do(t, http.MethodDelete, mgmt+"/identities/"+id, e.adminToken(t), nil); r.status != http.StatusOK {
 		t.Fatalf("delete: %d %s", r.status, r.raw)
 	}
-	wantError(t, "session of deleted identity", e.do(t, http.MethodGet, ClientBase+"/current-api-session", tok, nil), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "session of deleted identity", e.do(t, http.MethodGet, ClientBase+"/current-api-session", tok, nil), http.StatusUnauthorized, api.CodeUnauthorized)
 }
 
 func TestIdentityTypes(t *testing.T) {
@@ -219,7 +220,7 @@ func TestIdentityTypes(t *testing.T) {
 	if r := e.do(t, http.MethodGet, mgmt+"/identity-types/User", admin, nil); r.status != http.StatusOK || r.data()["name"] != "User" {
 		t.Fatalf("identity-types/User: %d %s", r.status, r.raw)
 	}
-	wantError(t, "unknown type", e.do(t, http.MethodGet, mgmt+"/identity-types/Robot", admin, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "unknown type", e.do(t, http.MethodGet, mgmt+"/identity-types/Robot", admin, nil), http.StatusNotFound, api.CodeNotFound)
 }
 
 // dig walks nested maps by key.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // identityTypes are OpenZiti's fixed identity types; their id is their name.
@@ -28,29 +29,29 @@ var identityFields = map[string]string{
 }
 
 func (s *Server) routeIdentities(r *mux.Router) {
-	r.Handle("/identities", s.admin(handle(s.createIdentity))).Methods(http.MethodPost)
-	r.Handle("/identities/{id}", s.admin(handle(s.getIdentity))).Methods(http.MethodGet)
-	r.Handle("/identities/{id}", s.admin(handle(s.updateIdentity(false)))).Methods(http.MethodPut)
-	r.Handle("/identities/{id}", s.admin(handle(s.updateIdentity(true)))).Methods(http.MethodPatch)
-	r.Handle("/identities/{id}", s.admin(handle(s.deleteIdentity))).Methods(http.MethodDelete)
-	r.Handle("/identities/{id}/disable", s.admin(handle(s.disableIdentity))).Methods(http.MethodPost)
-	r.Handle("/identities/{id}/enable", s.admin(handle(s.enableIdentity))).Methods(http.MethodPost)
-	r.Handle("/identity-types", s.admin(handle(s.listIdentityTypes))).Methods(http.MethodGet)
-	r.Handle("/identity-types/{id}", s.admin(handle(s.getIdentityType))).Methods(http.MethodGet)
+	r.Handle("/identities", s.admin(api.Handle(s.createIdentity))).Methods(http.MethodPost)
+	r.Handle("/identities/{id}", s.admin(api.Handle(s.getIdentity))).Methods(http.MethodGet)
+	r.Handle("/identities/{id}", s.admin(api.Handle(s.updateIdentity(false)))).Methods(http.MethodPut)
+	r.Handle("/identities/{id}", s.admin(api.Handle(s.updateIdentity(true)))).Methods(http.MethodPatch)
+	r.Handle("/identities/{id}", s.admin(api.Handle(s.deleteIdentity))).Methods(http.MethodDelete)
+	r.Handle("/identities/{id}/disable", s.admin(api.Handle(s.disableIdentity))).Methods(http.MethodPost)
+	r.Handle("/identities/{id}/enable", s.admin(api.Handle(s.enableIdentity))).Methods(http.MethodPost)
+	r.Handle("/identity-types", s.admin(api.Handle(s.listIdentityTypes))).Methods(http.MethodGet)
+	r.Handle("/identity-types/{id}", s.admin(api.Handle(s.getIdentityType))).Methods(http.MethodGet)
 }
 
 // identityInput reads an identityCreate/Update/Patch body into ident (which
 // holds the current values for an update) and returns the tags, whether
 // tags were given, and the proto fields that were set.
-func identityInput(o object, ident *pb.Identity, patch bool) (map[string]any, bool, []string, *APIError) {
+func identityInput(o api.Object, ident *pb.Identity, patch bool) (map[string]any, bool, []string, *api.Error) {
 	var set []string
 	mark := func(field string) { set = append(set, identityFields[field]) }
-	required := func(field string) *APIError {
-		if !patch && !o.has(field) {
-			return errField(field, field+" is required", nil)
+	required := func(field string) *api.Error {
+		if !patch && !o.Has(field) {
+			return api.Invalid(field, field+" is required", nil)
 		}
-		if o.isNull(field) && (field == "name" || field == "type" || !patch) {
-			return errField(field, field+" must not be null", nil)
+		if o.IsNull(field) && (field == "name" || field == "type" || !patch) {
+			return api.Invalid(field, field+" must not be null", nil)
 		}
 		return nil
 	}
@@ -59,121 +60,121 @@ func identityInput(o object, ident *pb.Identity, patch bool) (map[string]any, bo
 			return nil, false, nil, err
 		}
 	}
-	if v, ok, err := o.str("name"); err != nil {
+	if v, ok, err := o.String("name"); err != nil {
 		return nil, false, nil, err
 	} else if ok {
-		if v == "" || badText(v) != "" {
-			return nil, false, nil, errField("name", "must be non-empty text", v)
+		if v == "" || api.BadText(v) != "" {
+			return nil, false, nil, api.Invalid("name", "must be non-empty text", v)
 		}
 		ident.Name = v
 		mark("name")
 	}
-	if v, ok, err := o.str("type"); err != nil {
+	if v, ok, err := o.String("type"); err != nil {
 		return nil, false, nil, err
 	} else if ok {
 		if !slices.Contains(identityTypes, v) {
-			return nil, false, nil, errField("type", "must be one of User, Device, Service, Router, Default", v)
+			return nil, false, nil, api.Invalid("type", "must be one of User, Device, Service, Router, Default", v)
 		}
 		ident.TypeId = v
 		mark("type")
 	}
-	if v, ok, err := o.boolean("isAdmin"); err != nil {
+	if v, ok, err := o.Bool("isAdmin"); err != nil {
 		return nil, false, nil, err
-	} else if ok || (!patch && o.has("isAdmin")) {
+	} else if ok || (!patch && o.Has("isAdmin")) {
 		ident.IsAdmin = v
 		mark("isAdmin")
 	}
-	if v, ok, err := o.strings("roleAttributes"); err != nil {
+	if v, ok, err := o.Strings("roleAttributes"); err != nil {
 		return nil, false, nil, err
-	} else if ok || o.has("roleAttributes") || !patch {
+	} else if ok || o.Has("roleAttributes") || !patch {
 		ident.RoleAttributes = v
 		mark("roleAttributes")
 	}
-	if v, ok, err := o.str("authPolicyId"); err != nil {
+	if v, ok, err := o.String("authPolicyId"); err != nil {
 		return nil, false, nil, err
-	} else if ok || o.has("authPolicyId") || !patch {
+	} else if ok || o.Has("authPolicyId") || !patch {
 		// Auth policies are not modelled yet: only the built-in one exists.
 		if ok && v != defaultAuthPolicyID {
-			return nil, false, nil, errField("authPolicyId", "no auth policy with this id exists; only \"default\" is available", v)
+			return nil, false, nil, api.Invalid("authPolicyId", "no auth policy with this id exists; only \"default\" is available", v)
 		}
 		ident.AuthPolicyId = ""
 		mark("authPolicyId")
 	}
-	if v, ok, err := o.str("externalId"); err != nil {
+	if v, ok, err := o.String("externalId"); err != nil {
 		return nil, false, nil, err
-	} else if ok || o.has("externalId") || !patch {
-		if badText(v) != "" {
-			return nil, false, nil, errField("externalId", badText(v), nil)
+	} else if ok || o.Has("externalId") || !patch {
+		if api.BadText(v) != "" {
+			return nil, false, nil, api.Invalid("externalId", api.BadText(v), nil)
 		}
 		ident.ExternalId = v
 		mark("externalId")
 	}
-	if v, ok, err := o.integer("defaultHostingCost", 0, 65535); err != nil {
+	if v, ok, err := o.Int("defaultHostingCost", 0, 65535); err != nil {
 		return nil, false, nil, err
-	} else if ok || o.has("defaultHostingCost") || !patch {
+	} else if ok || o.Has("defaultHostingCost") || !patch {
 		ident.DefaultHostingCost = v
 		mark("defaultHostingCost")
 	}
-	if v, ok, err := o.str("defaultHostingPrecedence"); err != nil {
+	if v, ok, err := o.String("defaultHostingPrecedence"); err != nil {
 		return nil, false, nil, err
-	} else if ok || o.has("defaultHostingPrecedence") || !patch {
+	} else if ok || o.Has("defaultHostingPrecedence") || !patch {
 		if ok && !slices.Contains(terminatorPrecedences, v) {
-			return nil, false, nil, errField("defaultHostingPrecedence", "must be default, required or failed", v)
+			return nil, false, nil, api.Invalid("defaultHostingPrecedence", "must be default, required or failed", v)
 		}
 		ident.DefaultHostingPrecedence = v
 		mark("defaultHostingPrecedence")
 	}
 	var costs map[string]int64
-	if ok, err := o.get("serviceHostingCosts", "an object of integers", &costs); err != nil {
+	if ok, err := o.Decode("serviceHostingCosts", "an api.Object of integers", &costs); err != nil {
 		return nil, false, nil, err
-	} else if ok || o.has("serviceHostingCosts") || !patch {
+	} else if ok || o.Has("serviceHostingCosts") || !patch {
 		for svc, c := range costs {
 			if c < 0 || c > 65535 {
-				return nil, false, nil, errField("serviceHostingCosts."+svc, "must be between 0 and 65535", c)
+				return nil, false, nil, api.Invalid("serviceHostingCosts."+svc, "must be between 0 and 65535", c)
 			}
 		}
 		ident.ServiceHostingCosts = costs
 		mark("serviceHostingCosts")
 	}
 	var precedences map[string]string
-	if ok, err := o.get("serviceHostingPrecedences", "an object of strings", &precedences); err != nil {
+	if ok, err := o.Decode("serviceHostingPrecedences", "an api.Object of strings", &precedences); err != nil {
 		return nil, false, nil, err
-	} else if ok || o.has("serviceHostingPrecedences") || !patch {
+	} else if ok || o.Has("serviceHostingPrecedences") || !patch {
 		for svc, p := range precedences {
 			if !slices.Contains(terminatorPrecedences, p) {
-				return nil, false, nil, errField("serviceHostingPrecedences."+svc, "must be default, required or failed", p)
+				return nil, false, nil, api.Invalid("serviceHostingPrecedences."+svc, "must be default, required or failed", p)
 			}
 		}
 		ident.ServiceHostingPrecedences = precedences
 		mark("serviceHostingPrecedences")
 	}
-	if v, ok, err := o.tagMap("appData"); err != nil {
+	if v, ok, err := o.Tags("appData"); err != nil {
 		return nil, false, nil, err
-	} else if ok || o.has("appData") || !patch {
+	} else if ok || o.Has("appData") || !patch {
 		ident.AppDataJson = nil
 		if ok {
 			ident.AppDataJson, _ = json.Marshal(v)
 		}
 		mark("appData")
 	}
-	tags, tagsOK, err := o.tagMap("tags")
+	tags, tagsOK, err := o.Tags("tags")
 	if err != nil {
 		return nil, false, nil, err
 	}
-	setTags := tagsOK || o.has("tags") || !patch
+	setTags := tagsOK || o.Has("tags") || !patch
 	if setTags {
 		mark("tags")
 	}
-	if v, ok, err := o.strings("permissions"); err != nil {
+	if v, ok, err := o.Strings("permissions"); err != nil {
 		return nil, false, nil, err
 	} else if ok && len(v) > 0 {
-		return nil, false, nil, errField("permissions", "fine-grained permissions are not supported yet; use isAdmin", v)
+		return nil, false, nil, api.Invalid("permissions", "fine-grained permissions are not supported yet; use isAdmin", v)
 	}
 	return tags, setTags, set, nil
 }
 
 func (s *Server) createIdentity(w http.ResponseWriter, r *http.Request) error {
-	o, aerr := decodeObject(r)
+	o, aerr := api.DecodeObject(r)
 	if aerr != nil {
 		return aerr
 	}
@@ -189,7 +190,7 @@ func (s *Server) createIdentity(w http.ResponseWriter, r *http.Request) error {
 	id := uuid.NewString()
 	op, err := fsm.CreateOp(fsm.KindIdentity, id, ident, tags)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	ops := []*pb.Op{op}
 	// Enrollments are created in the same command as the identity, so an
@@ -210,83 +211,62 @@ func (s *Server) createIdentity(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if err != nil {
-		return asAPIError(err)
+		return api.As(err)
 	}
 	if aerr := s.apply(r, ops...); aerr != nil {
 		return aerr
 	}
-	writeCreated(w, "identities", id)
+	api.WriteCreated(w, "identities", id)
 	return nil
 }
 
 // identityEnrollmentInput reads identityCreate.enrollment: {ott: true},
 // {ottca: caId} and/or {updb: username}.
-func identityEnrollmentInput(o object) ([]enrollmentRequest, *APIError) {
-	if !o.has("enrollment") || o.isNull("enrollment") {
+func identityEnrollmentInput(o api.Object) ([]enrollmentRequest, *api.Error) {
+	if !o.Has("enrollment") || o.IsNull("enrollment") {
 		return nil, nil
 	}
 	var raw json.RawMessage
-	if _, aerr := o.get("enrollment", "object", &raw); aerr != nil {
+	if _, aerr := o.Decode("enrollment", "api.Object", &raw); aerr != nil {
 		return nil, aerr
 	}
-	var eo object
+	var eo api.Object
 	if err := json.Unmarshal(raw, &eo); err != nil || eo == nil {
-		return nil, errField("enrollment", "must be an object", nil)
+		return nil, api.Invalid("enrollment", "must be an api.Object", nil)
 	}
 	exp := time.Now().Add(defaultEnrollmentLifetime)
 	var reqs []enrollmentRequest
-	ott, _, aerr := eo.boolean("ott")
+	ott, _, aerr := eo.Bool("ott")
 	if aerr != nil {
-		return nil, prefixField("enrollment.", aerr)
+		return nil, api.PrefixField("enrollment.", aerr)
 	}
 	if ott {
 		reqs = append(reqs, enrollmentRequest{method: methodOTT, expiresAt: exp})
 	}
-	if caID, ok, aerr := eo.str("ottca"); aerr != nil {
-		return nil, prefixField("enrollment.", aerr)
+	if caID, ok, aerr := eo.String("ottca"); aerr != nil {
+		return nil, api.PrefixField("enrollment.", aerr)
 	} else if ok && caID != "" {
 		if ott {
-			return nil, errField("enrollment.ottca", "ott and ottca both create a certificate; choose one", caID)
+			return nil, api.Invalid("enrollment.ottca", "ott and ottca both create a certificate; choose one", caID)
 		}
 		reqs = append(reqs, enrollmentRequest{method: methodOTTCA, caID: caID, expiresAt: exp})
 	}
-	if username, ok, aerr := eo.str("updb"); aerr != nil {
-		return nil, prefixField("enrollment.", aerr)
+	if username, ok, aerr := eo.String("updb"); aerr != nil {
+		return nil, api.PrefixField("enrollment.", aerr)
 	} else if ok && username != "" {
 		reqs = append(reqs, enrollmentRequest{method: methodUPDB, username: username, expiresAt: exp})
 	}
 	return reqs, nil
 }
 
-// prefixField qualifies the field of a nested object's validation error.
-func prefixField(prefix string, aerr *APIError) *APIError {
-	if aerr.Cause != nil {
-		aerr.Cause.Field = prefix + aerr.Cause.Field
-		aerr.CauseMessage = prefix + aerr.CauseMessage
-	}
-	return aerr
-}
-
-// writeCreated answers the spec's createEnvelope.
-func writeCreated(w http.ResponseWriter, urlName, id string) {
-	writeData(w, http.StatusCreated, map[string]any{"id": id, "_links": links("./" + urlName + "/" + id)}, meta{})
-}
-
 // loadIdentity reads the identity named in the URL.
-func (s *Server) loadIdentity(r *http.Request) (*fsm.Record, *pb.Identity, *APIError) {
+func (s *Server) loadIdentity(r *http.Request) (*fsm.Record, *pb.Identity, *api.Error) {
 	rec, err := s.store.Get(fsm.KindIdentity, mux.Vars(r)["id"])
 	if err != nil {
-		return nil, nil, errNotFoundOr(err)
+		return nil, nil, api.NotFoundOr(err)
 	}
 	ident, _ := fsm.As[*pb.Identity](rec)
 	return rec, ident, nil
-}
-
-func errNotFoundOr(err error) *APIError {
-	if isNotFound(err) {
-		return errNotFound()
-	}
-	return errUnhandled(err)
 }
 
 func (s *Server) getIdentity(w http.ResponseWriter, r *http.Request) error {
@@ -301,9 +281,9 @@ func (s *Server) getIdentity(w http.ResponseWriter, r *http.Request) error {
 		return err
 	})
 	if err != nil {
-		return errNotFoundOr(err)
+		return api.NotFoundOr(err)
 	}
-	writeData(w, http.StatusOK, detail, meta{})
+	api.WriteData(w, http.StatusOK, detail, api.Meta{})
 	return nil
 }
 
@@ -313,12 +293,12 @@ func (s *Server) updateIdentity(patch bool) func(w http.ResponseWriter, r *http.
 		if aerr != nil {
 			return aerr
 		}
-		o, aerr := decodeObject(r)
+		o, aerr := api.DecodeObject(r)
 		if aerr != nil {
 			return aerr
 		}
-		if o.has("enrollment") && !o.isNull("enrollment") {
-			return errField("enrollment", "enrollments are set at creation; use POST /enrollments for an existing identity", nil)
+		if o.Has("enrollment") && !o.IsNull("enrollment") {
+			return api.Invalid("enrollment", "enrollments are set at creation; use POST /enrollments for an existing identity", nil)
 		}
 		wasAdmin := ident.GetIsAdmin()
 		tags, _, fields, aerr := identityInput(o, ident, patch)
@@ -326,11 +306,11 @@ func (s *Server) updateIdentity(patch bool) func(w http.ResponseWriter, r *http.
 			return aerr
 		}
 		if ident.GetIsDefaultAdmin() && wasAdmin && !ident.GetIsAdmin() {
-			return errField("isAdmin", "the default admin cannot lose admin rights", false)
+			return api.Invalid("isAdmin", "the default admin cannot lose admin rights", false)
 		}
 		op, err := fsm.PatchOp(fsm.KindIdentity, rec.ID, ident, tags, fields...)
 		if err != nil {
-			return errUnhandled(err)
+			return api.Unhandled(err)
 		}
 		return s.applyEmpty(w, r, op)
 	}
@@ -342,7 +322,7 @@ func (s *Server) deleteIdentity(w http.ResponseWriter, r *http.Request) error {
 		return aerr
 	}
 	if ident.GetIsDefaultAdmin() {
-		return &APIError{Status: http.StatusConflict, Code: CodeConflict, Message: "the default admin cannot be deleted"}
+		return &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: "the default admin cannot be deleted"}
 	}
 	// The store deletes the identity's authenticators and API sessions in
 	// the same apply, so its sessions stop working on every node at once.
@@ -356,19 +336,19 @@ func (s *Server) disableIdentity(w http.ResponseWriter, r *http.Request) error {
 	if aerr != nil {
 		return aerr
 	}
-	o, aerr := decodeObject(r)
+	o, aerr := api.DecodeObject(r)
 	if aerr != nil {
 		return aerr
 	}
-	minutes, ok, aerr := o.integer("durationMinutes", 0, 1<<31)
+	minutes, ok, aerr := o.Int("durationMinutes", 0, 1<<31)
 	if aerr != nil {
 		return aerr
 	}
 	if !ok {
-		return errField("durationMinutes", "durationMinutes is required", nil)
+		return api.Invalid("durationMinutes", "durationMinutes is required", nil)
 	}
 	if ident.GetIsDefaultAdmin() {
-		return errField("id", "the default admin cannot be disabled", rec.ID)
+		return api.Invalid("id", "the default admin cannot be disabled", rec.ID)
 	}
 	now := time.Now()
 	ident.Disabled, ident.DisabledAt, ident.DisabledUntil = true, now.UnixNano(), 0
@@ -377,7 +357,7 @@ func (s *Server) disableIdentity(w http.ResponseWriter, r *http.Request) error {
 	}
 	sessions, err := s.sessionIDsOf(rec.ID)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	var ends []*pb.Op
 	for _, sid := range sessions {
@@ -391,7 +371,7 @@ func (s *Server) disableIdentity(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) writeDisabled(w http.ResponseWriter, r *http.Request, id string, ident *pb.Identity, extra ...*pb.Op) error {
 	op, err := fsm.PatchOp(fsm.KindIdentity, id, ident, nil, "disabled", "disabled_at", "disabled_until")
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	return s.applyEmpty(w, r, append([]*pb.Op{op}, extra...)...)
 }
@@ -428,8 +408,8 @@ var identityTypeEpoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func renderIdentityType(name string) map[string]any {
 	return map[string]any{
-		"id": name, "name": name, "createdAt": apiTime(identityTypeEpoch), "updatedAt": apiTime(identityTypeEpoch),
-		"tags": map[string]any{}, "_links": links("./identity-types/" + name),
+		"id": name, "name": name, "createdAt": api.Time(identityTypeEpoch), "updatedAt": api.Time(identityTypeEpoch),
+		"tags": map[string]any{}, "_links": api.Links("./identity-types/" + name),
 	}
 }
 
@@ -439,15 +419,15 @@ func (s *Server) listIdentityTypes(w http.ResponseWriter, r *http.Request) error
 		out = append(out, renderIdentityType(t))
 	}
 	n := int64(len(out))
-	writeData(w, http.StatusOK, out, meta{Pagination: &pagination{Limit: max(n, 10), TotalCount: n}})
+	api.WriteData(w, http.StatusOK, out, api.Meta{Pagination: &api.Pagination{Limit: max(n, 10), TotalCount: n}})
 	return nil
 }
 
 func (s *Server) getIdentityType(w http.ResponseWriter, r *http.Request) error {
 	id := mux.Vars(r)["id"]
 	if !slices.Contains(identityTypes, id) {
-		return errNotFound()
+		return api.NotFound()
 	}
-	writeData(w, http.StatusOK, renderIdentityType(id), meta{})
+	api.WriteData(w, http.StatusOK, renderIdentityType(id), api.Meta{})
 	return nil
 }

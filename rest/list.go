@@ -12,6 +12,7 @@ import (
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/fsm/query"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // Paging defaults and bounds, as OpenZiti has them.
@@ -19,12 +20,6 @@ const (
 	defaultLimit = 10
 	maxLimit     = 500
 	maxFilterLen = 4096
-)
-
-// Error codes of list requests.
-const (
-	CodeInvalidFilter     = "INVALID_FILTER"
-	CodeInvalidPagination = "INVALID_PAGINATION"
 )
 
 // listSpec describes one list endpoint to the generic list code.
@@ -88,18 +83,18 @@ func (spec *listSpec) filterableFields() []string {
 	return out
 }
 
-func errFilter(err error) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidFilter,
+func errFilter(err error) *api.Error {
+	return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidFilter,
 		Message: "The filter query supplied is invalid", CauseMessage: err.Error()}
 }
 
-func errPagination(msg string) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidPagination,
+func errPagination(msg string) *api.Error {
+	return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidPagination,
 		Message: "The pagination properties provided are invalid", CauseMessage: msg}
 }
 
 // pageParams reads limit and offset; the filter's own limit and skip win.
-func pageParams(r *http.Request, q *query.Query) (offset, limit int64, aerr *APIError) {
+func pageParams(r *http.Request, q *query.Query) (offset, limit int64, aerr *api.Error) {
 	limit, offset = defaultLimit, 0
 	v := r.URL.Query()
 	if s := v.Get("limit"); s != "" {
@@ -149,8 +144,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, spec *listSpec) er
 	if sortParam := r.URL.Query().Get("sort"); sortParam != "" && len(q.Sort) == 0 {
 		sq, err := query.Parse("sort by " + sortParam)
 		if err != nil || sq.Where != nil || sq.Skip != nil || sq.Limit != nil {
-			return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidFilter,
-				Message: "The sort parameter is invalid", Cause: &FieldError{Field: "sort", Reason: "want FIELD [asc|desc], ...", Value: sortParam}}
+			return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidFilter,
+				Message: "The sort parameter is invalid", Cause: &api.FieldError{Field: "sort", Reason: "want FIELD [asc|desc], ...", Value: sortParam}}
 		}
 		q.Sort = sq.Sort
 	}
@@ -226,18 +221,18 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, spec *listSpec) er
 		}
 		return nil
 	})
-	var ae *APIError
+	var ae *api.Error
 	if errors.As(err, &ae) {
 		return ae
 	}
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	if page == nil {
 		page = []map[string]any{}
 	}
-	writeData(w, http.StatusOK, page, meta{
-		Pagination:       &pagination{Limit: limit, Offset: offset, TotalCount: total},
+	api.WriteData(w, http.StatusOK, page, api.Meta{
+		Pagination:       &api.Pagination{Limit: limit, Offset: offset, TotalCount: total},
 		FilterableFields: spec.filterableFields(),
 	})
 	return nil

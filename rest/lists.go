@@ -8,6 +8,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/fsm/query"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // The list endpoints: each is a listSpec handed to Server.list.
@@ -137,13 +138,13 @@ func (s *Server) controllerList() *listSpec {
 }
 
 func (s *Server) routeLists(mgmt, client *mux.Router) {
-	mgmt.Handle("/identities", s.admin(handle(func(w http.ResponseWriter, r *http.Request) error {
+	mgmt.Handle("/identities", s.admin(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return s.list(w, r, identityList)
 	}))).Methods(http.MethodGet)
-	mgmt.Handle("/authenticators", s.admin(handle(func(w http.ResponseWriter, r *http.Request) error {
+	mgmt.Handle("/authenticators", s.admin(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return s.list(w, r, authenticatorListSpec(nil))
 	}))).Methods(http.MethodGet)
-	mgmt.Handle("/identities/{id}/authenticators", s.admin(handle(func(w http.ResponseWriter, r *http.Request) error {
+	mgmt.Handle("/identities/{id}/authenticators", s.admin(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		if _, _, aerr := s.loadIdentity(r); aerr != nil {
 			return aerr
 		}
@@ -155,15 +156,15 @@ func (s *Server) routeLists(mgmt, client *mux.Router) {
 		spec.noQuery = true // the spec gives this endpoint no filter or paging
 		return s.list(w, r, spec)
 	}))).Methods(http.MethodGet)
-	mgmt.Handle("/api-sessions", s.admin(handle(func(w http.ResponseWriter, r *http.Request) error {
+	mgmt.Handle("/api-sessions", s.admin(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return s.list(w, r, apiSessionList)
 	}))).Methods(http.MethodGet)
-	mgmt.Handle("/identity-role-attributes", s.admin(handle(s.listRoleAttributes))).Methods(http.MethodGet)
-	for _, api := range []*mux.Router{mgmt, client} {
-		api.Handle("/controllers", s.authenticated(handle(func(w http.ResponseWriter, r *http.Request) error {
+	mgmt.Handle("/identity-role-attributes", s.admin(api.Handle(s.listRoleAttributes))).Methods(http.MethodGet)
+	for _, router := range []*mux.Router{mgmt, client} {
+		router.Handle("/controllers", s.authenticated(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
 			return s.list(w, r, s.controllerList())
 		}))).Methods(http.MethodGet)
-		api.Handle("/current-identity/authenticators", s.authenticated(handle(func(w http.ResponseWriter, r *http.Request) error {
+		router.Handle("/current-identity/authenticators", s.authenticated(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
 			me := callerOf(r).identity.ID
 			return s.list(w, r, authenticatorListSpec(func(rec *fsm.Record) bool {
 				a, _ := fsm.As[*pb.Authenticator](rec)
@@ -194,7 +195,7 @@ func (s *Server) listRoleAttributes(w http.ResponseWriter, r *http.Request) erro
 		return err
 	})
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	var matched []string
 	for _, k := range all {
@@ -208,8 +209,8 @@ func (s *Server) listRoleAttributes(w http.ResponseWriter, r *http.Request) erro
 	for i := offset; i < int64(len(matched)) && i < offset+limit; i++ {
 		page = append(page, matched[i])
 	}
-	writeData(w, http.StatusOK, page, meta{
-		Pagination:       &pagination{Limit: limit, Offset: offset, TotalCount: int64(len(matched))},
+	api.WriteData(w, http.StatusOK, page, api.Meta{
+		Pagination:       &api.Pagination{Limit: limit, Offset: offset, TotalCount: int64(len(matched))},
 		FilterableFields: []string{"id"},
 	})
 	return nil

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 func listNames(t *testing.T, e *testEnv, filter string, extra string) ([]string, map[string]any) {
@@ -90,22 +92,22 @@ func TestListErrors(t *testing.T) {
 	admin := e.adminToken(t)
 	for _, f := range []string{`name = `, `name = "x" and`, `nosuchfield = "x"`, `name > 3`, `(((`, `name = "x" limit -1`, `anyOf(name) = "x"`} {
 		r := e.do(t, http.MethodGet, mgmt+"/identities?filter="+url.QueryEscape(f), admin, nil)
-		ae := wantError(t, "filter "+f, r, http.StatusBadRequest, CodeInvalidFilter)
+		ae := wantError(t, "filter "+f, r, http.StatusBadRequest, api.CodeInvalidFilter)
 		if msg, _ := ae["causeMessage"].(string); !strings.Contains(msg, "position") {
 			t.Errorf("filter %q: error does not name a position: %v", f, ae)
 		}
 	}
 	for _, q := range []string{"sort=nosuchfield", "sort=" + url.QueryEscape("name sideways"), "sort=" + url.QueryEscape("name limit 3")} {
-		wantError(t, q, e.do(t, http.MethodGet, mgmt+"/identities?"+q, admin, nil), http.StatusBadRequest, CodeInvalidFilter)
+		wantError(t, q, e.do(t, http.MethodGet, mgmt+"/identities?"+q, admin, nil), http.StatusBadRequest, api.CodeInvalidFilter)
 	}
 	for _, q := range []string{"limit=-1", "limit=x", "offset=-5"} {
-		wantError(t, q, e.do(t, http.MethodGet, mgmt+"/identities?"+q, admin, nil), http.StatusBadRequest, CodeInvalidPagination)
+		wantError(t, q, e.do(t, http.MethodGet, mgmt+"/identities?"+q, admin, nil), http.StatusBadRequest, api.CodeInvalidPagination)
 	}
 	r := e.do(t, http.MethodGet, mgmt+"/identities?limit=100000", admin, nil)
 	if p := r.body["meta"].(map[string]any)["pagination"].(map[string]any); p["limit"] != float64(maxLimit) {
 		t.Fatalf("limit not capped: %v", p)
 	}
-	wantError(t, "non-admin list", e.do(t, http.MethodGet, mgmt+"/identities", e.userToken(t), nil), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "non-admin list", e.do(t, http.MethodGet, mgmt+"/identities", e.userToken(t), nil), http.StatusUnauthorized, api.CodeUnauthorized)
 	for _, p := range []string{"/authenticators", "/api-sessions", "/identity-role-attributes", "/controllers"} {
 		if r := e.do(t, http.MethodGet, mgmt+p+"?filter="+url.QueryEscape(`id != "x"`), admin, nil); r.status != http.StatusOK {
 			t.Errorf("%s: %d %s", p, r.status, r.raw)
@@ -134,7 +136,7 @@ func TestIdentityAuthenticatorsList(t *testing.T) {
 	if r := e.do(t, http.MethodGet, mgmt+"/identities/"+other+"/authenticators", admin, nil); r.status != http.StatusOK || len(r.list()) != 0 {
 		t.Fatalf("other identity's authenticators: %d %s", r.status, r.raw)
 	}
-	wantError(t, "unknown identity", e.do(t, http.MethodGet, mgmt+"/identities/nope/authenticators", admin, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "unknown identity", e.do(t, http.MethodGet, mgmt+"/identities/nope/authenticators", admin, nil), http.StatusNotFound, api.CodeNotFound)
 	// The spec gives this endpoint no filter: one is ignored, not refused.
 	if r := e.do(t, http.MethodGet, mgmt+"/identities/"+id+"/authenticators?filter=method%20%3D", admin, nil); r.status != http.StatusOK || len(r.list()) != 1 {
 		t.Fatalf("filter parameter not ignored: %d %s", r.status, r.raw)

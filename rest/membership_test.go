@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // TestFabricMembershipRoundTrip runs on a cluster of its own (the shared
@@ -112,7 +114,7 @@ func TestFabricMembershipRoundTrip(t *testing.T) {
 		return len(r.list()) == 1 && obj(r.list()[0])["id"] == "a1", string(r.raw)
 	})
 	r = a.do(t, http.MethodPost, removeMember, token, map[string]any{"id": "b2"})
-	wantError(t, "removing b2 twice", r, http.StatusNotFound, CodeNotFound)
+	wantError(t, "removing b2 twice", r, http.StatusNotFound, api.CodeNotFound)
 }
 
 // waitFor polls cond for up to ten seconds.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/garrison-ctrl/garrison/internal/trust"
 	"github.com/garrison-ctrl/garrison/pki"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // listNetworkJWTs answers one network JWT, as OpenZiti does: signed by this
@@ -23,11 +24,11 @@ func (s *Server) listNetworkJWTs(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Signer != nil {
 		token, err := s.networkJWT(time.Now())
 		if err != nil {
-			return errUnhandled(err)
+			return api.Unhandled(err)
 		}
 		items = append(items, map[string]string{"name": trust.DefaultNetworkJWTName, "token": token})
 	}
-	writeData(w, http.StatusOK, items, meta{})
+	api.WriteData(w, http.StatusOK, items, api.Meta{})
 	return nil
 }
 

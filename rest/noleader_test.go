@@ -14,29 +14,30 @@ import (
 	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 	"github.com/garrison-ctrl/garrison/rest/apispec"
 )
 
 func TestFromCluster(t *testing.T) {
-	passthrough := &APIError{Status: http.StatusTeapot, Code: "X", Message: "y"}
+	passthrough := &api.Error{Status: http.StatusTeapot, Code: "X", Message: "y"}
 	for _, c := range []struct {
 		name   string
 		err    error
 		status int
 		code   string
 	}{
-		{"no leader", cluster.ErrNoLeader, http.StatusServiceUnavailable, CodeClusterHasNoLeader},
-		{"no leader, wrapped", fmt.Errorf("%w: context deadline exceeded", cluster.ErrNoLeader), http.StatusServiceUnavailable, CodeClusterHasNoLeader},
-		{"unknown outcome", fmt.Errorf("%w: leadership lost", cluster.ErrUnknownOutcome), http.StatusServiceUnavailable, CodeTimeout},
-		{"member not found", fmt.Errorf("%w: %q", cluster.ErrNotFound, "n9"), http.StatusNotFound, CodeNotFound},
-		{"invalid", fmt.Errorf("%w: cannot reach", cluster.ErrInvalid), http.StatusBadRequest, CodeCouldNotValidate},
+		{"no leader", cluster.ErrNoLeader, http.StatusServiceUnavailable, api.CodeClusterHasNoLeader},
+		{"no leader, wrapped", fmt.Errorf("%w: context deadline exceeded", cluster.ErrNoLeader), http.StatusServiceUnavailable, api.CodeClusterHasNoLeader},
+		{"unknown outcome", fmt.Errorf("%w: leadership lost", cluster.ErrUnknownOutcome), http.StatusServiceUnavailable, api.CodeTimeout},
+		{"member not found", fmt.Errorf("%w: %q", cluster.ErrNotFound, "n9"), http.StatusNotFound, api.CodeNotFound},
+		{"invalid", fmt.Errorf("%w: cannot reach", cluster.ErrInvalid), http.StatusBadRequest, api.CodeCouldNotValidate},
 		{"api error", fmt.Errorf("wrapped: %w", passthrough), http.StatusTeapot, "X"},
-		{"anything else", errors.New("disk on fire"), http.StatusInternalServerError, CodeUnhandled},
+		{"anything else", errors.New("disk on fire"), http.StatusInternalServerError, api.CodeUnhandled},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ae := fromCluster(c.err)
+			ae := api.FromCluster(c.err)
 			if ae == nil || ae.Status != c.status || ae.Code != c.code {
-				t.Fatalf("fromCluster(%v) = %+v, want %d %s", c.err, ae, c.status, c.code)
+				t.Fatalf("api.FromCluster(%v) = %+v, want %d %s", c.err, ae, c.status, c.code)
 			}
 			if ae.Message == "" {
 				t.Error("empty message")
@@ -49,7 +50,7 @@ func TestFromCluster(t *testing.T) {
 func recordError(method, path string, err error) *http.Response {
 	req := httptest.NewRequest(method, path, nil)
 	rec := httptest.NewRecorder()
-	withRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeError(w, r, err) })).ServeHTTP(rec, req)
+	api.WithRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.WriteError(w, r, err) })).ServeHTTP(rec, req)
 	resp := rec.Result()
 	resp.Request = req
 	return resp
@@ -58,7 +59,7 @@ func recordError(method, path string, err error) *http.Response {
 // TestNoLeaderEnvelopeMatchesSpec: the 503 of a write during an election
 // fits the spec's error envelope where the spec documents 503.
 func TestNoLeaderEnvelopeMatchesSpec(t *testing.T) {
-	ae := fromCluster(fmt.Errorf("%w: timed out", cluster.ErrNoLeader))
+	ae := api.FromCluster(fmt.Errorf("%w: timed out", cluster.ErrNoLeader))
 	for _, c := range []struct{ method, path string }{
 		{http.MethodPost, FabricBase + "/cluster/add-member"},
 		{http.MethodPost, FabricBase + "/cluster/remove-member"},
@@ -104,10 +105,10 @@ func TestNoLeaderWrites(t *testing.T) {
 	// leader: without one to ask, the answer is a retryable 503, not
 	// "invalid token".
 	en := n.doUnchecked(t, http.MethodPost, ClientBase+"/enroll/ott", "", map[string]any{"token": uuid.NewString(), "clientCsr": "x"})
-	wantError(t, "unknown token without a leader", en, http.StatusServiceUnavailable, CodeClusterHasNoLeader)
+	wantError(t, "unknown token without a leader", en, http.StatusServiceUnavailable, api.CodeClusterHasNoLeader)
 	// Likewise a session token this node does not know.
 	wantError(t, "unknown session without a leader", n.doUnchecked(t, http.MethodGet, ClientBase+"/current-identity", uuid.NewString(), nil),
-		http.StatusServiceUnavailable, CodeClusterHasNoLeader)
+		http.StatusServiceUnavailable, api.CodeClusterHasNoLeader)
 
 	// Through HTTP: the password checks out, the session write cannot be
 	// replicated.
@@ -116,7 +117,7 @@ func TestNoLeaderWrites(t *testing.T) {
 		map[string]string{"username": "seeded-user", "password": "seeded-password"}, nil)
 	body, specErr := apispec.Check(resp)
 	r := readResponse(t, resp)
-	wantError(t, "login without a leader", r, http.StatusServiceUnavailable, CodeClusterHasNoLeader)
+	wantError(t, "login without a leader", r, http.StatusServiceUnavailable, api.CodeClusterHasNoLeader)
 	if el := time.Since(start); el > 10*time.Second {
 		t.Errorf("the write waited %v for a leader, LeaderWait is 300ms", el)
 	}
@@ -141,8 +142,8 @@ func TestNoLeaderWrites(t *testing.T) {
 	// Directly: the default admin cannot be created either.
 	aerr := n.srv.CreateDefaultAdmin(httptest.NewRequest(http.MethodPost, AgentInitPath, nil),
 		InitRequest{AdminUsername: "someone", AdminPassword: "secret-pw"})
-	if aerr == nil || aerr.Status != http.StatusServiceUnavailable || aerr.Code != CodeClusterHasNoLeader {
-		t.Errorf("CreateDefaultAdmin without a leader: %v, want 503 %s", aerr, CodeClusterHasNoLeader)
+	if aerr == nil || aerr.Status != http.StatusServiceUnavailable || aerr.Code != api.CodeClusterHasNoLeader {
+		t.Errorf("CreateDefaultAdmin without a leader: %v, want 503 %s", aerr, api.CodeClusterHasNoLeader)
 	}
 
 	// Fabric operations that need the leader answer 503 as documented.
@@ -156,7 +157,7 @@ func TestNoLeaderWrites(t *testing.T) {
 		{FabricBase + "/cluster/add-member", map[string]any{"address": "tls:" + n.node.Address(), "isVoter": true}},
 	} {
 		r := n.do(t, http.MethodPost, c.path, admin, c.body)
-		wantError(t, c.path+" without a leader", r, http.StatusServiceUnavailable, CodeClusterHasNoLeader)
+		wantError(t, c.path+" without a leader", r, http.StatusServiceUnavailable, api.CodeClusterHasNoLeader)
 	}
 }
 

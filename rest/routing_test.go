@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/garrison-ctrl/garrison/rest/api"
 	"github.com/garrison-ctrl/garrison/rest/apispec"
 )
 
@@ -36,7 +37,7 @@ func TestUnknownPath(t *testing.T) {
 			// envelope.
 			for _, tok := range []string{"", token} {
 				r := e.doUnchecked(t, http.MethodGet, c.path, tok, nil)
-				wantError(t, "GET "+c.path, r, http.StatusNotFound, CodeNotFound)
+				wantError(t, "GET "+c.path, r, http.StatusNotFound, api.CodeNotFound)
 				if c.base != "" {
 					envelopeShapeOf(t, c.base, r.raw)
 				}
@@ -63,7 +64,7 @@ func TestMethodNotAllowed(t *testing.T) {
 			if r.status == http.StatusNotFound {
 				t.Errorf("BUG: %s %s answered 404: gorilla/mux v1.8.1 drops the method mismatch in subrouters (gorilla/mux#751), so the MethodNotAllowedHandlers set in server.go Handler never run", c.method, c.path)
 			}
-			wantError(t, c.method+" "+c.path, r, http.StatusMethodNotAllowed, CodeMethodNotAllowed)
+			wantError(t, c.method+" "+c.path, r, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed)
 			envelopeShapeOf(t, c.base, r.raw)
 		})
 	}

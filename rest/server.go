@@ -21,6 +21,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // Base paths of the served APIs.
@@ -94,16 +95,16 @@ func (s *Server) Handler() http.Handler {
 	// gorilla/mux subrouters do not inherit these handlers: set them on each.
 	for _, r := range []*mux.Router{root, client, mgmt, fabric} {
 		r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, r, errNotFound())
+			api.WriteError(w, r, api.NotFound())
 		})
 		r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, r, &APIError{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+			api.WriteError(w, r, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed,
 				Message: "The resource requested does not support this HTTP verb"})
 		})
 	}
-	for _, api := range []*mux.Router{client, mgmt} {
-		s.routeVersion(api)
-		s.routeSessions(api)
+	for _, router := range []*mux.Router{client, mgmt} {
+		s.routeVersion(router)
+		s.routeSessions(router)
 	}
 	s.routeIdentities(mgmt)
 	s.routeAuthenticators(mgmt, client)
@@ -119,7 +120,7 @@ func (s *Server) Handler() http.Handler {
 	s.routeEnrollments(mgmt)
 	s.routeEnroll(client)
 	s.routeTrust(client, mgmt)
-	return withRequestID(s.recoverPanics(root))
+	return api.WithRequestID(s.recoverPanics(root))
 }
 
 // recoverPanics turns a handler bug into a 500 in the error envelope and a
@@ -128,8 +129,8 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
-				s.log.Error("handler panic", "path", r.URL.Path, "requestId", requestID(r), "panic", v, "stack", string(debug.Stack()))
-				writeError(w, r, &APIError{Status: http.StatusInternalServerError, Code: CodeUnhandled, Message: "An unhandled error occurred"})
+				s.log.Error("handler panic", "path", r.URL.Path, "requestId", api.RequestID(r), "panic", v, "stack", string(debug.Stack()))
+				api.WriteError(w, r, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeUnhandled, Message: "An unhandled error occurred"})
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -145,23 +146,23 @@ func urlVars(r *http.Request) map[string]string {
 
 // apply replicates ops as one command and maps both transport failures and
 // constraint violations to API errors.
-func (s *Server) apply(r *http.Request, ops ...*pb.Op) *APIError {
+func (s *Server) apply(r *http.Request, ops ...*pb.Op) *api.Error {
 	res, aerr := s.applyResult(r, ops...)
 	if aerr != nil {
 		return aerr
 	}
-	return fromResult(res)
+	return api.FromResult(res)
 }
 
 // applyResult replicates ops as one command and returns the state
 // machine's result for the caller to map; transport failures are already
 // API errors.
-func (s *Server) applyResult(r *http.Request, ops ...*pb.Op) (*pb.Result, *APIError) {
+func (s *Server) applyResult(r *http.Request, ops ...*pb.Op) (*pb.Result, *api.Error) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
 	defer cancel()
-	res, _, err := s.node.Apply(ctx, &pb.Command{RequestId: requestID(r), Timestamp: time.Now().UnixNano(), Ops: ops})
+	res, _, err := s.node.Apply(ctx, &pb.Command{RequestId: api.RequestID(r), Timestamp: time.Now().UnixNano(), Ops: ops})
 	if err != nil {
-		return nil, fromCluster(err)
+		return nil, api.FromCluster(err)
 	}
 	return res, nil
 }
@@ -172,15 +173,6 @@ func (s *Server) applyEmpty(w http.ResponseWriter, r *http.Request, ops ...*pb.O
 	if aerr := s.apply(r, ops...); aerr != nil {
 		return aerr
 	}
-	writeEmpty(w)
+	api.WriteEmpty(w)
 	return nil
-}
-
-// handle adapts a handler that returns an error to http.HandlerFunc.
-func handle(fn func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := fn(w, r); err != nil {
-			writeError(w, r, err)
-		}
-	}
 }

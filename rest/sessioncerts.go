@@ -14,6 +14,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm/query"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // maxSessionCerts bounds the certificates one API session may hold, so a
@@ -26,41 +27,41 @@ const maxSessionCerts = 16
 const sessionCertsPath = "current-api-session/certificates"
 
 func (s *Server) routeSessionCerts(client *mux.Router) {
-	client.Handle("/"+sessionCertsPath, s.authenticated(handle(s.listSessionCerts))).Methods(http.MethodGet)
-	client.Handle("/"+sessionCertsPath, s.authenticated(handle(s.createSessionCert))).Methods(http.MethodPost)
-	client.Handle("/"+sessionCertsPath+"/{id}", s.authenticated(handle(s.getSessionCert))).Methods(http.MethodGet)
-	client.Handle("/"+sessionCertsPath+"/{id}", s.authenticated(handle(s.deleteSessionCert))).Methods(http.MethodDelete)
+	client.Handle("/"+sessionCertsPath, s.authenticated(api.Handle(s.listSessionCerts))).Methods(http.MethodGet)
+	client.Handle("/"+sessionCertsPath, s.authenticated(api.Handle(s.createSessionCert))).Methods(http.MethodPost)
+	client.Handle("/"+sessionCertsPath+"/{id}", s.authenticated(api.Handle(s.getSessionCert))).Methods(http.MethodGet)
+	client.Handle("/"+sessionCertsPath+"/{id}", s.authenticated(api.Handle(s.deleteSessionCert))).Methods(http.MethodDelete)
 }
 
 // errBadCSR answers a refused certificate signing request as OpenZiti does,
 // naming the request field that held it.
-func errBadCSR(field string, err error) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotProcessCSR,
+func errBadCSR(field string, err error) *api.Error {
+	return &api.Error{Status: http.StatusBadRequest, Code: api.CodeCouldNotProcessCSR,
 		Message: "The supplied csr could not be processed",
-		Cause:   &FieldError{Field: field, Reason: err.Error()}, CauseMessage: field + ": " + err.Error()}
+		Cause:   &api.FieldError{Field: field, Reason: err.Error()}, CauseMessage: field + ": " + err.Error()}
 }
 
 // requiredString reads a JSON body whose one required field is a
 // non-empty string, such as a PEM CSR or certificate.
-func requiredString(r *http.Request, field string) (string, *APIError) {
-	o, aerr := decodeObject(r)
+func requiredString(r *http.Request, field string) (string, *api.Error) {
+	o, aerr := api.DecodeObject(r)
 	if aerr != nil {
 		return "", aerr
 	}
-	v, _, aerr := o.str(field)
+	v, _, aerr := o.String(field)
 	if aerr != nil {
 		return "", aerr
 	}
 	if v == "" {
-		return "", errField(field, field+" is required", nil)
+		return "", api.Invalid(field, field+" is required", nil)
 	}
 	return v, nil
 }
 
 // issuer is the CA this node signs client certificates with.
-func (s *Server) issuer() (*pki.CA, *APIError) {
+func (s *Server) issuer() (*pki.CA, *api.Error) {
 	if s.cfg.Issuer == nil {
-		return nil, errUnhandled(errors.New("this node has no issuing CA configured"))
+		return nil, api.Unhandled(errors.New("this node has no issuing CA configured"))
 	}
 	return s.cfg.Issuer, nil
 }
@@ -79,7 +80,7 @@ type signedCert struct {
 
 // signClientCSR parses a PEM CSR from field and signs a client certificate
 // for identityID with this node's issuer.
-func (s *Server) signClientCSR(field, csrPEM, identityID string, validity time.Duration) (*signedCert, *APIError) {
+func (s *Server) signClientCSR(field, csrPEM, identityID string, validity time.Duration) (*signedCert, *api.Error) {
 	ca, aerr := s.issuer()
 	if aerr != nil {
 		return nil, aerr
@@ -90,14 +91,14 @@ func (s *Server) signClientCSR(field, csrPEM, identityID string, validity time.D
 	}
 	bundle, err := s.caBundle()
 	if err != nil {
-		return nil, errUnhandled(err)
+		return nil, api.Unhandled(err)
 	}
 	cert, err := ca.SignClientCSR(pki.ClientCertRequest{CSR: csr, IdentityID: identityID, TrustDomain: s.cfg.TrustDomain, Validity: validity})
 	if errors.Is(err, pki.ErrBadCSR) {
 		return nil, errBadCSR(field, err)
 	}
 	if err != nil {
-		return nil, errUnhandled(fmt.Errorf("sign client certificate: %w", err))
+		return nil, api.Unhandled(fmt.Errorf("sign client certificate: %w", err))
 	}
 	chain := append([]*x509.Certificate{cert}, ca.IssuerChain()...)
 	return &signedCert{cert: cert, chainPEM: string(pki.EncodeCertificatesPEM(chain...)),
@@ -120,10 +121,10 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 		return err
 	})
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	if held >= maxSessionCerts {
-		return errField("csr", fmt.Sprintf("this API session already holds %d certificates; delete one first", held), nil)
+		return api.Invalid("csr", fmt.Sprintf("this API session already holds %d certificates; delete one first", held), nil)
 	}
 	sc, aerr := s.signClientCSR("csr", csrPEM, c.identity.ID, pki.DefaultSessionCertValidity)
 	if aerr != nil {
@@ -140,17 +141,17 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 		CertPem:      sc.chainPEM,
 	}, nil)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	if aerr := s.apply(r, op); aerr != nil {
 		return aerr
 	}
-	writeData(w, http.StatusCreated, map[string]any{
+	api.WriteData(w, http.StatusCreated, map[string]any{
 		"id":          id,
-		"_links":      links("./" + sessionCertsPath + "/" + id),
+		"_links":      api.Links("./" + sessionCertsPath + "/" + id),
 		"certificate": sc.chainPEM,
 		"cas":         sc.caPEM,
-	}, meta{})
+	}, api.Meta{})
 	return nil
 }
 
@@ -160,8 +161,8 @@ func renderSessionCert(rec *fsm.Record) map[string]any {
 	d := baseEntity(rec, sessionCertsPath)
 	d["subject"] = sc.GetSubject()
 	d["fingerprint"] = sc.GetFingerprint()
-	d["validFrom"] = apiTime(time.Unix(0, sc.GetValidFrom()))
-	d["validTo"] = apiTime(time.Unix(0, sc.GetValidTo()))
+	d["validFrom"] = api.Time(time.Unix(0, sc.GetValidFrom()))
+	d["validTo"] = api.Time(time.Unix(0, sc.GetValidTo()))
 	d["certificate"] = sc.GetCertPem()
 	return d
 }
@@ -169,14 +170,14 @@ func renderSessionCert(rec *fsm.Record) map[string]any {
 // loadSessionCert reads the certificate in the URL if it belongs to the
 // caller's session. Another session's certificate, even of the same
 // identity, is "not found": it is useless outside the session that made it.
-func (s *Server) loadSessionCert(r *http.Request) (*fsm.Record, *APIError) {
+func (s *Server) loadSessionCert(r *http.Request) (*fsm.Record, *api.Error) {
 	rec, err := s.store.Get(fsm.KindApiSessionCertificate, mux.Vars(r)["id"])
 	if err != nil {
-		return nil, errNotFoundOr(err)
+		return nil, api.NotFoundOr(err)
 	}
 	sc, _ := fsm.As[*pb.ApiSessionCertificate](rec)
 	if sc.GetApiSessionId() != callerOf(r).session.ID {
-		return nil, errNotFound()
+		return nil, api.NotFound()
 	}
 	return rec, nil
 }
@@ -186,7 +187,7 @@ func (s *Server) getSessionCert(w http.ResponseWriter, r *http.Request) error {
 	if aerr != nil {
 		return aerr
 	}
-	writeData(w, http.StatusOK, renderSessionCert(rec), meta{})
+	api.WriteData(w, http.StatusOK, renderSessionCert(rec), api.Meta{})
 	return nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 	"github.com/garrison-ctrl/garrison/rest/apispec"
 )
 
@@ -218,7 +219,7 @@ func TestSessionCertificates(t *testing.T) {
 	}
 	got := obj(r.list()[0])
 	if got["id"] != id || got["fingerprint"] != pki.Fingerprint(leaf) || got["subject"] != leaf.Subject.String() ||
-		got["certificate"] != certPEM || got["validTo"] != apiTime(leaf.NotAfter) || got["validFrom"] != apiTime(leaf.NotBefore) {
+		got["certificate"] != certPEM || got["validTo"] != api.Time(leaf.NotAfter) || got["validFrom"] != api.Time(leaf.NotBefore) {
 		t.Errorf("listed %v", got)
 	}
 	if g := e.do(t, http.MethodGet, sessionCerts+"/"+id, tokA, nil); g.status != http.StatusOK || g.data()["fingerprint"] != pki.Fingerprint(leaf) {
@@ -238,16 +239,16 @@ func TestSessionCertificates(t *testing.T) {
 			t.Errorf("session B lists session A's certificate (%s): %s", q, r.raw)
 		}
 	}
-	wantError(t, "get from session B", e.do(t, http.MethodGet, sessionCerts+"/"+id, tokB, nil), http.StatusNotFound, CodeNotFound)
-	wantSpecError(t, "delete from session B", e.doUnchecked(t, http.MethodDelete, sessionCerts+"/"+id, tokB, nil), http.StatusNotFound, CodeNotFound)
-	wantError(t, "no session", e.do(t, http.MethodGet, sessionCerts, "", nil), http.StatusUnauthorized, CodeUnauthorized)
-	wantError(t, "create without session", e.do(t, http.MethodPost, sessionCerts, "", map[string]any{"csr": pemOfCSR(der)}), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "get from session B", e.do(t, http.MethodGet, sessionCerts+"/"+id, tokB, nil), http.StatusNotFound, api.CodeNotFound)
+	wantSpecError(t, "delete from session B", e.doUnchecked(t, http.MethodDelete, sessionCerts+"/"+id, tokB, nil), http.StatusNotFound, api.CodeNotFound)
+	wantError(t, "no session", e.do(t, http.MethodGet, sessionCerts, "", nil), http.StatusUnauthorized, api.CodeUnauthorized)
+	wantError(t, "create without session", e.do(t, http.MethodPost, sessionCerts, "", map[string]any{"csr": pemOfCSR(der)}), http.StatusUnauthorized, api.CodeUnauthorized)
 
 	// Deleting its own.
 	if r := e.do(t, http.MethodDelete, sessionCerts+"/"+id, tokA, nil); r.status != http.StatusOK {
 		t.Fatalf("delete: %d %s", r.status, r.raw)
 	}
-	wantError(t, "get deleted", e.do(t, http.MethodGet, sessionCerts+"/"+id, tokA, nil), http.StatusNotFound, CodeNotFound)
+	wantError(t, "get deleted", e.do(t, http.MethodGet, sessionCerts+"/"+id, tokA, nil), http.StatusNotFound, api.CodeNotFound)
 
 	// Ending a session, in each way it can end, deletes its certificates.
 	csrA, _ := newCSR(t, "sc-a")
@@ -299,7 +300,7 @@ func TestSessionCertificateLimit(t *testing.T) {
 	for range maxSessionCerts {
 		createSessionCert(t, e.apiNode, tok, csr)
 	}
-	ae := wantError(t, "one certificate too many", e.do(t, http.MethodPost, sessionCerts, tok, map[string]any{"csr": csr}), http.StatusBadRequest, CodeCouldNotValidate)
+	ae := wantError(t, "one certificate too many", e.do(t, http.MethodPost, sessionCerts, tok, map[string]any{"csr": csr}), http.StatusBadRequest, api.CodeCouldNotValidate)
 	if causeField(ae) != "csr" {
 		t.Errorf("cause field %q", causeField(ae))
 	}
@@ -359,18 +360,18 @@ func TestSessionCertificateRefusesBadCSRs(t *testing.T) {
 	sid := sessionID(t, e.apiNode, tok)
 	total := sessionCertCount(t, e.apiNode)
 	for name, csr := range badCSRs(t) {
-		ae := wantError(t, name, e.do(t, http.MethodPost, sessionCerts, tok, map[string]any{"csr": csr}), http.StatusBadRequest, CodeCouldNotProcessCSR)
+		ae := wantError(t, name, e.do(t, http.MethodPost, sessionCerts, tok, map[string]any{"csr": csr}), http.StatusBadRequest, api.CodeCouldNotProcessCSR)
 		if causeField(ae) != "csr" {
 			t.Errorf("%s: cause field %q, want csr", name, causeField(ae))
 		}
 	}
 	for name, body := range map[string]any{"missing csr": map[string]any{}, "empty csr": map[string]any{"csr": ""}, "csr not a string": map[string]any{"csr": 5}} {
-		ae := wantError(t, name, e.do(t, http.MethodPost, sessionCerts, tok, body), http.StatusBadRequest, CodeCouldNotValidate)
+		ae := wantError(t, name, e.do(t, http.MethodPost, sessionCerts, tok, body), http.StatusBadRequest, api.CodeCouldNotValidate)
 		if causeField(ae) != "csr" {
 			t.Errorf("%s: cause field %q, want csr", name, causeField(ae))
 		}
 	}
-	wantError(t, "not JSON", e.do(t, http.MethodPost, sessionCerts, tok, "{csr"), http.StatusBadRequest, CodeCouldNotParseBody)
+	wantError(t, "not JSON", e.do(t, http.MethodPost, sessionCerts, tok, "{csr"), http.StatusBadRequest, api.CodeCouldNotParseBody)
 	if ids := sessionCertIDs(t, e.apiNode, sid); len(ids) != 0 {
 		t.Errorf("refused requests stored certificates %v", ids)
 	}
@@ -485,5 +486,5 @@ func TestSessionCertificatesAcrossNodes(t *testing.T) {
 			t.Errorf("%s still holds the certificate after logout: %v", n.name, err)
 		}
 	}
-	wantError(t, "list after logout", b.do(t, http.MethodGet, sessionCerts, tok, nil), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "list after logout", b.do(t, http.MethodGet, sessionCerts, tok, nil), http.StatusUnauthorized, api.CodeUnauthorized)
 }

@@ -13,15 +13,16 @@ import (
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // routeSessions serves authentication and the caller's own session and
 // identity. Both APIs serve these paths.
 func (s *Server) routeSessions(r *mux.Router) {
-	r.Handle("/authenticate", handle(s.authenticate)).Methods(http.MethodPost)
-	r.Handle("/current-api-session", s.authenticated(handle(s.currentAPISession))).Methods(http.MethodGet)
-	r.Handle("/current-api-session", s.authenticated(handle(s.logout))).Methods(http.MethodDelete)
-	r.Handle("/current-identity", s.authenticated(handle(s.currentIdentity))).Methods(http.MethodGet)
+	r.Handle("/authenticate", api.Handle(s.authenticate)).Methods(http.MethodPost)
+	r.Handle("/current-api-session", s.authenticated(api.Handle(s.currentAPISession))).Methods(http.MethodGet)
+	r.Handle("/current-api-session", s.authenticated(api.Handle(s.logout))).Methods(http.MethodDelete)
+	r.Handle("/current-identity", s.authenticated(api.Handle(s.currentIdentity))).Methods(http.MethodGet)
 }
 
 // authenticateRequest is the spec's "authenticate" body.
@@ -40,28 +41,28 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	case "cert":
 		return s.authenticateCert(w, r)
 	case "":
-		return errField("method", "method is required", nil)
+		return api.Invalid("method", "method is required", nil)
 	case "ext-jwt":
-		return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidAuthMethod,
-			Message: "The supplied authentication method is not supported by this controller yet", Cause: &FieldError{Field: "method", Reason: "not supported", Value: method}}
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidAuthMethod,
+			Message: "The supplied authentication method is not supported by this controller yet", Cause: &api.FieldError{Field: "method", Reason: "not supported", Value: method}}
 	default:
-		return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidAuthMethod,
-			Message: "The supplied authentication method is not valid", Cause: &FieldError{Field: "method", Reason: "must be one of password, cert, ext-jwt", Value: method}}
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidAuthMethod,
+			Message: "The supplied authentication method is not valid", Cause: &api.FieldError{Field: "method", Reason: "must be one of password, cert, ext-jwt", Value: method}}
 	}
 	req, aerr := decodeAuthenticateRequest(r)
 	if aerr != nil {
 		return aerr
 	}
 	if req.Username == "" {
-		return errField("username", "username and password fields are required", nil)
+		return api.Invalid("username", "username and password fields are required", nil)
 	}
 	if req.Password == "" {
-		return errField("password", "username and password fields are required", nil)
+		return api.Invalid("password", "username and password fields are required", nil)
 	}
 
 	authRec, ident, err := s.findPasswordAuthenticator(req.Username)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	hash := dummyHash
 	if authRec != nil {
@@ -70,10 +71,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	select {
 	case s.hashing <- struct{}{}:
 	case <-time.After(5 * time.Second):
-		return &APIError{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
+		return &api.Error{Status: http.StatusTooManyRequests, Code: api.CodeRateLimited,
 			Message: "Too many logins are being processed; retry shortly"}
 	case <-r.Context().Done():
-		return errUnhandled(r.Context().Err())
+		return api.Unhandled(r.Context().Err())
 	}
 	match, herr := VerifyPassword(hash, req.Password)
 	<-s.hashing
@@ -81,16 +82,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 		if herr != nil && authRec != nil {
 			s.log.Error("stored password hash is unreadable", "authenticator", authRec.rec.ID, "err", herr)
 		}
-		return errInvalidAuth()
+		return api.InvalidAuth()
 	}
 	return s.startSession(w, r, req, ident, authRec.rec.ID)
 }
 
 // decodeAuthenticateRequest reads the optional "authenticate" body every
 // method shares: config types and the client's environment and SDK info.
-func decodeAuthenticateRequest(r *http.Request) (*authenticateRequest, *APIError) {
+func decodeAuthenticateRequest(r *http.Request) (*authenticateRequest, *api.Error) {
 	var req authenticateRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := api.Decode(r, &req); err != nil {
 		return nil, err
 	}
 	for _, raw := range []struct {
@@ -100,7 +101,7 @@ func decodeAuthenticateRequest(r *http.Request) (*authenticateRequest, *APIError
 		if len(raw.v) > 0 && string(raw.v) != "null" {
 			var obj map[string]any
 			if err := json.Unmarshal(raw.v, &obj); err != nil {
-				return nil, errField(raw.name, "must be an object", nil)
+				return nil, api.Invalid(raw.name, "must be an api.Object", nil)
 			}
 		}
 	}
@@ -128,32 +129,32 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authe
 	id := uuid.NewString()
 	op, err := fsm.CreateOp(fsm.KindApiSession, id, sess, nil)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	if aerr := s.apply(r, op); aerr != nil {
 		// The identity or authenticator was deleted through another node
 		// after this node read it: the store refused the session, and to
 		// the caller that is a failed login, not a bad request.
 		if aerr.Cause != nil && aerr.Cause.Field == "identityId" {
-			return errInvalidAuth()
+			return api.InvalidAuth()
 		}
 		return aerr
 	}
 	rec, err := s.store.Get(fsm.KindApiSession, id)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	exp := expiresAt(sess)
 	access, accessExp, err := s.issueAccessToken(id, ident.rec.ID, now)
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	w.Header().Set(sessionHeader, token)
 	w.Header().Set("expiration-seconds", strconv.FormatInt(sess.GetExpirationSeconds(), 10))
-	w.Header().Set("expires-at", apiTime(exp))
+	w.Header().Set("expires-at", api.Time(exp))
 	d := s.renderCurrentSession(rec, sess, ident.rec, ident.body, token)
 	addAccessToken(d, access, accessExp)
-	writeData(w, http.StatusOK, d, meta{})
+	api.WriteData(w, http.StatusOK, d, api.Meta{})
 	return nil
 }
 
@@ -164,7 +165,7 @@ func addAccessToken(d map[string]any, token string, exp time.Time) {
 		return
 	}
 	d["accessToken"] = token
-	d["accessTokenExpiresAt"] = apiTime(exp)
+	d["accessTokenExpiresAt"] = api.Time(exp)
 }
 
 type authenticatorRec struct {
@@ -208,10 +209,10 @@ func (s *Server) currentAPISession(w http.ResponseWriter, r *http.Request) error
 	// A fresh access token here lets a client renew before the old expires.
 	access, exp, err := s.issueAccessToken(c.session.ID, c.identity.ID, time.Now())
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	addAccessToken(d, access, exp)
-	writeData(w, http.StatusOK, d, meta{})
+	api.WriteData(w, http.StatusOK, d, api.Meta{})
 	return nil
 }
 
@@ -230,10 +231,10 @@ func (s *Server) currentIdentity(w http.ResponseWriter, r *http.Request) error {
 		return err
 	})
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	detail["hasApiSession"] = true
-	writeData(w, http.StatusOK, detail, meta{})
+	api.WriteData(w, http.StatusOK, detail, api.Meta{})
 	return nil
 }
 
@@ -245,7 +246,7 @@ func (s *Server) renderCurrentSession(rec *fsm.Record, sess *pb.ApiSession, irec
 	}
 	exp := expiresAt(sess)
 	d["token"] = token
-	d["expiresAt"] = apiTime(exp)
+	d["expiresAt"] = api.Time(exp)
 	d["expirationSeconds"] = int64(time.Until(exp) / time.Second)
 	return d
 }
@@ -255,7 +256,7 @@ func (s *Server) renderCurrentSession(rec *fsm.Record, sess *pb.ApiSession, irec
 // an empty token.
 func renderAPISession(rec *fsm.Record, sess *pb.ApiSession, identityID, identityName string) map[string]any {
 	d := baseEntity(rec, "api-sessions")
-	last := apiTime(time.Unix(0, sess.GetLastActivityAt()))
+	last := api.Time(time.Unix(0, sess.GetLastActivityAt()))
 	configTypes := sess.GetConfigTypes()
 	if configTypes == nil {
 		configTypes = []string{}
@@ -275,7 +276,7 @@ func renderAPISession(rec *fsm.Record, sess *pb.ApiSession, identityID, identity
 	d["improperClientCertChain"] = false
 	d["lastActivityAt"] = last
 	d["cachedLastActivityAt"] = last
-	d["cachedUpdatedAt"] = apiTime(rec.UpdatedAt)
+	d["cachedUpdatedAt"] = api.Time(rec.UpdatedAt)
 	return d
 }
 

@@ -5,14 +5,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 func TestAuthenticateSuccess(t *testing.T) {
 	e := env(t)
-	for _, api := range apis {
-		t.Run(api.name, func(t *testing.T) {
+	for _, ap := range apis {
+		t.Run(ap.name, func(t *testing.T) {
 			before := time.Now()
-			r := e.do(t, http.MethodPost, api.base+"/authenticate?method=password", "",
+			r := e.do(t, http.MethodPost, ap.base+"/authenticate?method=password", "",
 				map[string]any{"username": adminUsername, "password": adminPassword, "configTypes": []string{"all"}})
 			if r.status != http.StatusOK {
 				t.Fatalf("status %d, want 200: %s", r.status, r.raw)
@@ -51,11 +53,11 @@ func TestAuthenticateSuccess(t *testing.T) {
 			}
 			// The new token works on the other API too.
 			other := ManagementBase
-			if api.base == ManagementBase {
+			if ap.base == ManagementBase {
 				other = ClientBase
 			}
 			if r := e.do(t, http.MethodGet, other+"/current-api-session", token, nil); r.status != http.StatusOK {
-				t.Errorf("token from %s refused on %s: %d %s", api.base, other, r.status, r.raw)
+				t.Errorf("token from %s refused on %s: %d %s", ap.base, other, r.status, r.raw)
 			}
 		})
 	}
@@ -72,22 +74,22 @@ func TestAuthenticateFailures(t *testing.T) {
 		code   string
 		field  string // error.cause.field, when the answer names one
 	}{
-		{"wrong password", pw, map[string]string{"username": adminUsername, "password": "not-the-password"}, 401, CodeInvalidAuth, ""},
-		{"unknown user", pw, map[string]string{"username": "nobody-here", "password": adminPassword}, 401, CodeInvalidAuth, ""},
-		{"disabled identity", pw, map[string]string{"username": disabledUsername, "password": disabledPassword}, 401, CodeInvalidAuth, ""},
-		{"missing method", "/authenticate", map[string]string{"username": adminUsername, "password": adminPassword}, 400, CodeCouldNotValidate, "method"},
-		{"bogus method", "/authenticate?method=bogus", map[string]string{"username": adminUsername, "password": adminPassword}, 400, CodeInvalidAuthMethod, "method"},
-		{"body not JSON", pw, "username=admin&password=x", 400, CodeCouldNotParseBody, ""},
-		{"truncated JSON", pw, `{"username": "admin-user", "password": `, 400, CodeCouldNotParseBody, ""},
-		{"username is a number", pw, `{"username": 12345, "password": "admin-password-1"}`, 400, CodeCouldNotValidate, "username"},
-		{"empty body", pw, "", 400, CodeCouldNotValidate, "username"},
-		{"missing password", pw, map[string]string{"username": adminUsername}, 400, CodeCouldNotValidate, ""},
-		{"envInfo not an object", pw, `{"username": "admin-user", "password": "admin-password-1", "envInfo": 7}`, 400, CodeCouldNotValidate, "envInfo"},
+		{"wrong password", pw, map[string]string{"username": adminUsername, "password": "not-the-password"}, 401, api.CodeInvalidAuth, ""},
+		{"unknown user", pw, map[string]string{"username": "nobody-here", "password": adminPassword}, 401, api.CodeInvalidAuth, ""},
+		{"disabled identity", pw, map[string]string{"username": disabledUsername, "password": disabledPassword}, 401, api.CodeInvalidAuth, ""},
+		{"missing method", "/authenticate", map[string]string{"username": adminUsername, "password": adminPassword}, 400, api.CodeCouldNotValidate, "method"},
+		{"bogus method", "/authenticate?method=bogus", map[string]string{"username": adminUsername, "password": adminPassword}, 400, api.CodeInvalidAuthMethod, "method"},
+		{"body not JSON", pw, "username=admin&password=x", 400, api.CodeCouldNotParseBody, ""},
+		{"truncated JSON", pw, `{"username": "admin-user", "password": `, 400, api.CodeCouldNotParseBody, ""},
+		{"username is a number", pw, `{"username": 12345, "password": "admin-password-1"}`, 400, api.CodeCouldNotValidate, "username"},
+		{"empty body", pw, "", 400, api.CodeCouldNotValidate, "username"},
+		{"missing password", pw, map[string]string{"username": adminUsername}, 400, api.CodeCouldNotValidate, ""},
+		{"envInfo not an api.Object", pw, `{"username": "admin-user", "password": "admin-password-1", "envInfo": 7}`, 400, api.CodeCouldNotValidate, "envInfo"},
 	}
-	for _, api := range apis {
+	for _, ap := range apis {
 		for _, c := range cases {
-			t.Run(api.name+"/"+c.name, func(t *testing.T) {
-				r := e.do(t, http.MethodPost, api.base+c.path, "", c.body)
+			t.Run(ap.name+"/"+c.name, func(t *testing.T) {
+				r := e.do(t, http.MethodPost, ap.base+c.path, "", c.body)
 				er := wantError(t, c.name, r, c.status, c.code)
 				if c.field != "" && causeField(er) != c.field {
 					t.Errorf("error.cause.field %q, want %q: %s", causeField(er), c.field, r.raw)
@@ -106,7 +108,7 @@ func TestAuthenticateFailures(t *testing.T) {
 func TestAuthenticateBodyTooLarge(t *testing.T) {
 	e := env(t)
 	big := `{"username": "admin-user", "password": "admin-password-1", "configTypes": ["` +
-		strings.Repeat("x", maxBody) + `"]}`
+		strings.Repeat("x", api.MaxBody) + `"]}`
 	r := e.do(t, http.MethodPost, ClientBase+"/authenticate?method=password", "", big)
 	if r.status < 400 || r.status >= 500 {
 		t.Fatalf("status %d, want 4xx: %.300s", r.status, r.raw)
@@ -114,7 +116,7 @@ func TestAuthenticateBodyTooLarge(t *testing.T) {
 	if r.status != http.StatusBadRequest {
 		t.Errorf("BUG: oversized body answered %d; POST /authenticate documents only 200, 400, 401 and 429, so it should be 400 COULD_NOT_PARSE_BODY (envelope.go decodeBody)", r.status)
 	}
-	wantError(t, "body > 1 MiB", r, r.status, CodeCouldNotParseBody)
+	wantError(t, "body > 1 MiB", r, r.status, api.CodeCouldNotParseBody)
 	if r.header.Get("zt-session") != "" {
 		t.Error("an oversized login was let in")
 	}
@@ -123,9 +125,9 @@ func TestAuthenticateBodyTooLarge(t *testing.T) {
 func TestCurrentAPISession(t *testing.T) {
 	e := env(t)
 	token := e.adminToken(t)
-	for _, api := range apis {
-		t.Run(api.name, func(t *testing.T) {
-			r := e.do(t, http.MethodGet, api.base+"/current-api-session", token, nil)
+	for _, ap := range apis {
+		t.Run(ap.name, func(t *testing.T) {
+			r := e.do(t, http.MethodGet, ap.base+"/current-api-session", token, nil)
 			if r.status != http.StatusOK {
 				t.Fatalf("status %d: %s", r.status, r.raw)
 			}
@@ -135,10 +137,10 @@ func TestCurrentAPISession(t *testing.T) {
 			if name := stringOf(obj(r.data()["identity"])["name"]); name != adminName {
 				t.Errorf("identity.name %q, want %q", name, adminName)
 			}
-			r = e.do(t, http.MethodGet, api.base+"/current-api-session", "", nil)
-			wantError(t, "no token", r, http.StatusUnauthorized, CodeUnauthorized)
-			r = e.do(t, http.MethodGet, api.base+"/current-api-session", "not-a-real-token", nil)
-			wantError(t, "garbage token", r, http.StatusUnauthorized, CodeUnauthorized)
+			r = e.do(t, http.MethodGet, ap.base+"/current-api-session", "", nil)
+			wantError(t, "no token", r, http.StatusUnauthorized, api.CodeUnauthorized)
+			r = e.do(t, http.MethodGet, ap.base+"/current-api-session", "not-a-real-token", nil)
+			wantError(t, "garbage token", r, http.StatusUnauthorized, api.CodeUnauthorized)
 		})
 	}
 }
@@ -156,14 +158,14 @@ func TestLogout(t *testing.T) {
 	if _, ok := r.body["meta"].(map[string]any); !ok {
 		t.Errorf("logout answer has no meta: %s", r.raw)
 	}
-	for _, api := range apis {
-		r := e.do(t, http.MethodGet, api.base+"/current-api-session", token, nil)
-		wantError(t, "ended token on "+api.name, r, http.StatusUnauthorized, CodeUnauthorized)
-		r = e.do(t, http.MethodGet, api.base+"/current-identity", token, nil)
-		wantError(t, "ended token, current-identity on "+api.name, r, http.StatusUnauthorized, CodeUnauthorized)
+	for _, ap := range apis {
+		r := e.do(t, http.MethodGet, ap.base+"/current-api-session", token, nil)
+		wantError(t, "ended token on "+ap.name, r, http.StatusUnauthorized, api.CodeUnauthorized)
+		r = e.do(t, http.MethodGet, ap.base+"/current-identity", token, nil)
+		wantError(t, "ended token, current-identity on "+ap.name, r, http.StatusUnauthorized, api.CodeUnauthorized)
 	}
 	r = e.do(t, http.MethodDelete, ManagementBase+"/current-api-session", token, nil)
-	wantError(t, "second logout", r, http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "second logout", r, http.StatusUnauthorized, api.CodeUnauthorized)
 	// Other sessions of the same identity live on.
 	if r := e.do(t, http.MethodGet, ClientBase+"/current-api-session", e.adminToken(t), nil); r.status != http.StatusOK {
 		t.Errorf("another session of the admin ended too: %d %s", r.status, r.raw)
@@ -181,9 +183,9 @@ func TestCurrentIdentity(t *testing.T) {
 		{e.adminToken(t), adminName, adminUsername, true},
 		{e.userToken(t), userName, userUsername, false},
 	} {
-		for _, api := range apis {
-			t.Run(who.name+"/"+api.name, func(t *testing.T) {
-				r := e.do(t, http.MethodGet, api.base+"/current-identity", who.token, nil)
+		for _, ap := range apis {
+			t.Run(who.name+"/"+ap.name, func(t *testing.T) {
+				r := e.do(t, http.MethodGet, ap.base+"/current-identity", who.token, nil)
 				if r.status != http.StatusOK {
 					t.Fatalf("status %d: %s", r.status, r.raw)
 				}
@@ -211,7 +213,7 @@ func TestCurrentIdentity(t *testing.T) {
 		}
 	}
 	r := e.do(t, http.MethodGet, ClientBase+"/current-identity", "", nil)
-	wantError(t, "current-identity without a session", r, http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "current-identity without a session", r, http.StatusUnauthorized, api.CodeUnauthorized)
 }
 
 // TestSessionStaysAliveWhileUsed: a session ends after SessionTimeout of
@@ -243,7 +245,7 @@ func TestSessionExpiresWhenIdle(t *testing.T) {
 	token := short.login(t, ClientBase, adminUsername, adminPassword)
 	time.Sleep(1500 * time.Millisecond)
 	r := short.do(t, http.MethodGet, ClientBase+"/current-api-session", token, nil)
-	wantError(t, "idle session", r, http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, "idle session", r, http.StatusUnauthorized, api.CodeUnauthorized)
 }
 
 // newShortSessionServer serves a second API server of the shared node with

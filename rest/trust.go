@@ -13,6 +13,7 @@ import (
 	"github.com/garrison-ctrl/garrison/internal/trust"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // Network trust: what a client fetches, without a session, to check that it
@@ -22,12 +23,12 @@ import (
 // still included.
 
 func (s *Server) routeTrust(client, mgmt *mux.Router) {
-	for _, api := range []*mux.Router{client, mgmt} {
-		api.Handle("/.well-known/est/cacerts", handle(s.wellKnownCACerts)).Methods(http.MethodGet)
-		api.Handle("/network-jwts", handle(s.listNetworkJWTs)).Methods(http.MethodGet)
+	for _, router := range []*mux.Router{client, mgmt} {
+		router.Handle("/.well-known/est/cacerts", api.Handle(s.wellKnownCACerts)).Methods(http.MethodGet)
+		router.Handle("/network-jwts", api.Handle(s.listNetworkJWTs)).Methods(http.MethodGet)
 	}
-	client.Handle("/enroll/jwks", handle(s.enrollJWKS)).Methods(http.MethodGet)
-	client.Handle("/enroll/challenge", handle(s.enrollChallenge)).Methods(http.MethodPost)
+	client.Handle("/enroll/jwks", api.Handle(s.enrollJWKS)).Methods(http.MethodGet)
+	client.Handle("/enroll/challenge", api.Handle(s.enrollChallenge)).Methods(http.MethodPost)
 }
 
 // member is one controller record with its parsed signing chain.
@@ -125,11 +126,11 @@ func (s *Server) clientURLs(members []member) []string {
 func (s *Server) wellKnownCACerts(w http.ResponseWriter, r *http.Request) error {
 	members, err := s.members()
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	body, err := trust.EncodeBundle(s.trustBundle(members))
 	if err != nil {
-		return errUnhandled(fmt.Errorf("encode trust bundle: %w", err))
+		return api.Unhandled(fmt.Errorf("encode trust bundle: %w", err))
 	}
 	w.Header().Set("Content-Type", "application/pkcs7-mime")
 	w.Header().Set("Content-Transfer-Encoding", "base64")
@@ -143,7 +144,7 @@ func (s *Server) wellKnownCACerts(w http.ResponseWriter, r *http.Request) error 
 func (s *Server) enrollJWKS(w http.ResponseWriter, r *http.Request) error {
 	members, err := s.members()
 	if err != nil {
-		return errUnhandled(err)
+		return api.Unhandled(err)
 	}
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	seen := map[string]bool{}
@@ -161,6 +162,6 @@ func (s *Server) enrollJWKS(w http.ResponseWriter, r *http.Request) error {
 			set.Keys = append(set.Keys, jwk)
 		}
 	}
-	writeJSON(w, http.StatusOK, set)
+	api.WriteJSON(w, http.StatusOK, set)
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/garrison-ctrl/garrison/internal/trust"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
 	"github.com/garrison-ctrl/garrison/rest/apispec"
 )
 
@@ -91,9 +92,9 @@ func sameCerts(got, want []*x509.Certificate) bool {
 func TestWellKnownCACerts(t *testing.T) {
 	e := env(t)
 	waitForRecord(t, e.apiNode)
-	for _, api := range apis {
-		t.Run(api.name, func(t *testing.T) {
-			certs := fetchBundle(t, e.apiNode, api.base)
+	for _, ap := range apis {
+		t.Run(ap.name, func(t *testing.T) {
+			certs := fetchBundle(t, e.apiNode, ap.base)
 			// The root, then the intermediate the node signs with, once.
 			if !sameCerts(certs, []*x509.Certificate{e.pki.root.Cert, e.pki.inter.Cert}) {
 				t.Fatalf("bundle holds %d certificates, want the root and the node's intermediate", len(certs))
@@ -130,16 +131,16 @@ func TestEnrollJWKS(t *testing.T) {
 	}
 	// The management API has no JWKS in the spec.
 	r = e.doUnchecked(t, http.MethodGet, ManagementBase+"/enroll/jwks", "", nil)
-	wantError(t, "management jwks", r, http.StatusNotFound, CodeNotFound)
+	wantError(t, "management jwks", r, http.StatusNotFound, api.CodeNotFound)
 }
 
 func TestNetworkJWTs(t *testing.T) {
 	e := env(t)
 	waitForRecord(t, e.apiNode)
 	keys, _, _ := fetchKeys(t, e.apiNode, []*x509.Certificate{e.pki.root.Cert})
-	for _, api := range apis {
-		t.Run(api.name, func(t *testing.T) {
-			r := e.do(t, http.MethodGet, api.base+"/network-jwts", "", nil)
+	for _, ap := range apis {
+		t.Run(ap.name, func(t *testing.T) {
+			r := e.do(t, http.MethodGet, ap.base+"/network-jwts", "", nil)
 			if r.status != http.StatusOK || len(r.list()) != 1 {
 				t.Fatalf("status %d, want one network JWT: %s", r.status, r.raw)
 			}
@@ -222,7 +223,7 @@ func TestEnrollChallenge(t *testing.T) {
 		// The spec documents no 404 here; it is what OpenZiti answers for
 		// an unknown resource.
 		r := e.doUnchecked(t, http.MethodPost, ClientBase+"/enroll/challenge", "", map[string]string{"nonce": uuid.NewString(), "keyId": unknown})
-		wantError(t, "unknown kid "+unknown, r, http.StatusNotFound, CodeNotFound)
+		wantError(t, "unknown kid "+unknown, r, http.StatusNotFound, api.CodeNotFound)
 	}
 
 	for _, c := range []struct {
@@ -238,12 +239,12 @@ func TestEnrollChallenge(t *testing.T) {
 		{"no keyId", map[string]string{"nonce": uuid.NewString()}, "keyId"},
 		{"nonce of the wrong type", map[string]any{"nonce": 5, "keyId": kid}, "nonce"},
 	} {
-		e := wantError(t, c.what, challenge(t, e.apiNode, c.body), http.StatusBadRequest, CodeCouldNotValidate)
+		e := wantError(t, c.what, challenge(t, e.apiNode, c.body), http.StatusBadRequest, api.CodeCouldNotValidate)
 		if got := causeField(e); got != c.field {
 			t.Errorf("%s: cause field %q, want %q", c.what, got, c.field)
 		}
 	}
-	wantError(t, "not JSON", challenge(t, e.apiNode, "nonce please"), http.StatusBadRequest, CodeCouldNotParseBody)
+	wantError(t, "not JSON", challenge(t, e.apiNode, "nonce please"), http.StatusBadRequest, api.CodeCouldNotParseBody)
 }
 
 // TestVerifyNetwork runs the client-side check (what `garrison edge
@@ -348,7 +349,7 @@ func TestTrustIncludesOfflineMembers(t *testing.T) {
 	// The spec documents no 503 for the challenge; it is the cluster's
 	// answer for a member that cannot be reached.
 	r = n.doUnchecked(t, http.MethodPost, ClientBase+"/enroll/challenge", "", map[string]string{"nonce": uuid.NewString(), "keyId": ghostKid})
-	wantError(t, "offline holder", r, http.StatusServiceUnavailable, CodeControllerUnavailable)
+	wantError(t, "offline holder", r, http.StatusServiceUnavailable, api.CodeControllerUnavailable)
 
 	rep, err := trust.VerifyNetwork(ctx, n.url, trust.Options{Roots: []*x509.Certificate{p.root.Cert}})
 	if err != nil {

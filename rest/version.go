@@ -6,6 +6,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/internal/buildinfo"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // API names as OpenZiti keys them in apiVersions and apiAddresses.
@@ -38,12 +39,12 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 	}
 	// Older SDKs look for "edge"; OpenZiti keeps it as the client API.
 	apiVersions["edge"] = apiVersions[APIEdgeClient]
-	writeData(w, http.StatusOK, map[string]any{
+	api.WriteData(w, http.StatusOK, map[string]any{
 		"version":        buildinfo.Version,
 		"revision":       buildinfo.Revision(),
 		"buildDate":      buildinfo.BuildDate,
 		"runtimeVersion": buildinfo.RuntimeVersion(),
 		"capabilities":   []string{"HA_CONTROLLER"},
 		"apiVersions":    apiVersions,
-	}, meta{})
+	}, api.Meta{})
 }

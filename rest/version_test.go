@@ -10,9 +10,9 @@ import (
 // and advertise every API at this server's URL.
 func TestVersion(t *testing.T) {
 	e := env(t)
-	for _, api := range apis {
+	for _, ap := range apis {
 		for _, p := range []string{"/", "/version"} {
-			path := api.base + p
+			path := ap.base + p
 			t.Run(path, func(t *testing.T) {
 				r := e.do(t, http.MethodGet, path, "", nil)
 				if r.status != http.StatusOK {

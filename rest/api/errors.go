@@ -1,4 +1,4 @@
-package rest
+package api
 
 import (
 	"errors"
@@ -10,8 +10,8 @@ import (
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 
-// Error codes of the API's error envelope. Where OpenZiti has a code for
-// the same situation we use its spelling, so SDKs that switch on codes work.
+// Error codes of the error envelope. Where OpenZiti has a code for the same
+// situation we use its spelling, so SDKs that switch on codes work.
 const (
 	CodeNotFound           = "NOT_FOUND"
 	CodeMethodNotAllowed   = "METHOD_NOT_ALLOWED"
@@ -29,6 +29,8 @@ const (
 	// CodeControllerUnavailable: the member that must answer (the holder
 	// of a signing key) cannot be reached now; retry.
 	CodeControllerUnavailable = "CONTROLLER_UNAVAILABLE"
+	CodeInvalidFilter         = "INVALID_FILTER"
+	CodeInvalidPagination     = "INVALID_PAGINATION"
 )
 
 // Error codes of enrollments and certificate requests, as OpenZiti spells them.
@@ -49,8 +51,8 @@ type FieldError struct {
 	Value  any    `json:"value,omitempty"`
 }
 
-// APIError is an error answered in the error envelope.
-type APIError struct {
+// Error is an error answered in the error envelope.
+type Error struct {
 	Status       int
 	Code         string
 	Message      string
@@ -58,89 +60,129 @@ type APIError struct {
 	CauseMessage string
 }
 
-func (e *APIError) Error() string {
+func (e *Error) Error() string {
 	if e.Cause != nil {
 		return fmt.Sprintf("%s: %s (%s: %s)", e.Code, e.Message, e.Cause.Field, e.Cause.Reason)
 	}
 	return e.Code + ": " + e.Message
 }
 
-func isNotFound(err error) bool { return errors.Is(err, fsm.ErrNotFound) }
-
-func errNotFound() *APIError {
-	return &APIError{Status: http.StatusNotFound, Code: CodeNotFound,
+// NotFound is the 404 of an id that names nothing.
+func NotFound() *Error {
+	return &Error{Status: http.StatusNotFound, Code: CodeNotFound,
 		Message: "The resource requested was not found or is no longer available"}
 }
 
-func errUnauthorized() *APIError {
-	return &APIError{Status: http.StatusUnauthorized, Code: CodeUnauthorized,
+// Unauthorized is the 401 of a missing, expired or insufficient session.
+func Unauthorized() *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized,
 		Message: "The request could not be completed. The session is not authorized or the credentials are invalid"}
 }
 
-func errInvalidAuth() *APIError {
-	return &APIError{Status: http.StatusUnauthorized, Code: CodeInvalidAuth, Message: "The authentication request failed"}
+// InvalidAuth is the 401 of a failed login.
+func InvalidAuth() *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: CodeInvalidAuth, Message: "The authentication request failed"}
 }
 
-// errField is a 400 naming the field at fault.
-func errField(field, reason string, value any) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
+// Invalid is a 400 COULD_NOT_VALIDATE naming the field at fault.
+func Invalid(field, reason string, value any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
 		Message: "The supplied request contains an invalid document",
 		Cause:   &FieldError{Field: field, Reason: reason, Value: value}, CauseMessage: field + ": " + reason}
 }
 
-func errBody(err error) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotParseBody,
+// Conflict is a 409 CONFLICT.
+func Conflict(message string) *Error {
+	return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: message}
+}
+
+// BadBody is a 400 COULD_NOT_PARSE_BODY.
+func BadBody(err error) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: CodeCouldNotParseBody,
 		Message: "The body of the request could not be parsed", CauseMessage: err.Error()}
 }
 
-func errUnhandled(err error) *APIError {
-	return &APIError{Status: http.StatusInternalServerError, Code: CodeUnhandled,
+// Unhandled is a 500: a fault of this node, never of the input.
+func Unhandled(err error) *Error {
+	return &Error{Status: http.StatusInternalServerError, Code: CodeUnhandled,
 		Message: "An unhandled error occurred", CauseMessage: err.Error()}
 }
 
-// fromCluster maps errors of a replicated write to API errors. Writes that
+// As passes API errors through and wraps anything else as a 500.
+func As(err error) *Error {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return Unhandled(err)
+}
+
+// NotFoundOr maps a store read error: fsm.ErrNotFound is a 404, anything
+// else a 500.
+func NotFoundOr(err error) *Error {
+	var ae *Error
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, fsm.ErrNotFound):
+		return NotFound()
+	}
+	return Unhandled(err)
+}
+
+// PrefixField qualifies the field of a nested object's validation error
+// ("location" becomes "externalIdClaim.location").
+func PrefixField(prefix string, e *Error) *Error {
+	if e != nil && e.Cause != nil {
+		e.Cause.Field = prefix + e.Cause.Field
+		e.CauseMessage = prefix + e.CauseMessage
+	}
+	return e
+}
+
+// FromCluster maps errors of a replicated write to API errors. Writes that
 // did not happen because the cluster is between leaders are a retryable
 // 503, never a 500.
-func fromCluster(err error) *APIError {
-	var ae *APIError
+func FromCluster(err error) *Error {
+	var ae *Error
 	switch {
 	case errors.As(err, &ae):
 		return ae
 	case errors.Is(err, cluster.ErrNoLeader):
-		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeClusterHasNoLeader,
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeClusterHasNoLeader,
 			Message: "The cluster has no leader at the moment; retry the request", CauseMessage: err.Error()}
 	case errors.Is(err, cluster.ErrUnknownOutcome):
-		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeTimeout,
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeTimeout,
 			Message: "The cluster did not confirm the write in time; check and retry", CauseMessage: err.Error()}
 	case errors.Is(err, cluster.ErrNotFound), errors.Is(err, cluster.ErrUnknownKey):
-		return errNotFound()
+		return NotFound()
 	case errors.Is(err, cluster.ErrKeyHolderUnavailable):
-		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeControllerUnavailable,
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeControllerUnavailable,
 			Message: "The controller holding that key cannot be reached at the moment; retry the request", CauseMessage: err.Error()}
 	case errors.Is(err, cluster.ErrNotMember):
-		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeNotAMember,
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeNotAMember,
 			Message: "This node is no longer a member of the cluster; use another node", CauseMessage: err.Error()}
 	case errors.Is(err, cluster.ErrInvalid):
-		return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
+		return &Error{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
 			Message: "The request cannot be carried out by the cluster", CauseMessage: err.Error()}
 	}
-	return errUnhandled(err)
+	return Unhandled(err)
 }
 
-// fromResult maps a state-machine constraint violation to an API error.
-func fromResult(res *pb.Result) *APIError {
+// FromResult maps a state-machine constraint violation to an API error.
+func FromResult(res *pb.Result) *Error {
 	switch res.GetCode() {
 	case pb.Result_OK:
 		return nil
 	case pb.Result_NOT_FOUND:
-		return errNotFound()
+		return NotFound()
 	case pb.Result_CONFLICT:
 		// OpenZiti reports a taken unique value as a field validation error.
-		return errField(res.GetField(), res.GetMessage(), res.GetValue())
+		return Invalid(res.GetField(), res.GetMessage(), res.GetValue())
 	case pb.Result_REFERENCE_MISSING:
-		return errField(res.GetField(), res.GetMessage(), res.GetValue())
+		return Invalid(res.GetField(), res.GetMessage(), res.GetValue())
 	case pb.Result_REFERENCED:
-		return &APIError{Status: http.StatusConflict, Code: CodeConflict, Message: res.GetMessage()}
+		return Conflict(res.GetMessage())
 	}
-	return errField(res.GetField(), res.GetMessage(), res.GetValue())
+	return Invalid(res.GetField(), res.GetMessage(), res.GetValue())
 }
