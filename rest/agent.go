@@ -6,11 +6,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/garrison-ctrl/garrison/internal/edge"
 
 	"github.com/garrison-ctrl/garrison/cluster"
-	"github.com/garrison-ctrl/garrison/fsm"
-	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
@@ -19,12 +17,6 @@ import (
 const (
 	AgentInitPath   = "/agent/v1/cluster/init"
 	AgentStatusPath = "/agent/v1/status"
-)
-
-// Username and password limits from the spec's definitions.
-const (
-	minUsername, maxUsername = 4, 100
-	minPassword, maxPassword = 5, 100
 )
 
 // InitRequest is the body of an agent init call.
@@ -67,10 +59,10 @@ func (s *Server) agentInit(w http.ResponseWriter, r *http.Request) error {
 	if req.AdminName == "" {
 		req.AdminName = "admin"
 	}
-	if n := len(req.AdminUsername); n < minUsername || n > maxUsername {
+	if n := len(req.AdminUsername); n < edge.MinUsername || n > edge.MaxUsername {
 		return api.Invalid("adminUsername", "must be 4 to 100 characters", nil)
 	}
-	if n := len(req.AdminPassword); n < minPassword || n > maxPassword {
+	if n := len(req.AdminPassword); n < edge.MinPassword || n > edge.MaxPassword {
 		return api.Invalid("adminPassword", "must be 5 to 100 characters", nil)
 	}
 	// Bootstrap and admin creation are two steps; an init that failed after
@@ -96,35 +88,11 @@ func (s *Server) agentInit(w http.ResponseWriter, r *http.Request) error {
 // CreateDefaultAdmin creates the admin identity with a password
 // authenticator in one command.
 func (s *Server) CreateDefaultAdmin(r *http.Request, req InitRequest) *api.Error {
-	hash, err := HashPassword(req.AdminPassword)
+	ops, err := edge.DefaultAdminOps(req.AdminName, req.AdminUsername, req.AdminPassword)
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	identityID, authID := uuid.NewString(), uuid.NewString()
-	createIdentity, err := fsm.CreateOp(fsm.KindIdentity, identityID, &pb.Identity{
-		Name: req.AdminName, TypeId: "User", IsAdmin: true, IsDefaultAdmin: true,
-	}, nil)
-	if err != nil {
-		return api.Unhandled(err)
-	}
-	createAuth, err := fsm.CreateOp(fsm.KindAuthenticator, authID, &pb.Authenticator{
-		IdentityId: identityID, Method: "updb", Username: req.AdminUsername, PasswordHash: hash,
-	}, nil)
-	if err != nil {
-		return api.Unhandled(err)
-	}
-	return s.apply(r, createIdentity, createAuth)
+	return s.apply(r, ops...)
 }
 
-func (s *Server) hasDefaultAdmin() bool {
-	found := false
-	_ = s.store.View(func(rd *fsm.Reader) error {
-		return rd.ForEach(fsm.KindIdentity, func(rec *fsm.Record) error {
-			if id, _ := fsm.As[*pb.Identity](rec); id.GetIsDefaultAdmin() {
-				found = true
-			}
-			return nil
-		})
-	})
-	return found
-}
+func (s *Server) hasDefaultAdmin() bool { return edge.HasDefaultAdmin(s.store) }

@@ -2,11 +2,12 @@ package rest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/garrison-ctrl/garrison/internal/edge"
 
 	"github.com/google/uuid"
 
@@ -38,18 +39,6 @@ func isNotFound(err error) bool { return errors.Is(err, fsm.ErrNotFound) }
 func callerOf(r *http.Request) *caller {
 	c, _ := r.Context().Value(authKey).(*caller)
 	return c
-}
-
-// tokenHash is what the store indexes sessions by; the token itself is
-// never stored.
-func tokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// expiresAt is when a session ends unless it is used again.
-func expiresAt(sess *pb.ApiSession) time.Time {
-	return time.Unix(0, sess.GetLastActivityAt()).Add(time.Duration(sess.GetExpirationSeconds()) * time.Second).UTC()
 }
 
 // resolve finds the session behind the request's token, from this node's
@@ -115,14 +104,14 @@ func (s *Server) maybeNewSession(r *http.Request) bool {
 
 func (s *Server) resolveLocal(r *http.Request) (*caller, *api.Error) {
 	token := r.Header.Get(sessionHeader)
-	var claims *accessClaims
+	var claims *edge.AccessClaims
 	if token == "" {
 		raw, ok := bearerToken(r.Header.Get("Authorization"))
 		if !ok {
 			return nil, api.Unauthorized()
 		}
 		var err error
-		if claims, err = s.verifyAccessToken(raw); err != nil {
+		if claims, err = s.tokens.Verify(raw); err != nil {
 			s.log.Debug("bearer token refused", "requestId", api.RequestID(r), "err", err)
 			return nil, api.Unauthorized()
 		}
@@ -133,7 +122,7 @@ func (s *Server) resolveLocal(r *http.Request) (*caller, *api.Error) {
 		if claims != nil {
 			c.session, err = rd.Get(fsm.KindApiSession, claims.SessionID)
 		} else {
-			c.session, err = rd.Lookup(fsm.ApiSessionToken, tokenHash(token))
+			c.session, err = rd.Lookup(fsm.ApiSessionToken, edge.TokenHash(token))
 		}
 		if err != nil {
 			return err
@@ -156,13 +145,13 @@ func (s *Server) resolveLocal(r *http.Request) (*caller, *api.Error) {
 	}
 	// This node's own record of the session's last use may be newer than the
 	// replicated one, which is only refreshed every few seconds.
-	if v, ok := s.activity.Load(c.session.ID); ok && v.(int64) > c.sess.GetLastActivityAt() {
-		c.sess.LastActivityAt = v.(int64)
+	if last, ok := s.sessions.LastUse(c.session.ID); ok && last > c.sess.GetLastActivityAt() {
+		c.sess.LastActivityAt = last
 	}
-	if time.Now().After(expiresAt(c.sess)) || isDisabled(c.ident, time.Now()) {
+	if time.Now().After(edge.ExpiresAt(c.sess)) || edge.IsDisabled(c.ident, time.Now()) {
 		return nil, api.Unauthorized()
 	}
-	s.activity.Store(c.session.ID, time.Now().UnixNano())
+	s.sessions.Touch(c.session.ID, time.Now())
 	return c, nil
 }
 
@@ -188,4 +177,13 @@ func (s *Server) admin(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	})
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(header string) (string, bool) {
+	scheme, tok, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
@@ -60,14 +62,14 @@ func renderAuthenticator(rd *fsm.Reader, rec *fsm.Record, a *pb.Authenticator) m
 
 // checkCredentials enforces the spec's username and password lengths.
 func checkUsername(field, v string) *api.Error {
-	if n := len(v); n < minUsername || n > maxUsername || api.BadText(v) != "" {
+	if n := len(v); n < edge.MinUsername || n > edge.MaxUsername || api.BadText(v) != "" {
 		return api.Invalid(field, "must be 4 to 100 characters", nil)
 	}
 	return nil
 }
 
 func checkPassword(field, v string) *api.Error {
-	if n := len(v); n < minPassword || n > maxPassword {
+	if n := len(v); n < edge.MinPassword || n > edge.MaxPassword {
 		return api.Invalid(field, "must be 5 to 100 characters", nil)
 	}
 	return nil
@@ -123,7 +125,7 @@ func (s *Server) createAuthenticator(w http.ResponseWriter, r *http.Request) err
 		if aerr := checkPassword("password", password); aerr != nil {
 			return aerr
 		}
-		hash, err := HashPassword(password)
+		hash, err := edge.HashPassword(password)
 		if err != nil {
 			return api.Unhandled(err)
 		}
@@ -208,7 +210,7 @@ func (s *Server) updateAuthenticator(patch, own bool) func(w http.ResponseWriter
 			if current == "" {
 				return api.Invalid("currentPassword", "currentPassword is required", nil)
 			}
-			if ok, err := VerifyPassword(a.GetPasswordHash(), current); err != nil || !ok {
+			if ok, err := edge.VerifyPassword(a.GetPasswordHash(), current); err != nil || !ok {
 				return api.Invalid("currentPassword", "does not match the current password", nil)
 			}
 		}
@@ -235,7 +237,7 @@ func (s *Server) updateAuthenticator(patch, own bool) func(w http.ResponseWriter
 			if aerr := checkPassword("password", v); aerr != nil {
 				return aerr
 			}
-			hash, err := HashPassword(v)
+			hash, err := edge.HashPassword(v)
 			if err != nil {
 				return api.Unhandled(err)
 			}

@@ -9,15 +9,12 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/fsm/query"
-	"github.com/garrison-ctrl/garrison/internal/trust"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
@@ -36,9 +33,6 @@ const (
 	CodeInvalidCommonName           = "INVALID_COMMON_NAME"
 	CodeCertificateFailedValidation = "CERTIFICATE_FAILED_VALIDATION"
 )
-
-// methodCA is the em claim of a CA's auto-enrollment JWT.
-const methodCA = "ca"
 
 // defaultIdentityNameFormat names identities created by CA auto-enrollment
 // when the CA gives no format, as in OpenZiti.
@@ -573,34 +567,19 @@ func (s *Server) verifyCA(w http.ResponseWriter, r *http.Request) error {
 }
 
 // caJWT answers the CA's auto-enrollment JWT (em "ca", sub and jti the CA
-// id), signed by this node and naming every member in ctrls. It carries no
-// secret: enrolling still needs a certificate the CA signed.
+// id), signed by this node and naming every member in ctrls.
 func (s *Server) caJWT(w http.ResponseWriter, r *http.Request) error {
-	rec, _, aerr := s.loadCA(r)
-	if aerr != nil {
-		return aerr
-	}
-	signer := s.cfg.Signer
-	if signer == nil {
-		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnhandled,
-			Message: "this node has no signing key and cannot issue enrollment tokens"}
-	}
-	members, err := s.members()
-	if err != nil {
-		return api.Unhandled(err)
-	}
-	ctrls := s.clientURLs(members)
-	signed, err := signer.sign(trust.EnrollmentClaims{
-		EnrollmentMethod: methodCA,
-		Controllers:      ctrls,
-		Roots:            rootFingerprints(s.cfg.CACerts),
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: signer.Issuer, Subject: rec.ID, ID: rec.ID,
-			Audience: jwt.ClaimStrings{""}, IssuedAt: jwt.NewNumericDate(time.Now()),
-		},
+	var signed string
+	err := s.store.View(func(rd *fsm.Reader) error {
+		rec, err := rd.Get(fsm.KindCa, mux.Vars(r)["id"])
+		if err != nil {
+			return api.NotFoundOr(err)
+		}
+		signed, err = s.minter.CAJWT(rd, rec.ID)
+		return err
 	})
 	if err != nil {
-		return api.Unhandled(fmt.Errorf("sign CA enrollment JWT: %w", err))
+		return fromEdge(err)
 	}
 	w.Header().Set("Content-Type", "application/jwt")
 	w.WriteHeader(http.StatusOK)

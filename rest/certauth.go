@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -49,11 +51,11 @@ func (s *Server) chainsToCluster(rd *fsm.Reader, chain []*x509.Certificate) (boo
 	if len(s.cfg.CACerts) == 0 {
 		return false, nil
 	}
-	members, err := membersIn(rd)
+	members, err := edge.Members(rd)
 	if err != nil {
 		return false, fmt.Errorf("read members' intermediates: %w", err)
 	}
-	_, verr := chain[0].Verify(clientAuthOptions(pki.NewCertPool(s.cfg.CACerts...), chain, s.intermediates(members)...))
+	_, verr := chain[0].Verify(clientAuthOptions(pki.NewCertPool(s.cfg.CACerts...), chain, s.trust.Intermediates(members)...))
 	return verr == nil, nil
 }
 
@@ -109,7 +111,7 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	if ident == nil || isDisabled(ident.body, time.Now()) {
+	if ident == nil || edge.IsDisabled(ident.body, time.Now()) {
 		s.log.Debug("certificate login refused", "requestId", api.RequestID(r), "fingerprint", pki.Fingerprint(chain[0]))
 		return api.InvalidAuth()
 	}

@@ -38,6 +38,6 @@ func (s *Server) enrollChallenge(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	api.WriteJSON(w, http.StatusOK, trust.NewNonceSignature(sig.KeyID, sig.Algorithm, sig.Signature, s.trustBundle(members)))
+	api.WriteJSON(w, http.StatusOK, trust.NewNonceSignature(sig.KeyID, sig.Algorithm, sig.Signature, s.trust.Bundle(members)))
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
@@ -135,10 +137,10 @@ func edgeRouterInput(o api.Object, er *pb.EdgeRouter, patch bool) (map[string]an
 // minted here, ready to be created in the same command as whatever makes
 // the router need it.
 func (s *Server) newRouterEnrollment(routerID string) (*pb.Op, error) {
-	e := &pb.Enrollment{Method: methodEROTT, EdgeRouterId: routerID}
+	e := &pb.Enrollment{Method: edge.MethodEROTT, EdgeRouterId: routerID}
 	var aerr *api.Error
 	err := s.store.View(func(rd *fsm.Reader) error {
-		aerr = s.mintEnrollment(rd, e, routerID, time.Now().Add(defaultEnrollmentLifetime))
+		aerr = s.mint(rd, e, routerID, time.Now().Add(edge.DefaultEnrollmentLifetime))
 		return nil
 	})
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/garrison-ctrl/garrison/fsm"
@@ -85,12 +87,12 @@ func TestEdgeRouterCreateGetPatchPutDelete(t *testing.T) {
 	if _, _, err := jwt.NewParser().ParseUnverified(signed, &claims); err != nil {
 		t.Fatalf("enrollment JWT: %v", err)
 	}
-	if claims.EnrollmentMethod != methodEROTT || claims.Subject != id || claims.ID != token {
+	if claims.EnrollmentMethod != edge.MethodEROTT || claims.Subject != id || claims.ID != token {
 		t.Errorf("JWT claims %+v, want em=erott sub=%s jti=%s", claims, id, token)
 	}
 	created, err1 := time.Parse(time.RFC3339Nano, d["enrollmentCreatedAt"].(string))
 	expires, err2 := time.Parse(time.RFC3339Nano, d["enrollmentExpiresAt"].(string))
-	if err1 != nil || err2 != nil || created.Before(before.Add(-time.Second)) || expires.Sub(created) < defaultEnrollmentLifetime-time.Minute {
+	if err1 != nil || err2 != nil || created.Before(before.Add(-time.Second)) || expires.Sub(created) < edge.DefaultEnrollmentLifetime-time.Minute {
 		t.Errorf("enrollment times %v .. %v", d["enrollmentCreatedAt"], d["enrollmentExpiresAt"])
 	}
 

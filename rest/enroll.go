@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
@@ -131,9 +133,9 @@ func readEnrollInput(r *http.Request, csrFields ...string) (enrollInput, *api.Er
 func (s *Server) enrollGeneric(w http.ResponseWriter, r *http.Request) error {
 	// Methods whose requests have a shape of their own.
 	switch r.URL.Query().Get("method") {
-	case methodCA:
+	case edge.MethodCA:
 		return s.enrollCA(w, r)
-	case methodEROTT:
+	case edge.MethodEROTT:
 		return s.enrollEdgeRouter(w, r)
 	}
 	in, aerr := readEnrollInput(r, "certCsr", "clientCsr", "csr")
@@ -148,11 +150,11 @@ func (s *Server) enrollGeneric(w http.ResponseWriter, r *http.Request) error {
 		return errInvalidToken()
 	}
 	switch e.GetMethod() {
-	case methodOTT:
+	case edge.MethodOTT:
 		return s.finishOTT(w, r, rec, e, in.csr, "certCsr")
-	case methodOTTCA:
+	case edge.MethodOTTCA:
 		return s.finishOTTCA(w, r, rec, e)
-	case methodUPDB:
+	case edge.MethodUPDB:
 		return s.finishUPDB(w, r, rec, e, in)
 	}
 	return errInvalidToken()
@@ -176,7 +178,7 @@ func (s *Server) enrollmentFor(r *http.Request, method string, csrFields ...stri
 }
 
 func (s *Server) enrollOTT(w http.ResponseWriter, r *http.Request) error {
-	in, rec, e, aerr := s.enrollmentFor(r, methodOTT, "clientCsr", "certCsr")
+	in, rec, e, aerr := s.enrollmentFor(r, edge.MethodOTT, "clientCsr", "certCsr")
 	if aerr != nil {
 		return aerr
 	}
@@ -184,7 +186,7 @@ func (s *Server) enrollOTT(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) enrollOTTCA(w http.ResponseWriter, r *http.Request) error {
-	_, rec, e, aerr := s.enrollmentFor(r, methodOTTCA)
+	_, rec, e, aerr := s.enrollmentFor(r, edge.MethodOTTCA)
 	if aerr != nil {
 		return aerr
 	}
@@ -192,7 +194,7 @@ func (s *Server) enrollOTTCA(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) enrollUPDB(w http.ResponseWriter, r *http.Request) error {
-	in, rec, e, aerr := s.enrollmentFor(r, methodUPDB)
+	in, rec, e, aerr := s.enrollmentFor(r, edge.MethodUPDB)
 	if aerr != nil {
 		return aerr
 	}
@@ -286,7 +288,7 @@ func (s *Server) finishUPDB(w http.ResponseWriter, r *http.Request, rec *fsm.Rec
 	case <-r.Context().Done():
 		return api.Unhandled(r.Context().Err())
 	}
-	hash, err := HashPassword(in.password)
+	hash, err := edge.HashPassword(in.password)
 	<-s.hashing
 	if err != nil {
 		return api.Unhandled(err)

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
@@ -176,7 +178,7 @@ func (s *Server) enrollEdgeRouter(w http.ResponseWriter, r *http.Request) error 
 	if aerr != nil {
 		return aerr
 	}
-	if e.GetMethod() != methodEROTT || e.GetEdgeRouterId() == "" {
+	if e.GetMethod() != edge.MethodEROTT || e.GetEdgeRouterId() == "" {
 		return errInvalidToken()
 	}
 	certs, aerr := s.signRouterCSRs(o, e.GetEdgeRouterId(), erottCSRNames)
@@ -224,7 +226,7 @@ func (s *Server) extendRouterEnrollment(w http.ResponseWriter, r *http.Request) 
 	// if a re-enroll got in between the check above and this write, so a
 	// re-enrolled router cannot win its old certificate back.
 	guardID := uuid.NewString()
-	guard, err := fsm.CreateOp(fsm.KindEnrollment, guardID, &pb.Enrollment{Method: methodEROTT, EdgeRouterId: routerID}, nil)
+	guard, err := fsm.CreateOp(fsm.KindEnrollment, guardID, &pb.Enrollment{Method: edge.MethodEROTT, EdgeRouterId: routerID}, nil)
 	if err != nil {
 		return api.Unhandled(err)
 	}
@@ -309,8 +311,8 @@ func (s *Server) controllerName(csr *x509.CertificateRequest) (string, error) {
 	for _, m := range members {
 		// ctrl_address is "tls:host:port"; as a URL its host part is opaque,
 		// so give it a scheme url.Parse understands.
-		addURL("tls://" + strings.TrimPrefix(m.rec.GetCtrlAddress(), "tls:"))
-		for _, list := range m.rec.GetApiAddresses() {
+		addURL("tls://" + strings.TrimPrefix(m.Record.GetCtrlAddress(), "tls:"))
+		for _, list := range m.Record.GetApiAddresses() {
 			for _, a := range list.GetAddresses() {
 				addURL(a.GetUrl())
 			}

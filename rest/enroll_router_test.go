@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -400,7 +402,7 @@ func TestEdgeRouterExtendEnrollment(t *testing.T) {
 	// (A re-enroll also clears the fingerprint; here the enrollment alone
 	// is written so that the check passes and the write's guard is what
 	// refuses.)
-	pending := &pb.Enrollment{Method: methodEROTT, EdgeRouterId: er.id, Token: "00000000-0000-4000-8000-000000000001", ExpiresAt: time.Now().Add(time.Hour).UnixNano()}
+	pending := &pb.Enrollment{Method: edge.MethodEROTT, EdgeRouterId: er.id, Token: "00000000-0000-4000-8000-000000000001", ExpiresAt: time.Now().Add(time.Hour).UnixNano()}
 	op, err := fsm.CreateOp(fsm.KindEnrollment, "guard-test-enrollment", pending, nil)
 	if err != nil {
 		t.Fatal(err)

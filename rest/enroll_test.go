@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
@@ -397,7 +399,7 @@ func TestRefreshRevokesTokenAlreadyLookedUp(t *testing.T) {
 	if r := e.do(t, http.MethodPost, mgmt+"/enrollments/"+en["id"].(string)+"/refresh", admin, map[string]any{"expiresAt": later}); r.status != http.StatusOK {
 		t.Fatalf("refresh: %d %s", r.status, r.raw)
 	}
-	hash, err := HashPassword("attacker-pw-1")
+	hash, err := edge.HashPassword("attacker-pw-1")
 	if err != nil {
 		t.Fatal(err)
 	}

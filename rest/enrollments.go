@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
@@ -16,7 +18,7 @@ import (
 
 // identityEnrollmentMethods are the methods an admin may create for an
 // identity; erott belongs to routers.
-var identityEnrollmentMethods = []string{methodOTT, methodOTTCA, methodUPDB}
+var identityEnrollmentMethods = []string{edge.MethodOTT, edge.MethodOTTCA, edge.MethodUPDB}
 
 func (s *Server) routeEnrollments(mgmt *mux.Router) {
 	mgmt.Handle("/enrollments", s.admin(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -98,7 +100,7 @@ func renderEnrollment(rd *fsm.Reader, rec *fsm.Record, e *pb.Enrollment) map[str
 	} else {
 		d["caId"] = nil
 	}
-	if e.GetMethod() == methodUPDB {
+	if e.GetMethod() == edge.MethodUPDB {
 		d["username"] = e.GetUsername()
 	}
 	return d
@@ -150,7 +152,7 @@ func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, id
 		// The credential an enrollment would create must not exist already:
 		// one authenticator per method per identity.
 		authMethod := "cert"
-		if req.method == methodUPDB {
+		if req.method == edge.MethodUPDB {
 			authMethod = "updb"
 		}
 		if _, err := rd.Lookup(fsm.AuthenticatorIdentityMethod, req.identityID+"/"+authMethod); err == nil {
@@ -162,7 +164,7 @@ func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, id
 	}
 	e := &pb.Enrollment{Method: req.method, IdentityId: req.identityID}
 	switch req.method {
-	case methodOTTCA:
+	case edge.MethodOTTCA:
 		if req.caID == "" {
 			return nil, api.Invalid("caId", "is required for ottca enrollments", nil)
 		}
@@ -177,7 +179,7 @@ func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, id
 			return nil, api.Invalid("caId", "the CA does not allow ottca enrollment (isOttCaEnrollmentEnabled is false)", req.caID)
 		}
 		e.CaId = req.caID
-	case methodUPDB:
+	case edge.MethodUPDB:
 		if aerr := checkUsername("username", req.username); aerr != nil {
 			return nil, aerr
 		}
@@ -186,7 +188,7 @@ func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, id
 		}
 		e.Username = req.username
 	}
-	if aerr := s.mintEnrollment(rd, e, req.identityID, req.expiresAt); aerr != nil {
+	if aerr := s.mint(rd, e, req.identityID, req.expiresAt); aerr != nil {
 		return nil, aerr
 	}
 	return e, nil
@@ -316,7 +318,7 @@ func (s *Server) refreshEnrollment(w http.ResponseWriter, r *http.Request) error
 		if subject == "" {
 			subject = e.GetEdgeRouterId()
 		}
-		if aerr := s.mintEnrollment(rd, e, subject, exp); aerr != nil {
+		if aerr := s.mint(rd, e, subject, exp); aerr != nil {
 			return aerr
 		}
 		op, err = fsm.PatchOp(fsm.KindEnrollment, id, e, nil, "token", "expires_at", "jwt", "issued_by")
@@ -350,12 +352,12 @@ func (s *Server) reEnrollAuthenticator(w http.ResponseWriter, r *http.Request) e
 			return api.NotFoundOr(err)
 		}
 		a, _ := fsm.As[*pb.Authenticator](rec)
-		req := enrollmentRequest{method: methodOTT, identityID: a.GetIdentityId(), expiresAt: exp}
+		req := enrollmentRequest{method: edge.MethodOTT, identityID: a.GetIdentityId(), expiresAt: exp}
 		switch {
 		case a.GetMethod() == "updb":
-			req.method, req.username = methodUPDB, a.GetUsername()
+			req.method, req.username = edge.MethodUPDB, a.GetUsername()
 		case a.GetCaId() != "":
-			req.method, req.caID = methodOTTCA, a.GetCaId()
+			req.method, req.caID = edge.MethodOTTCA, a.GetCaId()
 			// An ottca enrollment its CA refuses could never be used.
 			if crec, err := rd.Get(fsm.KindCa, a.GetCaId()); err == nil {
 				if ca, _ := fsm.As[*pb.Ca](crec); !ca.GetIsOttCaEnrollmentEnabled() {
@@ -367,7 +369,7 @@ func (s *Server) reEnrollAuthenticator(w http.ResponseWriter, r *http.Request) e
 		// The authenticator is deleted in the same command, so the checks
 		// for an existing credential do not apply.
 		e := &pb.Enrollment{Method: req.method, IdentityId: req.identityID, CaId: req.caID, Username: req.username}
-		if aerr := s.mintEnrollment(rd, e, req.identityID, exp); aerr != nil {
+		if aerr := s.mint(rd, e, req.identityID, exp); aerr != nil {
 			return aerr
 		}
 		create, err := fsm.CreateOp(fsm.KindEnrollment, enrollID, e, nil)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
@@ -140,11 +142,11 @@ func checkPendingCert(certPEM, pendingFingerprint string) *api.Error {
 // certificate's own validity, so an expired certificate is still recognised
 // as the network's.
 func (s *Server) issuedByNetwork(rd *fsm.Reader, cert *x509.Certificate) bool {
-	members, err := membersIn(rd)
+	members, err := edge.Members(rd)
 	if err != nil || cert.IsCA {
 		return false
 	}
-	inters := s.intermediates(members)
+	inters := s.trust.Intermediates(members)
 	if len(inters) == 0 {
 		return false
 	}

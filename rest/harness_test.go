@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/google/uuid"
 
 	"github.com/garrison-ctrl/garrison/cluster"
@@ -157,7 +159,7 @@ func startAPINode(p *testPKI, name, dir string, leaderWait time.Duration, restCf
 		return nil, err
 	}
 	cfg := Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: quietLog(),
-		Signer: &TokenSigner{Key: signingKey, KeyID: kid, Issuer: apiURL}, Issuer: p.inter, CACerts: []*x509.Certificate{p.root.Cert}}
+		Signer: &edge.TokenSigner{Key: signingKey, KeyID: kid, Issuer: apiURL}, Issuer: p.inter, CACerts: []*x509.Certificate{p.root.Cert}}
 	if restCfg != nil {
 		restCfg(&cfg)
 	}
@@ -313,7 +315,7 @@ func createUser(ctx context.Context, node *cluster.Node, name, username, passwor
 }
 
 func userCommand(name, username, password string, disabled bool) (*pb.Command, error) {
-	hash, err := HashPassword(password)
+	hash, err := edge.HashPassword(password)
 	if err != nil {
 		return nil, err
 	}

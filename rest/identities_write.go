@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
@@ -234,14 +236,14 @@ func identityEnrollmentInput(o api.Object) ([]enrollmentRequest, *api.Error) {
 	if err := json.Unmarshal(raw, &eo); err != nil || eo == nil {
 		return nil, api.Invalid("enrollment", "must be an api.Object", nil)
 	}
-	exp := time.Now().Add(defaultEnrollmentLifetime)
+	exp := time.Now().Add(edge.DefaultEnrollmentLifetime)
 	var reqs []enrollmentRequest
 	ott, _, aerr := eo.Bool("ott")
 	if aerr != nil {
 		return nil, api.PrefixField("enrollment.", aerr)
 	}
 	if ott {
-		reqs = append(reqs, enrollmentRequest{method: methodOTT, expiresAt: exp})
+		reqs = append(reqs, enrollmentRequest{method: edge.MethodOTT, expiresAt: exp})
 	}
 	if caID, ok, aerr := eo.String("ottca"); aerr != nil {
 		return nil, api.PrefixField("enrollment.", aerr)
@@ -249,12 +251,12 @@ func identityEnrollmentInput(o api.Object) ([]enrollmentRequest, *api.Error) {
 		if ott {
 			return nil, api.Invalid("enrollment.ottca", "ott and ottca both create a certificate; choose one", caID)
 		}
-		reqs = append(reqs, enrollmentRequest{method: methodOTTCA, caID: caID, expiresAt: exp})
+		reqs = append(reqs, enrollmentRequest{method: edge.MethodOTTCA, caID: caID, expiresAt: exp})
 	}
 	if username, ok, aerr := eo.String("updb"); aerr != nil {
 		return nil, api.PrefixField("enrollment.", aerr)
 	} else if ok && username != "" {
-		reqs = append(reqs, enrollmentRequest{method: methodUPDB, username: username, expiresAt: exp})
+		reqs = append(reqs, enrollmentRequest{method: edge.MethodUPDB, username: username, expiresAt: exp})
 	}
 	return reqs, nil
 }
@@ -393,14 +395,6 @@ func (s *Server) sessionIDsOf(identityID string) ([]string, error) {
 		return err
 	})
 	return ids, err
-}
-
-// isDisabled reports whether the identity may not log in or use sessions now.
-func isDisabled(ident *pb.Identity, now time.Time) bool {
-	if !ident.GetDisabled() {
-		return false
-	}
-	return ident.GetDisabledUntil() == 0 || now.UnixNano() < ident.GetDisabledUntil()
 }
 
 // identityTypeEpoch is the fixed createdAt of the built-in identity types.

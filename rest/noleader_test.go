@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/google/uuid"
 
 	"github.com/garrison-ctrl/garrison/cluster"
@@ -171,7 +173,7 @@ func seedAdminSession(t *testing.T, n *apiNode) string {
 		t.Fatal(err)
 	}
 	sess, err := fsm.CreateOp(fsm.KindApiSession, "seeded-session-id", &pb.ApiSession{
-		IdentityId: "seeded-admin-id", TokenHash: tokenHash(token),
+		IdentityId: "seeded-admin-id", TokenHash: edge.TokenHash(token),
 		LastActivityAt: time.Now().UnixNano(), ExpirationSeconds: 600,
 	}, nil)
 	if err != nil {

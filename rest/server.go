@@ -8,12 +8,14 @@ package rest
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"log/slog"
 	"net/http"
 	"runtime"
 	"runtime/debug"
-	"sync"
 	"time"
+
+	"github.com/garrison-ctrl/garrison/internal/edge"
 
 	"github.com/gorilla/mux"
 
@@ -42,9 +44,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	// WriteTimeout bounds how long a request waits for its replicated write.
 	WriteTimeout time.Duration
-	// Signer signs this node's access tokens; nil disables issuing them
-	// (tokens from other members are still accepted).
-	Signer *TokenSigner
+	// Signer signs this node's access tokens and JWTs; nil disables issuing
+	// them (tokens from other members are still accepted).
+	Signer *edge.TokenSigner
 	// Issuer is this node's intermediate CA: it signs the client
 	// certificates of enrollments, API session certificates and extensions.
 	Issuer *pki.CA
@@ -62,13 +64,15 @@ type Server struct {
 	node  *cluster.Node
 	store *fsm.Store
 	log   *slog.Logger
-	keys  keyCache
 	// hashing bounds concurrent argon2id verifications (19 MiB each), so a
 	// burst of logins cannot exhaust memory.
 	hashing chan struct{}
-	// activity: session id -> last use seen by this node (unix nanos),
-	// flushed to the replicated session in batches.
-	activity sync.Map
+
+	// The domain services behind the handlers.
+	trust    *edge.Trust
+	tokens   *edge.Tokens
+	minter   *edge.Minter
+	sessions *edge.Sessions
 }
 
 // New returns a Server for cfg.
@@ -82,8 +86,41 @@ func New(cfg Config) *Server {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 15 * time.Second
 	}
+	nodeID := ""
+	if cfg.Node != nil {
+		nodeID = cfg.Node.ID()
+	}
+	trust := &edge.Trust{Roots: cfg.CACerts, Issuer: cfg.Issuer, ClientURL: cfg.AdvertiseURL + ClientBase, ClientAPI: APIEdgeClient}
 	return &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log,
-		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+		hashing:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+		trust:    trust,
+		tokens:   &edge.Tokens{Signer: cfg.Signer, Store: cfg.Store},
+		minter:   &edge.Minter{Signer: cfg.Signer, Trust: trust, NodeID: nodeID},
+		sessions: &edge.Sessions{Node: cfg.Node, Store: cfg.Store, Timeout: cfg.SessionTimeout, WriteTimeout: cfg.WriteTimeout, Log: cfg.Log},
+	}
+}
+
+// RunSessionMaintenance replicates session activity in batches and, on the
+// leader, deletes sessions idle past their timeout, until ctx ends.
+func (s *Server) RunSessionMaintenance(ctx context.Context) { s.sessions.Run(ctx) }
+
+// mint fills an enrollment's token and JWT (edge.Minter.Mint) within the
+// caller's read view.
+func (s *Server) mint(rd *fsm.Reader, e *pb.Enrollment, subject string, expiresAt time.Time) *api.Error {
+	if err := s.minter.Mint(rd, e, subject, expiresAt); err != nil {
+		return fromEdge(err)
+	}
+	return nil
+}
+
+// fromEdge maps a domain service's error: a node without a signing key
+// cannot serve what needs one (503), anything else is this node's fault.
+func fromEdge(err error) *api.Error {
+	if errors.Is(err, edge.ErrNoSigner) {
+		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnhandled,
+			Message: "this node has no signing key and cannot issue tokens; use another node", CauseMessage: err.Error()}
+	}
+	return api.As(err)
 }
 
 // Handler routes all APIs.

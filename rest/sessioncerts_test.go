@@ -283,7 +283,7 @@ func TestSessionCertificates(t *testing.T) {
 	if res, _, err := e.node.Apply(ctx, &pb.Command{RequestId: "test-age-session", Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{old}}); err != nil || res.GetCode() != pb.Result_OK {
 		t.Fatalf("age session: %v %v", res, err)
 	}
-	e.srv.sweepExpired(ctx)
+	e.srv.sessions.Sweep(ctx)
 	if _, err := e.store.Get(fsm.KindApiSession, sidC); !errors.Is(err, fsm.ErrNotFound) {
 		t.Fatalf("expired session not swept: %v", err)
 	}

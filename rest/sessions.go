@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
@@ -64,7 +66,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	hash := dummyHash
+	hash := edge.DummyHash()
 	if authRec != nil {
 		hash = authRec.body.GetPasswordHash()
 	}
@@ -76,9 +78,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	case <-r.Context().Done():
 		return api.Unhandled(r.Context().Err())
 	}
-	match, herr := VerifyPassword(hash, req.Password)
+	match, herr := edge.VerifyPassword(hash, req.Password)
 	<-s.hashing
-	if authRec == nil || herr != nil || !match || isDisabled(ident.body, time.Now()) {
+	if authRec == nil || herr != nil || !match || edge.IsDisabled(ident.body, time.Now()) {
 		if herr != nil && authRec != nil {
 			s.log.Error("stored password hash is unreadable", "authenticator", authRec.rec.ID, "err", herr)
 		}
@@ -118,7 +120,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authe
 	sess := &pb.ApiSession{
 		IdentityId:        ident.rec.ID,
 		AuthenticatorId:   authenticatorID,
-		TokenHash:         tokenHash(token),
+		TokenHash:         edge.TokenHash(token),
 		IpAddress:         clientIP(r),
 		ConfigTypes:       req.ConfigTypes,
 		EnvInfoJson:       compactJSON(req.EnvInfo),
@@ -144,8 +146,8 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authe
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	exp := expiresAt(sess)
-	access, accessExp, err := s.issueAccessToken(id, ident.rec.ID, now)
+	exp := edge.ExpiresAt(sess)
+	access, accessExp, err := s.tokens.Issue(id, ident.rec.ID, now)
 	if err != nil {
 		return api.Unhandled(err)
 	}
@@ -207,7 +209,7 @@ func (s *Server) currentAPISession(w http.ResponseWriter, r *http.Request) error
 	c := callerOf(r)
 	d := s.renderCurrentSession(c.session, c.sess, c.identity, c.ident, c.token)
 	// A fresh access token here lets a client renew before the old expires.
-	access, exp, err := s.issueAccessToken(c.session.ID, c.identity.ID, time.Now())
+	access, exp, err := s.tokens.Issue(c.session.ID, c.identity.ID, time.Now())
 	if err != nil {
 		return api.Unhandled(err)
 	}
@@ -244,7 +246,7 @@ func (s *Server) renderCurrentSession(rec *fsm.Record, sess *pb.ApiSession, irec
 		"self":             map[string]string{"href": "./current-api-session"},
 		"current-identity": map[string]string{"href": "./current-identity"},
 	}
-	exp := expiresAt(sess)
+	exp := edge.ExpiresAt(sess)
 	d["token"] = token
 	d["expiresAt"] = api.Time(exp)
 	d["expirationSeconds"] = int64(time.Until(exp) / time.Second)

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/internal/edge"
+
 	"github.com/spf13/cobra"
 
 	"github.com/garrison-ctrl/garrison/cluster"
@@ -174,7 +176,7 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 	}()
 
 	api := rest.New(rest.Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: log, SessionTimeout: cfg.SessionTimeout,
-		Signer: &rest.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL},
+		Signer: &edge.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL},
 		Issuer: certs.issuer, TrustDomain: cfg.TrustDomain, CACerts: certs.caCerts})
 	ln, err := net.Listen("tcp", cfg.APIAddress)
 	if err != nil {

@@ -1,4 +1,9 @@
-package rest
+// Package edge holds the Edge controller's domain services, the work behind
+// the REST API that is not HTTP: password hashing, access-token signing and
+// checking, enrollment JWT minting, the cluster's trust material read from
+// the replicated member records, API session bookkeeping and the default
+// admin. It never imports net/http; package rest maps its errors to answers.
+package edge
 
 import (
 	"crypto/rand"
@@ -7,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -75,12 +81,20 @@ func VerifyPassword(hash, password string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// dummyHash is verified against when a username does not exist, so that a
-// failed login takes as long whether or not the user exists.
-var dummyHash = func() string {
+// DummyHash is a hash to verify against when a username does not exist, so
+// that a failed login takes as long whether or not the user exists. It is
+// made on first use: hashing costs 19 MiB and tens of milliseconds, which
+// the CLI should not pay at every start.
+var DummyHash = sync.OnceValue(func() string {
 	h, err := HashPassword("garrison-timing-equaliser")
 	if err != nil {
 		return ""
 	}
 	return h
-}()
+})
+
+// Username and password limits, from the spec's definitions.
+const (
+	MinUsername, MaxUsername = 4, 100
+	MinPassword, MaxPassword = 5, 100
+)

@@ -1,0 +1,48 @@
+package edge
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// DefaultAdminOps builds the default admin: an identity (isAdmin,
+// isDefaultAdmin) and its password authenticator, to be created in one
+// command so that neither exists without the other.
+func DefaultAdminOps(name, username, password string) ([]*pb.Op, error) {
+	hash, err := HashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	identityID, authID := uuid.NewString(), uuid.NewString()
+	createIdentity, err := fsm.CreateOp(fsm.KindIdentity, identityID, &pb.Identity{
+		Name: name, TypeId: "User", IsAdmin: true, IsDefaultAdmin: true,
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("default admin: %w", err)
+	}
+	createAuth, err := fsm.CreateOp(fsm.KindAuthenticator, authID, &pb.Authenticator{
+		IdentityId: identityID, Method: "updb", Username: username, PasswordHash: hash,
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("default admin authenticator: %w", err)
+	}
+	return []*pb.Op{createIdentity, createAuth}, nil
+}
+
+// HasDefaultAdmin reports whether the default admin exists.
+func HasDefaultAdmin(store *fsm.Store) bool {
+	found := false
+	_ = store.View(func(rd *fsm.Reader) error {
+		return rd.ForEach(fsm.KindIdentity, func(rec *fsm.Record) error {
+			if id, _ := fsm.As[*pb.Identity](rec); id.GetIsDefaultAdmin() {
+				found = true
+			}
+			return nil
+		})
+	})
+	return found
+}
