@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"slices"
+
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -15,6 +17,7 @@ var (
 	// EdgeRouterFingerprint holds current and pending (unverified) fingerprints.
 	EdgeRouterFingerprint    = UniqueIndex(KindEdgeRouter, "fingerprint")
 	EdgeRouterRoleAttributes = MultiIndex(KindEdgeRouter, "roleAttributes")
+	EdgeRouterConfigs        = MultiIndex(KindEdgeRouter, "configs")
 )
 
 var edgeRouterKind = Kind{
@@ -31,5 +34,10 @@ var edgeRouterKind = Kind{
 		EdgeRouterRoleAttributes.Index("roleAttributes", func(m proto.Message) []string {
 			return m.(*pb.EdgeRouter).GetRoleAttributes()
 		}),
+		EdgeRouterConfigs.Index("configs", func(m proto.Message) []string {
+			return slices.Compact(slices.Sorted(slices.Values(m.(*pb.EdgeRouter).GetConfigs())))
+		}),
 	},
+	// A config a router uses cannot be deleted (409).
+	Refs: []Ref{{Index: EdgeRouterConfigs, Field: "configs", Target: KindConfig, OnDelete: Restrict}},
 }

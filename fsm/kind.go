@@ -163,6 +163,8 @@ func allKinds() []*Kind {
 		&edgeRouterKind,
 		&enrollmentKind,
 		&apiSessionCertificateKind,
+		&configTypeKind,
+		&configKind,
 	}
 }
 

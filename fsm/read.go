@@ -212,3 +212,26 @@ func (r *Reader) Keys(h IndexRef, offset, limit int) ([]string, int, error) {
 	})
 	return out, total, err
 }
+
+// NewBody returns an empty body message of a kind.
+func (s *Store) NewBody(kind string) (proto.Message, error) {
+	k, ok := s.kinds[kind]
+	if !ok {
+		return nil, fmt.Errorf("unknown entity type %q", kind)
+	}
+	return k.New(), nil
+}
+
+// IndexKeys are the keys a record has in one of its kind's indexes, as the
+// store computes them on write; nil if the index is not the record's kind's.
+func (s *Store) IndexKeys(h IndexRef, rec *Record) []string {
+	k, ok := s.kinds[h.KindName()]
+	if !ok || rec.Kind != k.Name {
+		return nil
+	}
+	ix := k.index(h.IndexName())
+	if ix == nil || ix.Name == TagIndex {
+		return nil
+	}
+	return ix.Keys(rec.Body)
+}

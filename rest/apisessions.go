@@ -3,50 +3,38 @@ package rest
 import (
 	"net/http"
 
-	"github.com/gorilla/mux"
-
 	"github.com/garrison-ctrl/garrison/fsm"
-	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
+	. "github.com/garrison-ctrl/garrison/rest/resource"
 )
 
-func (s *Server) routeAPISessions(mgmt *mux.Router) {
-	mgmt.Handle("/api-sessions/{id}", s.admin(api.Handle(s.getAPISession))).Methods(http.MethodGet)
-	mgmt.Handle("/api-sessions/{id}", s.admin(api.Handle(s.deleteAPISession))).Methods(http.MethodDelete)
-	mgmt.Handle("/summary", s.admin(api.Handle(s.summary))).Methods(http.MethodGet)
-}
-
-// sessionView renders a session with its identity's name from rd.
-func sessionView(rd *fsm.Reader, rec *fsm.Record) map[string]any {
-	sess, _ := fsm.As[*pb.ApiSession](rec)
-	name := ""
-	if irec, err := rd.Get(fsm.KindIdentity, sess.GetIdentityId()); err == nil {
-		ident, _ := fsm.As[*pb.Identity](irec)
-		name = ident.GetName()
+// apiSessions declares /api-sessions. Only a token's hash is stored, so the
+// token itself is known only to its holder: every other view of a session
+// shows an empty token. Deleting a session ends it on every node at once,
+// with its session certificates.
+func (s *Server) apiSessions() *Resource {
+	return &Resource{
+		Kind: fsm.KindApiSession, Path: "api-sessions",
+		Fields: []Field{
+			{Name: "identityId", Proto: "identity_id", Type: Ref, RefKind: fsm.KindIdentity, RefPath: "identities", RefName: "identity",
+				Access: ReadOnly, Filter: []string{"identity", "identityId"}, Index: fsm.ApiSessionIdentity},
+			{Name: "authenticatorId", Proto: "authenticator_id", Type: String, Access: ReadOnly, Filter: []string{"authenticator", "authenticatorId"}},
+			{Name: "ipAddress", Proto: "ip_address", Type: String, Access: ReadOnly},
+			{Name: "configTypes", Proto: "config_types", Type: Strings, Access: ReadOnly, NoFilter: true},
+			{Name: "lastActivityAt", Proto: "last_activity_at", Type: DateTime, Access: ReadOnly},
+			{Name: "isMfaRequired", Proto: "is_mfa_required", Type: Bool, Access: ReadOnly, Filter: []string{"mfaRequired", "isMfaRequired"}},
+			{Name: "isMfaComplete", Proto: "is_mfa_complete", Type: Bool, Access: ReadOnly, Filter: []string{"mfaComplete", "isMfaComplete"}},
+			{Name: "improperClientCertChain", Type: Bool, Access: ReadOnly, Get: func(*fsm.Reader, *fsm.Record) any { return false }},
+		},
+		Render: func(_ *fsm.Reader, rec *fsm.Record, d map[string]any) error {
+			d["token"] = ""
+			d["authQueries"] = []any{}
+			d["isCertExtendable"], d["isCertExtendRequested"], d["isCertKeyRollRequested"] = false, false, false
+			d["cachedLastActivityAt"] = d["lastActivityAt"]
+			d["cachedUpdatedAt"] = api.Time(rec.UpdatedAt)
+			return nil
+		},
 	}
-	return renderAPISession(rec, sess, sess.GetIdentityId(), name)
-}
-
-func (s *Server) getAPISession(w http.ResponseWriter, r *http.Request) error {
-	var d map[string]any
-	err := s.store.View(func(rd *fsm.Reader) error {
-		rec, err := rd.Get(fsm.KindApiSession, mux.Vars(r)["id"])
-		if err != nil {
-			return err
-		}
-		d = sessionView(rd, rec)
-		return nil
-	})
-	if err != nil {
-		return api.NotFoundOr(err)
-	}
-	api.WriteData(w, http.StatusOK, d, api.Meta{})
-	return nil
-}
-
-// deleteAPISession ends a session on every node within one Raft apply.
-func (s *Server) deleteAPISession(w http.ResponseWriter, r *http.Request) error {
-	return s.applyEmpty(w, r, fsm.DeleteOp(fsm.KindApiSession, mux.Vars(r)["id"]))
 }
 
 // summaryKinds maps the summary's names (OpenZiti's) to entity types.
@@ -55,6 +43,11 @@ var summaryKinds = map[string]string{
 	"authenticators": fsm.KindAuthenticator,
 	"apiSessions":    fsm.KindApiSession,
 	"controllers":    fsm.KindController,
+	"configTypes":    fsm.KindConfigType,
+	"configs":        fsm.KindConfig,
+	"edgeRouters":    fsm.KindEdgeRouter,
+	"cas":            fsm.KindCa,
+	"enrollments":    fsm.KindEnrollment,
 }
 
 // summary counts the entities of each type in this node's store.

@@ -10,14 +10,14 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
-	"github.com/garrison-ctrl/garrison/fsm/query"
+	"github.com/garrison-ctrl/garrison/internal/edge"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
+	. "github.com/garrison-ctrl/garrison/rest/resource"
 )
 
 // Third-party certificate authorities (management /cas). A CA is stored
@@ -38,75 +38,81 @@ const (
 // when the CA gives no format, as in OpenZiti.
 const defaultIdentityNameFormat = "[caName]-[commonName]"
 
-// maxCertBody bounds a PEM certificate received in a body: a CA or
-// verification certificate is a few KiB.
-const maxCertBody = 64 << 10
-
 // maxNameFormat bounds identityNameFormat.
 const maxNameFormat = 1024
 
-// caWritable are the CA fields PUT replaces and PATCH may set, by their
-// API names (which are also the proto JSON names PatchOp accepts).
-var caWritable = []string{"name", "isAutoCaEnrollmentEnabled", "isOttCaEnrollmentEnabled", "isAuthEnabled",
-	"identityRoles", "identityNameFormat", "externalIdClaim", "tags"}
-
-func (s *Server) routeCAs(mgmt *mux.Router) {
-	mgmt.Handle("/cas", s.admin(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		return s.list(w, r, caList)
-	}))).Methods(http.MethodGet)
-	mgmt.Handle("/cas", s.admin(api.Handle(s.createCA))).Methods(http.MethodPost)
-	mgmt.Handle("/cas/{id}", s.admin(api.Handle(s.getCA))).Methods(http.MethodGet)
-	mgmt.Handle("/cas/{id}", s.admin(api.Handle(s.updateCA(false)))).Methods(http.MethodPut)
-	mgmt.Handle("/cas/{id}", s.admin(api.Handle(s.updateCA(true)))).Methods(http.MethodPatch)
-	mgmt.Handle("/cas/{id}", s.admin(api.Handle(s.deleteCA))).Methods(http.MethodDelete)
-	mgmt.Handle("/cas/{id}/verify", s.admin(api.Handle(s.verifyCA))).Methods(http.MethodPost)
-	mgmt.Handle("/cas/{id}/jwt", s.admin(api.Handle(s.caJWT))).Methods(http.MethodGet)
+// cas declares /cas: third-party CAs. A CA's certificate never changes (its
+// verification and everything it vouched for hang on it), so certPem is
+// taken on create only; deleting a CA deletes, in the same apply, the
+// authenticators and enrollments it vouched for.
+func (s *Server) cas() *Resource {
+	return &Resource{
+		Kind: fsm.KindCa, Path: "cas",
+		Fields: []Field{
+			{Name: "name", Proto: "name", Type: String, Required: Always, NotNull: true, Index: fsm.CaName},
+			{Name: "certPem", Proto: "cert_pem", Type: String, Max: maxCertBody, Required: OnCreate, Access: CreateOnly},
+			{Name: "fingerprint", Proto: "fingerprint", Type: String, Access: ReadOnly, Index: fsm.CaFingerprint},
+			{Name: "isVerified", Proto: "is_verified", Type: Bool, Access: ReadOnly},
+			{Name: "verificationToken", Proto: "verification_token", Type: String, Access: ReadOnly},
+			{Name: "isAutoCaEnrollmentEnabled", Proto: "is_auto_ca_enrollment_enabled", Type: Bool, Required: Always},
+			{Name: "isOttCaEnrollmentEnabled", Proto: "is_ott_ca_enrollment_enabled", Type: Bool, Required: Always},
+			{Name: "isAuthEnabled", Proto: "is_auth_enabled", Type: Bool, Required: Always},
+			{Name: "identityRoles", Proto: "identity_roles", Type: Strings, Required: Always},
+			{Name: "identityNameFormat", Proto: "identity_name_format", Type: String, Max: maxNameFormat, Required: OnPut,
+				Default: defaultIdentityNameFormat},
+			{Name: "externalIdClaim", Proto: "external_id_claim", Type: Nested, OmitEmpty: true, Fields: []Field{
+				{Name: "location", Proto: "location", Type: String},
+				{Name: "matcher", Proto: "matcher", Type: String},
+				{Name: "matcherCriteria", Proto: "matcher_criteria", Type: String},
+				{Name: "parser", Proto: "parser", Type: String},
+				{Name: "parserCriteria", Proto: "parser_criteria", Type: String},
+				{Name: "index", Proto: "index", Type: Int, Min: 0, Max: 1 << 20},
+			}},
+		},
+		Check:  s.checkCA,
+		Render: renderCALinks,
+	}
 }
 
-var caList = &listSpec{
-	kind: fsm.KindCa,
-	fields: map[string]query.FieldType{
-		"name": query.String, "fingerprint": query.String, "certPem": query.String, "isVerified": query.Bool,
-		"verificationToken": query.String, "isAutoCaEnrollmentEnabled": query.Bool, "isOttCaEnrollmentEnabled": query.Bool,
-		"isAuthEnabled": query.Bool, "identityRoles": query.StringSet, "identityNameFormat": query.String,
-	},
-	value: func(rec *fsm.Record, f string) (any, bool) {
-		ca, _ := fsm.As[*pb.Ca](rec)
-		switch f {
-		case "name":
-			return ca.GetName(), true
-		case "fingerprint":
-			return ca.GetFingerprint(), true
-		case "certPem":
-			return ca.GetCertPem(), true
-		case "isVerified":
-			return ca.GetIsVerified(), true
-		case "verificationToken":
-			return ca.GetVerificationToken(), true
-		case "isAutoCaEnrollmentEnabled":
-			return ca.GetIsAutoCaEnrollmentEnabled(), true
-		case "isOttCaEnrollmentEnabled":
-			return ca.GetIsOttCaEnrollmentEnabled(), true
-		case "isAuthEnabled":
-			return ca.GetIsAuthEnabled(), true
-		case "identityRoles":
-			return ca.GetIdentityRoles(), true
-		case "identityNameFormat":
-			return ca.GetIdentityNameFormat(), true
+// checkCA takes a new CA's certificate (exactly one CA certificate, not one
+// of the cluster's own) and checks an external id claim as a whole, so a
+// stored rule always applies.
+func (s *Server) checkCA(w *Write) error {
+	ca := w.Body.(*pb.Ca)
+	if w.Changes("external_id_claim") && ca.GetExternalIdClaim() != nil {
+		if aerr := checkClaim(ca.GetExternalIdClaim()); aerr != nil {
+			return aerr
 		}
-		return nil, false
-	},
-	indexes: map[string]fsm.IndexRef{"name": fsm.CaName, "fingerprint": fsm.CaFingerprint},
-	render: func(_ *fsm.Reader, rec *fsm.Record) map[string]any {
-		ca, _ := fsm.As[*pb.Ca](rec)
-		return renderCA(rec, ca)
-	},
+	}
+	if w.Mode != Create {
+		return nil
+	}
+	cert, aerr := parseCACert(ca.GetCertPem())
+	if aerr != nil {
+		return aerr
+	}
+	// The cluster's own CAs must not come back as "third-party": their
+	// rules (auto-enrollment, external ids) would then apply to every
+	// certificate the cluster issues, session and router certificates too.
+	members, err := edge.Members(w.Reader)
+	if err != nil {
+		return err
+	}
+	for _, own := range s.trust.Bundle(members) {
+		if own.Equal(cert) {
+			return api.Invalid("certPem", "is one of the cluster's own CAs, which need no registration", nil)
+		}
+	}
+	ca.CertPem = string(pki.EncodeCertificatesPEM(cert))
+	ca.Fingerprint = pki.Fingerprint(cert)
+	ca.VerificationToken = newID()
+	return nil
 }
 
-// renderCA renders caDetail. Like OpenZiti it links verify while the CA is
-// unverified and jwt while it allows auto-enrollment.
-func renderCA(rec *fsm.Record, ca *pb.Ca) map[string]any {
-	d := baseEntity(rec, "cas")
+// renderCALinks links verify while the CA is unverified and jwt while it
+// allows auto-enrollment, as OpenZiti does.
+func renderCALinks(_ *fsm.Reader, rec *fsm.Record, d map[string]any) error {
+	ca := rec.Body.(*pb.Ca)
 	l := d["_links"].(map[string]any)
 	if !ca.GetIsVerified() {
 		l["verify"] = map[string]string{"href": "./cas/" + rec.ID + "/verify"}
@@ -114,115 +120,7 @@ func renderCA(rec *fsm.Record, ca *pb.Ca) map[string]any {
 	if ca.GetIsAutoCaEnrollmentEnabled() {
 		l["jwt"] = map[string]string{"href": "./cas/" + rec.ID + "/jwt"}
 	}
-	roles := ca.GetIdentityRoles()
-	if roles == nil {
-		roles = []string{}
-	}
-	d["name"] = ca.GetName()
-	d["certPem"] = ca.GetCertPem()
-	d["fingerprint"] = ca.GetFingerprint()
-	d["isVerified"] = ca.GetIsVerified()
-	d["verificationToken"] = ca.GetVerificationToken()
-	d["isAutoCaEnrollmentEnabled"] = ca.GetIsAutoCaEnrollmentEnabled()
-	d["isOttCaEnrollmentEnabled"] = ca.GetIsOttCaEnrollmentEnabled()
-	d["isAuthEnabled"] = ca.GetIsAuthEnabled()
-	d["identityRoles"] = roles
-	d["identityNameFormat"] = ca.GetIdentityNameFormat()
-	if c := ca.GetExternalIdClaim(); c != nil {
-		d["externalIdClaim"] = map[string]any{
-			"location": c.GetLocation(), "matcher": c.GetMatcher(), "matcherCriteria": c.GetMatcherCriteria(),
-			"parser": c.GetParser(), "parserCriteria": c.GetParserCriteria(), "index": c.GetIndex(),
-		}
-	}
-	return d
-}
-
-// caMode is which of the spec's CA bodies is being read.
-type caMode int
-
-const (
-	caCreate caMode = iota
-	caUpdate
-	caPatch
-)
-
-// caRequired are the fields each body must carry (and not as null).
-var caRequired = map[caMode][]string{
-	caCreate: {"name", "certPem", "isAutoCaEnrollmentEnabled", "isOttCaEnrollmentEnabled", "isAuthEnabled", "identityRoles"},
-	caUpdate: {"name", "isAutoCaEnrollmentEnabled", "isOttCaEnrollmentEnabled", "isAuthEnabled", "identityRoles", "identityNameFormat"},
-}
-
-// caInput reads a caCreate/caUpdate/caPatch body into ca (which holds the
-// current values for an update) and returns the tags and the fields set.
-// certPem is read only on create: a CA's certificate never changes, since
-// its verification and everything it vouched for hang on it.
-func caInput(o api.Object, ca *pb.Ca, mode caMode) (map[string]any, []string, *api.Error) {
-	for _, f := range caRequired[mode] {
-		if !o.Has(f) || o.IsNull(f) {
-			return nil, nil, api.Invalid(f, f+" is required", nil)
-		}
-	}
-	var set []string
-	// present: a PUT writes every field; a PATCH only those it carries.
-	present := func(f string) bool { return mode != caPatch || o.Has(f) }
-	if v, ok, err := o.String("name"); err != nil {
-		return nil, nil, err
-	} else if ok || o.Has("name") {
-		if v == "" || api.BadText(v) != "" {
-			return nil, nil, api.Invalid("name", "must be non-empty text", v)
-		}
-		ca.Name = v
-		set = append(set, "name")
-	}
-	for _, f := range []struct {
-		name string
-		dst  *bool
-	}{
-		{"isAutoCaEnrollmentEnabled", &ca.IsAutoCaEnrollmentEnabled},
-		{"isOttCaEnrollmentEnabled", &ca.IsOttCaEnrollmentEnabled},
-		{"isAuthEnabled", &ca.IsAuthEnabled},
-	} {
-		if v, _, err := o.Bool(f.name); err != nil {
-			return nil, nil, err
-		} else if present(f.name) {
-			*f.dst = v // a PATCH with null switches it off, as in OpenZiti
-			set = append(set, f.name)
-		}
-	}
-	if v, _, err := o.Strings("identityRoles"); err != nil {
-		return nil, nil, err
-	} else if present("identityRoles") {
-		ca.IdentityRoles = v
-		set = append(set, "identityRoles")
-	}
-	if v, _, err := o.String("identityNameFormat"); err != nil {
-		return nil, nil, err
-	} else if present("identityNameFormat") {
-		if v == "" {
-			v = defaultIdentityNameFormat
-		}
-		if len(v) > maxNameFormat || api.BadText(v) != "" {
-			return nil, nil, api.Invalid("identityNameFormat", fmt.Sprintf("must be text of at most %d bytes", maxNameFormat), nil)
-		}
-		ca.IdentityNameFormat = v
-		set = append(set, "identityNameFormat")
-	}
-	if present("externalIdClaim") {
-		claim, aerr := claimInput(o, ca.GetExternalIdClaim(), mode == caPatch)
-		if aerr != nil {
-			return nil, nil, aerr
-		}
-		ca.ExternalIdClaim = claim
-		set = append(set, "externalIdClaim")
-	}
-	tags, _, aerr := o.Tags("tags")
-	if aerr != nil {
-		return nil, nil, aerr
-	}
-	if present("tags") {
-		set = append(set, "tags")
-	}
-	return tags, set, nil
+	return nil
 }
 
 // External id claim rules: where in a certificate the external id is, which
@@ -238,48 +136,6 @@ var (
 		"SAN_URI":     {"ALL", "SCHEME"},
 	}
 )
-
-// claimInput reads externalIdClaim: null clears it; a PATCH changes only
-// the sub-fields it carries. The result is checked as a whole, so a CA
-// never stores a rule that cannot be applied.
-func claimInput(o api.Object, cur *pb.ExternalIdClaim, patch bool) (*pb.ExternalIdClaim, *api.Error) {
-	var sub api.Object
-	ok, aerr := o.Decode("externalIdClaim", "an api.Object", &sub)
-	if aerr != nil || !ok {
-		return nil, aerr
-	}
-	c := &pb.ExternalIdClaim{}
-	if patch && cur != nil {
-		c = &pb.ExternalIdClaim{Location: cur.GetLocation(), Matcher: cur.GetMatcher(), MatcherCriteria: cur.GetMatcherCriteria(),
-			Parser: cur.GetParser(), ParserCriteria: cur.GetParserCriteria(), Index: cur.GetIndex()}
-	}
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{
-		{"location", &c.Location}, {"matcher", &c.Matcher}, {"matcherCriteria", &c.MatcherCriteria},
-		{"parser", &c.Parser}, {"parserCriteria", &c.ParserCriteria},
-	} {
-		v, _, aerr := sub.String(f.name)
-		if aerr != nil {
-			return nil, api.PrefixField("externalIdClaim.", aerr)
-		}
-		if !patch || sub.Has(f.name) {
-			*f.dst = v
-		}
-	}
-	idx, _, aerr := sub.Int("index", 0, 1<<20)
-	if aerr != nil {
-		return nil, api.PrefixField("externalIdClaim.", aerr)
-	}
-	if !patch || sub.Has("index") {
-		c.Index = idx
-	}
-	if aerr := checkClaim(c); aerr != nil {
-		return nil, aerr
-	}
-	return c, nil
-}
 
 func checkClaim(c *pb.ExternalIdClaim) *api.Error {
 	if !slices.Contains(claimLocations, c.GetLocation()) {
@@ -393,105 +249,13 @@ func parseCACert(certPEM string) (*x509.Certificate, *api.Error) {
 	return cert, nil
 }
 
-func (s *Server) createCA(w http.ResponseWriter, r *http.Request) error {
-	o, aerr := api.DecodeObject(r)
-	if aerr != nil {
-		return aerr
-	}
-	certPEM, _, aerr := o.String("certPem")
-	if aerr != nil {
-		return aerr
-	}
-	ca := &pb.Ca{IdentityNameFormat: defaultIdentityNameFormat}
-	tags, _, aerr := caInput(o, ca, caCreate)
-	if aerr != nil {
-		return aerr
-	}
-	cert, aerr := parseCACert(certPEM)
-	if aerr != nil {
-		return aerr
-	}
-	// The cluster's own CAs must not come back as "third-party": their
-	// rules (auto-enrollment, external ids) would then apply to every
-	// certificate the cluster issues, session and router certificates too.
-	bundle, err := s.caBundle()
-	if err != nil {
-		return api.Unhandled(err)
-	}
-	for _, own := range bundle {
-		if own.Equal(cert) {
-			return api.Invalid("certPem", "is one of the cluster's own CAs, which need no registration", nil)
-		}
-	}
-	ca.CertPem = string(pki.EncodeCertificatesPEM(cert))
-	ca.Fingerprint = pki.Fingerprint(cert)
-	ca.VerificationToken = uuid.NewString()
-	id := uuid.NewString()
-	op, err := fsm.CreateOp(fsm.KindCa, id, ca, tags)
-	if err != nil {
-		return api.Unhandled(err)
-	}
-	if aerr := s.apply(r, op); aerr != nil {
-		return aerr
-	}
-	api.WriteCreated(w, "cas", id)
-	return nil
-}
-
 // loadCA reads the CA named in the URL.
 func (s *Server) loadCA(r *http.Request) (*fsm.Record, *pb.Ca, *api.Error) {
 	rec, err := s.store.Get(fsm.KindCa, mux.Vars(r)["id"])
 	if err != nil {
 		return nil, nil, api.NotFoundOr(err)
 	}
-	ca, _ := fsm.As[*pb.Ca](rec)
-	return rec, ca, nil
-}
-
-func (s *Server) getCA(w http.ResponseWriter, r *http.Request) error {
-	rec, ca, aerr := s.loadCA(r)
-	if aerr != nil {
-		return aerr
-	}
-	api.WriteData(w, http.StatusOK, renderCA(rec, ca), api.Meta{})
-	return nil
-}
-
-func (s *Server) updateCA(patch bool) func(w http.ResponseWriter, r *http.Request) error {
-	mode := caUpdate
-	if patch {
-		mode = caPatch
-	}
-	return func(w http.ResponseWriter, r *http.Request) error {
-		rec, ca, aerr := s.loadCA(r)
-		if aerr != nil {
-			return aerr
-		}
-		o, aerr := api.DecodeObject(r)
-		if aerr != nil {
-			return aerr
-		}
-		tags, fields, aerr := caInput(o, ca, mode)
-		if aerr != nil {
-			return aerr
-		}
-		op, err := fsm.PatchOp(fsm.KindCa, rec.ID, ca, tags, fields...)
-		if err != nil {
-			return api.Unhandled(err)
-		}
-		return s.applyEmpty(w, r, op)
-	}
-}
-
-// deleteCA deletes the CA; the store deletes its cert authenticators and
-// enrollments in the same apply, so its certificates stop logging in on
-// every node at once.
-func (s *Server) deleteCA(w http.ResponseWriter, r *http.Request) error {
-	rec, _, aerr := s.loadCA(r)
-	if aerr != nil {
-		return aerr
-	}
-	return s.applyEmpty(w, r, fsm.DeleteOp(fsm.KindCa, rec.ID))
+	return rec, rec.Body.(*pb.Ca), nil
 }
 
 // parseVerifyCert reads the body of POST /cas/{id}/verify: a PEM

@@ -1,7 +1,6 @@
 package rest
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,13 +9,12 @@ import (
 
 	"github.com/garrison-ctrl/garrison/internal/edge"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
-	"github.com/garrison-ctrl/garrison/fsm/query"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
+	. "github.com/garrison-ctrl/garrison/rest/resource"
 )
 
 // Edge routers are entities with an enrollment and certificates only:
@@ -28,160 +26,19 @@ import (
 // never heard from.
 const syncStatusUnknown = "SYNC_UNKNOWN"
 
-// edgeRouterFields maps the API's edge router fields to the proto fields a
-// PATCH names; create and PUT write all of them.
-var edgeRouterFields = map[string]string{
-	"name": "name", "roleAttributes": "role_attributes", "isTunnelerEnabled": "is_tunneler_enabled",
-	"cost": "cost", "noTraversal": "no_traversal", "disabled": "disabled", "appData": "app_data_json", "tags": "tags",
-}
-
-func (s *Server) routeEdgeRouters(mgmt *mux.Router) {
-	mgmt.Handle("/edge-routers", s.admin(api.Handle(s.listEdgeRouters))).Methods(http.MethodGet)
-	mgmt.Handle("/edge-routers", s.admin(api.Handle(s.createEdgeRouter))).Methods(http.MethodPost)
-	mgmt.Handle("/edge-routers/{id}", s.admin(api.Handle(s.getEdgeRouter))).Methods(http.MethodGet)
-	mgmt.Handle("/edge-routers/{id}", s.admin(api.Handle(s.updateEdgeRouter(false)))).Methods(http.MethodPut)
-	mgmt.Handle("/edge-routers/{id}", s.admin(api.Handle(s.updateEdgeRouter(true)))).Methods(http.MethodPatch)
-	mgmt.Handle("/edge-routers/{id}", s.admin(api.Handle(s.deleteEdgeRouter))).Methods(http.MethodDelete)
-	mgmt.Handle("/edge-routers/{id}/re-enroll", s.admin(api.Handle(s.reEnrollEdgeRouter))).Methods(http.MethodPost)
-}
-
-// edgeRouterInput reads an edgeRouterCreate/Update/Patch body into er (which
-// holds the current values for an update) and returns the tags and the
-// proto fields that were set. A PATCH leaves absent fields alone; create
-// and PUT reset them.
-func edgeRouterInput(o api.Object, er *pb.EdgeRouter, patch bool) (map[string]any, []string, *api.Error) {
-	var set []string
-	want := func(field string) bool { return !patch || o.Has(field) }
-	mark := func(field string) { set = append(set, edgeRouterFields[field]) }
-	if !patch && !o.Has("name") {
-		return nil, nil, api.Invalid("name", "name is required", nil)
-	}
-	if want("name") {
-		v, _, err := o.String("name")
-		if err != nil {
-			return nil, nil, err
-		}
-		if v == "" || api.BadText(v) != "" {
-			return nil, nil, api.Invalid("name", "must be non-empty text", v)
-		}
-		er.Name = v
-		mark("name")
-	}
-	if want("roleAttributes") {
-		v, _, err := o.Strings("roleAttributes")
-		if err != nil {
-			return nil, nil, err
-		}
-		er.RoleAttributes = v
-		mark("roleAttributes")
-	}
-	for _, f := range []struct {
-		name string
-		dst  *bool
-	}{{"isTunnelerEnabled", &er.IsTunnelerEnabled}, {"noTraversal", &er.NoTraversal}, {"disabled", &er.Disabled}} {
-		if !want(f.name) {
-			continue
-		}
-		v, _, err := o.Bool(f.name)
-		if err != nil {
-			return nil, nil, err
-		}
-		*f.dst = v
-		mark(f.name)
-	}
-	if want("cost") {
-		v, _, err := o.Int("cost", 0, 65535)
-		if err != nil {
-			return nil, nil, err
-		}
-		er.Cost = v
-		mark("cost")
-	}
-	if want("appData") {
-		v, ok, err := o.Tags("appData")
-		if err != nil {
-			return nil, nil, err
-		}
-		er.AppDataJson = nil
-		if ok {
-			er.AppDataJson, _ = json.Marshal(v)
-		}
-		mark("appData")
-	}
-	// Configs and control channel listeners belong to the data plane, which
-	// Garrison does not have: no config id can exist, so naming one is the
-	// same error OpenZiti gives for an unknown config.
-	if v, _, err := o.Strings("configs"); err != nil {
-		return nil, nil, err
-	} else if len(v) > 0 {
-		return nil, nil, api.Invalid("configs", "no config with this id exists; Garrison has no configs", v[0])
-	}
-	var listeners map[string][]string
-	if _, err := o.Decode("ctrlChanListeners", "an api.Object of string arrays", &listeners); err != nil {
-		return nil, nil, err
-	} else if len(listeners) > 0 {
-		return nil, nil, api.Invalid("ctrlChanListeners", "control channel listeners are not supported; Garrison has no data plane", nil)
-	}
-	var tags map[string]any
-	if want("tags") {
-		var err *api.Error
-		if tags, _, err = o.Tags("tags"); err != nil {
-			return nil, nil, err
-		}
-		mark("tags")
-	}
-	return tags, set, nil
-}
-
 // newRouterEnrollment builds a router's erott enrollment, token and JWT
-// minted here, ready to be created in the same command as whatever makes
-// the router need it.
-func (s *Server) newRouterEnrollment(routerID string) (*pb.Op, error) {
+// minted here (in the caller's read view), ready to be created in the same
+// command as whatever makes the router need it.
+func (s *Server) newRouterEnrollment(rd *fsm.Reader, routerID string) (*pb.Op, *api.Error) {
 	e := &pb.Enrollment{Method: edge.MethodEROTT, EdgeRouterId: routerID}
-	var aerr *api.Error
-	err := s.store.View(func(rd *fsm.Reader) error {
-		aerr = s.mint(rd, e, routerID, time.Now().Add(edge.DefaultEnrollmentLifetime))
-		return nil
-	})
-	if err != nil {
-		return nil, api.Unhandled(err)
-	}
-	if aerr != nil {
+	if aerr := s.mint(rd, e, routerID, time.Now().Add(edge.DefaultEnrollmentLifetime)); aerr != nil {
 		return nil, aerr
 	}
-	op, err := fsm.CreateOp(fsm.KindEnrollment, uuid.NewString(), e, nil)
+	op, err := fsm.CreateOp(fsm.KindEnrollment, newID(), e, nil)
 	if err != nil {
 		return nil, api.Unhandled(err)
 	}
 	return op, nil
-}
-
-func (s *Server) createEdgeRouter(w http.ResponseWriter, r *http.Request) error {
-	o, aerr := api.DecodeObject(r)
-	if aerr != nil {
-		return aerr
-	}
-	er := &pb.EdgeRouter{}
-	tags, _, aerr := edgeRouterInput(o, er, false)
-	if aerr != nil {
-		return aerr
-	}
-	id := uuid.NewString()
-	create, err := fsm.CreateOp(fsm.KindEdgeRouter, id, er, tags)
-	if err != nil {
-		return api.Unhandled(err)
-	}
-	// The router and its enrollment are one command: no node ever sees a
-	// router that cannot be enrolled.
-	enroll, err := s.newRouterEnrollment(id)
-	if err != nil {
-		return err
-	}
-	if aerr := s.apply(r, create, enroll); aerr != nil {
-		return aerr
-	}
-	api.WriteCreated(w, "edge-routers", id)
-	return nil
 }
 
 // loadEdgeRouter reads the edge router named in the URL.
@@ -192,57 +49,6 @@ func (s *Server) loadEdgeRouter(r *http.Request) (*fsm.Record, *pb.EdgeRouter, *
 	}
 	er, _ := fsm.As[*pb.EdgeRouter](rec)
 	return rec, er, nil
-}
-
-func (s *Server) getEdgeRouter(w http.ResponseWriter, r *http.Request) error {
-	var detail map[string]any
-	err := s.store.View(func(rd *fsm.Reader) error {
-		rec, err := rd.Get(fsm.KindEdgeRouter, mux.Vars(r)["id"])
-		if err != nil {
-			return err
-		}
-		detail, err = renderEdgeRouter(rd, rec)
-		return err
-	})
-	if err != nil {
-		return api.NotFoundOr(err)
-	}
-	api.WriteData(w, http.StatusOK, detail, api.Meta{})
-	return nil
-}
-
-func (s *Server) updateEdgeRouter(patch bool) func(w http.ResponseWriter, r *http.Request) error {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		rec, er, aerr := s.loadEdgeRouter(r)
-		if aerr != nil {
-			return aerr
-		}
-		o, aerr := api.DecodeObject(r)
-		if aerr != nil {
-			return aerr
-		}
-		tags, fields, aerr := edgeRouterInput(o, er, patch)
-		if aerr != nil {
-			return aerr
-		}
-		// Only the named fields are written, so an enrollment completing
-		// meanwhile keeps its certificate.
-		op, err := fsm.PatchOp(fsm.KindEdgeRouter, rec.ID, er, tags, fields...)
-		if err != nil {
-			return api.Unhandled(err)
-		}
-		return s.applyEmpty(w, r, op)
-	}
-}
-
-func (s *Server) deleteEdgeRouter(w http.ResponseWriter, r *http.Request) error {
-	rec, _, aerr := s.loadEdgeRouter(r)
-	if aerr != nil {
-		return aerr
-	}
-	// The store deletes the router's enrollment in the same apply, so its
-	// token stops working on every node at once.
-	return s.applyEmpty(w, r, fsm.DeleteOp(fsm.KindEdgeRouter, rec.ID))
 }
 
 // reEnrollAttempts bounds retries of a re-enroll that lost a race with
@@ -277,9 +83,16 @@ func (s *Server) reEnrollEdgeRouter(w http.ResponseWriter, r *http.Request) erro
 		for _, id := range old {
 			ops = append(ops, &pb.Op{Kind: &pb.Op_Delete{Delete: &pb.Delete{Type: fsm.KindEnrollment, Id: id, SkipMissing: true}}})
 		}
-		enroll, err := s.newRouterEnrollment(rec.ID)
-		if err != nil {
-			return err
+		var enroll *pb.Op
+		var aerr *api.Error
+		if err := s.store.View(func(rd *fsm.Reader) error {
+			enroll, aerr = s.newRouterEnrollment(rd, rec.ID)
+			return nil
+		}); err != nil {
+			return api.Unhandled(err)
+		}
+		if aerr != nil {
+			return aerr
 		}
 		res, aerr := s.applyResult(r, append(ops, enroll)...)
 		if aerr != nil {
@@ -299,39 +112,79 @@ func (s *Server) reEnrollEdgeRouter(w http.ResponseWriter, r *http.Request) erro
 	}
 }
 
-// renderEdgeRouter renders the spec's edgeRouterDetail, with the router's
-// outstanding enrollment read from the same consistent view.
-func renderEdgeRouter(rd *fsm.Reader, rec *fsm.Record) (map[string]any, error) {
-	er, _ := fsm.As[*pb.EdgeRouter](rec)
-	d := baseEntity(rec, "edge-routers")
-	roles := er.GetRoleAttributes()
-	if roles == nil {
-		roles = []string{}
+// edgeRouters declares /edge-routers: routers with an enrollment and
+// certificates only. There is no data plane, so what only a connected
+// router could report renders as empty values.
+func (s *Server) edgeRouters() *Resource {
+	return &Resource{
+		Kind: fsm.KindEdgeRouter, Path: "edge-routers",
+		Fields: []Field{
+			{Name: "name", Proto: "name", Type: String, Required: Always, NotNull: true, Index: fsm.EdgeRouterName},
+			{Name: "roleAttributes", Proto: "role_attributes", Type: Strings, Index: fsm.EdgeRouterRoleAttributes},
+			{Name: "isTunnelerEnabled", Proto: "is_tunneler_enabled", Type: Bool},
+			{Name: "cost", Proto: "cost", Type: Int, Min: 0, Max: 65535},
+			{Name: "noTraversal", Proto: "no_traversal", Type: Bool},
+			{Name: "disabled", Proto: "disabled", Type: Bool},
+			{Name: "appData", Proto: "app_data_json", Type: TagMap},
+			// Ids of configs; the store refuses unknown ones and keeps a
+			// config a router uses from being deleted.
+			{Name: "configs", Proto: "configs", Type: Strings, NoFilter: true},
+			{Name: "isVerified", Proto: "is_verified", Type: Bool, Access: ReadOnly},
+			// The fingerprint index also holds pending fingerprints; a
+			// filter still matches each candidate, so it only narrows scans.
+			{Name: "fingerprint", Proto: "fingerprint", Type: String, Access: ReadOnly, Index: fsm.EdgeRouterFingerprint},
+			{Name: "certPem", Proto: "cert_pem", Type: String, Access: ReadOnly, Nullable: true, NoFilter: true},
+			{Name: "unverifiedCertPem", Proto: "unverified_cert_pem", Type: String, Access: ReadOnly, Nullable: true, NoFilter: true},
+			{Name: "unverifiedFingerprint", Proto: "unverified_fingerprint", Type: String, Access: ReadOnly, Nullable: true, NoFilter: true},
+			{Name: "isOnline", Type: Bool, Access: ReadOnly, Get: func(*fsm.Reader, *fsm.Record) any { return false }},
+		},
+		Check:  s.checkEdgeRouter,
+		Render: renderEdgeRouter,
+		Scope:  roleScope,
 	}
-	configs := er.GetConfigs()
-	if configs == nil {
-		configs = []string{}
+}
+
+// checkEdgeRouter: control channel listeners belong to the data plane;
+// a new router gets its erott enrollment in the same command, so no node
+// ever sees a router that cannot be enrolled.
+func (s *Server) checkEdgeRouter(w *Write) error {
+	var listeners map[string][]string
+	if _, aerr := w.In.Decode("ctrlChanListeners", "an object of string arrays", &listeners); aerr != nil {
+		return aerr
+	} else if len(listeners) > 0 {
+		return api.Invalid("ctrlChanListeners", "control channel listeners are not supported; Garrison has no data plane", nil)
 	}
-	appData := map[string]any{}
-	if len(er.GetAppDataJson()) > 0 {
-		_ = json.Unmarshal(er.GetAppDataJson(), &appData)
+	if w.Mode != Create {
+		return nil
 	}
-	d["name"] = er.GetName()
-	d["roleAttributes"] = roles
-	d["isTunnelerEnabled"] = er.GetIsTunnelerEnabled()
-	d["isVerified"] = er.GetIsVerified()
-	d["fingerprint"] = er.GetFingerprint()
-	d["certPem"] = nullIfEmpty(er.GetCertPem())
-	d["unverifiedCertPem"] = nullIfEmpty(er.GetUnverifiedCertPem())
-	d["unverifiedFingerprint"] = nullIfEmpty(er.GetUnverifiedFingerprint())
-	d["cost"] = er.GetCost()
-	d["noTraversal"] = er.GetNoTraversal()
-	d["disabled"] = er.GetDisabled()
-	d["appData"] = appData
-	d["configs"] = configs
+	op, aerr := s.newRouterEnrollment(w.Reader, w.ID)
+	if aerr != nil {
+		return aerr
+	}
+	w.After = append(w.After, op)
+	return nil
+}
+
+// roleScope is the edge-router list's roleFilter/roleSemantic.
+func roleScope(r *http.Request) (Scope, error) {
+	q := r.URL.Query()
+	if len(q["roleFilter"]) == 0 {
+		return Scope{}, nil
+	}
+	rf, err := parseRoleFilter(q["roleFilter"], q.Get("roleSemantic"))
+	if err != nil {
+		return Scope{}, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidFilter,
+			Message: "The role filter is invalid", CauseMessage: err.Error()}
+	}
+	return Scope{Keep: func(rec *fsm.Record) bool {
+		return rf.matches(rec.ID, rec.Body.(*pb.EdgeRouter).GetRoleAttributes())
+	}}, nil
+}
+
+// renderEdgeRouter adds what only a connected router could report (empty
+// here) and the router's outstanding enrollment, from the same view.
+func renderEdgeRouter(rd *fsm.Reader, rec *fsm.Record, d map[string]any) error {
 	d["ctrlChanListeners"] = map[string]any{}
-	// What a connected router would report; Garrison never hears from one.
-	d["isOnline"] = false
 	d["hostname"] = ""
 	d["supportedProtocols"] = map[string]any{}
 	d["syncStatus"] = syncStatusUnknown
@@ -345,84 +198,17 @@ func renderEdgeRouter(rd *fsm.Reader, rec *fsm.Record) (map[string]any, error) {
 	erec, err := rd.Lookup(fsm.EnrollmentEdgeRouterOnce, rec.ID)
 	switch {
 	case err == nil:
-		e, _ := fsm.As[*pb.Enrollment](erec)
+		e := erec.Body.(*pb.Enrollment)
 		token, jwt = e.GetToken(), e.GetJwt()
 		createdAt, expiresAt = api.Time(erec.CreatedAt), api.Time(time.Unix(0, e.GetExpiresAt()))
 	case !errors.Is(err, fsm.ErrNotFound):
-		return nil, err
+		return err
 	}
 	d["enrollmentToken"] = token
 	d["enrollmentJwt"] = jwt
 	d["enrollmentCreatedAt"] = createdAt
 	d["enrollmentExpiresAt"] = expiresAt
-	return d, nil
-}
-
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-var edgeRouterList = &listSpec{
-	kind: fsm.KindEdgeRouter,
-	fields: map[string]query.FieldType{
-		"name": query.String, "roleAttributes": query.StringSet, "isVerified": query.Bool, "isTunnelerEnabled": query.Bool,
-		"fingerprint": query.String, "cost": query.Number, "noTraversal": query.Bool, "disabled": query.Bool, "isOnline": query.Bool,
-	},
-	value: func(rec *fsm.Record, f string) (any, bool) {
-		er, _ := fsm.As[*pb.EdgeRouter](rec)
-		switch f {
-		case "name":
-			return er.GetName(), true
-		case "roleAttributes":
-			return er.GetRoleAttributes(), true
-		case "isVerified":
-			return er.GetIsVerified(), true
-		case "isTunnelerEnabled":
-			return er.GetIsTunnelerEnabled(), true
-		case "fingerprint":
-			return er.GetFingerprint(), er.GetFingerprint() != ""
-		case "cost":
-			return er.GetCost(), true
-		case "noTraversal":
-			return er.GetNoTraversal(), true
-		case "disabled":
-			return er.GetDisabled(), true
-		case "isOnline":
-			return false, true
-		}
-		return nil, false
-	},
-	// The fingerprint index also holds unverified fingerprints; the filter
-	// still matches every candidate, so it only narrows the scan.
-	indexes: map[string]fsm.IndexRef{"name": fsm.EdgeRouterName, "roleAttributes": fsm.EdgeRouterRoleAttributes, "fingerprint": fsm.EdgeRouterFingerprint},
-	render: func(rd *fsm.Reader, rec *fsm.Record) map[string]any {
-		d, err := renderEdgeRouter(rd, rec)
-		if err != nil {
-			return baseEntity(rec, "edge-routers")
-		}
-		return d
-	},
-}
-
-func (s *Server) listEdgeRouters(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	if len(q["roleFilter"]) == 0 {
-		return s.list(w, r, edgeRouterList)
-	}
-	rf, err := parseRoleFilter(q["roleFilter"], q.Get("roleSemantic"))
-	if err != nil {
-		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidFilter,
-			Message: "The role filter is invalid", CauseMessage: err.Error()}
-	}
-	spec := *edgeRouterList
-	spec.keep = func(rec *fsm.Record) bool {
-		er, _ := fsm.As[*pb.EdgeRouter](rec)
-		return rf.matches(rec.ID, er.GetRoleAttributes())
-	}
-	return s.list(w, r, &spec)
+	return nil
 }
 
 // Role semantics, as OpenZiti spells them.

@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
-	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
@@ -30,10 +29,6 @@ const (
 // maxNameSuffix bounds the numbered names tried when a formatted identity
 // name is taken (name000001, name000002, ...), as in OpenZiti.
 const maxNameSuffix = 999999
-
-func (s *Server) routeEnrollCA(client *mux.Router) {
-	client.Handle("/enroll/ca", api.Handle(s.enrollCA)).Methods(http.MethodPost)
-}
 
 func errCertFailedValidation(why string) *api.Error {
 	return &api.Error{Status: http.StatusBadRequest, Code: CodeCertFailedValidation,

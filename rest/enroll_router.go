@@ -11,7 +11,6 @@ import (
 	"github.com/garrison-ctrl/garrison/internal/edge"
 
 	"github.com/google/uuid"
-	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
@@ -23,11 +22,6 @@ import (
 // router's one-time token and two CSRs (client and server) for certificates
 // signed by this node's intermediate; POST /enroll/extend/router renews both
 // for a router that presents its current client certificate over mutual TLS.
-
-func (s *Server) routeRouterEnrollment(client *mux.Router) {
-	client.Handle("/enroll/erott", api.Handle(s.enrollEdgeRouter)).Methods(http.MethodPost)
-	client.Handle("/enroll/extend/router", api.Handle(s.extendRouterEnrollment)).Methods(http.MethodPost)
-}
 
 func errCSR(field, reason string) *api.Error {
 	return &api.Error{Status: http.StatusBadRequest, Code: api.CodeCouldNotProcessCSR,

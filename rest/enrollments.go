@@ -11,187 +11,125 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
-	"github.com/garrison-ctrl/garrison/fsm/query"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
+	. "github.com/garrison-ctrl/garrison/rest/resource"
 )
 
 // identityEnrollmentMethods are the methods an admin may create for an
 // identity; erott belongs to routers.
 var identityEnrollmentMethods = []string{edge.MethodOTT, edge.MethodOTTCA, edge.MethodUPDB}
 
-func (s *Server) routeEnrollments(mgmt *mux.Router) {
-	mgmt.Handle("/enrollments", s.admin(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		return s.list(w, r, enrollmentListSpec(nil))
-	}))).Methods(http.MethodGet)
-	mgmt.Handle("/enrollments", s.admin(api.Handle(s.createEnrollment))).Methods(http.MethodPost)
-	mgmt.Handle("/enrollments/{id}", s.admin(api.Handle(s.getEnrollment))).Methods(http.MethodGet)
-	mgmt.Handle("/enrollments/{id}", s.admin(api.Handle(s.deleteEnrollment))).Methods(http.MethodDelete)
-	mgmt.Handle("/enrollments/{id}/refresh", s.admin(api.Handle(s.refreshEnrollment))).Methods(http.MethodPost)
-	mgmt.Handle("/identities/{id}/enrollments", s.admin(api.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		if _, _, aerr := s.loadIdentity(r); aerr != nil {
-			return aerr
-		}
-		id := mux.Vars(r)["id"]
-		return s.list(w, r, enrollmentListSpec(func(rec *fsm.Record) bool {
-			e, _ := fsm.As[*pb.Enrollment](rec)
-			return e.GetIdentityId() == id
-		}))
-	}))).Methods(http.MethodGet)
-	mgmt.Handle("/authenticators/{id}/re-enroll", s.admin(api.Handle(s.reEnrollAuthenticator))).Methods(http.MethodPost)
-}
-
-func enrollmentListSpec(keep func(*fsm.Record) bool) *listSpec {
-	return &listSpec{
-		kind: fsm.KindEnrollment,
-		fields: map[string]query.FieldType{
-			"method": query.String, "identityId": query.String, "edgeRouterId": query.String, "caId": query.String,
-			"token": query.String, "expiresAt": query.Datetime, "username": query.String,
+// enrollments declares /enrollments: one-time tokens bound to what they
+// will create (a certificate, a password, a router's certificates). They are
+// created and deleted, refreshed and consumed, never edited. Filters take
+// OpenZiti's names (identity, edgeRouter, caId, token) and the rendered ones.
+func (s *Server) enrollments() *Resource {
+	return &Resource{
+		Kind: fsm.KindEnrollment, Path: "enrollments",
+		Fields: []Field{
+			{Name: "method", Proto: "method", Type: Enum, Values: identityEnrollmentMethods, Required: OnCreate, Access: CreateOnly},
+			{Name: "identityId", Proto: "identity_id", Type: Ref, RefKind: fsm.KindIdentity, RefPath: "identities", RefName: "identity",
+				Required: OnCreate, Access: CreateOnly, OmitEmpty: true, Filter: []string{"identity", "identityId"}, Index: fsm.EnrollmentIdentity},
+			{Name: "edgeRouterId", Proto: "edge_router_id", Type: Ref, RefKind: fsm.KindEdgeRouter, RefPath: "edge-routers", RefName: "edgeRouter",
+				Access: ReadOnly, OmitEmpty: true, Filter: []string{"edgeRouter", "edgeRouterId"}, Index: fsm.EnrollmentEdgeRouter},
+			{Name: "caId", Proto: "ca_id", Type: Ref, RefKind: fsm.KindCa, Access: CreateOnly, Nullable: true, Index: fsm.EnrollmentCA},
+			{Name: "username", Proto: "username", Type: String, Access: CreateOnly, OmitEmpty: true},
+			{Name: "expiresAt", Proto: "expires_at", Type: DateTime, Required: OnCreate, Access: CreateOnly},
+			{Name: "token", Proto: "token", Type: String, Access: ReadOnly, Index: fsm.EnrollmentToken},
+			{Name: "jwt", Proto: "jwt", Type: String, Access: ReadOnly, NoFilter: true},
 		},
-		value: func(rec *fsm.Record, f string) (any, bool) {
-			e, _ := fsm.As[*pb.Enrollment](rec)
-			switch f {
-			case "method":
-				return e.GetMethod(), true
-			case "identityId":
-				return e.GetIdentityId(), e.GetIdentityId() != ""
-			case "edgeRouterId":
-				return e.GetEdgeRouterId(), e.GetEdgeRouterId() != ""
-			case "caId":
-				return e.GetCaId(), e.GetCaId() != ""
-			case "token":
-				return e.GetToken(), true
-			case "expiresAt":
-				return nanosTime(e.GetExpiresAt()), true
-			case "username":
-				return e.GetUsername(), e.GetUsername() != ""
+		Check: func(w *Write) error {
+			if aerr := s.prepareIdentityEnrollment(w.Reader, w.Body.(*pb.Enrollment), true); aerr != nil {
+				return aerr
 			}
-			return nil, false
+			return nil
 		},
-		indexes: map[string]fsm.IndexRef{"identityId": fsm.EnrollmentIdentity, "token": fsm.EnrollmentToken, "caId": fsm.EnrollmentCA, "edgeRouterId": fsm.EnrollmentEdgeRouter},
-		keep:    keep,
-		render: func(rd *fsm.Reader, rec *fsm.Record) map[string]any {
-			e, _ := fsm.As[*pb.Enrollment](rec)
-			return renderEnrollment(rd, rec, e)
+		Render: func(_ *fsm.Reader, _ *fsm.Record, d map[string]any) error {
+			// enrollmentDetail requires details; OpenZiti fills it with
+			// nothing a client needs.
+			d["details"] = map[string]any{}
+			return nil
 		},
 	}
-}
-
-// renderEnrollment renders enrollmentDetail.
-func renderEnrollment(rd *fsm.Reader, rec *fsm.Record, e *pb.Enrollment) map[string]any {
-	d := baseEntity(rec, "enrollments")
-	d["method"] = e.GetMethod()
-	d["token"] = e.GetToken()
-	d["jwt"] = e.GetJwt()
-	d["expiresAt"] = api.Time(time.Unix(0, e.GetExpiresAt()))
-	// enrollmentDetail requires details; OpenZiti fills it with nothing a
-	// client needs, so it stays empty.
-	d["details"] = map[string]any{}
-	if id := e.GetIdentityId(); id != "" {
-		d["identityId"] = id
-		d["identity"] = entityRef("identities", id, entityName(rd, fsm.KindIdentity, id))
-	}
-	if id := e.GetEdgeRouterId(); id != "" {
-		d["edgeRouterId"] = id
-		d["edgeRouter"] = entityRef("edge-routers", id, entityName(rd, fsm.KindEdgeRouter, id))
-	}
-	if id := e.GetCaId(); id != "" {
-		d["caId"] = id
-	} else {
-		d["caId"] = nil
-	}
-	if e.GetMethod() == edge.MethodUPDB {
-		d["username"] = e.GetUsername()
-	}
-	return d
-}
-
-// entityName is the name of a referenced identity, router or CA, or "" if
-// it is gone.
-func entityName(rd *fsm.Reader, kind, id string) string {
-	rec, err := rd.Get(kind, id)
-	if err != nil {
-		return ""
-	}
-	switch b := rec.Body.(type) {
-	case *pb.Identity:
-		return b.GetName()
-	case *pb.EdgeRouter:
-		return b.GetName()
-	case *pb.Ca:
-		return b.GetName()
-	}
-	return ""
 }
 
 // enrollmentRequest is what an identity enrollment is made from: the body
-// of POST /enrollments, an identity create's enrollment api.Object, or a
+// of POST /enrollments, an identity create's enrollment object, or a
 // re-enrolled authenticator.
 type enrollmentRequest struct {
 	method, identityID, caID, username string
 	expiresAt                          time.Time
 }
 
-// newIdentityEnrollment checks req against the current state and returns
-// the enrollment to create, token and JWT filled in. The identity may be
-// one being created in the same command (identity non-nil).
+// newIdentityEnrollment is the enrollment an identity create asks for, its
+// token and JWT minted, for an identity created in the same command.
 func (s *Server) newIdentityEnrollment(rd *fsm.Reader, req enrollmentRequest, identityExists bool) (*pb.Enrollment, *api.Error) {
-	if !slices.Contains(identityEnrollmentMethods, req.method) {
-		return nil, api.Invalid("method", "must be one of ott, ottca, updb", req.method)
-	}
-	if aerr := checkExpiry(req.expiresAt); aerr != nil {
+	e := &pb.Enrollment{Method: req.method, IdentityId: req.identityID, CaId: req.caID, Username: req.username,
+		ExpiresAt: req.expiresAt.UnixNano()}
+	if aerr := s.prepareIdentityEnrollment(rd, e, identityExists); aerr != nil {
 		return nil, aerr
 	}
+	return e, nil
+}
+
+// prepareIdentityEnrollment checks an identity enrollment against the
+// current state and mints its token and JWT. The identity may be one being
+// created in the same command (identityExists false).
+func (s *Server) prepareIdentityEnrollment(rd *fsm.Reader, e *pb.Enrollment, identityExists bool) *api.Error {
+	if !slices.Contains(identityEnrollmentMethods, e.GetMethod()) {
+		return api.Invalid("method", "must be one of ott, ottca, updb", e.GetMethod())
+	}
+	expiresAt := time.Unix(0, e.GetExpiresAt())
+	if aerr := checkExpiry(expiresAt); aerr != nil {
+		return aerr
+	}
 	if identityExists {
-		if _, err := rd.Get(fsm.KindIdentity, req.identityID); err != nil {
+		if _, err := rd.Get(fsm.KindIdentity, e.GetIdentityId()); err != nil {
 			if isNotFound(err) {
-				return nil, api.Invalid("identityId", "no identity with this id exists", req.identityID)
+				return api.Invalid("identityId", "no identity with this id exists", e.GetIdentityId())
 			}
-			return nil, api.Unhandled(err)
+			return api.Unhandled(err)
 		}
 		// The credential an enrollment would create must not exist already:
 		// one authenticator per method per identity.
 		authMethod := "cert"
-		if req.method == edge.MethodUPDB {
+		if e.GetMethod() == edge.MethodUPDB {
 			authMethod = "updb"
 		}
-		if _, err := rd.Lookup(fsm.AuthenticatorIdentityMethod, req.identityID+"/"+authMethod); err == nil {
-			return nil, &api.Error{Status: http.StatusConflict, Code: api.CodeConflict,
-				Message: "the identity already has a " + authMethod + " authenticator; delete it or re-enroll it first"}
+		if _, err := rd.Lookup(fsm.AuthenticatorIdentityMethod, fsm.IdentityMethodKey(e.GetIdentityId(), authMethod)); err == nil {
+			return api.Conflict("the identity already has a " + authMethod + " authenticator; delete it or re-enroll it first")
 		} else if !isNotFound(err) {
-			return nil, api.Unhandled(err)
+			return api.Unhandled(err)
 		}
 	}
-	e := &pb.Enrollment{Method: req.method, IdentityId: req.identityID}
-	switch req.method {
+	switch e.GetMethod() {
 	case edge.MethodOTTCA:
-		if req.caID == "" {
-			return nil, api.Invalid("caId", "is required for ottca enrollments", nil)
+		if e.GetCaId() == "" {
+			return api.Invalid("caId", "is required for ottca enrollments", nil)
 		}
-		rec, err := rd.Get(fsm.KindCa, req.caID)
+		rec, err := rd.Get(fsm.KindCa, e.GetCaId())
 		if err != nil {
 			if isNotFound(err) {
-				return nil, api.Invalid("caId", "no CA with this id exists", req.caID)
+				return api.Invalid("caId", "no CA with this id exists", e.GetCaId())
 			}
-			return nil, api.Unhandled(err)
+			return api.Unhandled(err)
 		}
 		if ca, _ := fsm.As[*pb.Ca](rec); !ca.GetIsOttCaEnrollmentEnabled() {
-			return nil, api.Invalid("caId", "the CA does not allow ottca enrollment (isOttCaEnrollmentEnabled is false)", req.caID)
+			return api.Invalid("caId", "the CA does not allow ottca enrollment (isOttCaEnrollmentEnabled is false)", e.GetCaId())
 		}
-		e.CaId = req.caID
 	case edge.MethodUPDB:
-		if aerr := checkUsername("username", req.username); aerr != nil {
-			return nil, aerr
+		if aerr := checkUsername("username", e.GetUsername()); aerr != nil {
+			return aerr
 		}
-		if _, err := rd.Lookup(fsm.AuthenticatorUsername, req.username); err == nil {
-			return nil, api.Invalid("username", "is already in use", req.username)
+		if _, err := rd.Lookup(fsm.AuthenticatorUsername, e.GetUsername()); err == nil {
+			return api.Invalid("username", "is already in use", e.GetUsername())
 		}
-		e.Username = req.username
+		e.CaId = ""
+	default:
+		e.CaId, e.Username = "", ""
 	}
-	if aerr := s.mint(rd, e, req.identityID, req.expiresAt); aerr != nil {
-		return nil, aerr
-	}
-	return e, nil
+	return s.mint(rd, e, e.GetIdentityId(), expiresAt)
 }
 
 // maxEnrollmentLifetime bounds how far ahead an enrollment may expire. It
@@ -228,75 +166,6 @@ func readExpiresAt(r *http.Request) (time.Time, *api.Error) {
 		return time.Time{}, aerr
 	}
 	return exp, nil
-}
-
-func (s *Server) createEnrollment(w http.ResponseWriter, r *http.Request) error {
-	o, aerr := api.DecodeObject(r)
-	if aerr != nil {
-		return aerr
-	}
-	req := enrollmentRequest{}
-	for _, f := range []string{"method", "identityId", "expiresAt"} {
-		if !o.Has(f) || o.IsNull(f) {
-			return api.Invalid(f, f+" is required", nil)
-		}
-	}
-	if req.method, _, aerr = o.String("method"); aerr != nil {
-		return aerr
-	}
-	if req.identityID, _, aerr = o.String("identityId"); aerr != nil {
-		return aerr
-	}
-	if req.expiresAt, _, aerr = o.Time("expiresAt"); aerr != nil {
-		return aerr
-	}
-	if req.caID, _, aerr = o.String("caId"); aerr != nil {
-		return aerr
-	}
-	if req.username, _, aerr = o.String("username"); aerr != nil {
-		return aerr
-	}
-	id := uuid.NewString()
-	var op *pb.Op
-	err := s.store.View(func(rd *fsm.Reader) error {
-		e, aerr := s.newIdentityEnrollment(rd, req, true)
-		if aerr != nil {
-			return aerr
-		}
-		var err error
-		op, err = fsm.CreateOp(fsm.KindEnrollment, id, e, nil)
-		return err
-	})
-	if err != nil {
-		return api.As(err)
-	}
-	if aerr := s.apply(r, op); aerr != nil {
-		return aerr
-	}
-	api.WriteCreated(w, "enrollments", id)
-	return nil
-}
-
-func (s *Server) getEnrollment(w http.ResponseWriter, r *http.Request) error {
-	var d map[string]any
-	err := s.store.View(func(rd *fsm.Reader) error {
-		rec, err := rd.Get(fsm.KindEnrollment, mux.Vars(r)["id"])
-		if err != nil {
-			return err
-		}
-		e, _ := fsm.As[*pb.Enrollment](rec)
-		d = renderEnrollment(rd, rec, e)
-		return nil
-	})
-	if err != nil {
-		return api.NotFoundOr(err)
-	}
-	api.WriteData(w, http.StatusOK, d, api.Meta{})
-	return nil
-}
-
-func (s *Server) deleteEnrollment(w http.ResponseWriter, r *http.Request) error {
-	return s.applyEmpty(w, r, fsm.DeleteOp(fsm.KindEnrollment, mux.Vars(r)["id"]))
 }
 
 // refreshEnrollment gives an enrollment a new token, JWT and expiry; the old

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/garrison-ctrl/garrison/internal/edge"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 
 	"github.com/gorilla/mux"
 
@@ -18,15 +19,6 @@ import (
 // maxClientCertPEM bounds the certificate PEM extend-verify reads; the leaf
 // and a few CA certificates fit many times over.
 const maxClientCertPEM = 64 << 10
-
-// routeExtend serves certificate extension on both Edge APIs, as the spec
-// defines it on both.
-func (s *Server) routeExtend(mgmt, client *mux.Router) {
-	for _, router := range []*mux.Router{mgmt, client} {
-		router.Handle("/current-identity/authenticators/{id}/extend", s.authenticated(api.Handle(s.extendAuthenticator))).Methods(http.MethodPost)
-		router.Handle("/current-identity/authenticators/{id}/extend-verify", s.authenticated(api.Handle(s.verifyExtendAuthenticator))).Methods(http.MethodPost)
-	}
-}
 
 func errCannotUpdateAuthenticator(why string) *api.Error {
 	return &api.Error{Status: http.StatusConflict, Code: api.CodeCanNotUpdateAuthenticator,
@@ -46,8 +38,22 @@ func errInvalidClientCert(why string) *api.Error {
 // extend-verify. As the spec says and OpenZiti does, the request must come
 // over TLS with the current certificate, so a stolen session token alone
 // cannot move the identity to a key the thief holds.
+// loadOwnAuthenticator reads the caller's own authenticator named in the
+// URL; another identity's is "not found", not "forbidden".
+func (s *Server) loadOwnAuthenticator(r *http.Request) (*fsm.Record, *pb.Authenticator, *api.Error) {
+	rec, err := s.store.Get(fsm.KindAuthenticator, mux.Vars(r)["id"])
+	if err != nil {
+		return nil, nil, api.NotFoundOr(err)
+	}
+	a := rec.Body.(*pb.Authenticator)
+	if a.GetIdentityId() != callerOf(r).identity.ID {
+		return nil, nil, api.NotFound()
+	}
+	return rec, a, nil
+}
+
 func (s *Server) extendAuthenticator(w http.ResponseWriter, r *http.Request) error {
-	rec, a, aerr := s.loadAuthenticator(r, true)
+	rec, a, aerr := s.loadOwnAuthenticator(r)
 	if aerr != nil {
 		return aerr
 	}
@@ -88,7 +94,7 @@ func (s *Server) extendAuthenticator(w http.ResponseWriter, r *http.Request) err
 // the clearing of the pending fields are one patch, so from that apply on,
 // on every node, only the new certificate matches the authenticator.
 func (s *Server) verifyExtendAuthenticator(w http.ResponseWriter, r *http.Request) error {
-	rec, a, aerr := s.loadAuthenticator(r, true)
+	rec, a, aerr := s.loadOwnAuthenticator(r)
 	if aerr != nil {
 		return aerr
 	}

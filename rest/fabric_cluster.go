@@ -4,20 +4,9 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/gorilla/mux"
-
 	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/rest/api"
 )
-
-// routeFabricCluster serves OpenZiti's cluster operations, admin only, so
-// the ziti CLI and other OpenZiti tooling can manage a Garrison cluster.
-func (s *Server) routeFabricCluster(r *mux.Router) {
-	r.Handle("/cluster/list-members", s.admin(api.Handle(s.listMembers))).Methods(http.MethodGet)
-	r.Handle("/cluster/add-member", s.admin(api.Handle(s.addMember))).Methods(http.MethodPost)
-	r.Handle("/cluster/remove-member", s.admin(api.Handle(s.removeMember))).Methods(http.MethodPost)
-	r.Handle("/cluster/transfer-leadership", s.admin(api.Handle(s.transferLeadership))).Methods(http.MethodPost)
-}
 
 func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) error {
 	members, err := s.node.Members()

@@ -189,7 +189,7 @@ func newTLSServer(t *testing.T, h http.Handler, cert tls.Certificate) *httptest.
 	return ts
 }
 
-// obj returns v as a JSON api.Object, nil if it is not one.
+// obj returns v as a JSON object, nil if it is not one.
 func obj(v any) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
@@ -494,7 +494,7 @@ func wantError(t *testing.T, what string, r *response, status int, code string) 
 	return e
 }
 
-// causeField returns error.cause.field of an error api.Object.
+// causeField returns error.cause.field of an error object.
 func causeField(e map[string]any) string {
 	c, _ := e["cause"].(map[string]any)
 	f, _ := c["field"].(string)

@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/garrison-ctrl/garrison/internal/edge"
 
 	"github.com/gorilla/mux"
@@ -24,6 +26,7 @@ import (
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
+	"github.com/garrison-ctrl/garrison/rest/resource"
 )
 
 // Base paths of the served APIs.
@@ -73,6 +76,38 @@ type Server struct {
 	tokens   *edge.Tokens
 	minter   *edge.Minter
 	sessions *edge.Sessions
+
+	// rs serves the declared resources res.
+	rs  resource.Store
+	res resources
+}
+
+// resources are the entity types declared with the resource framework,
+// one file each (identities.go declares identities, and so on).
+type resources struct {
+	identities, authenticators, ownAuthenticators, enrollments, apiSessions, sessionCerts,
+	cas, edgeRouters, controllers, configTypes, configs *resource.Resource
+}
+
+func (s *Server) declare() resources {
+	return resources{
+		identities:        s.identities(),
+		authenticators:    s.authenticators(),
+		ownAuthenticators: s.ownAuthenticators(),
+		enrollments:       s.enrollments(),
+		apiSessions:       s.apiSessions(),
+		sessionCerts:      s.sessionCerts(),
+		cas:               s.cas(),
+		edgeRouters:       s.edgeRouters(),
+		controllers:       s.controllers(),
+		configTypes:       s.configTypes(),
+		configs:           s.configs(),
+	}
+}
+
+func (r *resources) all() []*resource.Resource {
+	return []*resource.Resource{r.identities, r.authenticators, r.ownAuthenticators, r.enrollments, r.apiSessions,
+		r.sessionCerts, r.cas, r.edgeRouters, r.controllers, r.configTypes, r.configs}
 }
 
 // New returns a Server for cfg.
@@ -91,14 +126,20 @@ func New(cfg Config) *Server {
 		nodeID = cfg.Node.ID()
 	}
 	trust := &edge.Trust{Roots: cfg.CACerts, Issuer: cfg.Issuer, ClientURL: cfg.AdvertiseURL + ClientBase, ClientAPI: APIEdgeClient}
-	return &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log,
+	s := &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log,
 		hashing:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		trust:    trust,
 		tokens:   &edge.Tokens{Signer: cfg.Signer, Store: cfg.Store},
 		minter:   &edge.Minter{Signer: cfg.Signer, Trust: trust, NodeID: nodeID},
 		sessions: &edge.Sessions{Node: cfg.Node, Store: cfg.Store, Timeout: cfg.SessionTimeout, WriteTimeout: cfg.WriteTimeout, Log: cfg.Log},
 	}
+	s.rs = resource.Store{State: cfg.Store, Apply: s.applyResult}
+	s.res = s.declare()
+	return s
 }
+
+// newID makes the id of a new entity.
+func newID() string { return uuid.NewString() }
 
 // RunSessionMaintenance replicates session activity in batches and, on the
 // leader, deletes sessions idle past their timeout, until ctx ends.
@@ -123,14 +164,17 @@ func fromEdge(err error) *api.Error {
 	return api.As(err)
 }
 
-// Handler routes all APIs.
+// Handler routes all APIs: the route table (routes.go) under each API's
+// base path, behind its access check.
 func (s *Server) Handler() http.Handler {
 	root := mux.NewRouter()
-	client := root.PathPrefix(ClientBase).Subrouter()
-	mgmt := root.PathPrefix(ManagementBase).Subrouter()
-	fabric := root.PathPrefix(FabricBase).Subrouter()
+	bases := map[apiSet]*mux.Router{
+		clientAPI: root.PathPrefix(ClientBase).Subrouter(),
+		mgmtAPI:   root.PathPrefix(ManagementBase).Subrouter(),
+		fabricAPI: root.PathPrefix(FabricBase).Subrouter(),
+	}
 	// gorilla/mux subrouters do not inherit these handlers: set them on each.
-	for _, r := range []*mux.Router{root, client, mgmt, fabric} {
+	for _, r := range []*mux.Router{root, bases[clientAPI], bases[mgmtAPI], bases[fabricAPI]} {
 		r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			api.WriteError(w, r, api.NotFound())
 		})
@@ -139,24 +183,20 @@ func (s *Server) Handler() http.Handler {
 				Message: "The resource requested does not support this HTTP verb"})
 		})
 	}
-	for _, router := range []*mux.Router{client, mgmt} {
-		s.routeVersion(router)
-		s.routeSessions(router)
+	for _, rt := range s.routes() {
+		h := rt.handle
+		switch rt.access {
+		case session:
+			h = s.authenticated(h)
+		case admin:
+			h = s.admin(h)
+		}
+		for set, router := range bases {
+			if rt.apis&set != 0 {
+				router.Handle(rt.path, h).Methods(rt.method)
+			}
+		}
 	}
-	s.routeIdentities(mgmt)
-	s.routeAuthenticators(mgmt, client)
-	s.routeExtend(mgmt, client)
-	s.routeSessionCerts(client)
-	s.routeAPISessions(mgmt)
-	s.routeEdgeRouters(mgmt)
-	s.routeRouterEnrollment(client)
-	s.routeCAs(mgmt)
-	s.routeEnrollCA(client)
-	s.routeLists(mgmt, client)
-	s.routeFabricCluster(fabric)
-	s.routeEnrollments(mgmt)
-	s.routeEnroll(client)
-	s.routeTrust(client, mgmt)
 	return api.WithRequestID(s.recoverPanics(root))
 }
 
@@ -172,13 +212,6 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
-}
-
-func urlVars(r *http.Request) map[string]string {
-	if v := mux.Vars(r); v != nil {
-		return v
-	}
-	return map[string]string{}
 }
 
 // apply replicates ops as one command and maps both transport failures and

@@ -8,13 +8,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
-	"github.com/garrison-ctrl/garrison/fsm/query"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
+	. "github.com/garrison-ctrl/garrison/rest/resource"
 )
 
 // maxSessionCerts bounds the certificates one API session may hold, so a
@@ -25,13 +24,6 @@ const maxSessionCerts = 16
 // sessionCertsPath is the collection path of API session certificates; the
 // spec defines it on the client API only.
 const sessionCertsPath = "current-api-session/certificates"
-
-func (s *Server) routeSessionCerts(client *mux.Router) {
-	client.Handle("/"+sessionCertsPath, s.authenticated(api.Handle(s.listSessionCerts))).Methods(http.MethodGet)
-	client.Handle("/"+sessionCertsPath, s.authenticated(api.Handle(s.createSessionCert))).Methods(http.MethodPost)
-	client.Handle("/"+sessionCertsPath+"/{id}", s.authenticated(api.Handle(s.getSessionCert))).Methods(http.MethodGet)
-	client.Handle("/"+sessionCertsPath+"/{id}", s.authenticated(api.Handle(s.deleteSessionCert))).Methods(http.MethodDelete)
-}
 
 // errBadCSR answers a refused certificate signing request as OpenZiti does,
 // naming the request field that held it.
@@ -155,97 +147,22 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-// renderSessionCert renders currentApiSessionCertificateDetail.
-func renderSessionCert(rec *fsm.Record) map[string]any {
-	sc, _ := fsm.As[*pb.ApiSessionCertificate](rec)
-	d := baseEntity(rec, sessionCertsPath)
-	d["subject"] = sc.GetSubject()
-	d["fingerprint"] = sc.GetFingerprint()
-	d["validFrom"] = api.Time(time.Unix(0, sc.GetValidFrom()))
-	d["validTo"] = api.Time(time.Unix(0, sc.GetValidTo()))
-	d["certificate"] = sc.GetCertPem()
-	return d
-}
-
-// loadSessionCert reads the certificate in the URL if it belongs to the
-// caller's session. Another session's certificate, even of the same
+// sessionCerts declares /current-api-session/certificates: the caller's
+// session's own certificates only. Another session's, even of the same
 // identity, is "not found": it is useless outside the session that made it.
-func (s *Server) loadSessionCert(r *http.Request) (*fsm.Record, *api.Error) {
-	rec, err := s.store.Get(fsm.KindApiSessionCertificate, mux.Vars(r)["id"])
-	if err != nil {
-		return nil, api.NotFoundOr(err)
-	}
-	sc, _ := fsm.As[*pb.ApiSessionCertificate](rec)
-	if sc.GetApiSessionId() != callerOf(r).session.ID {
-		return nil, api.NotFound()
-	}
-	return rec, nil
-}
-
-func (s *Server) getSessionCert(w http.ResponseWriter, r *http.Request) error {
-	rec, aerr := s.loadSessionCert(r)
-	if aerr != nil {
-		return aerr
-	}
-	api.WriteData(w, http.StatusOK, renderSessionCert(rec), api.Meta{})
-	return nil
-}
-
-func (s *Server) deleteSessionCert(w http.ResponseWriter, r *http.Request) error {
-	rec, aerr := s.loadSessionCert(r)
-	if aerr != nil {
-		return aerr
-	}
-	return s.applyEmpty(w, r, fsm.DeleteOp(fsm.KindApiSessionCertificate, rec.ID))
-}
-
-func (s *Server) listSessionCerts(w http.ResponseWriter, r *http.Request) error {
-	return s.list(w, r, sessionCertList(callerOf(r).session.ID))
-}
-
-// sessionCertList lists the certificates of one API session, read through
-// the session index rather than a scan of every session's certificates.
-func sessionCertList(sessionID string) *listSpec {
-	return &listSpec{
-		kind: fsm.KindApiSessionCertificate,
-		fields: map[string]query.FieldType{
-			"subject": query.String, "fingerprint": query.String, "validFrom": query.Datetime, "validTo": query.Datetime,
+func (s *Server) sessionCerts() *Resource {
+	return &Resource{
+		Kind: fsm.KindApiSessionCertificate, Path: sessionCertsPath,
+		Fields: []Field{
+			{Name: "subject", Proto: "subject", Type: String, Access: ReadOnly},
+			{Name: "fingerprint", Proto: "fingerprint", Type: String, Access: ReadOnly, Index: fsm.ApiSessionCertificateFingerprint},
+			{Name: "validFrom", Proto: "valid_from", Type: DateTime, Access: ReadOnly},
+			{Name: "validTo", Proto: "valid_to", Type: DateTime, Access: ReadOnly},
+			{Name: "certificate", Proto: "cert_pem", Type: String, Access: ReadOnly, NoFilter: true},
+			{Name: "apiSessionId", Proto: "api_session_id", Type: String, Access: FilterOnly, Filter: []string{"apiSession"}},
 		},
-		value: func(rec *fsm.Record, f string) (any, bool) {
-			sc, _ := fsm.As[*pb.ApiSessionCertificate](rec)
-			switch f {
-			case "subject":
-				return sc.GetSubject(), true
-			case "fingerprint":
-				return sc.GetFingerprint(), true
-			case "validFrom":
-				return nanosTime(sc.GetValidFrom()), true
-			case "validTo":
-				return nanosTime(sc.GetValidTo()), true
-			}
-			return nil, false
+		Scope: func(r *http.Request) (Scope, error) {
+			return Scope{By: fsm.ApiSessionCertificateSession, Key: callerOf(r).session.ID}, nil
 		},
-		indexes: map[string]fsm.IndexRef{"fingerprint": fsm.ApiSessionCertificateFingerprint},
-		keep: func(rec *fsm.Record) bool {
-			sc, _ := fsm.As[*pb.ApiSessionCertificate](rec)
-			return sc.GetApiSessionId() == sessionID
-		},
-		scan: func(rd *fsm.Reader, fn func(*fsm.Record) error) error {
-			ids, err := rd.IDsByIndex(fsm.ApiSessionCertificateSession, sessionID)
-			if err != nil {
-				return err
-			}
-			for _, id := range ids {
-				rec, err := rd.Get(fsm.KindApiSessionCertificate, id)
-				if err != nil {
-					return err
-				}
-				if err := fn(rec); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-		render: func(_ *fsm.Reader, rec *fsm.Record) map[string]any { return renderSessionCert(rec) },
 	}
 }

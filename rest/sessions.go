@@ -11,21 +11,11 @@ import (
 	"github.com/garrison-ctrl/garrison/internal/edge"
 
 	"github.com/google/uuid"
-	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
 )
-
-// routeSessions serves authentication and the caller's own session and
-// identity. Both APIs serve these paths.
-func (s *Server) routeSessions(r *mux.Router) {
-	r.Handle("/authenticate", api.Handle(s.authenticate)).Methods(http.MethodPost)
-	r.Handle("/current-api-session", s.authenticated(api.Handle(s.currentAPISession))).Methods(http.MethodGet)
-	r.Handle("/current-api-session", s.authenticated(api.Handle(s.logout))).Methods(http.MethodDelete)
-	r.Handle("/current-identity", s.authenticated(api.Handle(s.currentIdentity))).Methods(http.MethodGet)
-}
 
 // authenticateRequest is the spec's "authenticate" body.
 type authenticateRequest struct {
@@ -142,7 +132,15 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authe
 		}
 		return aerr
 	}
-	rec, err := s.store.Get(fsm.KindApiSession, id)
+	var d map[string]any
+	err = s.store.View(func(rd *fsm.Reader) error {
+		rec, err := rd.Get(fsm.KindApiSession, id)
+		if err != nil {
+			return err
+		}
+		d, err = s.renderCurrentSession(rd, rec, token)
+		return err
+	})
 	if err != nil {
 		return api.Unhandled(err)
 	}
@@ -154,7 +152,6 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authe
 	w.Header().Set(sessionHeader, token)
 	w.Header().Set("expiration-seconds", strconv.FormatInt(sess.GetExpirationSeconds(), 10))
 	w.Header().Set("expires-at", api.Time(exp))
-	d := s.renderCurrentSession(rec, sess, ident.rec, ident.body, token)
 	addAccessToken(d, access, accessExp)
 	api.WriteData(w, http.StatusOK, d, api.Meta{})
 	return nil
@@ -207,7 +204,15 @@ func (s *Server) findPasswordAuthenticator(username string) (*authenticatorRec, 
 
 func (s *Server) currentAPISession(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	d := s.renderCurrentSession(c.session, c.sess, c.identity, c.ident, c.token)
+	var d map[string]any
+	err := s.store.View(func(rd *fsm.Reader) error {
+		var err error
+		d, err = s.renderCurrentSession(rd, c.session, c.token)
+		return err
+	})
+	if err != nil {
+		return api.Unhandled(err)
+	}
 	// A fresh access token here lets a client renew before the old expires.
 	access, exp, err := s.tokens.Issue(c.session.ID, c.identity.ID, time.Now())
 	if err != nil {
@@ -229,7 +234,7 @@ func (s *Server) currentIdentity(w http.ResponseWriter, r *http.Request) error {
 	var detail map[string]any
 	err := s.store.View(func(rd *fsm.Reader) error {
 		var err error
-		detail, err = renderIdentity(rd, c.identity, c.ident)
+		detail, err = s.res.identities.RenderRecord(rd, c.identity)
 		return err
 	})
 	if err != nil {
@@ -240,46 +245,22 @@ func (s *Server) currentIdentity(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) renderCurrentSession(rec *fsm.Record, sess *pb.ApiSession, irec *fsm.Record, ident *pb.Identity, token string) map[string]any {
-	d := renderAPISession(rec, sess, irec.ID, ident.GetName())
+// renderCurrentSession renders the caller's session with its token, which
+// only the caller knows, and how long it has left.
+func (s *Server) renderCurrentSession(rd *fsm.Reader, rec *fsm.Record, token string) (map[string]any, error) {
+	d, err := s.res.apiSessions.RenderRecord(rd, rec)
+	if err != nil {
+		return nil, err
+	}
 	d["_links"] = map[string]any{
 		"self":             map[string]string{"href": "./current-api-session"},
 		"current-identity": map[string]string{"href": "./current-identity"},
 	}
-	exp := edge.ExpiresAt(sess)
+	exp := edge.ExpiresAt(rec.Body.(*pb.ApiSession))
 	d["token"] = token
 	d["expiresAt"] = api.Time(exp)
 	d["expirationSeconds"] = int64(time.Until(exp) / time.Second)
-	return d
-}
-
-// renderAPISession renders apiSessionDetail. Only the token's hash is
-// stored, so the token itself is known only to its holder: other views get
-// an empty token.
-func renderAPISession(rec *fsm.Record, sess *pb.ApiSession, identityID, identityName string) map[string]any {
-	d := baseEntity(rec, "api-sessions")
-	last := api.Time(time.Unix(0, sess.GetLastActivityAt()))
-	configTypes := sess.GetConfigTypes()
-	if configTypes == nil {
-		configTypes = []string{}
-	}
-	d["token"] = ""
-	d["identity"] = entityRef("identities", identityID, identityName)
-	d["identityId"] = identityID
-	d["authenticatorId"] = sess.GetAuthenticatorId()
-	d["configTypes"] = configTypes
-	d["ipAddress"] = sess.GetIpAddress()
-	d["authQueries"] = []any{}
-	d["isMfaRequired"] = sess.GetIsMfaRequired()
-	d["isMfaComplete"] = sess.GetIsMfaComplete()
-	d["isCertExtendable"] = false
-	d["isCertExtendRequested"] = false
-	d["isCertKeyRollRequested"] = false
-	d["improperClientCertChain"] = false
-	d["lastActivityAt"] = last
-	d["cachedLastActivityAt"] = last
-	d["cachedUpdatedAt"] = api.Time(rec.UpdatedAt)
-	return d
+	return d, nil
 }
 
 // clientIP is the caller's address as seen by this node. Behind HAProxy in

@@ -8,7 +8,6 @@ import (
 	"github.com/garrison-ctrl/garrison/internal/edge"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/trust"
@@ -21,15 +20,6 @@ import (
 // from the replicated controller records, so every node answers the same
 // whichever one a load balancer picks, and members that are offline are
 // still included.
-
-func (s *Server) routeTrust(client, mgmt *mux.Router) {
-	for _, router := range []*mux.Router{client, mgmt} {
-		router.Handle("/.well-known/est/cacerts", api.Handle(s.wellKnownCACerts)).Methods(http.MethodGet)
-		router.Handle("/network-jwts", api.Handle(s.listNetworkJWTs)).Methods(http.MethodGet)
-	}
-	client.Handle("/enroll/jwks", api.Handle(s.enrollJWKS)).Methods(http.MethodGet)
-	client.Handle("/enroll/challenge", api.Handle(s.enrollChallenge)).Methods(http.MethodPost)
-}
 
 // members returns every controller record in id order.
 func (s *Server) members() ([]edge.Member, error) {

@@ -3,8 +3,6 @@ package rest
 import (
 	"net/http"
 
-	"github.com/gorilla/mux"
-
 	"github.com/garrison-ctrl/garrison/internal/buildinfo"
 	"github.com/garrison-ctrl/garrison/rest/api"
 )
@@ -21,12 +19,6 @@ var APIPaths = map[string]string{
 	APIEdgeClient:     ClientBase,
 	APIEdgeManagement: ManagementBase,
 	APIFabric:         FabricBase,
-}
-
-func (s *Server) routeVersion(r *mux.Router) {
-	r.Handle("", http.HandlerFunc(s.version)).Methods(http.MethodGet)
-	r.Handle("/", http.HandlerFunc(s.version)).Methods(http.MethodGet)
-	r.Handle("/version", http.HandlerFunc(s.version)).Methods(http.MethodGet)
 }
 
 // version needs no session: SDKs call it before they log in.

@@ -1244,6 +1244,131 @@ func (x *ApiSessionCertificate) GetCertPem() string {
 	return ""
 }
 
+// ConfigType is a named JSON Schema that configs of the type must satisfy.
+type ConfigType struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// schema_json is the JSON Schema as compact JSON text; empty: any data.
+	SchemaJson []byte `protobuf:"bytes,2,opt,name=schema_json,json=schemaJson,proto3" json:"schema_json,omitempty"`
+	// target is what configs of the type configure: service (the default) or router.
+	Target        string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigType) Reset() {
+	*x = ConfigType{}
+	mi := &file_entities_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigType) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigType) ProtoMessage() {}
+
+func (x *ConfigType) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigType.ProtoReflect.Descriptor instead.
+func (*ConfigType) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ConfigType) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ConfigType) GetSchemaJson() []byte {
+	if x != nil {
+		return x.SchemaJson
+	}
+	return nil
+}
+
+func (x *ConfigType) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+// Config is a named JSON object of a config type, checked against the
+// type's schema when written.
+type Config struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	ConfigTypeId  string                 `protobuf:"bytes,2,opt,name=config_type_id,json=configTypeId,proto3" json:"config_type_id,omitempty"`
+	DataJson      []byte                 `protobuf:"bytes,3,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Config) Reset() {
+	*x = Config{}
+	mi := &file_entities_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Config) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Config) ProtoMessage() {}
+
+func (x *Config) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Config.ProtoReflect.Descriptor instead.
+func (*Config) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Config) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Config) GetConfigTypeId() string {
+	if x != nil {
+		return x.ConfigTypeId
+	}
+	return ""
+}
+
+func (x *Config) GetDataJson() []byte {
+	if x != nil {
+		return x.DataJson
+	}
+	return nil
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
@@ -1389,7 +1514,17 @@ const file_entities_proto_rawDesc = "" +
 	"\n" +
 	"valid_from\x18\x04 \x01(\x03R\tvalidFrom\x12\x19\n" +
 	"\bvalid_to\x18\x05 \x01(\x03R\avalidTo\x12\x19\n" +
-	"\bcert_pem\x18\x06 \x01(\tR\acertPemB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\bcert_pem\x18\x06 \x01(\tR\acertPem\"Y\n" +
+	"\n" +
+	"ConfigType\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vschema_json\x18\x02 \x01(\fR\n" +
+	"schemaJson\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\"_\n" +
+	"\x06Config\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +
+	"\x0econfig_type_id\x18\x02 \x01(\tR\fconfigTypeId\x12\x1b\n" +
+	"\tdata_json\x18\x03 \x01(\fR\bdataJsonB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -1403,7 +1538,7 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),              // 0: garrison.v1.Identity
 	(*Authenticator)(nil),         // 1: garrison.v1.Authenticator
@@ -1416,15 +1551,17 @@ var file_entities_proto_goTypes = []any{
 	(*Ca)(nil),                    // 8: garrison.v1.Ca
 	(*EdgeRouter)(nil),            // 9: garrison.v1.EdgeRouter
 	(*ApiSessionCertificate)(nil), // 10: garrison.v1.ApiSessionCertificate
-	nil,                           // 11: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                           // 12: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                           // 13: garrison.v1.Controller.ApiAddressesEntry
+	(*ConfigType)(nil),            // 11: garrison.v1.ConfigType
+	(*Config)(nil),                // 12: garrison.v1.Config
+	nil,                           // 13: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                           // 14: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                           // 15: garrison.v1.Controller.ApiAddressesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	11, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	12, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	13, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	14, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	3,  // 2: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	13, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	15, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	7,  // 4: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
 	4,  // 5: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
 	6,  // [6:6] is the sub-list for method output_type
@@ -1445,7 +1582,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -29,8 +29,11 @@ const (
 	// CodeControllerUnavailable: the member that must answer (the holder
 	// of a signing key) cannot be reached now; retry.
 	CodeControllerUnavailable = "CONTROLLER_UNAVAILABLE"
-	CodeInvalidFilter         = "INVALID_FILTER"
-	CodeInvalidPagination     = "INVALID_PAGINATION"
+	// CodeConflictReferenced: a delete refused because other entities
+	// still use the target (the spec's cannotDeleteReferencedResource).
+	CodeConflictReferenced = "CONFLICT_CANNOT_MODIFY_REFERENCED"
+	CodeInvalidFilter      = "INVALID_FILTER"
+	CodeInvalidPagination  = "INVALID_PAGINATION"
 )
 
 // Error codes of enrollments and certificate requests, as OpenZiti spells them.
@@ -182,7 +185,9 @@ func FromResult(res *pb.Result) *Error {
 	case pb.Result_REFERENCE_MISSING:
 		return Invalid(res.GetField(), res.GetMessage(), res.GetValue())
 	case pb.Result_REFERENCED:
-		return Conflict(res.GetMessage())
+		return &Error{Status: http.StatusConflict, Code: CodeConflictReferenced,
+			Message:      "The resource cannot be deleted/modified. Remove all referencing resources first.",
+			CauseMessage: res.GetMessage()}
 	}
 	return Invalid(res.GetField(), res.GetMessage(), res.GetValue())
 }

@@ -664,3 +664,14 @@ func (s *Spec) findOperation(method, path string) (*route, *spec.Operation, erro
 	}
 	return best, best.ops[method], nil
 }
+
+// Operation reports the operationId the definition documents for method on
+// path (relative to the base path; "{id}" or a concrete value both match a
+// template), or an error saying what is missing.
+func (s *Spec) Operation(method, path string) (string, error) {
+	_, op, err := s.findOperation(strings.ToUpper(method), path)
+	if err != nil {
+		return "", err
+	}
+	return op.ID, nil
+}

@@ -1,0 +1,60 @@
+package edge
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const hostPortSchema = `{"$schema":"http://json-schema.org/draft-07/schema#","type":"object",
+ "properties":{"hostname":{"type":"string"},"port":{"type":"integer","minimum":1,"maximum":65535},
+ "tags":{"type":"array","items":{"type":"string","maxLength":3}}},
+ "required":["hostname","port"],"additionalProperties":false}`
+
+func TestConfigSchema(t *testing.T) {
+	s, err := CompileSchema([]byte(hostPortSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate([]byte(`{"hostname":"example.com","port":80}`)); err != nil {
+		t.Fatalf("valid data refused: %v", err)
+	}
+	for data, path := range map[string]string{
+		`{"hostname":"example.com","port":0}`:                       "/port",
+		`{"hostname":"example.com"}`:                                "/",
+		`{"hostname":"example.com","port":80,"extra":1}`:            "/",
+		`{"hostname":"example.com","port":80,"tags":["ok","long"]}`: "/tags/1",
+		`{"hostname":5,"port":80}`:                                  "/hostname",
+	} {
+		err := s.Validate([]byte(data))
+		var de *DataError
+		if !errors.As(err, &de) {
+			t.Errorf("%s: %v, want a DataError", data, err)
+			continue
+		}
+		if got := "/" + strings.Join(de.Path, "/"); got != path || de.Reason == "" {
+			t.Errorf("%s: path %q reason %q, want path %q", data, got, de.Reason, path)
+		}
+	}
+}
+
+func TestCompileSchemaRefusesBadSchemas(t *testing.T) {
+	for name, schema := range map[string]string{
+		"not JSON":           `{`,
+		"root not an object": `{"type":"string"}`,
+		"bad keyword value":  `{"type":"object","properties":{"a":{"type":"no-such-type"}}}`,
+		"bad minimum":        `{"type":"object","minProperties":-1}`,
+		"remote ref":         `{"type":"object","properties":{"a":{"$ref":"https://example.com/s.json"}}}`,
+		"file ref":           `{"type":"object","properties":{"a":{"$ref":"file:///etc/passwd"}}}`,
+		"bad regex":          `{"type":"object","patternProperties":{"(":{}}}`,
+	} {
+		if _, err := CompileSchema([]byte(schema)); err == nil {
+			t.Errorf("%s: compiled", name)
+		} else if strings.Contains(err.Error(), schemaURL) {
+			t.Errorf("%s: error leaks the internal URL: %v", name, err)
+		}
+	}
+	if _, err := CompileSchema([]byte(`{}`)); err != nil {
+		t.Errorf("empty schema: %v", err)
+	}
+}

@@ -1,0 +1,436 @@
+package resource
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/fsm/query"
+	"github.com/garrison-ctrl/garrison/rest/api"
+)
+
+// Paging defaults and bounds, as OpenZiti has them.
+const (
+	defaultLimit = 10
+	maxLimit     = 500
+	maxFilterLen = 4096
+)
+
+// baseFilters are the filter fields every entity has.
+func baseFilters() map[string]query.FieldType {
+	return map[string]query.FieldType{"id": query.String, "createdAt": query.Datetime,
+		"updatedAt": query.Datetime, "tags.*": query.Any, "isSystem": query.Bool}
+}
+
+// filterField is the field a filter name reads.
+func (res *Resource) filterField(name string) *Field {
+	for i := range res.Fields {
+		if slices.Contains(res.Fields[i].filterNames(), name) {
+			return &res.Fields[i]
+		}
+	}
+	return nil
+}
+
+// FilterFields are the names list filters of the resource may use, with
+// their types.
+func (res *Resource) FilterFields() map[string]query.FieldType {
+	all := baseFilters()
+	for i := range res.Fields {
+		for _, n := range res.Fields[i].filterNames() {
+			all[n] = res.Fields[i].Type.queryType()
+		}
+	}
+	return all
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// listRecord adapts a stored record to the query language.
+type listRecord struct {
+	rd  *fsm.Reader
+	rec *fsm.Record
+	res *Resource
+}
+
+func (l listRecord) Field(name string) (any, bool) {
+	switch name {
+	case "id":
+		return l.rec.ID, true
+	case "createdAt":
+		return l.rec.CreatedAt, true
+	case "updatedAt":
+		return l.rec.UpdatedAt, true
+	case "isSystem":
+		return false, true
+	}
+	if tag, ok := strings.CutPrefix(name, "tags."); ok {
+		v, ok := l.rec.Tags[tag]
+		return v, ok
+	}
+	if f := l.res.filterField(name); f != nil {
+		return filterValue(l.rd, l.rec, f)
+	}
+	return nil, false
+}
+
+func errFilter(err error) *api.Error {
+	return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidFilter,
+		Message: "The filter query supplied is invalid", CauseMessage: err.Error()}
+}
+
+func errPagination(msg string) *api.Error {
+	return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidPagination,
+		Message: "The pagination properties provided are invalid", CauseMessage: msg}
+}
+
+// parseQuery reads filter, sort, limit and offset. A filter's own sort,
+// skip and limit win over the parameters.
+func parseQuery(r *http.Request, fields map[string]query.FieldType, defLimit int64) (*query.Query, int64, int64, *api.Error) {
+	v := r.URL.Query()
+	filter := v.Get("filter")
+	if len(filter) > maxFilterLen {
+		return nil, 0, 0, errFilter(errors.New("the filter is longer than 4096 bytes"))
+	}
+	q, err := query.Parse(filter)
+	if err != nil {
+		return nil, 0, 0, errFilter(err)
+	}
+	// The sort parameter ("name desc,createdAt") applies when the filter
+	// has no sort by clause of its own.
+	if sortParam := v.Get("sort"); sortParam != "" && len(q.Sort) == 0 {
+		sq, err := query.Parse("sort by " + sortParam)
+		if err != nil || sq.Where != nil || sq.Skip != nil || sq.Limit != nil {
+			return nil, 0, 0, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidFilter,
+				Message: "The sort parameter is invalid", Cause: &api.FieldError{Field: "sort", Reason: "want FIELD [asc|desc], ...", Value: sortParam}}
+		}
+		q.Sort = sq.Sort
+	}
+	if err := q.Validate(fields); err != nil {
+		return nil, 0, 0, errFilter(err)
+	}
+	limit, offset := defLimit, int64(0)
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return nil, 0, 0, errPagination("limit must be a non-negative integer")
+		}
+		limit = n
+	}
+	if s := v.Get("offset"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return nil, 0, 0, errPagination("offset must be a non-negative integer")
+		}
+		offset = n
+	}
+	if q.Limit != nil {
+		limit = *q.Limit
+		if limit == query.LimitNone {
+			limit = maxLimit
+		}
+	}
+	if q.Skip != nil {
+		offset = *q.Skip
+	}
+	return q, offset, min(limit, maxLimit), nil
+}
+
+var errStopScan = errors.New("stop scan")
+
+// List answers GET Path: filter, sort, page, render.
+func (s *Store) List(res *Resource) http.HandlerFunc {
+	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		var sc Scope
+		if res.Scope != nil {
+			var err error
+			if sc, err = res.Scope(r); err != nil {
+				return api.As(err)
+			}
+		}
+		return s.list(w, r, res, sc, defaultLimit)
+	})
+}
+
+// SubList answers GET parent.Path/{id}/child.Path: the children whose By
+// index key is the parent's id (a config type's configs). The spec gives
+// these lists no parameters, so filter and paging parameters are ignored
+// and the list holds every child (up to 500, the most any page holds;
+// meta.pagination.totalCount says how many there are).
+func (s *Store) SubList(parent, child *Resource, by fsm.Multi) http.HandlerFunc {
+	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		err := s.State.View(func(rd *fsm.Reader) error {
+			_, err := s.load(rd, parent, r)
+			return err
+		})
+		if err != nil {
+			return api.NotFoundOr(err)
+		}
+		sc := Scope{By: by, Key: id(r)}
+		if child.Scope != nil {
+			more, err := child.Scope(r)
+			if err != nil {
+				return api.As(err)
+			}
+			sc.Keep = more.Keep
+		}
+		return s.list(w, r, child, sc, -1)
+	})
+}
+
+// Empty answers a list of a resource Garrison does not have yet (a config's
+// services) for an entity of parent that exists: no items.
+func (s *Store) Empty(parent *Resource) http.HandlerFunc {
+	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		err := s.State.View(func(rd *fsm.Reader) error {
+			_, err := s.load(rd, parent, r)
+			return err
+		})
+		if err != nil {
+			return api.NotFoundOr(err)
+		}
+		_, offset, limit, aerr := parseQuery(r, baseFilters(), defaultLimit)
+		if aerr != nil {
+			return aerr
+		}
+		api.WriteData(w, http.StatusOK, []any{}, api.Meta{
+			Pagination: &api.Pagination{Limit: limit, Offset: offset}, FilterableFields: sortedKeys(baseFilters())})
+		return nil
+	})
+}
+
+// list answers a list of res within sc. defLimit is the page size when the
+// request gives none; -1 ignores the query parameters (NoQuery).
+func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc Scope, defLimit int64) error {
+	if res.NoQuery || defLimit < 0 {
+		defLimit = defaultLimit
+		r = r.Clone(r.Context())
+		r.URL.RawQuery = url.Values{"limit": {strconv.Itoa(maxLimit)}}.Encode()
+	}
+	fields := res.FilterFields()
+	q, offset, limit, aerr := parseQuery(r, fields, defLimit)
+	if aerr != nil {
+		return aerr
+	}
+	scoped := sc.By != (fsm.Multi{}) || sc.Keep != nil
+	var page []map[string]any
+	var total int64
+	err := s.State.View(func(rd *fsm.Reader) error {
+		// Unfiltered, default order: page straight from the id-ordered
+		// bucket, decoding only the page.
+		if q.Where == nil && len(q.Sort) == 0 && !scoped {
+			n, err := rd.Count(res.Kind)
+			if err != nil {
+				return err
+			}
+			total = int64(n)
+			i := int64(0)
+			err = rd.ForEach(res.Kind, func(rec *fsm.Record) error {
+				if i >= offset+limit {
+					return errStopScan
+				}
+				if i >= offset {
+					out, err := res.RenderRecord(rd, rec)
+					if err != nil {
+						return err
+					}
+					page = append(page, out)
+				}
+				i++
+				return nil
+			})
+			if errors.Is(err, errStopScan) {
+				err = nil
+			}
+			return err
+		}
+		var matches []*fsm.Record
+		var matchErr error
+		consider := func(rec *fsm.Record) error {
+			if scoped && !sc.keeps(s.State, rec) {
+				return nil
+			}
+			ok, err := q.Match(listRecord{rd, rec, res})
+			if err != nil {
+				matchErr = err
+				return errStopScan
+			}
+			if ok {
+				matches = append(matches, rec)
+			}
+			return nil
+		}
+		if err := s.candidates(rd, res, sc, q, consider); err != nil && !errors.Is(err, errStopScan) {
+			return err
+		}
+		if matchErr != nil {
+			return errFilter(matchErr)
+		}
+		sort.SliceStable(matches, func(i, j int) bool {
+			a, b := listRecord{rd, matches[i], res}, listRecord{rd, matches[j], res}
+			if q.Less(a, b) {
+				return true
+			}
+			if q.Less(b, a) {
+				return false
+			}
+			return matches[i].ID < matches[j].ID
+		})
+		total = int64(len(matches))
+		for i := offset; i < total && i < offset+limit; i++ {
+			out, err := res.RenderRecord(rd, matches[i])
+			if err != nil {
+				return err
+			}
+			page = append(page, out)
+		}
+		return nil
+	})
+	if err != nil {
+		return api.As(err)
+	}
+	if page == nil {
+		page = []map[string]any{}
+	}
+	api.WriteData(w, http.StatusOK, page, api.Meta{
+		Pagination:       &api.Pagination{Limit: limit, Offset: offset, TotalCount: total},
+		FilterableFields: sortedKeys(fields),
+	})
+	return nil
+}
+
+// candidates calls fn for every record that may match: those of the
+// scope's index, else those an index gives for the first usable hint of
+// the filter, else all of the kind. fn still matches each.
+func (s *Store) candidates(rd *fsm.Reader, res *Resource, sc Scope, q *query.Query, fn func(*fsm.Record) error) error {
+	if sc.By != (fsm.Multi{}) {
+		ids, err := rd.IDsByIndex(sc.By, sc.Key)
+		if err != nil {
+			return err
+		}
+		return eachID(rd, res.Kind, ids, fn)
+	}
+	for _, h := range q.Hints() {
+		var ids []string
+		var err error
+		var ix fsm.IndexRef
+		if tag, ok := strings.CutPrefix(h.Field, "tags."); ok && (h.Op == "eq" || h.Op == "in") {
+			for _, v := range h.Values {
+				got, err := rd.IDsByTag(res.Kind, tag, v)
+				if err != nil {
+					return err
+				}
+				ids = append(ids, got...)
+			}
+		} else if f := res.filterField(h.Field); f != nil && f.Index != nil {
+			ix = f.Index
+			switch h.Op {
+			case "eq", "in", "anyOf":
+				for _, v := range h.Values {
+					err = rd.ScanPrefix(ix, v, func(key, id string) error {
+						if key == v {
+							ids = append(ids, id)
+						}
+						return nil
+					})
+					if err != nil {
+						return err
+					}
+				}
+			case "prefix":
+				err = rd.ScanPrefix(ix, h.Values[0], func(_, id string) error {
+					ids = append(ids, id)
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			default:
+				continue
+			}
+		} else {
+			continue
+		}
+		slices.Sort(ids)
+		return eachID(rd, res.Kind, slices.Compact(ids), fn)
+	}
+	return rd.ForEach(res.Kind, fn)
+}
+
+func eachID(rd *fsm.Reader, kind string, ids []string, fn func(*fsm.Record) error) error {
+	for _, id := range ids {
+		rec, err := rd.Get(kind, id)
+		if errors.Is(err, fsm.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IndexKeys answers the distinct keys of an index as a list of strings
+// (/identity-role-attributes), with the id filter, paging and no render.
+func (s *Store) IndexKeys(ix fsm.IndexRef) http.HandlerFunc {
+	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		fields := map[string]query.FieldType{"id": query.String}
+		q, offset, limit, aerr := parseQuery(r, fields, defaultLimit)
+		if aerr != nil {
+			return aerr
+		}
+		var all []string
+		err := s.State.View(func(rd *fsm.Reader) error {
+			keys, _, err := rd.Keys(ix, 0, -1)
+			all = keys
+			return err
+		})
+		if err != nil {
+			return api.Unhandled(err)
+		}
+		var matched []string
+		for _, k := range all {
+			if ok, err := q.Match(keyRecord(k)); err != nil {
+				return errFilter(err)
+			} else if ok {
+				matched = append(matched, k)
+			}
+		}
+		if len(q.Sort) > 0 && q.Sort[0].Desc {
+			slices.Reverse(matched)
+		}
+		page := []string{}
+		for i := offset; i < int64(len(matched)) && i < offset+limit; i++ {
+			page = append(page, matched[i])
+		}
+		api.WriteData(w, http.StatusOK, page, api.Meta{
+			Pagination:       &api.Pagination{Limit: limit, Offset: offset, TotalCount: int64(len(matched))},
+			FilterableFields: []string{"id"},
+		})
+		return nil
+	})
+}
+
+type keyRecord string
+
+func (k keyRecord) Field(name string) (any, bool) {
+	if name == "id" {
+		return string(k), true
+	}
+	return nil, false
+}

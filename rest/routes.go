@@ -1,0 +1,172 @@
+package rest
+
+import (
+	"net/http"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/rest/api"
+)
+
+// The route table: every endpoint of every API this node serves, in one
+// place. To find the code of an endpoint, find its path here; the handler
+// column names the function (resource handlers take the resource declared
+// in the file of that name: s.res.configTypes is in configtypes.go).
+// TestRouteTableDoc keeps docs/routes.md, the same table as a document,
+// in step with it.
+
+// apiSet is the APIs that serve a route, under their base paths.
+type apiSet uint8
+
+const (
+	clientAPI apiSet = 1 << iota // /edge/client/v1
+	mgmtAPI                      // /edge/management/v1
+	fabricAPI                    // /fabric/v1
+	edgeAPIs  = clientAPI | mgmtAPI
+)
+
+// access is who may call a route.
+type access uint8
+
+const (
+	// public routes check what they need themselves: logins, enrollment
+	// tokens, client certificates, or nothing (version, trust material).
+	public access = iota
+	// session routes need a live API session.
+	session
+	// admin routes need an admin's API session.
+	admin
+)
+
+type route struct {
+	method string
+	apis   apiSet
+	path   string
+	access access
+	handle http.HandlerFunc
+}
+
+const (
+	get   = http.MethodGet
+	post  = http.MethodPost
+	put   = http.MethodPut
+	patch = http.MethodPatch
+	del   = http.MethodDelete
+)
+
+func (s *Server) routes() []route {
+	r, h := &s.res, &s.rs
+	return []route{
+		// version.go, sessions.go, certauth.go: no session needed to start one
+		{get, edgeAPIs, "", public, s.version},
+		{get, edgeAPIs, "/", public, s.version},
+		{get, edgeAPIs, "/version", public, s.version},
+		{post, edgeAPIs, "/authenticate", public, api.Handle(s.authenticate)},
+		{get, edgeAPIs, "/current-api-session", session, api.Handle(s.currentAPISession)},
+		{del, edgeAPIs, "/current-api-session", session, api.Handle(s.logout)},
+		{get, edgeAPIs, "/current-identity", session, api.Handle(s.currentIdentity)},
+
+		// trust.go, networkjwt.go, challenge.go: what a client checks before it trusts the network
+		{get, edgeAPIs, "/.well-known/est/cacerts", public, api.Handle(s.wellKnownCACerts)},
+		{get, edgeAPIs, "/network-jwts", public, api.Handle(s.listNetworkJWTs)},
+		{get, clientAPI, "/enroll/jwks", public, api.Handle(s.enrollJWKS)},
+		{post, clientAPI, "/enroll/challenge", public, api.Handle(s.enrollChallenge)},
+
+		// enroll.go, enroll_ca.go, enroll_router.go: consuming enrollments
+		{post, clientAPI, "/enroll", public, api.Handle(s.enrollGeneric)},
+		{post, clientAPI, "/enroll/ott", public, api.Handle(s.enrollOTT)},
+		{post, clientAPI, "/enroll/ottca", public, api.Handle(s.enrollOTTCA)},
+		{post, clientAPI, "/enroll/updb", public, api.Handle(s.enrollUPDB)},
+		{post, clientAPI, "/enroll/ca", public, api.Handle(s.enrollCA)},
+		{post, clientAPI, "/enroll/erott", public, api.Handle(s.enrollEdgeRouter)},
+		{post, clientAPI, "/enroll/extend/router", public, api.Handle(s.extendRouterEnrollment)},
+
+		// identities.go
+		{get, mgmtAPI, "/identities", admin, h.List(r.identities)},
+		{post, mgmtAPI, "/identities", admin, h.Create(r.identities)},
+		{get, mgmtAPI, "/identities/{id}", admin, h.Detail(r.identities)},
+		{put, mgmtAPI, "/identities/{id}", admin, h.Update(r.identities)},
+		{patch, mgmtAPI, "/identities/{id}", admin, h.Patch(r.identities)},
+		{del, mgmtAPI, "/identities/{id}", admin, h.Delete(r.identities)},
+		{post, mgmtAPI, "/identities/{id}/disable", admin, api.Handle(s.disableIdentity)},
+		{post, mgmtAPI, "/identities/{id}/enable", admin, api.Handle(s.enableIdentity)},
+		{get, mgmtAPI, "/identities/{id}/authenticators", admin, h.SubList(r.identities, r.authenticators, fsm.AuthenticatorIdentity)},
+		{get, mgmtAPI, "/identities/{id}/enrollments", admin, h.SubList(r.identities, r.enrollments, fsm.EnrollmentIdentity)},
+		{get, mgmtAPI, "/identity-role-attributes", admin, h.IndexKeys(fsm.IdentityRoleAttributes)},
+		{get, mgmtAPI, "/identity-types", admin, api.Handle(s.listIdentityTypes)},
+		{get, mgmtAPI, "/identity-types/{id}", admin, api.Handle(s.getIdentityType)},
+
+		// authenticators.go, extend.go
+		{get, mgmtAPI, "/authenticators", admin, h.List(r.authenticators)},
+		{post, mgmtAPI, "/authenticators", admin, h.Create(r.authenticators)},
+		{get, mgmtAPI, "/authenticators/{id}", admin, h.Detail(r.authenticators)},
+		{put, mgmtAPI, "/authenticators/{id}", admin, h.Update(r.authenticators)},
+		{patch, mgmtAPI, "/authenticators/{id}", admin, h.Patch(r.authenticators)},
+		{del, mgmtAPI, "/authenticators/{id}", admin, h.Delete(r.authenticators)},
+		{post, mgmtAPI, "/authenticators/{id}/re-enroll", admin, api.Handle(s.reEnrollAuthenticator)},
+		{get, edgeAPIs, "/current-identity/authenticators", session, h.List(r.ownAuthenticators)},
+		{get, edgeAPIs, "/current-identity/authenticators/{id}", session, h.Detail(r.ownAuthenticators)},
+		{put, edgeAPIs, "/current-identity/authenticators/{id}", session, h.Update(r.ownAuthenticators)},
+		{patch, edgeAPIs, "/current-identity/authenticators/{id}", session, h.Patch(r.ownAuthenticators)},
+		{post, edgeAPIs, "/current-identity/authenticators/{id}/extend", session, api.Handle(s.extendAuthenticator)},
+		{post, edgeAPIs, "/current-identity/authenticators/{id}/extend-verify", session, api.Handle(s.verifyExtendAuthenticator)},
+
+		// enrollments.go
+		{get, mgmtAPI, "/enrollments", admin, h.List(r.enrollments)},
+		{post, mgmtAPI, "/enrollments", admin, h.Create(r.enrollments)},
+		{get, mgmtAPI, "/enrollments/{id}", admin, h.Detail(r.enrollments)},
+		{del, mgmtAPI, "/enrollments/{id}", admin, h.Delete(r.enrollments)},
+		{post, mgmtAPI, "/enrollments/{id}/refresh", admin, api.Handle(s.refreshEnrollment)},
+
+		// apisessions.go, sessioncerts.go
+		{get, mgmtAPI, "/api-sessions", admin, h.List(r.apiSessions)},
+		{get, mgmtAPI, "/api-sessions/{id}", admin, h.Detail(r.apiSessions)},
+		{del, mgmtAPI, "/api-sessions/{id}", admin, h.Delete(r.apiSessions)},
+		{get, clientAPI, "/current-api-session/certificates", session, h.List(r.sessionCerts)},
+		{post, clientAPI, "/current-api-session/certificates", session, api.Handle(s.createSessionCert)},
+		{get, clientAPI, "/current-api-session/certificates/{id}", session, h.Detail(r.sessionCerts)},
+		{del, clientAPI, "/current-api-session/certificates/{id}", session, h.Delete(r.sessionCerts)},
+		{get, mgmtAPI, "/summary", admin, api.Handle(s.summary)},
+
+		// cas.go
+		{get, mgmtAPI, "/cas", admin, h.List(r.cas)},
+		{post, mgmtAPI, "/cas", admin, h.Create(r.cas)},
+		{get, mgmtAPI, "/cas/{id}", admin, h.Detail(r.cas)},
+		{put, mgmtAPI, "/cas/{id}", admin, h.Update(r.cas)},
+		{patch, mgmtAPI, "/cas/{id}", admin, h.Patch(r.cas)},
+		{del, mgmtAPI, "/cas/{id}", admin, h.Delete(r.cas)},
+		{post, mgmtAPI, "/cas/{id}/verify", admin, api.Handle(s.verifyCA)},
+		{get, mgmtAPI, "/cas/{id}/jwt", admin, api.Handle(s.caJWT)},
+
+		// edgerouters.go
+		{get, mgmtAPI, "/edge-routers", admin, h.List(r.edgeRouters)},
+		{post, mgmtAPI, "/edge-routers", admin, h.Create(r.edgeRouters)},
+		{get, mgmtAPI, "/edge-routers/{id}", admin, h.Detail(r.edgeRouters)},
+		{put, mgmtAPI, "/edge-routers/{id}", admin, h.Update(r.edgeRouters)},
+		{patch, mgmtAPI, "/edge-routers/{id}", admin, h.Patch(r.edgeRouters)},
+		{del, mgmtAPI, "/edge-routers/{id}", admin, h.Delete(r.edgeRouters)},
+		{post, mgmtAPI, "/edge-routers/{id}/re-enroll", admin, api.Handle(s.reEnrollEdgeRouter)},
+
+		// configtypes.go, configs.go
+		{get, mgmtAPI, "/config-types", admin, h.List(r.configTypes)},
+		{post, mgmtAPI, "/config-types", admin, h.Create(r.configTypes)},
+		{get, mgmtAPI, "/config-types/{id}", admin, h.Detail(r.configTypes)},
+		{put, mgmtAPI, "/config-types/{id}", admin, h.Update(r.configTypes)},
+		{patch, mgmtAPI, "/config-types/{id}", admin, h.Patch(r.configTypes)},
+		{del, mgmtAPI, "/config-types/{id}", admin, h.Delete(r.configTypes)},
+		{get, mgmtAPI, "/config-types/{id}/configs", admin, h.SubList(r.configTypes, r.configs, fsm.ConfigType)},
+		{get, mgmtAPI, "/configs", admin, h.List(r.configs)},
+		{post, mgmtAPI, "/configs", admin, h.Create(r.configs)},
+		{get, mgmtAPI, "/configs/{id}", admin, h.Detail(r.configs)},
+		{put, mgmtAPI, "/configs/{id}", admin, h.Update(r.configs)},
+		{patch, mgmtAPI, "/configs/{id}", admin, h.Patch(r.configs)},
+		{del, mgmtAPI, "/configs/{id}", admin, h.Delete(r.configs)},
+		{get, mgmtAPI, "/configs/{id}/services", admin, h.Empty(r.configs)},
+
+		// controllers.go, fabric_cluster.go: the cluster
+		{get, edgeAPIs, "/controllers", session, h.List(r.controllers)},
+		{get, fabricAPI, "/cluster/list-members", admin, api.Handle(s.listMembers)},
+		{post, fabricAPI, "/cluster/add-member", admin, api.Handle(s.addMember)},
+		{post, fabricAPI, "/cluster/remove-member", admin, api.Handle(s.removeMember)},
+		{post, fabricAPI, "/cluster/transfer-leadership", admin, api.Handle(s.transferLeadership)},
+	}
+}
