@@ -1,8 +1,8 @@
 package rest
 
 import (
-	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -15,15 +15,16 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
+	"github.com/garrison-ctrl/garrison/rest/resource"
 )
 
 // authenticateRequest is the spec's "authenticate" body.
 type authenticateRequest struct {
-	Username    string          `json:"username"`
-	Password    string          `json:"password"`
-	ConfigTypes []string        `json:"configTypes"`
-	EnvInfo     json.RawMessage `json:"envInfo"`
-	SdkInfo     json.RawMessage `json:"sdkInfo"`
+	Username    string `json:"username"`
+	Password    string `json:"password"`
+	ConfigTypes []string
+	// EnvInfo and SdkInfo are compact JSON objects, or nil.
+	EnvInfo, SdkInfo []byte
 }
 
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
@@ -79,25 +80,46 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	return s.startSession(w, r, req, ident, authRec.rec.ID)
 }
 
-// decodeAuthenticateRequest reads the optional "authenticate" body every
-// method shares: config types and the client's environment and SDK info.
+// Bounds of what a login may say about its client: it is replicated with
+// the session, so it is kept small. OpenZiti's SDKs send a handful of short
+// fields.
+var clientInfoLimits = api.Limits{MaxBytes: 4 << 10, MaxItems: 64, MaxDepth: 4}
+
+const maxConfigTypes = 100
+
+// decodeAuthenticateRequest reads the "authenticate" body every method
+// shares (all of it optional): credentials, config types and the client's
+// environment and SDK info.
 func decodeAuthenticateRequest(r *http.Request) (*authenticateRequest, *api.Error) {
-	var req authenticateRequest
-	if err := api.Decode(r, &req); err != nil {
-		return nil, err
+	in, aerr := api.DecodeObject(r)
+	if aerr != nil {
+		return nil, aerr
 	}
-	for _, raw := range []struct {
-		name string
-		v    json.RawMessage
-	}{{"envInfo", req.EnvInfo}, {"sdkInfo", req.SdkInfo}} {
-		if len(raw.v) > 0 && string(raw.v) != "null" {
-			var obj map[string]any
-			if err := json.Unmarshal(raw.v, &obj); err != nil {
-				return nil, api.Invalid(raw.name, "must be an api.Object", nil)
-			}
+	req := &authenticateRequest{}
+	if req.Username, _, aerr = in.String("username"); aerr != nil {
+		return nil, aerr
+	}
+	if req.Password, _, aerr = in.String("password"); aerr != nil {
+		return nil, aerr
+	}
+	if req.ConfigTypes, _, aerr = in.Strings("configTypes"); aerr != nil {
+		return nil, aerr
+	}
+	if len(req.ConfigTypes) > maxConfigTypes {
+		return nil, api.Invalid("configTypes", fmt.Sprintf("must have at most %d elements", maxConfigTypes), nil)
+	}
+	for _, ct := range req.ConfigTypes {
+		if len(ct) > resource.DefaultMaxString {
+			return nil, api.Invalid("configTypes", fmt.Sprintf("elements must be at most %d bytes long", resource.DefaultMaxString), nil)
 		}
 	}
-	return &req, nil
+	if req.EnvInfo, _, aerr = in.FreeObject("envInfo", clientInfoLimits); aerr != nil {
+		return nil, aerr
+	}
+	if req.SdkInfo, _, aerr = in.FreeObject("sdkInfo", clientInfoLimits); aerr != nil {
+		return nil, aerr
+	}
+	return req, nil
 }
 
 // startSession creates the API session of a successful login, whatever the
@@ -113,8 +135,8 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authe
 		TokenHash:         edge.TokenHash(token),
 		IpAddress:         clientIP(r),
 		ConfigTypes:       req.ConfigTypes,
-		EnvInfoJson:       compactJSON(req.EnvInfo),
-		SdkInfoJson:       compactJSON(req.SdkInfo),
+		EnvInfoJson:       req.EnvInfo,
+		SdkInfoJson:       req.SdkInfo,
 		LastActivityAt:    now.UnixNano(),
 		ExpirationSeconds: int64(s.cfg.SessionTimeout / time.Second),
 	}
@@ -271,11 +293,4 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-func compactJSON(raw json.RawMessage) []byte {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	return raw
 }
