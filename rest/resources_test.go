@@ -36,9 +36,11 @@ func crudCases() map[string]crudCase {
 	schema := map[string]any{"type": "object", "properties": map[string]any{"port": map[string]any{"type": "integer"}}}
 	return map[string]crudCase{
 		"identities": {
-			res:    (*Server).identities,
-			create: func(*testing.T, *testEnv) map[string]any { return map[string]any{"name": uniq("rt-id"), "type": "User", "isAdmin": false} },
-			patch:  map[string]any{"roleAttributes": []any{"patched"}},
+			res: (*Server).identities,
+			create: func(*testing.T, *testEnv) map[string]any {
+				return map[string]any{"name": uniq("rt-id"), "type": "User", "isAdmin": false}
+			},
+			patch: map[string]any{"roleAttributes": []any{"patched"}},
 			put: func(c map[string]any) map[string]any {
 				return map[string]any{"name": c["name"].(string) + "-put", "type": "Device", "isAdmin": false, "defaultHostingCost": float64(7)}
 			},
@@ -79,9 +81,11 @@ func crudCases() map[string]crudCase {
 			},
 		},
 		"config-types": {
-			res:    (*Server).configTypes,
-			create: func(*testing.T, *testEnv) map[string]any { return map[string]any{"name": uniq("rt-ct"), "schema": schema} },
-			patch:  map[string]any{"name": uniq("rt-ct-patched")},
+			res: (*Server).configTypes,
+			create: func(*testing.T, *testEnv) map[string]any {
+				return map[string]any{"name": uniq("rt-ct"), "schema": schema}
+			},
+			patch: map[string]any{"name": uniq("rt-ct-patched")},
 			put: func(c map[string]any) map[string]any {
 				return map[string]any{"name": c["name"].(string) + "-put", "schema": map[string]any{}}
 			},

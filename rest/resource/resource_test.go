@@ -98,12 +98,12 @@ func TestReadFieldsRefuses(t *testing.T) {
 		mode        Mode
 		body, field string
 	}{
-		{Create, `{"type":"User"}`, "name"},                           // required
-		{Create, `{"name":null,"type":"User"}`, "name"},               // required, null
-		{Create, `{"name":"","type":"User"}`, "name"},                 // required, empty
-		{Put, `{"type":"User"}`, "name"},                              // required on PUT
-		{Patch, `{"name":null}`, "name"},                              // PATCH cannot null what PUT requires
-		{Create, `{"name":"a","type":"Robot"}`, "type"},               // enum, named by its input name
+		{Create, `{"type":"User"}`, "name"},             // required
+		{Create, `{"name":null,"type":"User"}`, "name"}, // required, null
+		{Create, `{"name":"","type":"User"}`, "name"},   // required, empty
+		{Put, `{"type":"User"}`, "name"},                // required on PUT
+		{Patch, `{"name":null}`, "name"},                // PATCH cannot null what PUT requires
+		{Create, `{"name":"a","type":"Robot"}`, "type"}, // enum, named by its input name
 		{Create, `{"name":"a","type":"User","isAdmin":"true"}`, "isAdmin"},
 		{Create, `{"name":"a","type":"User","defaultHostingCost":"3"}`, "defaultHostingCost"},
 		{Create, `{"name":"a","type":"User","defaultHostingCost":11}`, "defaultHostingCost"},
