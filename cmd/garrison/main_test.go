@@ -37,11 +37,15 @@ func TestEveryCommandBuildsAndHasHelp(t *testing.T) {
 	}
 }
 
-func TestSplitList(t *testing.T) {
-	if got := strings.Join(splitList(" a, b,,c "), "|"); got != "a|b|c" {
-		t.Fatalf("splitList: %q", got)
+func TestFlagNames(t *testing.T) {
+	for in, want := range map[string]string{"configTypeId": "config-type-id", "name": "name", "isAdmin": "is-admin", "externalIdClaim": "external-id-claim"} {
+		if got := flagName(in); got != want {
+			t.Errorf("flagName(%s) = %s, want %s", in, got, want)
+		}
 	}
-	if got := splitList(""); len(got) != 0 {
-		t.Fatalf("empty: %v", got)
+	for in, want := range map[string]string{"identities": "identity", "config-types": "config-type", "cas": "ca", "edge-routers": "edge-router"} {
+		if got := singular(in); got != want {
+			t.Errorf("singular(%s) = %s, want %s", in, got, want)
+		}
 	}
 }
