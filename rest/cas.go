@@ -249,15 +249,6 @@ func parseCACert(certPEM string) (*x509.Certificate, *api.Error) {
 	return cert, nil
 }
 
-// loadCA reads the CA named in the URL.
-func (s *Server) loadCA(r *http.Request) (*fsm.Record, *pb.Ca, *api.Error) {
-	rec, err := s.store.Get(fsm.KindCa, mux.Vars(r)["id"])
-	if err != nil {
-		return nil, nil, api.NotFoundOr(err)
-	}
-	return rec, rec.Body.(*pb.Ca), nil
-}
-
 // parseVerifyCert reads the body of POST /cas/{id}/verify: a PEM
 // certificate, sent as text/plain (a JSON string is accepted too, as some
 // clients send one). Only the first PEM block counts, as in OpenZiti.
@@ -293,7 +284,7 @@ func parseVerifyCert(body []byte) (*x509.Certificate, *api.Error) {
 // verifyCA marks the CA verified once the body proves control of its key:
 // a certificate it signed whose common name is the CA's verificationToken.
 func (s *Server) verifyCA(w http.ResponseWriter, r *http.Request) error {
-	rec, ca, aerr := s.loadCA(r)
+	rec, ca, aerr := load[*pb.Ca](s, r, fsm.KindCa)
 	if aerr != nil {
 		return aerr
 	}

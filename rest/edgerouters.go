@@ -9,8 +9,6 @@ import (
 
 	"github.com/garrison-ctrl/garrison/internal/edge"
 
-	"github.com/gorilla/mux"
-
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
@@ -41,16 +39,6 @@ func (s *Server) newRouterEnrollment(rd *fsm.Reader, routerID string) (*pb.Op, *
 	return op, nil
 }
 
-// loadEdgeRouter reads the edge router named in the URL.
-func (s *Server) loadEdgeRouter(r *http.Request) (*fsm.Record, *pb.EdgeRouter, *api.Error) {
-	rec, err := s.store.Get(fsm.KindEdgeRouter, mux.Vars(r)["id"])
-	if err != nil {
-		return nil, nil, api.NotFoundOr(err)
-	}
-	er, _ := fsm.As[*pb.EdgeRouter](rec)
-	return rec, er, nil
-}
-
 // reEnrollAttempts bounds retries of a re-enroll that lost a race with
 // another re-enroll of the same router.
 const reEnrollAttempts = 3
@@ -59,7 +47,7 @@ const reEnrollAttempts = 3
 // erott enrollment, replacing any outstanding one, in one command: from then
 // on neither its old certificate nor its old token is accepted.
 func (s *Server) reEnrollEdgeRouter(w http.ResponseWriter, r *http.Request) error {
-	rec, _, aerr := s.loadEdgeRouter(r)
+	rec, _, aerr := load[*pb.EdgeRouter](s, r, fsm.KindEdgeRouter)
 	if aerr != nil {
 		return aerr
 	}

@@ -9,8 +9,6 @@ import (
 	"github.com/garrison-ctrl/garrison/internal/edge"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 
-	"github.com/gorilla/mux"
-
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	"github.com/garrison-ctrl/garrison/rest/api"
@@ -41,11 +39,10 @@ func errInvalidClientCert(why string) *api.Error {
 // loadOwnAuthenticator reads the caller's own authenticator named in the
 // URL; another identity's is "not found", not "forbidden".
 func (s *Server) loadOwnAuthenticator(r *http.Request) (*fsm.Record, *pb.Authenticator, *api.Error) {
-	rec, err := s.store.Get(fsm.KindAuthenticator, mux.Vars(r)["id"])
-	if err != nil {
-		return nil, nil, api.NotFoundOr(err)
+	rec, a, aerr := load[*pb.Authenticator](s, r, fsm.KindAuthenticator)
+	if aerr != nil {
+		return nil, nil, aerr
 	}
-	a := rec.Body.(*pb.Authenticator)
 	if a.GetIdentityId() != callerOf(r).identity.ID {
 		return nil, nil, api.NotFound()
 	}

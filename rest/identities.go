@@ -201,19 +201,10 @@ func identityEnrollments(rd *fsm.Reader, identityID string) (map[string]any, err
 	return out, nil
 }
 
-// loadIdentity reads the identity named in the URL.
-func (s *Server) loadIdentity(r *http.Request) (*fsm.Record, *pb.Identity, *api.Error) {
-	rec, err := s.store.Get(fsm.KindIdentity, mux.Vars(r)["id"])
-	if err != nil {
-		return nil, nil, api.NotFoundOr(err)
-	}
-	return rec, rec.Body.(*pb.Identity), nil
-}
-
 // disableIdentity disables an identity, for durationMinutes or (0) until it
 // is enabled, and ends its API sessions in the same command.
 func (s *Server) disableIdentity(w http.ResponseWriter, r *http.Request) error {
-	rec, ident, aerr := s.loadIdentity(r)
+	rec, ident, aerr := load[*pb.Identity](s, r, fsm.KindIdentity)
 	if aerr != nil {
 		return aerr
 	}
@@ -263,7 +254,7 @@ func (s *Server) writeDisabled(w http.ResponseWriter, r *http.Request, id string
 }
 
 func (s *Server) enableIdentity(w http.ResponseWriter, r *http.Request) error {
-	rec, ident, aerr := s.loadIdentity(r)
+	rec, ident, aerr := load[*pb.Identity](s, r, fsm.KindIdentity)
 	if aerr != nil {
 		return aerr
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/garrison-ctrl/garrison/internal/edge"
 
@@ -136,6 +138,21 @@ func New(cfg Config) *Server {
 	s.rs = resource.Store{State: cfg.Store, Apply: s.applyResult}
 	s.res = s.declare()
 	return s
+}
+
+// load reads the entity of kind that the request's {id} names, with its
+// body as T.
+func load[T proto.Message](s *Server, r *http.Request, kind string) (*fsm.Record, T, *api.Error) {
+	var zero T
+	rec, err := s.store.Get(kind, mux.Vars(r)["id"])
+	if err != nil {
+		return nil, zero, api.NotFoundOr(err)
+	}
+	body, ok := rec.Body.(T)
+	if !ok {
+		return nil, zero, api.Unhandled(fmt.Errorf("%s %s has a %T body", kind, rec.ID, rec.Body))
+	}
+	return rec, body, nil
 }
 
 // newID makes the id of a new entity.

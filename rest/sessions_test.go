@@ -1,11 +1,13 @@
 package rest
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
@@ -84,7 +86,7 @@ func TestAuthenticateFailures(t *testing.T) {
 		{"username is a number", pw, `{"username": 12345, "password": "admin-password-1"}`, 400, api.CodeCouldNotValidate, "username"},
 		{"empty body", pw, "", 400, api.CodeCouldNotValidate, "username"},
 		{"missing password", pw, map[string]string{"username": adminUsername}, 400, api.CodeCouldNotValidate, ""},
-		{"envInfo not an api.Object", pw, `{"username": "admin-user", "password": "admin-password-1", "envInfo": 7}`, 400, api.CodeCouldNotValidate, "envInfo"},
+		{"envInfo not an object", pw, `{"username": "admin-user", "password": "admin-password-1", "envInfo": 7}`, 400, api.CodeCouldNotValidate, "envInfo"},
 	}
 	for _, ap := range apis {
 		for _, c := range cases {
@@ -120,6 +122,38 @@ func TestAuthenticateBodyTooLarge(t *testing.T) {
 	if r.header.Get("zt-session") != "" {
 		t.Error("an oversized login was let in")
 	}
+}
+
+// TestAuthenticateClientInfoIsBounded: what a login says about its client
+// is replicated with its session, so it is bounded; 40,000 keys of envInfo
+// were once stored and replicated.
+func TestAuthenticateClientInfoIsBounded(t *testing.T) {
+	e := env(t)
+	keys := make([]string, 40000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf(`"k%d":"v"`, i)
+	}
+	before := e.count(t, fsm.KindApiSession)
+	for field, body := range map[string]string{
+		"envInfo":     `{"username":"admin-user","password":"admin-password-1","envInfo":{` + strings.Join(keys, ",") + `}}`,
+		"sdkInfo":     `{"username":"admin-user","password":"admin-password-1","sdkInfo":{"a":"` + strings.Repeat("x", 5000) + `"}}`,
+		"configTypes": `{"username":"admin-user","password":"admin-password-1","configTypes":["` + strings.Repeat("x", 2000) + `"]}`,
+		"duplicate":   `{"username":"admin-user","password":"admin-password-1","password":"other"}`,
+	} {
+		r := e.do(t, http.MethodPost, ClientBase+"/authenticate?method=password", "", body)
+		if r.status != http.StatusBadRequest || r.header.Get("zt-session") != "" {
+			t.Errorf("%s: %d %.200s", field, r.status, r.raw)
+		}
+	}
+	if got := e.count(t, fsm.KindApiSession); got != before {
+		t.Errorf("%d sessions were created", got-before)
+	}
+	ok := e.do(t, http.MethodPost, ClientBase+"/authenticate?method=password", "",
+		`{"username":"admin-user","password":"admin-password-1","envInfo":{"os":"linux","arch":"amd64"},"sdkInfo":{"type":"garrison-test"}}`)
+	if ok.status != http.StatusOK {
+		t.Fatalf("a login with ordinary client info: %d %s", ok.status, ok.raw)
+	}
+	e.do(t, http.MethodDelete, ClientBase+"/current-api-session", ok.data()["token"].(string), nil)
 }
 
 func TestCurrentAPISession(t *testing.T) {

@@ -58,3 +58,17 @@ func TestCompileSchemaRefusesBadSchemas(t *testing.T) {
 		t.Errorf("empty schema: %v", err)
 	}
 }
+
+// FuzzConfigSchema: no schema or data makes compiling or validating panic.
+func FuzzConfigSchema(f *testing.F) {
+	f.Add([]byte(hostPortSchema), []byte(`{"hostname":"a","port":1}`))
+	f.Add([]byte(`{"type":"object","patternProperties":{"^a+$":{"type":"string"}}}`), []byte(`{"aaa":1}`))
+	f.Add([]byte(`{"$ref":"#/definitions/x","definitions":{"x":{"$ref":"#/definitions/x"}}}`), []byte(`{}`))
+	f.Fuzz(func(t *testing.T, schema, data []byte) {
+		s, err := CompileSchema(schema)
+		if err != nil {
+			return
+		}
+		_ = s.Validate(data)
+	})
+}

@@ -171,12 +171,8 @@ func (s *Store) List(res *Resource) http.HandlerFunc {
 // meta.pagination.totalCount says how many there are).
 func (s *Store) SubList(parent, child *Resource, by fsm.Multi) http.HandlerFunc {
 	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		err := s.State.View(func(rd *fsm.Reader) error {
-			_, err := s.load(rd, parent, r)
+		if err := s.exists(parent, r); err != nil {
 			return err
-		})
-		if err != nil {
-			return api.NotFoundOr(err)
 		}
 		sc := Scope{By: by, Key: id(r)}
 		if child.Scope != nil {
@@ -190,16 +186,24 @@ func (s *Store) SubList(parent, child *Resource, by fsm.Multi) http.HandlerFunc 
 	})
 }
 
+// exists answers 404 unless the entity the path names exists (in scope).
+func (s *Store) exists(res *Resource, r *http.Request) *api.Error {
+	err := s.State.View(func(rd *fsm.Reader) error {
+		_, err := s.load(rd, res, r)
+		return err
+	})
+	if err != nil {
+		return api.NotFoundOr(err)
+	}
+	return nil
+}
+
 // Empty answers a list of a resource Garrison does not have yet (a config's
 // services) for an entity of parent that exists: no items.
 func (s *Store) Empty(parent *Resource) http.HandlerFunc {
 	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		err := s.State.View(func(rd *fsm.Reader) error {
-			_, err := s.load(rd, parent, r)
+		if err := s.exists(parent, r); err != nil {
 			return err
-		})
-		if err != nil {
-			return api.NotFoundOr(err)
 		}
 		_, offset, limit, aerr := parseQuery(r, baseFilters(), defaultLimit)
 		if aerr != nil {
