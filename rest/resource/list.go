@@ -27,14 +27,15 @@ func baseFilters() map[string]query.FieldType {
 		"updatedAt": query.Datetime, "tags.*": query.Any, "isSystem": query.Bool}
 }
 
-// filterField is the field a filter name reads.
-func (res *Resource) filterField(name string) *Field {
+// filterIndex maps every filter name of the resource to its field.
+func (res *Resource) filterIndex() map[string]*Field {
+	out := map[string]*Field{}
 	for i := range res.Fields {
-		if slices.Contains(res.Fields[i].filterNames(), name) {
-			return &res.Fields[i]
+		for _, n := range res.Fields[i].filterNames() {
+			out[n] = &res.Fields[i]
 		}
 	}
-	return nil
+	return out
 }
 
 // FilterFields are the names list filters of the resource may use, with
@@ -60,9 +61,9 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // listRecord adapts a stored record to the query language.
 type listRecord struct {
-	rd  *fsm.Reader
-	rec *fsm.Record
-	res *Resource
+	rd     *fsm.Reader
+	rec    *fsm.Record
+	fields map[string]*Field // filter name -> field
 }
 
 func (l listRecord) Field(name string) (any, bool) {
@@ -80,7 +81,7 @@ func (l listRecord) Field(name string) (any, bool) {
 		v, ok := l.rec.Tags[tag]
 		return v, ok
 	}
-	if f := l.res.filterField(name); f != nil {
+	if f := l.fields[name]; f != nil {
 		return filterValue(l.rd, l.rec, f)
 	}
 	return nil, false
@@ -216,9 +217,10 @@ func (s *Store) Empty(parent *Resource) http.HandlerFunc {
 }
 
 // list answers a list of res within sc. defLimit is the page size when the
-// request gives none; -1 ignores the query parameters (NoQuery).
+// request gives none; -1 ignores the query parameters (for lists the spec
+// gives none) and lists everything in scope.
 func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc Scope, defLimit int64) error {
-	if res.NoQuery || defLimit < 0 {
+	if defLimit < 0 {
 		defLimit = defaultLimit
 		r = r.Clone(r.Context())
 		r.URL.RawQuery = url.Values{"limit": {strconv.Itoa(maxLimit)}}.Encode()
@@ -229,6 +231,7 @@ func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc S
 		return aerr
 	}
 	scoped := sc.By != (fsm.Multi{}) || sc.Keep != nil
+	byName := res.filterIndex()
 	var page []map[string]any
 	var total int64
 	err := s.State.View(func(rd *fsm.Reader) error {
@@ -266,7 +269,7 @@ func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc S
 			if scoped && !sc.keeps(s.State, rec) {
 				return nil
 			}
-			ok, err := q.Match(listRecord{rd, rec, res})
+			ok, err := q.Match(listRecord{rd, rec, byName})
 			if err != nil {
 				matchErr = err
 				return errStopScan
@@ -276,14 +279,14 @@ func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc S
 			}
 			return nil
 		}
-		if err := s.candidates(rd, res, sc, q, consider); err != nil && !errors.Is(err, errStopScan) {
+		if err := s.candidates(rd, res.Kind, byName, sc, q, consider); err != nil && !errors.Is(err, errStopScan) {
 			return err
 		}
 		if matchErr != nil {
 			return errFilter(matchErr)
 		}
 		sort.SliceStable(matches, func(i, j int) bool {
-			a, b := listRecord{rd, matches[i], res}, listRecord{rd, matches[j], res}
+			a, b := listRecord{rd, matches[i], byName}, listRecord{rd, matches[j], byName}
 			if q.Less(a, b) {
 				return true
 			}
@@ -318,13 +321,13 @@ func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc S
 // candidates calls fn for every record that may match: those of the
 // scope's index, else those an index gives for the first usable hint of
 // the filter, else all of the kind. fn still matches each.
-func (s *Store) candidates(rd *fsm.Reader, res *Resource, sc Scope, q *query.Query, fn func(*fsm.Record) error) error {
+func (s *Store) candidates(rd *fsm.Reader, kind string, byName map[string]*Field, sc Scope, q *query.Query, fn func(*fsm.Record) error) error {
 	if sc.By != (fsm.Multi{}) {
 		ids, err := rd.IDsByIndex(sc.By, sc.Key)
 		if err != nil {
 			return err
 		}
-		return eachID(rd, res.Kind, ids, fn)
+		return eachID(rd, kind, ids, fn)
 	}
 	for _, h := range q.Hints() {
 		var ids []string
@@ -332,13 +335,13 @@ func (s *Store) candidates(rd *fsm.Reader, res *Resource, sc Scope, q *query.Que
 		var ix fsm.IndexRef
 		if tag, ok := strings.CutPrefix(h.Field, "tags."); ok && (h.Op == "eq" || h.Op == "in") {
 			for _, v := range h.Values {
-				got, err := rd.IDsByTag(res.Kind, tag, v)
+				got, err := rd.IDsByTag(kind, tag, v)
 				if err != nil {
 					return err
 				}
 				ids = append(ids, got...)
 			}
-		} else if f := res.filterField(h.Field); f != nil && f.Index != nil {
+		} else if f := byName[h.Field]; f != nil && f.Index != nil {
 			ix = f.Index
 			switch h.Op {
 			case "eq", "in", "anyOf":
@@ -368,9 +371,9 @@ func (s *Store) candidates(rd *fsm.Reader, res *Resource, sc Scope, q *query.Que
 			continue
 		}
 		slices.Sort(ids)
-		return eachID(rd, res.Kind, slices.Compact(ids), fn)
+		return eachID(rd, kind, slices.Compact(ids), fn)
 	}
-	return rd.ForEach(res.Kind, fn)
+	return rd.ForEach(kind, fn)
 }
 
 func eachID(rd *fsm.Reader, kind string, ids []string, fn func(*fsm.Record) error) error {

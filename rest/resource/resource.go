@@ -42,9 +42,6 @@ type Resource struct {
 	// Scope, if set, restricts what a request sees and may change: the
 	// caller's own entities, or a role filter from the query.
 	Scope func(r *http.Request) (Scope, error)
-	// NoQuery lists everything in scope, ignoring filter and paging
-	// parameters, for lists the spec gives none.
-	NoQuery bool
 }
 
 // Scope restricts the entities of a resource a request sees.
