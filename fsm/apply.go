@@ -80,29 +80,35 @@ func unknownFields(m protoreflect.Message) error {
 	if len(m.GetUnknown()) > 0 {
 		return incompatible("%s carries fields this build does not know", m.Descriptor().FullName())
 	}
-	var err error
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil || fd.Message().FullName() == "google.protobuf.Any" {
-			return true
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		// Well-known types (the Any of a body, the Struct of tags) never
+		// gain fields; a body's own are checked when it is decoded.
+		if fd.Message() == nil || fd.Message().ParentFile().Package() == "google.protobuf" || !m.Has(fd) {
+			continue
 		}
-		switch {
+		var err error
+		switch v := m.Get(fd); {
 		case fd.IsList():
-			for i := 0; i < v.List().Len() && err == nil; i++ {
-				err = unknownFields(v.List().Get(i).Message())
+			for j := 0; j < v.List().Len() && err == nil; j++ {
+				err = unknownFields(v.List().Get(j).Message())
 			}
 		case fd.IsMap():
-			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-				if fd.MapValue().Message() != nil {
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
 					err = unknownFields(mv.Message())
-				}
-				return err == nil
-			})
+					return err == nil
+				})
+			}
 		default:
 			err = unknownFields(v.Message())
 		}
-		return err == nil
-	})
-	return err
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) knownKind(name string) (*Kind, error) {
