@@ -165,57 +165,6 @@ func (s *Store) List(res *Resource) http.HandlerFunc {
 	})
 }
 
-// SubList answers GET parent.Path/{id}/child.Path: the children whose By
-// index key is the parent's id (a config type's configs). The spec gives
-// these lists no parameters, so filter and paging parameters are ignored
-// and the list holds every child (up to 500, the most any page holds;
-// meta.pagination.totalCount says how many there are).
-func (s *Store) SubList(parent, child *Resource, by fsm.Multi) http.HandlerFunc {
-	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.exists(parent, r); err != nil {
-			return err
-		}
-		sc := Scope{By: by, Key: id(r)}
-		if child.Scope != nil {
-			more, err := child.Scope(r)
-			if err != nil {
-				return api.As(err)
-			}
-			sc.Keep = more.Keep
-		}
-		return s.list(w, r, child, sc, -1)
-	})
-}
-
-// exists answers 404 unless the entity the path names exists (in scope).
-func (s *Store) exists(res *Resource, r *http.Request) *api.Error {
-	err := s.State.View(func(rd *fsm.Reader) error {
-		_, err := s.load(rd, res, r)
-		return err
-	})
-	if err != nil {
-		return api.NotFoundOr(err)
-	}
-	return nil
-}
-
-// Empty answers a list of a resource Garrison does not have yet (a config's
-// services) for an entity of parent that exists: no items.
-func (s *Store) Empty(parent *Resource) http.HandlerFunc {
-	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.exists(parent, r); err != nil {
-			return err
-		}
-		_, offset, limit, aerr := parseQuery(r, baseFilters(), defaultLimit)
-		if aerr != nil {
-			return aerr
-		}
-		api.WriteData(w, http.StatusOK, []any{}, api.Meta{
-			Pagination: &api.Pagination{Limit: limit, Offset: offset}, FilterableFields: sortedKeys(baseFilters())})
-		return nil
-	})
-}
-
 // list answers a list of res within sc. defLimit is the page size when the
 // request gives none; -1 ignores the query parameters (for lists the spec
 // gives none) and lists everything in scope.
@@ -390,54 +339,4 @@ func eachID(rd *fsm.Reader, kind string, ids []string, fn func(*fsm.Record) erro
 		}
 	}
 	return nil
-}
-
-// IndexKeys answers the distinct keys of an index as a list of strings
-// (/identity-role-attributes), with the id filter, paging and no render.
-func (s *Store) IndexKeys(ix fsm.IndexRef) http.HandlerFunc {
-	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		fields := map[string]query.FieldType{"id": query.String}
-		q, offset, limit, aerr := parseQuery(r, fields, defaultLimit)
-		if aerr != nil {
-			return aerr
-		}
-		var all []string
-		err := s.State.View(func(rd *fsm.Reader) error {
-			keys, _, err := rd.Keys(ix, 0, -1)
-			all = keys
-			return err
-		})
-		if err != nil {
-			return api.Unhandled(err)
-		}
-		var matched []string
-		for _, k := range all {
-			if ok, err := q.Match(keyRecord(k)); err != nil {
-				return errFilter(err)
-			} else if ok {
-				matched = append(matched, k)
-			}
-		}
-		if len(q.Sort) > 0 && q.Sort[0].Desc {
-			slices.Reverse(matched)
-		}
-		page := []string{}
-		for i := offset; i < int64(len(matched)) && i < offset+limit; i++ {
-			page = append(page, matched[i])
-		}
-		api.WriteData(w, http.StatusOK, page, api.Meta{
-			Pagination:       &api.Pagination{Limit: limit, Offset: offset, TotalCount: int64(len(matched))},
-			FilterableFields: []string{"id"},
-		})
-		return nil
-	})
-}
-
-type keyRecord string
-
-func (k keyRecord) Field(name string) (any, bool) {
-	if name == "id" {
-		return string(k), true
-	}
-	return nil, false
 }
