@@ -30,9 +30,11 @@ func (s *Server) authenticators() *Resource {
 			{Name: "method", Proto: "method", Type: Enum, Values: []string{"updb", "cert"}, Required: OnCreate, Access: CreateOnly},
 			{Name: "identityId", Proto: "identity_id", Type: Ref, RefKind: fsm.KindIdentity, RefPath: "identities", RefName: "identity",
 				Required: OnCreate, Access: CreateOnly, Filter: []string{"identity", "identityId"}, Index: fsm.AuthenticatorIdentity},
-			{Name: "username", Proto: "username", Type: String, Min: edge.MinUsername, Max: edge.MaxUsername, Required: OnPut,
+			// The spec requires username and password on PUT; only updb
+			// authenticators have them, so checkAuthenticator requires them.
+			{Name: "username", Proto: "username", Type: String, Min: edge.MinUsername, Max: edge.MaxUsername, NotNull: true,
 				OmitEmpty: true, Filter: []string{"updbUsername", "username"}, Index: fsm.AuthenticatorUsername},
-			{Name: "password", Type: String, Min: edge.MinPassword, Max: edge.MaxPassword, Required: OnPut, Access: WriteOnly, NotNull: true},
+			{Name: "password", Type: String, Min: edge.MinPassword, Max: edge.MaxPassword, Access: WriteOnly, NotNull: true},
 			{Name: "certPem", Proto: "cert_pem", Type: String, Max: maxCertBody, Access: CreateOnly, OmitEmpty: true},
 			{Name: "fingerprint", Proto: "fingerprint", Type: String, Access: ReadOnly, OmitEmpty: true,
 				Filter: []string{"certFingerprint", "fingerprint"}, Index: fsm.AuthenticatorFingerprint},
@@ -58,7 +60,12 @@ func (s *Server) ownAuthenticators() *Resource {
 	check := own.Check
 	own.Check = func(w *Write) error {
 		current, _, _ := w.In.String("currentPassword")
-		if ok, err := edge.VerifyPassword(w.Old.(*pb.Authenticator).GetPasswordHash(), current); err != nil || !ok {
+		if err := s.acquireHashing(w.R); err != nil {
+			return err
+		}
+		ok, err := edge.VerifyPassword(w.Old.(*pb.Authenticator).GetPasswordHash(), current)
+		s.releaseHashing()
+		if err != nil || !ok {
 			return api.Invalid("currentPassword", "does not match the current password", nil)
 		}
 		return check(w)
@@ -79,14 +86,18 @@ func (s *Server) checkAuthenticator(w *Write) error {
 	}
 	switch a.GetMethod() {
 	case "updb":
-		if w.Mode == Create && a.GetUsername() == "" {
+		if w.Mode != Patch && a.GetUsername() == "" {
 			return api.Invalid("username", "username is required", nil)
 		}
 		password, ok, _ := w.In.String("password")
-		if w.Mode == Create && !ok {
+		if w.Mode != Patch && !ok {
 			return api.Invalid("password", "password is required", nil)
 		}
 		if ok {
+			if err := s.acquireHashing(w.R); err != nil {
+				return err
+			}
+			defer s.releaseHashing()
 			hash, err := edge.HashPassword(password)
 			if err != nil {
 				return err

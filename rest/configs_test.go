@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"testing"
@@ -76,12 +77,13 @@ func TestConfigDataFollowsItsTypesSchema(t *testing.T) {
 		data  map[string]any
 		field string
 	}{
-		"port out of range": {map[string]any{"hostname": "a", "port": 0}, "data.port"},
-		"port not a number": {map[string]any{"hostname": "a", "port": "80"}, "data.port"},
-		"missing hostname":  {map[string]any{"port": 80}, "data"},
-		"unknown property":  {map[string]any{"hostname": "a", "port": 80, "x": 1}, "data"},
-		"empty hostname":    {map[string]any{"hostname": "", "port": 80}, "data.hostname"},
-		"unknown type":      {nil, "configTypeId"},
+		"port out of range":     {map[string]any{"hostname": "a", "port": 0}, "data.port"},
+		"port not a number":     {map[string]any{"hostname": "a", "port": "80"}, "data.port"},
+		"missing hostname":      {map[string]any{"port": 80}, "data"},
+		"unknown property":      {map[string]any{"hostname": "a", "port": 80, "x": 1}, "data"},
+		"empty hostname":        {map[string]any{"hostname": "", "port": 80}, "data.hostname"},
+		"number beyond float64": {map[string]any{"hostname": "a", "port": json.Number("1e99999999")}, "data"},
+		"unknown type":          {nil, "configTypeId"},
 	} {
 		body := map[string]any{"name": uniq("cfg"), "configTypeId": typeID, "data": c.data}
 		if c.data == nil {

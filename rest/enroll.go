@@ -275,13 +275,11 @@ func (s *Server) finishUPDB(w http.ResponseWriter, r *http.Request, rec *fsm.Rec
 	if n := len(in.password); n < edge.MinPassword || n > edge.MaxPassword {
 		return api.Invalid("password", "must be 5 to 100 characters", nil)
 	}
-	select {
-	case s.hashing <- struct{}{}:
-	case <-r.Context().Done():
-		return api.Unhandled(r.Context().Err())
+	if aerr := s.acquireHashing(r); aerr != nil {
+		return aerr
 	}
 	hash, err := edge.HashPassword(in.password)
-	<-s.hashing
+	s.releaseHashing()
 	if err != nil {
 		return api.Unhandled(err)
 	}

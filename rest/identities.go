@@ -31,7 +31,7 @@ func (s *Server) identities() *Resource {
 			{Name: "name", Proto: "name", Type: String, Required: Always, NotNull: true, Index: fsm.IdentityName},
 			// Bodies say "type"; the entity renders typeId and a type entityRef.
 			{Name: "typeId", Input: "type", Proto: "type_id", Type: Enum, Values: identityTypes, Default: "Default",
-				Required: Always, Filter: []string{"type", "typeId"}},
+				Required: Always, NotNull: true, Filter: []string{"type", "typeId"}},
 			{Name: "isAdmin", Proto: "is_admin", Type: Bool, Required: Always},
 			{Name: "isDefaultAdmin", Proto: "is_default_admin", Type: Bool, Access: ReadOnly},
 			{Name: "roleAttributes", Proto: "role_attributes", Type: Strings, Index: fsm.IdentityRoleAttributes},
@@ -201,6 +201,10 @@ func identityEnrollments(rd *fsm.Reader, identityID string) (map[string]any, err
 	return out, nil
 }
 
+// maxDisableMinutes bounds a disable to 100 years, which keeps its end
+// inside what unix nanoseconds hold (year 2262).
+const maxDisableMinutes = 100 * 365 * 24 * 60
+
 // disableIdentity disables an identity, for durationMinutes or (0) until it
 // is enabled, and ends its API sessions in the same command.
 func (s *Server) disableIdentity(w http.ResponseWriter, r *http.Request) error {
@@ -212,7 +216,7 @@ func (s *Server) disableIdentity(w http.ResponseWriter, r *http.Request) error {
 	if aerr != nil {
 		return aerr
 	}
-	minutes, ok, aerr := o.Int("durationMinutes", 0, 1<<31)
+	minutes, ok, aerr := o.Int("durationMinutes", 0, maxDisableMinutes)
 	if aerr != nil {
 		return aerr
 	}

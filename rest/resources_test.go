@@ -268,8 +268,10 @@ func badValues(res *resource.Resource, mode resource.Mode) []badValue {
 			out = append(out, badValue{what: name + " element too long", field: name, value: []string{strings.Repeat("x", resource.DefaultMaxString+1)}})
 		}
 		if f.Required&need != 0 {
-			out = append(out, badValue{what: name + " missing", field: name, drop: true},
-				badValue{what: name + " null", field: name, value: nil})
+			out = append(out, badValue{what: name + " missing", field: name, drop: true})
+		}
+		if f.Required&need != 0 || f.NotNull {
+			out = append(out, badValue{what: name + " null", field: name, value: nil})
 		}
 	}
 	return out
@@ -347,3 +349,41 @@ func indexedFilter(res *resource.Resource, rendered map[string]any) (string, str
 }
 
 func queryEscape(s string) string { return url.QueryEscape(s) }
+
+// TestUpdateSemantics pins what PUT, PATCH and null mean where the
+// declarations alone do not say it.
+func TestUpdateSemantics(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	// A cert authenticator has no username or password: a PUT of its tags
+	// works; for updb both are required.
+	id := newIdentity(t, e, map[string]any{"name": uniq("sem"), "type": "User", "isAdmin": false})
+	certAuth := createOK(t, e, "/authenticators", map[string]any{"method": "cert", "identityId": id,
+		"certPem": certPEM(issueClientCert(t, newThirdPartyCA(t), "sem"))})
+	if r := e.do(t, http.MethodPut, mgmt+"/authenticators/"+certAuth, admin, map[string]any{"tags": map[string]any{"a": "b"}}); r.status != http.StatusOK {
+		t.Fatalf("PUT of a cert authenticator's tags: %d %s", r.status, r.raw)
+	}
+	updb := createOK(t, e, "/authenticators", map[string]any{"method": "updb", "identityId": newIdentity(t, e,
+		map[string]any{"name": uniq("sem"), "type": "User", "isAdmin": false}), "username": uniq("sem-user"), "password": "secret-1"})
+	wantFieldError(t, "updb PUT without password", e.do(t, http.MethodPut, mgmt+"/authenticators/"+updb, admin, map[string]any{"username": uniq("u")}), "password")
+	wantFieldError(t, "updb PUT with password null", e.do(t, http.MethodPut, mgmt+"/authenticators/"+updb, admin, map[string]any{"username": uniq("u"), "password": nil}), "password")
+	wantFieldError(t, "updb PUT without username", e.do(t, http.MethodPut, mgmt+"/authenticators/"+updb, admin, map[string]any{"password": "secret-2"}), "username")
+
+	// null in a PATCH sets an optional field's zero value, as OpenZiti
+	// does; a field that must never be empty refuses it.
+	ca := createCA(t, e, newThirdPartyCA(t), nil)
+	if r := e.do(t, http.MethodPatch, mgmt+"/cas/"+ca, admin, map[string]any{"isAuthEnabled": nil}); r.status != http.StatusOK {
+		t.Fatalf("PATCH isAuthEnabled null: %d %s", r.status, r.raw)
+	}
+	if getCA(t, e, ca)["isAuthEnabled"] != false {
+		t.Error("isAuthEnabled null did not switch it off")
+	}
+	for _, field := range []string{"name", "type"} {
+		wantFieldError(t, field+" null", e.do(t, http.MethodPatch, mgmt+"/identities/"+id, admin, map[string]any{field: nil}), field)
+	}
+
+	// A disable ends within what a timestamp holds.
+	// (The spec documents no 400 here; see docs/architecture.md.)
+	wantFieldError(t, "disable for 4,000 years", e.doUnchecked(t, http.MethodPost, mgmt+"/identities/"+id+"/disable", admin,
+		map[string]any{"durationMinutes": 2147483648}), "durationMinutes")
+}

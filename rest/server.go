@@ -155,6 +155,23 @@ func load[T proto.Message](s *Server, r *http.Request, kind string) (*fsm.Record
 	return rec, body, nil
 }
 
+// acquireHashing takes one of the argon2id slots (19 MiB each), so a burst
+// of password checks cannot exhaust memory; a caller that waits 5 s is
+// told to retry.
+func (s *Server) acquireHashing(r *http.Request) *api.Error {
+	select {
+	case s.hashing <- struct{}{}:
+		return nil
+	case <-time.After(5 * time.Second):
+		return &api.Error{Status: http.StatusTooManyRequests, Code: api.CodeRateLimited,
+			Message: "Too many password checks are being processed; retry shortly"}
+	case <-r.Context().Done():
+		return api.Unhandled(r.Context().Err())
+	}
+}
+
+func (s *Server) releaseHashing() { <-s.hashing }
+
 // newID makes the id of a new entity.
 func newID() string { return uuid.NewString() }
 

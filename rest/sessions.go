@@ -61,16 +61,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	if authRec != nil {
 		hash = authRec.body.GetPasswordHash()
 	}
-	select {
-	case s.hashing <- struct{}{}:
-	case <-time.After(5 * time.Second):
-		return &api.Error{Status: http.StatusTooManyRequests, Code: api.CodeRateLimited,
-			Message: "Too many logins are being processed; retry shortly"}
-	case <-r.Context().Done():
-		return api.Unhandled(r.Context().Err())
+	if aerr := s.acquireHashing(r); aerr != nil {
+		return aerr
 	}
 	match, herr := edge.VerifyPassword(hash, req.Password)
-	<-s.hashing
+	s.releaseHashing()
 	if authRec == nil || herr != nil || !match || edge.IsDisabled(ident.body, time.Now()) {
 		if herr != nil && authRec != nil {
 			s.log.Error("stored password hash is unreadable", "authenticator", authRec.rec.ID, "err", herr)

@@ -2,8 +2,10 @@ package edge
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 const hostPortSchema = `{"$schema":"http://json-schema.org/draft-07/schema#","type":"object",
@@ -47,6 +49,13 @@ func TestCompileSchemaRefusesBadSchemas(t *testing.T) {
 		"remote ref":         `{"type":"object","properties":{"a":{"$ref":"https://example.com/s.json"}}}`,
 		"file ref":           `{"type":"object","properties":{"a":{"$ref":"file:///etc/passwd"}}}`,
 		"bad regex":          `{"type":"object","patternProperties":{"(":{}}}`,
+		"recursive $ref":     `{"$ref":"#"}`,
+		"indirect recursion": `{"definitions":{"a":{"$ref":"#/definitions/b"},"b":{"anyOf":[{"$ref":"#/definitions/a"}]}},"$ref":"#/definitions/a"}`,
+		"dangling $ref":      `{"type":"object","properties":{"a":{"$ref":"#/definitions/none"}}}`,
+		"huge multipleOf":    `{"multipleOf":1e-99999999}`,
+		"huge minimum":       `{"properties":{"a":{"minimum":1e99999999}}}`,
+		"nested $id":         `{"properties":{"a":{"$id":"http://example.com/a","type":"string"}}}`,
+		"exponential refs":   chainedAnyOf(22),
 	} {
 		if _, err := CompileSchema([]byte(schema)); err == nil {
 			t.Errorf("%s: compiled", name)
@@ -71,4 +80,40 @@ func FuzzConfigSchema(f *testing.F) {
 		}
 		_ = s.Validate(data)
 	})
+}
+
+// chainedAnyOf is a schema whose levels each try the next twice: small as
+// text, 2^levels steps to validate.
+func chainedAnyOf(levels int) string {
+	var defs []string
+	for i := 0; i < levels; i++ {
+		defs = append(defs, fmt.Sprintf(`"d%d":{"anyOf":[{"$ref":"#/definitions/d%d"},{"$ref":"#/definitions/d%d"}]}`, i, i+1, i+1))
+	}
+	defs = append(defs, fmt.Sprintf(`"d%d":false`, levels))
+	return `{"definitions":{` + strings.Join(defs, ",") + `},"$ref":"#/definitions/d0"}`
+}
+
+func TestConfigSchemaBoundsCost(t *testing.T) {
+	start := time.Now()
+	if _, err := CompileSchema([]byte(chainedAnyOf(22))); err == nil || !strings.Contains(err.Error(), "too complex") {
+		t.Fatalf("exponential schema: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("refusing it took %v", d)
+	}
+	// Shared definitions used many times are fine while the expansion is small.
+	ok := `{"definitions":{"port":{"type":"integer","minimum":1,"maximum":65535},"addr":{"type":"string"}},
+		"type":"object","properties":{"a":{"$ref":"#/definitions/port"},"b":{"$ref":"#/definitions/port"},
+		"c":{"type":"array","items":{"$ref":"#/definitions/addr"}}}}`
+	s, err := CompileSchema([]byte(ok))
+	if err != nil {
+		t.Fatalf("schema with shared definitions: %v", err)
+	}
+	if err := s.Validate([]byte(`{"a":80,"b":443,"c":["x"]}`)); err != nil {
+		t.Errorf("valid data: %v", err)
+	}
+	var de *DataError
+	if err := s.Validate([]byte(`{"a":1e99999999}`)); !errors.As(err, &de) {
+		t.Errorf("a number beyond float64: %v, want a DataError", err)
+	}
 }

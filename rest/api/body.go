@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -70,8 +72,10 @@ func syntaxError(err error) *Error {
 }
 
 // Decode reads a JSON object body into v (a struct). An empty body decodes
-// as {}. The body is checked strictly first (CheckJSON); a type error names
-// its field.
+// as {}. The body is checked strictly first (CheckJSON), and member names
+// match field names exactly: encoding/json would also take "NAME" for
+// "name", a second way to give one field twice. A type error names its
+// field.
 func Decode(r *http.Request, v any) *Error {
 	data, aerr := ReadBody(r, MaxBody)
 	if aerr != nil {
@@ -86,10 +90,15 @@ func Decode(r *http.Request, v any) *Error {
 	if jsonKind(data) != '{' {
 		return BadBody(errors.New("the body must be a JSON object"))
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return Invalid(te.Field, "must be "+typeName(te.Type.Kind().String()), nil)
+	if err := jsonv2.Unmarshal(data, v); err != nil {
+		var se *jsonv2.SemanticError
+		if errors.As(err, &se) && se.JSONPointer != "" {
+			field := strings.Join(slices.Collect(se.JSONPointer.Tokens()), ".")
+			want := "of another type"
+			if se.GoType != nil {
+				want = typeName(se.GoType.Kind().String())
+			}
+			return Invalid(field, "must be "+want, nil)
 		}
 		return BadBody(err)
 	}

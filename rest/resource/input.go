@@ -37,7 +37,9 @@ func readFields(mode Mode, in api.Object, fields []Field, msg protoreflect.Messa
 }
 
 // readField reads one field; changed reports whether msg's field was set
-// (or cleared).
+// (or cleared). null sets an optional field's zero value, as OpenZiti does
+// (a CA's "isAuthEnabled": null in a PATCH switches it off); fields that
+// must never be empty say NotNull.
 func readField(mode Mode, in api.Object, f *Field, msg protoreflect.Message, prefix string) (bool, *api.Error) {
 	name := f.inputName()
 	qualified := prefix + name
@@ -46,7 +48,7 @@ func readField(mode Mode, in api.Object, f *Field, msg protoreflect.Message, pre
 	switch {
 	case !present && required:
 		return false, api.Invalid(qualified, qualified+" is required", nil)
-	case null && (required || f.NotNull || (mode == Patch && f.Required&OnPut != 0)):
+	case null && (required || f.NotNull):
 		return false, api.Invalid(qualified, qualified+" must not be null", nil)
 	case !present && mode == Patch:
 		return false, nil

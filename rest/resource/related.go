@@ -24,11 +24,13 @@ func (s *Store) SubList(parent, child *Resource, by fsm.Multi) http.HandlerFunc 
 		}
 		sc := Scope{By: by, Key: id(r)}
 		if child.Scope != nil {
+			// The child's own scope holds as well: a sub-list never shows
+			// more than the child's list would.
 			more, err := child.Scope(r)
 			if err != nil {
 				return api.As(err)
 			}
-			sc.Keep = more.Keep
+			sc.Keep = func(rec *fsm.Record) bool { return more.keeps(s.State, rec) }
 		}
 		return s.list(w, r, child, sc, -1)
 	})
