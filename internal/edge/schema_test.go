@@ -117,3 +117,36 @@ func TestConfigSchemaBoundsCost(t *testing.T) {
 		t.Errorf("a number beyond float64: %v, want a DataError", err)
 	}
 }
+
+// The shape of OpenZiti's built-in intercept and host config types: a root
+// $id, shared $defs reached through oneOf, not and allOf, formats and
+// patterns. Such schemas must stay within the bounds.
+func TestConfigSchemaOfOpenZitisShape(t *testing.T) {
+	schema := `{"$id":"http://example.org/schemas/intercept-like.v1.json","type":"object","additionalProperties":false,
+	 "$defs":{
+	  "proto":{"type":"string","enum":["tcp","udp"]},
+	  "ipFormat":{"oneOf":[{"format":"ipv4"},{"format":"ipv6"}]},
+	  "ip":{"type":"string","$ref":"#/$defs/ipFormat"},
+	  "host":{"type":"string","format":"hostname","not":{"$ref":"#/$defs/ipFormat"}},
+	  "cidr":{"type":"string","pattern":"^[0-9.]+/[0-9]{1,2}$"},
+	  "address":{"oneOf":[{"$ref":"#/$defs/ip"},{"$ref":"#/$defs/host"},{"$ref":"#/$defs/cidr"}]},
+	  "port":{"type":"integer","minimum":0,"maximum":65535},
+	  "range":{"type":"object","additionalProperties":false,"properties":{"low":{"$ref":"#/$defs/port"},"high":{"$ref":"#/$defs/port"}}},
+	  "nonEmpty":{"type":"array","minItems":1,"uniqueItems":true}},
+	 "properties":{
+	  "protocols":{"allOf":[{"$ref":"#/$defs/nonEmpty"},{"items":{"$ref":"#/$defs/proto"}}]},
+	  "addresses":{"allOf":[{"$ref":"#/$defs/nonEmpty"},{"items":{"$ref":"#/$defs/address"}}]},
+	  "portRanges":{"allOf":[{"$ref":"#/$defs/nonEmpty"},{"items":{"$ref":"#/$defs/range"}}]}},
+	 "required":["protocols","addresses","portRanges"]}`
+	s, err := CompileSchema([]byte(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate([]byte(`{"protocols":["tcp"],"addresses":["web.example.com","10.0.0.0/8"],"portRanges":[{"low":80,"high":443}]}`)); err != nil {
+		t.Errorf("valid intercept: %v", err)
+	}
+	var de *DataError
+	if err := s.Validate([]byte(`{"protocols":["icmp"],"addresses":["a.example"],"portRanges":[{"low":80,"high":443}]}`)); !errors.As(err, &de) {
+		t.Errorf("unknown protocol: %v", err)
+	}
+}
