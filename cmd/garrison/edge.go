@@ -470,19 +470,7 @@ func newEdgeUpdateCommand() *cobra.Command {
 			if len(body) == 0 {
 				return fmt.Errorf("nothing to change: give a field flag or --file")
 			}
-			c, err := f.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			id, err := resolveID(cmd.Context(), c, e, args[0])
-			if err != nil {
-				return err
-			}
-			if err := c.do(cmd.Context(), http.MethodPatch, e.Path+"/"+id, body, nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s updated\n", singular(e.Name), id)
-			return nil
+			return onEntity(cmd, &f, e, args[0], http.MethodPatch, body, "updated")
 		}
 		f.register(cmd)
 		update.AddCommand(cmd)
@@ -499,24 +487,30 @@ func newEdgeDeleteCommand() *cobra.Command {
 		var f connFlags
 		cmd := &cobra.Command{Use: singular(e.Name) + " NAME-OR-ID", Short: "Delete one " + singular(e.Name), Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				c, err := f.client(cmd.Context())
-				if err != nil {
-					return err
-				}
-				id, err := resolveID(cmd.Context(), c, e, args[0])
-				if err != nil {
-					return err
-				}
-				if err := c.do(cmd.Context(), http.MethodDelete, e.Path+"/"+id, nil, nil); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s %s deleted\n", singular(e.Name), id)
-				return nil
+				return onEntity(cmd, &f, e, args[0], http.MethodDelete, nil, "deleted")
 			}}
 		f.register(cmd)
 		del.AddCommand(cmd)
 	}
 	return del
+}
+
+// onEntity sends method with body to the entity of e named nameOrID and
+// says what was done.
+func onEntity(cmd *cobra.Command, f *connFlags, e rest.CatalogEntry, nameOrID, method string, body any, done string) error {
+	c, err := f.client(cmd.Context())
+	if err != nil {
+		return err
+	}
+	id, err := resolveID(cmd.Context(), c, e, nameOrID)
+	if err != nil {
+		return err
+	}
+	if err := c.do(cmd.Context(), method, e.Path+"/"+id, body, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", singular(e.Name), id, done)
+	return nil
 }
 
 // saveEnrollmentJWT writes the identity's ott enrollment JWT to path (mode
