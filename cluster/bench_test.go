@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"github.com/garrison-ctrl/garrison/internal/benchkit"
-
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -12,6 +10,7 @@ import (
 	metrics "github.com/armon/go-metrics"
 
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/benchkit"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 

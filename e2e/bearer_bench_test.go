@@ -1,11 +1,11 @@
 package e2e
 
 import (
-	"github.com/garrison-ctrl/garrison/internal/benchkit"
-
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/garrison-ctrl/garrison/internal/benchkit"
 )
 
 // BenchmarkBearerReads measures authenticated reads through HAProxy: eight

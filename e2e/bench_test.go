@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"github.com/garrison-ctrl/garrison/internal/benchkit"
-
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/garrison-ctrl/garrison/internal/benchkit"
 )
 
 // BenchmarkLeaderFailover measures how long writes through HAProxy stop

@@ -6,9 +6,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/garrison-ctrl/garrison/internal/edge"
-
 	"github.com/garrison-ctrl/garrison/cluster"
+	"github.com/garrison-ctrl/garrison/internal/edge"
 	"github.com/garrison-ctrl/garrison/rest/api"
 )
 

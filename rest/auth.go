@@ -7,12 +7,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/garrison-ctrl/garrison/internal/edge"
-
 	"github.com/google/uuid"
 
 	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/edge"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
 )

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garrison-ctrl/garrison/rest/api"
-
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // bearer sends a request with an Authorization: Bearer header.

@@ -5,9 +5,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/garrison-ctrl/garrison/internal/edge"
-
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/edge"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
 	. "github.com/garrison-ctrl/garrison/rest/resource"

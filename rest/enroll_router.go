@@ -8,11 +8,10 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/garrison-ctrl/garrison/internal/edge"
-
 	"github.com/google/uuid"
 
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/edge"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"

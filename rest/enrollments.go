@@ -5,12 +5,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/garrison-ctrl/garrison/internal/edge"
-
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/edge"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
 	. "github.com/garrison-ctrl/garrison/rest/resource"

@@ -1,8 +1,6 @@
 package rest
 
 import (
-	"github.com/garrison-ctrl/garrison/internal/benchkit"
-
 	"bufio"
 	"bytes"
 	"context"
@@ -23,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/benchkit"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 

@@ -9,12 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garrison-ctrl/garrison/internal/edge"
-
 	"github.com/google/uuid"
 
 	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/edge"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
 	"github.com/garrison-ctrl/garrison/rest/apispec"
