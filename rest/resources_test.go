@@ -93,11 +93,8 @@ func crudCases() map[string]crudCase {
 		"configs": {
 			res: (*Server).configs,
 			create: func(t *testing.T, e *testEnv) map[string]any {
-				r := e.do(t, http.MethodPost, mgmt+"/config-types", e.adminToken(t), map[string]any{"name": uniq("rt-cfg-type"), "schema": schema})
-				if r.status != http.StatusCreated {
-					t.Fatalf("config type: %d %s", r.status, r.raw)
-				}
-				return map[string]any{"name": uniq("rt-cfg"), "configTypeId": r.data()["id"], "data": map[string]any{"port": float64(80)}}
+				typeID := createOK(t, e, "/config-types", map[string]any{"name": uniq("rt-cfg-type"), "schema": schema})
+				return map[string]any{"name": uniq("rt-cfg"), "configTypeId": typeID, "data": map[string]any{"port": float64(80)}}
 			},
 			patch: map[string]any{"data": map[string]any{"port": float64(443)}},
 			put: func(c map[string]any) map[string]any {
@@ -118,11 +115,7 @@ func TestEveryResourceCRUD(t *testing.T) {
 			res := c.res(e.srv)
 			base := mgmt + "/" + res.Path
 			body := c.create(t, e)
-			r := e.do(t, http.MethodPost, base, admin, body)
-			if r.status != http.StatusCreated {
-				t.Fatalf("create: %d %s", r.status, r.raw)
-			}
-			id, _ := r.data()["id"].(string)
+			id := createOK(t, e, "/"+res.Path, body)
 			detail := func() map[string]any {
 				t.Helper()
 				r := e.do(t, http.MethodGet, base+"/"+id, admin, nil)
@@ -208,11 +201,7 @@ func TestEveryResourceRefusesBadInput(t *testing.T) {
 			if c.patch == nil {
 				return
 			}
-			r := e.do(t, http.MethodPost, base, admin, valid)
-			if r.status != http.StatusCreated {
-				t.Fatalf("create: %d %s", r.status, r.raw)
-			}
-			path := base + "/" + r.data()["id"].(string)
+			path := base + "/" + createOK(t, e, "/"+res.Path, valid)
 			stored := e.do(t, http.MethodGet, path, admin, nil).raw
 			put := c.put(valid)
 			for _, bad := range badValues(res, resource.Put) {
