@@ -23,6 +23,8 @@ const (
 	linkMembership = "/garrison/v1/membership"
 	linkInfo       = "/garrison/v1/info"
 	linkChallenge  = "/garrison/v1/challenge"
+	linkReadIndex  = "/garrison/v1/read-index"
+	linkCommit     = "/garrison/v1/commit"
 )
 
 // maxLinkBody bounds what a peer may send; a command is far smaller.
@@ -165,12 +167,15 @@ func (n *Node) linkHandler() http.Handler {
 			writeLinkError(w, http.StatusMisdirectedRequest, codeNotLeader, "this node is not the leader")
 			return
 		}
+		peer, _ := n.cfg.TLS.peerID(r.TLS)
+		n.forwarders.add(peer, 1)
 		res, index, err := n.applyLocal(r.Context(), cmd)
+		n.forwarders.add(peer, -1)
 		if err != nil {
 			writeLinkFailure(w, err)
 			return
 		}
-		writeLinkProto(w, &pb.ApplyResponse{Index: index, Result: res})
+		writeLinkProto(w, &pb.ApplyResponse{Index: index, Result: res, Commit: n.commitPoint(index)})
 	})
 	mux.HandleFunc("POST "+linkMembership, func(w http.ResponseWriter, r *http.Request) {
 		if !n.fromMember(w, r) {
@@ -192,6 +197,8 @@ func (n *Node) linkHandler() http.Handler {
 		writeLinkProto(w, &pb.LinkError{})
 	})
 	mux.HandleFunc("POST "+linkChallenge, n.linkSignChallenge)
+	mux.HandleFunc("GET "+linkReadIndex, n.linkReadIndex)
+	mux.HandleFunc("POST "+linkCommit, n.linkLearnCommit)
 	return mux
 }
 

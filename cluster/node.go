@@ -128,10 +128,17 @@ type Node struct {
 	log       *slog.Logger
 	raft      *raft.Raft
 	boltStore *raftboltdb.BoltStore
-	trans     *raft.NetworkTransport
+	logs      raft.LogStore
+	trans     *commitTransport
 	mux       *mux
 	linkSrv   *http.Server
 	link      *linkClient
+
+	// reads batches this node's read barriers; leaderReads batches the
+	// leader's answers to them (its own and its followers').
+	reads       *batch[readPoint]
+	leaderReads *batch[*pb.ReadIndexResponse]
+	forwarders  *forwarders
 
 	peersMu sync.Mutex
 	peers   map[string]*peerStatus
@@ -221,27 +228,29 @@ func Start(cfg Config) (*Node, error) {
 		cfg.AdvertiseAddress = m.ln.Addr().String()
 	}
 	layer := &raftLayer{chanListener: m.raft, tls: cfg.TLS, advertise: tcpAddr(cfg.AdvertiseAddress)}
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	trans := newCommitTransport(raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 5, Timeout: 10 * time.Second, Logger: rc.Logger,
-	})
-	r, err := raft.NewRaft(rc, cfg.Store, st.logs, st.bolt, st.snaps, trans)
+	}))
+	n := &Node{forwarders: newForwarders()}
+	r, err := raft.NewRaft(rc, pushFSM{Store: cfg.Store, n: n}, st.logs, st.bolt, st.snaps, trans)
 	if err != nil {
 		trans.Close()
 		m.Close()
 		st.bolt.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	n := &Node{
-		cfg: cfg, log: cfg.Log, raft: r, boltStore: st.bolt, trans: trans, mux: m,
-		link:  newLinkClient(cfg.TLS),
-		peers: map[string]*peerStatus{},
-		stop:  make(chan struct{}),
-	}
+	n.cfg, n.log, n.raft, n.boltStore, n.logs, n.trans, n.mux = cfg, cfg.Log, r, st.bolt, st.logs, trans, m
+	n.link = newLinkClient(cfg.TLS)
+	n.peers = map[string]*peerStatus{}
+	n.stop = make(chan struct{})
+	n.reads = newBatch(cfg.LeaderWait, n.readRound)
+	n.leaderReads = newBatch(cfg.LeaderWait, n.leaderReadIndex)
 	admit := n.admitRaft
 	m.admitRaft.Store(&admit)
 	n.linkSrv = &http.Server{Handler: n.linkHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = n.linkSrv.Serve(m.link) }()
-	n.wg.Add(2)
+	n.wg.Add(3)
+	go n.pushLoop()
 	go n.probeLoop()
 	go n.registerLoop()
 	return n, nil
@@ -315,12 +324,12 @@ func (n *Node) WaitForLeader(ctx context.Context) error {
 func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, uint64, error) {
 	retryUntil := time.Now().Add(n.cfg.LeaderWait)
 	for {
-		res, index, err := n.applyOnce(ctx, cmd)
+		a, err := n.applyOnce(ctx, cmd)
 		if err == nil {
-			if werr := n.cfg.Store.WaitApplied(ctx, index); werr != nil {
-				return nil, index, fmt.Errorf("%w: applied at index %d but not yet on this node: %v", ErrUnknownOutcome, index, werr)
+			if werr := n.waitApplied(ctx, a.index, a.commit, a.leaderID, a.leaderAddr); werr != nil {
+				return nil, a.index, fmt.Errorf("%w: applied at index %d but not yet on this node: %v", ErrUnknownOutcome, a.index, werr)
 			}
-			return res, index, nil
+			return a.result, a.index, nil
 		}
 		if !retryable(err) {
 			return nil, 0, err
@@ -334,6 +343,15 @@ func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, uint64, 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// applied is the outcome of one apply attempt; a forwarded one also says
+// which leader vouched for the commit.
+type applied struct {
+	result               *pb.Result
+	index                uint64
+	commit               *pb.CommitPoint
+	leaderID, leaderAddr string
 }
 
 // retryable errors are those where the command certainly was not appended.
@@ -351,26 +369,27 @@ func retryable(err error) bool {
 	return false
 }
 
-func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, uint64, error) {
+func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (applied, error) {
 	if n.IsLeader() {
-		return n.applyLocal(ctx, cmd)
+		res, index, err := n.applyLocal(ctx, cmd)
+		return applied{result: res, index: index}, err
 	}
-	_, addr := n.Leader()
+	id, addr := n.Leader()
 	if addr == "" {
-		return nil, 0, ErrNoLeader
+		return applied{}, ErrNoLeader
 	}
 	resp := &pb.ApplyResponse{}
 	if _, err := n.link.call(ctx, addr, linkApply, cmd, resp); err != nil {
 		if retryable(err) {
-			return nil, 0, err
+			return applied{}, err
 		}
 		var le *linkErr
 		if errors.As(err, &le) {
-			return nil, 0, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+			return applied{}, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
 		}
-		return nil, 0, fromRemote(err)
+		return applied{}, fromRemote(err)
 	}
-	return resp.GetResult(), resp.GetIndex(), nil
+	return applied{result: resp.GetResult(), index: resp.GetIndex(), commit: resp.GetCommit(), leaderID: id, leaderAddr: addr}, nil
 }
 
 // applyLocal runs cmd through Raft on the leader.
@@ -417,25 +436,6 @@ func (n *Node) info() *pb.NodeInfo {
 		Id: n.cfg.ID, Version: buildinfo.Version, AppliedIndex: n.cfg.Store.AppliedIndex(),
 		LeaderId: lid, State: n.raft.State().String(),
 	}
-}
-
-// CatchUp waits until this node has applied everything the leader had
-// applied when asked: a bounded read barrier for reads that must not miss a
-// write another node acknowledged (a session created a moment ago through
-// another node). It is a no-op on the leader.
-func (n *Node) CatchUp(ctx context.Context) error {
-	if n.IsLeader() {
-		return nil
-	}
-	_, addr := n.Leader()
-	if addr == "" {
-		return ErrNoLeader
-	}
-	_, info, err := n.Info(ctx, addr)
-	if err != nil {
-		return err
-	}
-	return n.cfg.Store.WaitApplied(ctx, info.GetAppliedIndex())
 }
 
 // Info asks the node at a cluster address who it is. The id comes from the

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/edge"
@@ -40,68 +38,31 @@ func callerOf(r *http.Request) *caller {
 	return c
 }
 
+// fresh runs a read barrier (cluster.Node.ReadBarrier) before next, so
+// what the request reads (its session included) holds every write
+// acknowledged anywhere in the cluster before it arrived. If this node
+// cannot tell (no leader, 5 s passed) the answer is a retryable 503: "not
+// found" or "unauthorized" would be a lie.
+func (s *Server) fresh(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := s.node.ReadBarrier(r.Context()); err != nil {
+			if errors.Is(err, cluster.ErrNoLeader) || errors.Is(err, cluster.ErrNotMember) {
+				api.WriteError(w, r, api.FromCluster(err))
+				return
+			}
+			api.WriteError(w, r, &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeTimeout,
+				Message: "This node could not catch up with the cluster leader in time; retry", CauseMessage: err.Error()})
+			return
+		}
+		next(w, r)
+	}
+}
+
 // resolve finds the session behind the request's token, from this node's
-// replicated store, so a token minted on any node works on every node and
-// a logout applied anywhere is seen here within one Raft apply.
+// replicated store after the request's read barrier, so a token minted on
+// any node works on every node and a logout acknowledged anywhere is
+// refused here.
 func (s *Server) resolve(r *http.Request) (*caller, *api.Error) {
-	c, aerr := s.resolveLocal(r)
-	if aerr == nil || aerr.Status != http.StatusUnauthorized || !s.maybeNewSession(r) {
-		return c, aerr
-	}
-	// The session may have been created through another node a moment ago
-	// and not be applied here yet: catch up with the leader, then look
-	// again. Only misses pay for this. If this node cannot catch up, it
-	// cannot tell whether the session exists: a retryable 503, not a 401.
-	if cerr := s.catchUp(r); cerr != nil {
-		return nil, cerr
-	}
-	return s.resolveLocal(r)
-}
-
-// viewFresh runs fn in a read view; if fn finds nothing, it catches up with
-// the leader once and runs it again, so something created through another
-// node a moment ago is found here too. Only misses pay for the catch-up. If
-// the catch-up fails, the error is a retryable *api.Error (503): "not
-// found" would be a lie while this node cannot tell.
-func (s *Server) viewFresh(r *http.Request, fn func(rd *fsm.Reader) error) error {
-	err := s.store.View(fn)
-	if !errors.Is(err, fsm.ErrNotFound) {
-		return err
-	}
-	if aerr := s.catchUp(r); aerr != nil {
-		return aerr
-	}
-	return s.store.View(fn)
-}
-
-// catchUp waits, at most 2 s, until this node has applied everything the
-// leader had applied when asked.
-func (s *Server) catchUp(r *http.Request) *api.Error {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	err := s.node.CatchUp(ctx)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, cluster.ErrNoLeader):
-		return api.FromCluster(err)
-	}
-	return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeTimeout,
-		Message: "This node could not catch up with the cluster leader in time; retry", CauseMessage: err.Error()}
-}
-
-// maybeNewSession reports whether the request carries a credential that
-// could name a session this node has not applied yet.
-func (s *Server) maybeNewSession(r *http.Request) bool {
-	if tok := r.Header.Get(sessionHeader); tok != "" {
-		_, err := uuid.Parse(tok)
-		return err == nil
-	}
-	_, ok := bearerToken(r.Header.Get("Authorization"))
-	return ok
-}
-
-func (s *Server) resolveLocal(r *http.Request) (*caller, *api.Error) {
 	token := r.Header.Get(sessionHeader)
 	var claims *edge.AccessClaims
 	if token == "" {

@@ -97,16 +97,7 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 	if len(chain) == 0 {
 		return api.InvalidAuth()
 	}
-	ident, authID, trusted, err := s.certIdentity(chain)
-	if err == nil && ident == nil && trusted {
-		// A trusted certificate nobody owns here may have been enrolled (or
-		// its extension verified) through another node a moment ago: catch
-		// up with the leader once. Untrusted certificates never pay for it.
-		if aerr := s.catchUp(r); aerr != nil {
-			return aerr
-		}
-		ident, authID, _, err = s.certIdentity(chain)
-	}
+	ident, authID, _, err := s.certIdentity(chain)
 	if err != nil {
 		return api.Unhandled(err)
 	}

@@ -28,15 +28,14 @@ func errInvalidToken() *api.Error {
 		Message: "The supplied enrollment token is not valid: unknown, already used, or for another enrollment method"}
 }
 
-// enrollmentByToken finds the enrollment of token, catching up with the
-// leader once if it is not here yet: the token may have been minted through
-// another node a moment ago.
+// enrollmentByToken finds the enrollment of token (the request's read
+// barrier makes one minted through another node a moment ago visible).
 func (s *Server) enrollmentByToken(r *http.Request, token string) (*fsm.Record, *pb.Enrollment, *api.Error) {
 	if _, err := uuid.Parse(token); err != nil {
 		return nil, nil, errInvalidToken()
 	}
 	var rec *fsm.Record
-	err := s.viewFresh(r, func(rd *fsm.Reader) error {
+	err := s.store.View(func(rd *fsm.Reader) error {
 		var err error
 		rec, err = rd.Lookup(fsm.EnrollmentToken, token)
 		return err

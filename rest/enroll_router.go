@@ -262,7 +262,7 @@ func (s *Server) routerOfPeer(r *http.Request) (string, *api.Error) {
 	// to the router.
 	fingerprint := pki.Fingerprint(leaf)
 	var id string
-	err = s.viewFresh(r, func(rd *fsm.Reader) error {
+	err = s.store.View(func(rd *fsm.Reader) error {
 		rec, err := rd.Lookup(fsm.EdgeRouterFingerprint, fingerprint)
 		if err != nil {
 			return err

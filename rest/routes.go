@@ -28,9 +28,12 @@ const (
 type access uint8
 
 const (
+	// static routes read nothing replicated (the version): they answer
+	// without a read barrier, so they answer even without a leader.
+	static access = iota
 	// public routes check what they need themselves: logins, enrollment
-	// tokens, client certificates, or nothing (version, trust material).
-	public access = iota
+	// tokens, client certificates, or nothing (trust material).
+	public
 	// session routes need a live API session.
 	session
 	// admin routes need an admin's API session.
@@ -57,9 +60,9 @@ func (s *Server) routes() []route {
 	r, h := &s.res, &s.rs
 	return []route{
 		// version.go, sessions.go, certauth.go: no session needed to start one
-		{get, edgeAPIs, "", public, s.version},
-		{get, edgeAPIs, "/", public, s.version},
-		{get, edgeAPIs, "/version", public, s.version},
+		{get, edgeAPIs, "", static, s.version},
+		{get, edgeAPIs, "/", static, s.version},
+		{get, edgeAPIs, "/version", static, s.version},
 		{post, edgeAPIs, "/authenticate", public, api.Handle(s.authenticate)},
 		{get, edgeAPIs, "/current-api-session", session, api.Handle(s.currentAPISession)},
 		{del, edgeAPIs, "/current-api-session", session, api.Handle(s.logout)},

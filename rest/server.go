@@ -223,6 +223,9 @@ func (s *Server) Handler() http.Handler {
 		case admin:
 			h = s.admin(h)
 		}
+		if rt.access != static {
+			h = s.fresh(h)
+		}
 		for set, router := range bases {
 			if rt.apis&set != 0 {
 				router.Handle(rt.path, h).Methods(rt.method)

@@ -71,15 +71,18 @@ func (x MembershipRequest_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MembershipRequest_Op.Descriptor instead.
 func (MembershipRequest_Op) EnumDescriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{1, 0}
+	return file_cluster_proto_rawDescGZIP(), []int{3, 0}
 }
 
 // ApplyResponse answers a forwarded Command.
 type ApplyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// index is the Raft log index the command was applied at.
-	Index         uint64  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Result        *Result `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	Index  uint64  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Result *Result `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	// commit is the entry at index, committed: the follower that forwarded
+	// the command uses it to apply the entry at once (cluster/commit.go).
+	Commit        *CommitPoint `protobuf:"bytes,3,opt,name=commit,proto3" json:"commit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -128,6 +131,132 @@ func (x *ApplyResponse) GetResult() *Result {
 	return nil
 }
 
+func (x *ApplyResponse) GetCommit() *CommitPoint {
+	if x != nil {
+		return x.Commit
+	}
+	return nil
+}
+
+// CommitPoint names an entry the leader knows is committed.
+type CommitPoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// index and term identify the entry in the Raft log.
+	Index uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Term  uint64 `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
+	// leader_term is the term of the leader that vouches for it.
+	LeaderTerm    uint64 `protobuf:"varint,3,opt,name=leader_term,json=leaderTerm,proto3" json:"leader_term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitPoint) Reset() {
+	*x = CommitPoint{}
+	mi := &file_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitPoint) ProtoMessage() {}
+
+func (x *CommitPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitPoint.ProtoReflect.Descriptor instead.
+func (*CommitPoint) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CommitPoint) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *CommitPoint) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *CommitPoint) GetLeaderTerm() uint64 {
+	if x != nil {
+		return x.LeaderTerm
+	}
+	return 0
+}
+
+// ReadIndexResponse answers a read barrier: everything acknowledged before
+// the request was sent is applied once the state machine reaches applied.
+type ReadIndexResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// applied is the state-machine index a node must have applied; it is the
+	// last command or configuration entry at or before commit.
+	Applied       uint64       `protobuf:"varint,1,opt,name=applied,proto3" json:"applied,omitempty"`
+	Commit        *CommitPoint `protobuf:"bytes,2,opt,name=commit,proto3" json:"commit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexResponse) Reset() {
+	*x = ReadIndexResponse{}
+	mi := &file_cluster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexResponse) ProtoMessage() {}
+
+func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
+func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReadIndexResponse) GetApplied() uint64 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
+func (x *ReadIndexResponse) GetCommit() *CommitPoint {
+	if x != nil {
+		return x.Commit
+	}
+	return nil
+}
+
 // MembershipRequest asks the leader to change the Raft configuration.
 type MembershipRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -143,7 +272,7 @@ type MembershipRequest struct {
 
 func (x *MembershipRequest) Reset() {
 	*x = MembershipRequest{}
-	mi := &file_cluster_proto_msgTypes[1]
+	mi := &file_cluster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -155,7 +284,7 @@ func (x *MembershipRequest) String() string {
 func (*MembershipRequest) ProtoMessage() {}
 
 func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[1]
+	mi := &file_cluster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -168,7 +297,7 @@ func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipRequest.ProtoReflect.Descriptor instead.
 func (*MembershipRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{1}
+	return file_cluster_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MembershipRequest) GetOp() MembershipRequest_Op {
@@ -211,7 +340,7 @@ type LinkError struct {
 
 func (x *LinkError) Reset() {
 	*x = LinkError{}
-	mi := &file_cluster_proto_msgTypes[2]
+	mi := &file_cluster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -223,7 +352,7 @@ func (x *LinkError) String() string {
 func (*LinkError) ProtoMessage() {}
 
 func (x *LinkError) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[2]
+	mi := &file_cluster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -236,7 +365,7 @@ func (x *LinkError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkError.ProtoReflect.Descriptor instead.
 func (*LinkError) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{2}
+	return file_cluster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LinkError) GetCode() string {
@@ -268,7 +397,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_cluster_proto_msgTypes[3]
+	mi := &file_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +409,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[3]
+	mi := &file_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +422,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{3}
+	return file_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *NodeInfo) GetId() string {
@@ -343,7 +472,7 @@ type ChallengeRequest struct {
 
 func (x *ChallengeRequest) Reset() {
 	*x = ChallengeRequest{}
-	mi := &file_cluster_proto_msgTypes[4]
+	mi := &file_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +484,7 @@ func (x *ChallengeRequest) String() string {
 func (*ChallengeRequest) ProtoMessage() {}
 
 func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[4]
+	mi := &file_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +497,7 @@ func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeRequest.ProtoReflect.Descriptor instead.
 func (*ChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{4}
+	return file_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ChallengeRequest) GetKeyId() string {
@@ -398,7 +527,7 @@ type ChallengeResponse struct {
 
 func (x *ChallengeResponse) Reset() {
 	*x = ChallengeResponse{}
-	mi := &file_cluster_proto_msgTypes[5]
+	mi := &file_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +539,7 @@ func (x *ChallengeResponse) String() string {
 func (*ChallengeResponse) ProtoMessage() {}
 
 func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[5]
+	mi := &file_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +552,7 @@ func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResponse.ProtoReflect.Descriptor instead.
 func (*ChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{5}
+	return file_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ChallengeResponse) GetKeyId() string {
@@ -451,10 +580,19 @@ var File_cluster_proto protoreflect.FileDescriptor
 
 const file_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\rcluster.proto\x12\vgarrison.v1\x1a\rcommand.proto\"R\n" +
+	"\rcluster.proto\x12\vgarrison.v1\x1a\rcommand.proto\"\x84\x01\n" +
 	"\rApplyResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12+\n" +
-	"\x06result\x18\x02 \x01(\v2\x13.garrison.v1.ResultR\x06result\"\xba\x01\n" +
+	"\x06result\x18\x02 \x01(\v2\x13.garrison.v1.ResultR\x06result\x120\n" +
+	"\x06commit\x18\x03 \x01(\v2\x18.garrison.v1.CommitPointR\x06commit\"X\n" +
+	"\vCommitPoint\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x1f\n" +
+	"\vleader_term\x18\x03 \x01(\x04R\n" +
+	"leaderTerm\"_\n" +
+	"\x11ReadIndexResponse\x12\x18\n" +
+	"\aapplied\x18\x01 \x01(\x04R\aapplied\x120\n" +
+	"\x06commit\x18\x02 \x01(\v2\x18.garrison.v1.CommitPointR\x06commit\"\xba\x01\n" +
 	"\x11MembershipRequest\x121\n" +
 	"\x02op\x18\x01 \x01(\x0e2!.garrison.v1.MembershipRequest.OpR\x02op\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x18\n" +
@@ -495,25 +633,29 @@ func file_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_cluster_proto_goTypes = []any{
 	(MembershipRequest_Op)(0), // 0: garrison.v1.MembershipRequest.Op
 	(*ApplyResponse)(nil),     // 1: garrison.v1.ApplyResponse
-	(*MembershipRequest)(nil), // 2: garrison.v1.MembershipRequest
-	(*LinkError)(nil),         // 3: garrison.v1.LinkError
-	(*NodeInfo)(nil),          // 4: garrison.v1.NodeInfo
-	(*ChallengeRequest)(nil),  // 5: garrison.v1.ChallengeRequest
-	(*ChallengeResponse)(nil), // 6: garrison.v1.ChallengeResponse
-	(*Result)(nil),            // 7: garrison.v1.Result
+	(*CommitPoint)(nil),       // 2: garrison.v1.CommitPoint
+	(*ReadIndexResponse)(nil), // 3: garrison.v1.ReadIndexResponse
+	(*MembershipRequest)(nil), // 4: garrison.v1.MembershipRequest
+	(*LinkError)(nil),         // 5: garrison.v1.LinkError
+	(*NodeInfo)(nil),          // 6: garrison.v1.NodeInfo
+	(*ChallengeRequest)(nil),  // 7: garrison.v1.ChallengeRequest
+	(*ChallengeResponse)(nil), // 8: garrison.v1.ChallengeResponse
+	(*Result)(nil),            // 9: garrison.v1.Result
 }
 var file_cluster_proto_depIdxs = []int32{
-	7, // 0: garrison.v1.ApplyResponse.result:type_name -> garrison.v1.Result
-	0, // 1: garrison.v1.MembershipRequest.op:type_name -> garrison.v1.MembershipRequest.Op
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	9, // 0: garrison.v1.ApplyResponse.result:type_name -> garrison.v1.Result
+	2, // 1: garrison.v1.ApplyResponse.commit:type_name -> garrison.v1.CommitPoint
+	2, // 2: garrison.v1.ReadIndexResponse.commit:type_name -> garrison.v1.CommitPoint
+	0, // 3: garrison.v1.MembershipRequest.op:type_name -> garrison.v1.MembershipRequest.Op
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_cluster_proto_init() }
@@ -528,7 +670,7 @@ func file_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_proto_rawDesc), len(file_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

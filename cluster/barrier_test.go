@@ -1,0 +1,133 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// A write acknowledged by any node is visible on every other node after
+// its read barrier, at once: no retries, for every ordered pair.
+func TestReadBarrierSeesWritesAcknowledgedElsewhere(t *testing.T) {
+	_, nodes := threeNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k := 0
+	for _, writer := range nodes {
+		for _, reader := range nodes {
+			if writer == reader {
+				continue
+			}
+			for range 10 {
+				k++
+				name := fmt.Sprintf("rb-%d", k)
+				if res, _, err := writer.Apply(ctx, createIdentity(t, name)); err != nil || res.GetCode() != pb.Result_OK {
+					t.Fatalf("write through %s: %v %v", writer.ID(), res, err)
+				}
+				if err := reader.ReadBarrier(ctx); err != nil {
+					t.Fatalf("read barrier on %s: %v", reader.ID(), err)
+				}
+				if _, err := reader.Store().Get(fsm.KindIdentity, "id-"+name); err != nil {
+					t.Fatalf("write through %s not visible on %s after its barrier: %v", writer.ID(), reader.ID(), err)
+				}
+			}
+		}
+	}
+}
+
+// Without the commit points a follower learns of a commit only after the
+// leader's CommitTimeout (10-20 ms when idle); with them a forwarded write
+// and a barrier after another node's write finish well before that. The
+// bound is loose (a loaded CI machine), but it cannot pass if followers
+// waited for CommitTimeout every time.
+func TestFollowersLearnCommitsWithoutWaitingForRaft(t *testing.T) {
+	_, nodes := threeNodes(t)
+	settle(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var leader *Node
+	for _, n := range nodes {
+		if n.IsLeader() {
+			leader = n
+		}
+	}
+	f := follower(nodes)
+	const rounds = 40
+	start := time.Now()
+	for i := range rounds {
+		if _, _, err := f.Apply(ctx, createIdentity(t, fmt.Sprintf("fw-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := leader.Apply(ctx, createIdentity(t, fmt.Sprintf("ld-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.ReadBarrier(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each round would wait at least CommitTimeout (10 ms) twice.
+	if per := time.Since(start) / rounds; per >= 20*time.Millisecond {
+		t.Fatalf("a round of forwarded write + leader write + follower barrier took %s: followers wait for Raft's commit timeout", per)
+	}
+}
+
+// Callers that arrive while a round is running share the next round; no
+// caller is answered by a round that started before it arrived.
+func TestBatchNeverAnswersWithAnEarlierRound(t *testing.T) {
+	var runs atomic.Int64
+	release := make(chan struct{})
+	b := newBatch(5*time.Second, func(ctx context.Context) (int64, error) {
+		n := runs.Add(1)
+		if n == 1 {
+			<-release
+		}
+		return n, nil
+	})
+	ctx := context.Background()
+	first := make(chan int64)
+	go func() {
+		v, _ := b.do(ctx)
+		first <- v
+	}()
+	for runs.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// Round 1 is running: these ten must all get round 2.
+	var wg sync.WaitGroup
+	got := make([]int64, 10)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _ = b.do(ctx)
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if v := <-first; v != 1 {
+		t.Fatalf("first caller got round %d", v)
+	}
+	for i, v := range got {
+		if v != 2 {
+			t.Fatalf("caller %d, which came during round 1, got round %d", i, v)
+		}
+	}
+	if runs.Load() != 2 {
+		t.Fatalf("%d rounds for two waves of callers", runs.Load())
+	}
+	// A caller whose context ends stops waiting.
+	block := newBatch(5*time.Second, func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() })
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := block.do(cctx); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("cancelled caller: %v", err)
+	}
+}
