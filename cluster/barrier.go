@@ -34,13 +34,13 @@ type readPoint struct {
 }
 
 // waitApplied waits until the state machine reached index, handing Raft
-// the commit point it waits for (commit.go) and again every few
-// milliseconds in case the entry had not arrived yet.
+// the commit point it waits for (commit.go), and again every 2 ms in case
+// the entry had not arrived yet or Raft was left to deliver it itself.
 func (n *Node) waitApplied(ctx context.Context, index uint64, cp *pb.CommitPoint, leaderID, leaderAddr string) error {
 	if n.cfg.Store.AppliedIndex() >= index {
 		return nil
 	}
-	n.learnCommit(cp, leaderID, leaderAddr)
+	n.learnCommit(cp, leaderID, leaderAddr, false)
 	if cp != nil {
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -52,7 +52,7 @@ func (n *Node) waitApplied(ctx context.Context, index uint64, cp *pb.CommitPoint
 				case <-wctx.Done():
 					return
 				case <-t.C:
-					n.learnCommit(cp, leaderID, leaderAddr)
+					n.learnCommit(cp, leaderID, leaderAddr, false)
 				}
 			}
 		}()
@@ -93,7 +93,8 @@ func (n *Node) readIndexOnce(ctx context.Context) (readPoint, error) {
 		return readPoint{}, ErrNoLeader
 	}
 	resp := &pb.ReadIndexResponse{}
-	if _, err := n.link.call(ctx, addr, linkReadIndex, nil, resp); err != nil {
+	req := &pb.ReadIndexRequest{Term: n.raft.CurrentTerm()}
+	if _, err := n.link.call(ctx, addr, linkReadIndex, req, resp); err != nil {
 		var le *linkErr
 		if errors.As(err, &le) {
 			// A read barrier changes nothing: retrying it is always safe.
@@ -106,9 +107,7 @@ func (n *Node) readIndexOnce(ctx context.Context) (readPoint, error) {
 }
 
 // leaderReadIndex is the leader's answer to a read barrier: after a quorum
-// confirmed this node still leads, everything committed so far. A leader
-// knows which entries are committed only once an entry of its own term is;
-// until then (just after an election) it waits.
+// confirmed this node still leads, everything committed so far.
 func (n *Node) leaderReadIndex(ctx context.Context) (*pb.ReadIndexResponse, error) {
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
@@ -116,15 +115,24 @@ func (n *Node) leaderReadIndex(ctx context.Context) (*pb.ReadIndexResponse, erro
 		}
 		return nil, fmt.Errorf("%w: verify leadership: %v", ErrNoLeader, err)
 	}
-	term := n.raft.CurrentTerm()
+	return n.committedPoint(ctx, n.raft.CurrentTerm())
+}
+
+// committedPoint is everything this leader of term has committed. A leader
+// knows which entries are committed only once an entry of its own term is;
+// until then (just after an election) it waits. It fails if this node no
+// longer leads in term once it has read the commit index: then it led when
+// it read it, as a node never leads a term again once it has left it.
+func (n *Node) committedPoint(ctx context.Context, term uint64) (*pb.ReadIndexResponse, error) {
 	for {
 		commit := n.raft.CommitIndex()
 		var l raft.Log
-		if err := n.logs.GetLog(commit, &l); err == nil && l.Term == term {
-			return &pb.ReadIndexResponse{Applied: n.lastFSMEntry(commit), Commit: &pb.CommitPoint{Index: commit, Term: l.Term, LeaderTerm: term}}, nil
-		}
-		if !n.IsLeader() {
+		err := n.logs.GetLog(commit, &l)
+		if !n.IsLeader() || n.raft.CurrentTerm() != term {
 			return nil, errNotLeader
+		}
+		if err == nil && l.Term == term {
+			return &pb.ReadIndexResponse{Applied: n.lastFSMEntry(commit), Commit: &pb.CommitPoint{Index: commit, Term: l.Term, LeaderTerm: term}}, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -132,6 +140,36 @@ func (n *Node) leaderReadIndex(ctx context.Context) (*pb.ReadIndexResponse, erro
 		case <-time.After(time.Millisecond):
 		}
 	}
+}
+
+// voucherSuffices reports whether a read-index request from voter peer,
+// which was in this leader's term when the read began, confirms this
+// node's leadership without a heartbeat round. It does when the leader and
+// the peer make a quorum (three voters): a newer leader that acknowledged
+// a write before the read began would need the vote of one of them before
+// then, but the peer was still in this term when the read began, and this
+// node still leads this term now, so neither had voted for anyone newer.
+// Writes a newer leader acknowledged after the read began may be missed,
+// which linearizability allows: they are concurrent with the read.
+func (n *Node) voucherSuffices(peer string, peerTerm uint64) bool {
+	if peerTerm == 0 || peerTerm != n.raft.CurrentTerm() {
+		return false
+	}
+	servers, err := n.configuration()
+	if err != nil {
+		return false
+	}
+	voters, peerVotes := 0, false
+	for _, s := range servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		voters++
+		if string(s.ID) == peer {
+			peerVotes = true
+		}
+	}
+	return peerVotes && voters/2+1 <= 2
 }
 
 // lastFSMEntry is the last entry at or before index that reaches the state
@@ -155,11 +193,24 @@ func (n *Node) linkReadIndex(w http.ResponseWriter, r *http.Request) {
 	if !n.fromMember(w, r) {
 		return
 	}
+	req := &pb.ReadIndexRequest{}
+	if err := readLinkBody(r, req); err != nil {
+		writeLinkError(w, http.StatusBadRequest, codeBadRequest, "undecodable read-index request: "+err.Error())
+		return
+	}
 	if !n.IsLeader() {
 		writeLinkError(w, http.StatusMisdirectedRequest, codeNotLeader, "this node is not the leader")
 		return
 	}
-	p, err := n.leaderReads.do(r.Context())
+	var p *pb.ReadIndexResponse
+	var err error
+	peer, _ := n.cfg.TLS.peerID(r.TLS)
+	n.active.touch(peer)
+	if n.voucherSuffices(peer, req.GetTerm()) {
+		p, err = n.committedPoint(r.Context(), req.GetTerm())
+	} else {
+		p, err = n.leaderReads.do(r.Context())
+	}
 	if err != nil {
 		if errors.Is(err, errNotLeader) {
 			writeLinkError(w, http.StatusMisdirectedRequest, codeNotLeader, "this node is not the leader")
@@ -201,9 +252,15 @@ func (b *batch[T]) do(ctx context.Context) (T, error) {
 		b.next = r
 	}
 	if !b.running {
+		// Nothing in flight: run the round on this goroutine, which saves
+		// a hand-off on the path of a lone caller.
 		b.running = true
 		b.next = nil
-		go b.run(r)
+		b.mu.Unlock()
+		// Callers that come now join the next round, so this one is this
+		// caller's alone and may run under its context.
+		b.run(ctx, r)
+		return r.val, r.err
 	}
 	b.mu.Unlock()
 	select {
@@ -215,20 +272,22 @@ func (b *batch[T]) do(ctx context.Context) (T, error) {
 	}
 }
 
-func (b *batch[T]) run(r *batchRound[T]) {
-	for r != nil {
-		// The round serves many callers: it has its own deadline, not
-		// theirs.
-		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
-		r.val, r.err = b.fn(ctx)
-		cancel()
-		close(r.done)
-		b.mu.Lock()
-		r = b.next
-		b.next = nil
-		if r == nil {
-			b.running = false
-		}
-		b.mu.Unlock()
+// run runs round r, then hands the next round, if callers came meanwhile,
+// to a new goroutine.
+func (b *batch[T]) run(ctx context.Context, r *batchRound[T]) {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	r.val, r.err = b.fn(ctx)
+	cancel()
+	close(r.done)
+	b.mu.Lock()
+	next := b.next
+	b.next = nil
+	if next == nil {
+		b.running = false
+	}
+	b.mu.Unlock()
+	if next != nil {
+		// The next round serves many callers: its own deadline, not theirs.
+		go b.run(context.Background(), next)
 	}
 }

@@ -123,11 +123,68 @@ func TestBatchNeverAnswersWithAnEarlierRound(t *testing.T) {
 	if runs.Load() != 2 {
 		t.Fatalf("%d rounds for two waves of callers", runs.Load())
 	}
-	// A caller whose context ends stops waiting.
+	// Callers whose context ends stop waiting, whether they run the round
+	// or wait for another caller's.
 	block := newBatch(5*time.Second, func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() })
-	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if _, err := block.do(cctx); !errors.Is(err, ErrNoLeader) {
-		t.Fatalf("cancelled caller: %v", err)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := block.do(cctx)
+			errs <- err
+		}()
+	}
+	start := time.Now()
+	for range 2 {
+		if err := <-errs; !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrNoLeader) {
+			t.Fatalf("cancelled caller: %v", err)
+		}
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatal("a cancelled caller waited for the round's own deadline")
+	}
+}
+
+// After the leader stops, a barrier on a survivor waits for the new leader
+// and then sees every write the old leader acknowledged.
+func TestReadBarrierAcrossLeaderChange(t *testing.T) {
+	_, nodes := threeNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var leader *Node
+	var others []*Node
+	for _, n := range nodes {
+		if n.IsLeader() {
+			leader = n
+		} else {
+			others = append(others, n)
+		}
+	}
+	for i := range 20 {
+		if res, _, err := leader.Apply(ctx, createIdentity(t, fmt.Sprintf("lc-%d", i))); err != nil || res.GetCode() != pb.Result_OK {
+			t.Fatalf("write: %v %v", res, err)
+		}
+	}
+	if err := leader.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range others {
+		// Until a new leader is elected the barrier fails with ErrNoLeader
+		// (after LeaderWait); it never answers without one.
+		for {
+			err := n.ReadBarrier(ctx)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrNoLeader) || ctx.Err() != nil {
+				t.Fatalf("barrier on %s after the leader stopped: %v", n.ID(), err)
+			}
+		}
+		for i := range 20 {
+			if _, err := n.Store().Get(fsm.KindIdentity, fmt.Sprintf("id-lc-%d", i)); err != nil {
+				t.Fatalf("%s lacks a write the old leader acknowledged: %v", n.ID(), err)
+			}
+		}
 	}
 }

@@ -21,57 +21,13 @@ import (
 // that an entry is committed; waiting for raft to repeat it made every
 // write through a follower ~7x slower than through the leader.
 //
-// commitTransport lets the node hand that word to its own Raft at once: it
-// passes Raft every RPC of the network transport, plus AppendEntries
-// requests the node builds from a CommitPoint. Such a request carries no
-// entries; Raft checks it like any other (the term, and that its own log
-// holds the entry at the committed index with the same term — by the Log
-// Matching Property the logs then agree up to it) before it advances its
-// commit index, so it can only commit what the leader committed.
-
-// commitTransport is the network transport with a side door for commit
-// points.
-type commitTransport struct {
-	*raft.NetworkTransport
-	rpcs chan raft.RPC
-	stop chan struct{}
-	// sent is the highest commit index handed to Raft, so that many
-	// waiters for one write send one request.
-	sent atomic.Uint64
-}
-
-func newCommitTransport(t *raft.NetworkTransport) *commitTransport {
-	ct := &commitTransport{NetworkTransport: t, rpcs: make(chan raft.RPC), stop: make(chan struct{})}
-	go func() {
-		in := t.Consumer()
-		for {
-			select {
-			case rpc := <-in:
-				select {
-				case ct.rpcs <- rpc:
-				case <-ct.stop:
-					return
-				}
-			case <-ct.stop:
-				return
-			}
-		}
-	}()
-	return ct
-}
-
-// Consumer implements raft.Transport.
-func (t *commitTransport) Consumer() <-chan raft.RPC { return t.rpcs }
-
-// Close implements raft.WithClose.
-func (t *commitTransport) Close() error {
-	select {
-	case <-t.stop:
-	default:
-		close(t.stop)
-	}
-	return t.NetworkTransport.Close()
-}
+// learnCommit hands that word to the node's own Raft at once, as an
+// AppendEntries request without entries sent to its own Raft listener
+// (the node's certificate names a member, so it is admitted like a peer).
+// Raft checks it like any other — the term, and that its own log holds the
+// entry at the committed index with the same term, so that by the Log
+// Matching Property the logs agree up to it — before it advances its commit
+// index: it can only commit what the leader committed.
 
 // commitPoint is what the leader vouches for after it applied the entry at
 // index: committed, with the term the entry has in its log.
@@ -86,12 +42,18 @@ func (n *Node) commitPoint(index uint64) *pb.CommitPoint {
 // learnCommit hands Raft a commit point from leader (id, address), if this
 // node is a follower that has the entry but does not know it is committed
 // yet. It does nothing otherwise: Raft's own replication then delivers the
-// entry and the commit index as before, only later.
-func (n *Node) learnCommit(cp *pb.CommitPoint, leaderID, leaderAddr string) {
+// entry and the commit index as before, only later. Unless urgent, it also
+// leaves it to Raft when later entries have arrived already: writes are
+// flowing, and each AppendEntries carries the commit index, so under load
+// the extra request would only cost.
+func (n *Node) learnCommit(cp *pb.CommitPoint, leaderID, leaderAddr string, urgent bool) {
 	if cp == nil || cp.GetIndex() == 0 || leaderID == "" || n.IsLeader() || n.raft.CommitIndex() >= cp.GetIndex() {
 		return
 	}
-	if n.trans.sent.Load() >= cp.GetIndex() {
+	if !urgent && n.raft.LastIndex() > cp.GetIndex() {
+		return
+	}
+	if n.commitSent.Load() >= cp.GetIndex() {
 		return
 	}
 	// Only an entry this node holds with the leader's term can be
@@ -102,11 +64,11 @@ func (n *Node) learnCommit(cp *pb.CommitPoint, leaderID, leaderAddr string) {
 		return
 	}
 	for {
-		prev := n.trans.sent.Load()
+		prev := n.commitSent.Load()
 		if prev >= cp.GetIndex() {
 			return
 		}
-		if n.trans.sent.CompareAndSwap(prev, cp.GetIndex()) {
+		if n.commitSent.CompareAndSwap(prev, cp.GetIndex()) {
 			break
 		}
 	}
@@ -121,83 +83,99 @@ func (n *Node) learnCommit(cp *pb.CommitPoint, leaderID, leaderAddr string) {
 		PrevLogTerm:       cp.GetTerm(),
 		LeaderCommitIndex: cp.GetIndex(),
 	}
-	rpc := raft.RPC{Command: req, RespChan: make(chan raft.RPCResponse, 1)}
-	select {
-	case n.trans.rpcs <- rpc:
-	case <-n.trans.stop:
-	case <-time.After(100 * time.Millisecond):
-		// Raft is busy (installing a snapshot, say); its own replication
-		// will get there.
+	var resp raft.AppendEntriesResponse
+	if err := n.trans.AppendEntries(raft.ServerID(n.cfg.ID), raft.ServerAddress(n.cfg.AdvertiseAddress), req, &resp); err != nil {
+		// Raft's own replication will get there.
+		n.log.Debug("hand commit point to raft", "index", cp.GetIndex(), "err", err)
 	}
 }
 
 // pushFSM is the state machine as Raft sees it on this node: before the
 // leader applies a batch (which takes a disk sync), it tells the followers
-// that forwarded writes now in flight that the batch is committed, so they
-// apply it while the leader does instead of after its answer reached them.
+// that serve clients that the batch is committed, so they apply it while
+// the leader does, instead of when the leader's answer to a forwarded write
+// or the next read barrier reaches them.
 type pushFSM struct {
 	*fsm.Store
 	n *Node
 }
 
-// ApplyBatch implements raft.BatchingFSM.
+// ApplyBatch implements raft.BatchingFSM. While newer entries follow the
+// batch, writes are flowing and the AppendEntries that carry them carry the
+// commit index too: only the last batch of a burst is pushed.
 func (f pushFSM) ApplyBatch(logs []*raft.Log) []interface{} {
-	if len(logs) > 0 && f.n.forwarders.waiting() {
-		last := logs[len(logs)-1]
-		f.n.forwarders.publish(&pb.CommitPoint{Index: last.Index, Term: last.Term, LeaderTerm: f.n.raft.CurrentTerm()})
+	if len(logs) > 0 && f.n.active.any() {
+		if last := logs[len(logs)-1]; f.n.raft.LastIndex() == last.Index {
+			f.n.active.publish(&pb.CommitPoint{Index: last.Index, Term: last.Term, LeaderTerm: f.n.raft.CurrentTerm()})
+		}
 	}
 	return f.Store.ApplyBatch(logs)
 }
 
-// forwarders tracks, on the leader, which followers have forwarded writes
-// in flight, and pushes them the latest commit point.
-type forwarders struct {
-	mu      sync.Mutex
-	count   map[string]int // follower id → writes in flight
-	latest  *pb.CommitPoint
-	pending atomic.Bool
-	signal  chan struct{}
+// activeWindow is how long a follower counts as serving clients after its
+// last forwarded write or read barrier.
+const activeWindow = time.Second
+
+// activeFollowers tracks, on the leader, the followers that serve clients
+// (they forwarded a write or asked for a read index lately), and pushes
+// them the latest commit point. Idle followers cost nothing: they learn
+// commits from Raft as before.
+type activeFollowers struct {
+	mu     sync.Mutex
+	seen   map[string]time.Time
+	last   atomic.Int64 // unix nanoseconds of the latest activity
+	latest *pb.CommitPoint
+	signal chan struct{}
 }
 
-func newForwarders() *forwarders {
-	return &forwarders{count: map[string]int{}, signal: make(chan struct{}, 1)}
+func newActiveFollowers() *activeFollowers {
+	return &activeFollowers{seen: map[string]time.Time{}, signal: make(chan struct{}, 1)}
 }
 
-func (f *forwarders) add(id string, delta int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.count[id] += delta; f.count[id] <= 0 {
-		delete(f.count, id)
+// touch records that follower id served a client just now.
+func (a *activeFollowers) touch(id string) {
+	if id == "" {
+		return
 	}
-	f.pending.Store(len(f.count) > 0)
+	now := time.Now()
+	a.mu.Lock()
+	a.seen[id] = now
+	a.mu.Unlock()
+	a.last.Store(now.UnixNano())
 }
 
-func (f *forwarders) waiting() bool { return f.pending.Load() }
+func (a *activeFollowers) any() bool {
+	return time.Since(time.Unix(0, a.last.Load())) < activeWindow
+}
 
-func (f *forwarders) publish(cp *pb.CommitPoint) {
-	f.mu.Lock()
-	f.latest = cp
-	f.mu.Unlock()
+func (a *activeFollowers) publish(cp *pb.CommitPoint) {
+	a.mu.Lock()
+	a.latest = cp
+	a.mu.Unlock()
 	select {
-	case f.signal <- struct{}{}:
+	case a.signal <- struct{}{}:
 	default:
 	}
 }
 
-// take returns the latest commit point and the followers waiting for it.
-func (f *forwarders) take() (*pb.CommitPoint, []string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	cp := f.latest
-	f.latest = nil
-	ids := make([]string, 0, len(f.count))
-	for id := range f.count {
-		ids = append(ids, id)
+// take returns the latest commit point and the followers active now.
+func (a *activeFollowers) take() (*pb.CommitPoint, []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cp := a.latest
+	a.latest = nil
+	var ids []string
+	for id, at := range a.seen {
+		if time.Since(at) < activeWindow {
+			ids = append(ids, id)
+		} else {
+			delete(a.seen, id)
+		}
 	}
 	return cp, ids
 }
 
-// pushLoop sends commit points to waiting followers, one push per
+// pushLoop sends commit points to active followers, one push per
 // follower at a time; points published meanwhile collapse into the latest.
 func (n *Node) pushLoop() {
 	defer n.wg.Done()
@@ -205,9 +183,9 @@ func (n *Node) pushLoop() {
 		select {
 		case <-n.stop:
 			return
-		case <-n.forwarders.signal:
+		case <-n.active.signal:
 		}
-		cp, ids := n.forwarders.take()
+		cp, ids := n.active.take()
 		if cp == nil || len(ids) == 0 {
 			continue
 		}
@@ -243,7 +221,7 @@ func (n *Node) linkLearnCommit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id, addr := n.Leader(); id == peer {
-		n.learnCommit(cp, id, addr)
+		n.learnCommit(cp, id, addr, false)
 	}
 	writeLinkProto(w, &pb.LinkError{})
 }

@@ -168,9 +168,8 @@ func (n *Node) linkHandler() http.Handler {
 			return
 		}
 		peer, _ := n.cfg.TLS.peerID(r.TLS)
-		n.forwarders.add(peer, 1)
+		n.active.touch(peer)
 		res, index, err := n.applyLocal(r.Context(), cmd)
-		n.forwarders.add(peer, -1)
 		if err != nil {
 			writeLinkFailure(w, err)
 			return
@@ -197,7 +196,7 @@ func (n *Node) linkHandler() http.Handler {
 		writeLinkProto(w, &pb.LinkError{})
 	})
 	mux.HandleFunc("POST "+linkChallenge, n.linkSignChallenge)
-	mux.HandleFunc("GET "+linkReadIndex, n.linkReadIndex)
+	mux.HandleFunc("POST "+linkReadIndex, n.linkReadIndex)
 	mux.HandleFunc("POST "+linkCommit, n.linkLearnCommit)
 	return mux
 }

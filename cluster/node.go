@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -129,22 +130,28 @@ type Node struct {
 	raft      *raft.Raft
 	boltStore *raftboltdb.BoltStore
 	logs      raft.LogStore
-	trans     *commitTransport
-	mux       *mux
-	linkSrv   *http.Server
-	link      *linkClient
+	trans     *raft.NetworkTransport
+	// commitSent is the highest commit index handed to the local Raft
+	// (commit.go), so that many waiters for one write send one request.
+	commitSent atomic.Uint64
+	mux        *mux
+	linkSrv    *http.Server
+	link       *linkClient
 
 	// reads batches this node's read barriers; leaderReads batches the
 	// leader's answers to them (its own and its followers').
 	reads       *batch[readPoint]
 	leaderReads *batch[*pb.ReadIndexResponse]
-	forwarders  *forwarders
+	// active is, on the leader, the followers serving clients (commit.go).
+	active *activeFollowers
 
 	peersMu sync.Mutex
 	peers   map[string]*peerStatus
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop         chan struct{}
+	wg           sync.WaitGroup
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 type peerStatus struct {
@@ -228,10 +235,10 @@ func Start(cfg Config) (*Node, error) {
 		cfg.AdvertiseAddress = m.ln.Addr().String()
 	}
 	layer := &raftLayer{chanListener: m.raft, tls: cfg.TLS, advertise: tcpAddr(cfg.AdvertiseAddress)}
-	trans := newCommitTransport(raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 5, Timeout: 10 * time.Second, Logger: rc.Logger,
-	}))
-	n := &Node{forwarders: newForwarders()}
+	})
+	n := &Node{active: newActiveFollowers()}
 	r, err := raft.NewRaft(rc, pushFSM{Store: cfg.Store, n: n}, st.logs, st.bolt, st.snaps, trans)
 	if err != nil {
 		trans.Close()
@@ -256,18 +263,22 @@ func Start(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// Shutdown stops the node. The state store is the caller's to close.
+// Shutdown stops the node; later calls do nothing. The state store is the
+// caller's to close.
 func (n *Node) Shutdown() error {
-	close(n.stop)
-	err := n.raft.Shutdown().Error()
-	n.linkSrv.Close()
-	n.mux.Close()
-	n.trans.Close()
-	n.wg.Wait()
-	if cerr := n.boltStore.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	n.shutdownOnce.Do(func() {
+		close(n.stop)
+		err := n.raft.Shutdown().Error()
+		n.linkSrv.Close()
+		n.mux.Close()
+		n.trans.Close()
+		n.wg.Wait()
+		if cerr := n.boltStore.Close(); err == nil {
+			err = cerr
+		}
+		n.shutdownErr = err
+	})
+	return n.shutdownErr
 }
 
 // ID is this node's Raft server id.

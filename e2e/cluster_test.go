@@ -275,10 +275,15 @@ func TestLaggingNodeCatchesUpBySnapshot(t *testing.T) {
 		}
 		return nil
 	})
-	logData, _ := os.ReadFile(lagging.LogPath)
-	if !strings.Contains(string(logData), "Installed remote snapshot") && !strings.Contains(string(logData), "installed remote snapshot") {
-		t.Fatalf("%s caught up without installing a snapshot; log does not show one", lagging.Name)
-	}
+	// Raft logs the installation after the state machine restored it, and
+	// a read may be answered in between.
+	c.eventually(5*time.Second, lagging.Name+" logs that it installed a snapshot", func() error {
+		logData, _ := os.ReadFile(lagging.LogPath)
+		if !strings.Contains(string(logData), "Installed remote snapshot") && !strings.Contains(string(logData), "installed remote snapshot") {
+			return fmt.Errorf("caught up, but its log does not show a snapshot installation")
+		}
+		return nil
+	})
 }
 
 // A node whose certificate comes from another CA can neither join nor

@@ -71,7 +71,7 @@ func (x MembershipRequest_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MembershipRequest_Op.Descriptor instead.
 func (MembershipRequest_Op) EnumDescriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{3, 0}
+	return file_cluster_proto_rawDescGZIP(), []int{4, 0}
 }
 
 // ApplyResponse answers a forwarded Command.
@@ -201,6 +201,53 @@ func (x *CommitPoint) GetLeaderTerm() uint64 {
 	return 0
 }
 
+// ReadIndexRequest asks the leader for a read index.
+type ReadIndexRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// term is the asking follower's current term, read after the reads it
+	// serves began (cluster/barrier.go explains what the leader does with it).
+	Term          uint64 `protobuf:"varint,1,opt,name=term,proto3" json:"term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexRequest) Reset() {
+	*x = ReadIndexRequest{}
+	mi := &file_cluster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexRequest) ProtoMessage() {}
+
+func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
+func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReadIndexRequest) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
 // ReadIndexResponse answers a read barrier: everything acknowledged before
 // the request was sent is applied once the state machine reaches applied.
 type ReadIndexResponse struct {
@@ -215,7 +262,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_cluster_proto_msgTypes[2]
+	mi := &file_cluster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +274,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[2]
+	mi := &file_cluster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +287,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{2}
+	return file_cluster_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ReadIndexResponse) GetApplied() uint64 {
@@ -272,7 +319,7 @@ type MembershipRequest struct {
 
 func (x *MembershipRequest) Reset() {
 	*x = MembershipRequest{}
-	mi := &file_cluster_proto_msgTypes[3]
+	mi := &file_cluster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +331,7 @@ func (x *MembershipRequest) String() string {
 func (*MembershipRequest) ProtoMessage() {}
 
 func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[3]
+	mi := &file_cluster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +344,7 @@ func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipRequest.ProtoReflect.Descriptor instead.
 func (*MembershipRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{3}
+	return file_cluster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MembershipRequest) GetOp() MembershipRequest_Op {
@@ -340,7 +387,7 @@ type LinkError struct {
 
 func (x *LinkError) Reset() {
 	*x = LinkError{}
-	mi := &file_cluster_proto_msgTypes[4]
+	mi := &file_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -352,7 +399,7 @@ func (x *LinkError) String() string {
 func (*LinkError) ProtoMessage() {}
 
 func (x *LinkError) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[4]
+	mi := &file_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -365,7 +412,7 @@ func (x *LinkError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkError.ProtoReflect.Descriptor instead.
 func (*LinkError) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{4}
+	return file_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LinkError) GetCode() string {
@@ -397,7 +444,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_cluster_proto_msgTypes[5]
+	mi := &file_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -409,7 +456,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[5]
+	mi := &file_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -422,7 +469,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{5}
+	return file_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *NodeInfo) GetId() string {
@@ -472,7 +519,7 @@ type ChallengeRequest struct {
 
 func (x *ChallengeRequest) Reset() {
 	*x = ChallengeRequest{}
-	mi := &file_cluster_proto_msgTypes[6]
+	mi := &file_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -484,7 +531,7 @@ func (x *ChallengeRequest) String() string {
 func (*ChallengeRequest) ProtoMessage() {}
 
 func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[6]
+	mi := &file_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -497,7 +544,7 @@ func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeRequest.ProtoReflect.Descriptor instead.
 func (*ChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{6}
+	return file_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ChallengeRequest) GetKeyId() string {
@@ -527,7 +574,7 @@ type ChallengeResponse struct {
 
 func (x *ChallengeResponse) Reset() {
 	*x = ChallengeResponse{}
-	mi := &file_cluster_proto_msgTypes[7]
+	mi := &file_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +586,7 @@ func (x *ChallengeResponse) String() string {
 func (*ChallengeResponse) ProtoMessage() {}
 
 func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[7]
+	mi := &file_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +599,7 @@ func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResponse.ProtoReflect.Descriptor instead.
 func (*ChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{7}
+	return file_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ChallengeResponse) GetKeyId() string {
@@ -589,7 +636,9 @@ const file_cluster_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x1f\n" +
 	"\vleader_term\x18\x03 \x01(\x04R\n" +
-	"leaderTerm\"_\n" +
+	"leaderTerm\"&\n" +
+	"\x10ReadIndexRequest\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\x04R\x04term\"_\n" +
 	"\x11ReadIndexResponse\x12\x18\n" +
 	"\aapplied\x18\x01 \x01(\x04R\aapplied\x120\n" +
 	"\x06commit\x18\x02 \x01(\v2\x18.garrison.v1.CommitPointR\x06commit\"\xba\x01\n" +
@@ -633,29 +682,30 @@ func file_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_cluster_proto_goTypes = []any{
 	(MembershipRequest_Op)(0), // 0: garrison.v1.MembershipRequest.Op
 	(*ApplyResponse)(nil),     // 1: garrison.v1.ApplyResponse
 	(*CommitPoint)(nil),       // 2: garrison.v1.CommitPoint
-	(*ReadIndexResponse)(nil), // 3: garrison.v1.ReadIndexResponse
-	(*MembershipRequest)(nil), // 4: garrison.v1.MembershipRequest
-	(*LinkError)(nil),         // 5: garrison.v1.LinkError
-	(*NodeInfo)(nil),          // 6: garrison.v1.NodeInfo
-	(*ChallengeRequest)(nil),  // 7: garrison.v1.ChallengeRequest
-	(*ChallengeResponse)(nil), // 8: garrison.v1.ChallengeResponse
-	(*Result)(nil),            // 9: garrison.v1.Result
+	(*ReadIndexRequest)(nil),  // 3: garrison.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil), // 4: garrison.v1.ReadIndexResponse
+	(*MembershipRequest)(nil), // 5: garrison.v1.MembershipRequest
+	(*LinkError)(nil),         // 6: garrison.v1.LinkError
+	(*NodeInfo)(nil),          // 7: garrison.v1.NodeInfo
+	(*ChallengeRequest)(nil),  // 8: garrison.v1.ChallengeRequest
+	(*ChallengeResponse)(nil), // 9: garrison.v1.ChallengeResponse
+	(*Result)(nil),            // 10: garrison.v1.Result
 }
 var file_cluster_proto_depIdxs = []int32{
-	9, // 0: garrison.v1.ApplyResponse.result:type_name -> garrison.v1.Result
-	2, // 1: garrison.v1.ApplyResponse.commit:type_name -> garrison.v1.CommitPoint
-	2, // 2: garrison.v1.ReadIndexResponse.commit:type_name -> garrison.v1.CommitPoint
-	0, // 3: garrison.v1.MembershipRequest.op:type_name -> garrison.v1.MembershipRequest.Op
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	10, // 0: garrison.v1.ApplyResponse.result:type_name -> garrison.v1.Result
+	2,  // 1: garrison.v1.ApplyResponse.commit:type_name -> garrison.v1.CommitPoint
+	2,  // 2: garrison.v1.ReadIndexResponse.commit:type_name -> garrison.v1.CommitPoint
+	0,  // 3: garrison.v1.MembershipRequest.op:type_name -> garrison.v1.MembershipRequest.Op
+	4,  // [4:4] is the sub-list for method output_type
+	4,  // [4:4] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_cluster_proto_init() }
@@ -670,7 +720,7 @@ func file_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_proto_rawDesc), len(file_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
