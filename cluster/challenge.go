@@ -57,8 +57,8 @@ func (n *Node) SignChallenge(ctx context.Context, keyID, nonce string) (*Challen
 	if err := pki.CheckNonce(nonce); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if s := n.cfg.ChallengeSigner; s != nil && keyID == s.KeyID {
-		return n.signChallengeLocal(nonce)
+	if s := n.challengeSigner(keyID); s != nil {
+		return n.signChallengeLocal(s, nonce)
 	}
 	holder, pub, err := n.keyHolder(keyID)
 	if err != nil {
@@ -91,8 +91,17 @@ func (n *Node) SignChallenge(ctx context.Context, keyID, nonce string) (*Challen
 	return &ChallengeSignature{KeyID: keyID, Algorithm: resp.GetAlgorithm(), Signature: resp.GetSignature(), SignedBy: peer}, nil
 }
 
-func (n *Node) signChallengeLocal(nonce string) (*ChallengeSignature, error) {
-	s := n.cfg.ChallengeSigner
+// challengeSigner is this node's key with id keyID, nil if it holds none.
+func (n *Node) challengeSigner(keyID string) *ChallengeSigner {
+	for _, s := range n.cfg.ChallengeSigners {
+		if s != nil && s.KeyID == keyID && keyID != "" {
+			return s
+		}
+	}
+	return nil
+}
+
+func (n *Node) signChallengeLocal(s *ChallengeSigner, nonce string) (*ChallengeSignature, error) {
 	alg, sig, err := pki.SignNonce(s.Key, nonce)
 	if err != nil {
 		return nil, fmt.Errorf("sign challenge with key %s: %w", s.KeyID, err)
@@ -100,8 +109,9 @@ func (n *Node) signChallengeLocal(nonce string) (*ChallengeSignature, error) {
 	return &ChallengeSignature{KeyID: s.KeyID, Algorithm: alg, Signature: sig, SignedBy: n.cfg.ID}, nil
 }
 
-// keyHolder finds the other member whose controller record carries keyID,
-// and the public key of its recorded signing certificate.
+// keyHolder finds the other member whose controller record carries keyID
+// (its signing key or its API key), and the public key of the recorded
+// certificate.
 func (n *Node) keyHolder(keyID string) (*pb.Controller, crypto.PublicKey, error) {
 	if keyID == "" {
 		return nil, nil, fmt.Errorf("%w: empty key id", ErrUnknownKey)
@@ -109,7 +119,7 @@ func (n *Node) keyHolder(keyID string) (*pb.Controller, crypto.PublicKey, error)
 	var holder *pb.Controller
 	err := n.cfg.Store.View(func(rd *fsm.Reader) error {
 		return rd.ForEach(fsm.KindController, func(rec *fsm.Record) error {
-			if c, ok := fsm.As[*pb.Controller](rec); ok && c.GetSigningKid() == keyID {
+			if c, ok := fsm.As[*pb.Controller](rec); ok && (c.GetSigningKid() == keyID || c.GetApiKid() == keyID) {
 				holder = c
 			}
 			return nil
@@ -122,7 +132,11 @@ func (n *Node) keyHolder(keyID string) (*pb.Controller, crypto.PublicKey, error)
 	if holder == nil || holder.GetName() == n.cfg.ID {
 		return nil, nil, fmt.Errorf("%w: %q", ErrUnknownKey, keyID)
 	}
-	certs, err := pki.ParseCertificatesPEM([]byte(holder.GetSigningCertPem()))
+	chain := holder.GetSigningCertPem()
+	if holder.GetApiKid() == keyID {
+		chain = holder.GetApiCertPem()
+	}
+	certs, err := pki.ParseCertificatesPEM([]byte(chain))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: member %s has no usable signing certificate: %v", ErrUnknownKey, holder.GetName(), err)
 	}
@@ -141,7 +155,8 @@ func (n *Node) linkSignChallenge(w http.ResponseWriter, r *http.Request) {
 		writeLinkError(w, http.StatusBadRequest, codeBadRequest, "undecodable challenge: "+err.Error())
 		return
 	}
-	if s := n.cfg.ChallengeSigner; s == nil || req.GetKeyId() != s.KeyID {
+	s := n.challengeSigner(req.GetKeyId())
+	if s == nil {
 		writeLinkError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("member %s does not hold key %q", n.cfg.ID, req.GetKeyId()))
 		return
 	}
@@ -149,7 +164,7 @@ func (n *Node) linkSignChallenge(w http.ResponseWriter, r *http.Request) {
 		writeLinkError(w, http.StatusBadRequest, codeBadRequest, err.Error())
 		return
 	}
-	sig, err := n.signChallengeLocal(req.GetNonce())
+	sig, err := n.signChallengeLocal(s, req.GetNonce())
 	if err != nil {
 		writeLinkError(w, http.StatusInternalServerError, codeInternal, err.Error())
 		return

@@ -54,7 +54,7 @@ func startSigningNode(t *testing.T, ca *testCA, name string) *signingNode {
 	// goes out without an address and is rewritten on the next round.
 	var addr atomic.Pointer[string]
 	n := startNodeWith(t, ca, name, t.TempDir(), func(c *Config) {
-		c.ChallengeSigner = &ChallengeSigner{Key: key, KeyID: kid}
+		c.ChallengeSigners = []*ChallengeSigner{{Key: key, KeyID: kid}}
 		c.Self = func() *pb.Controller {
 			rec := &pb.Controller{SigningCertPem: string(chainPEM), SigningKid: kid}
 			if a := addr.Load(); a != nil {

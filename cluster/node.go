@@ -90,10 +90,10 @@ type Config struct {
 	// Self describes this node for the replicated controllers list. The
 	// node records it when it is a member and a leader is known.
 	Self func() *pb.Controller
-	// ChallengeSigner is this node's signing key, used to answer nonce
-	// challenges for its key id (here or forwarded by another member);
-	// nil means this node holds no key.
-	ChallengeSigner *ChallengeSigner
+	// ChallengeSigners are the keys this node holds (its signing key and
+	// its API key), used to answer nonce challenges for their key ids (here
+	// or forwarded by another member).
+	ChallengeSigners []*ChallengeSigner
 }
 
 func (c *Config) setDefaults() {

@@ -59,7 +59,7 @@ func TestRenderHAProxyThreeServers(t *testing.T) {
 	for _, want := range []string{
 		"mode tcp",
 		"bind 127.0.0.1:1280",
-		"balance leastconn",
+		"balance roundrobin",
 		"option httpchk",
 		"http-check expect status 200",
 		"option redispatch 1",

@@ -159,6 +159,13 @@ func newCluster(t testing.TB, o clusterOptions) *Cluster {
 		TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true,
 	}}
 	ports := freePorts(t, 2*o.nodes+1)
+	// One API certificate for every node, as in production: a client sees
+	// the same server whichever node HAProxy picks.
+	mustGarrison(t, "pki", "create", "api", "--ca-dir", filepath.Join(home, "pki"), "--out", filepath.Join(home, "pki"))
+	publicURL := ""
+	if !o.noHAProxy {
+		publicURL = "publicUrl: https://127.0.0.1:" + strconv.Itoa(ports[0]) + "\n"
+	}
 	for i := 1; i <= o.nodes; i++ {
 		name := "node" + strconv.Itoa(i)
 		dir := filepath.Join(home, name)
@@ -171,7 +178,9 @@ dataDir: data
 clusterAddress: %s
 apiAddress: %s
 logLevel: debug
-pki:
+%spki:
+  apiCert: ../pki/api.pem
+  apiKey: ../pki/api.key
   ca: pki/ca.pem
   cert: pki/server.pem
   key: pki/server.key
@@ -179,7 +188,7 @@ pki:
   signingKey: pki/signing.key
   intermediateCert: pki/intermediate.pem
   intermediateKey: pki/intermediate.key
-`, name, n.ClusterAddr, n.APIAddr)
+`, name, n.ClusterAddr, n.APIAddr, publicURL)
 		if o.snapshotThreshold > 0 {
 			cfg += fmt.Sprintf("raft:\n  snapshotThreshold: %d\n  trailingLogs: %d\n  snapshotInterval: %s\n",
 				o.snapshotThreshold, o.trailingLogs, o.snapshotInterval)

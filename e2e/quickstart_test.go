@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -81,6 +82,18 @@ func TestQuickstartStartsStopsAndRestarts(t *testing.T) {
 	}
 	client := caClient(t, filepath.Join(home, "pki", "ca.pem"))
 	token := qsLogin(t, client, lb)
+	checkSpreadsConnections(t, client, lb, 3)
+	// `ziti edge login` first fetches the trust bundle at the host root
+	// and base64-decodes it.
+	resp, err := client.Get(lb + "/.well-known/est/cacerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if der, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(string(raw), "\n", "")); resp.StatusCode != http.StatusOK || err != nil || len(der) == 0 {
+		t.Fatalf("trust bundle at the root: %d %v %q", resp.StatusCode, err, raw)
+	}
 	interruptAndWait(t, cmd)
 	for p := base; p <= base+6; p++ {
 		if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), 200*time.Millisecond); err == nil {
@@ -97,15 +110,49 @@ func TestQuickstartStartsStopsAndRestarts(t *testing.T) {
 	// The session from the first run survived the restart.
 	req, _ := http.NewRequest("GET", lb+"/edge/client/v1/current-api-session", nil)
 	req.Header.Set("zt-session", token)
-	resp, err := client.Do(req)
+	resp, err = client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := io.ReadAll(resp.Body)
+	raw, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	checkSpec(t, "GET", "/edge/client/v1/current-api-session", resp.StatusCode, raw)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("session from the first run: %d %s", resp.StatusCode, raw)
+	}
+}
+
+// checkSpreadsConnections holds one idle keep-alive connection through the
+// load balancer, as a client (or quickstart itself) might, then opens new
+// connections and checks that every node answers its share of them.
+func checkSpreadsConnections(t *testing.T, client *http.Client, lb string, nodes int) {
+	t.Helper()
+	idle := &http.Client{Transport: client.Transport.(*http.Transport).Clone()}
+	idle.Transport.(*http.Transport).DisableKeepAlives = false
+	defer idle.CloseIdleConnections()
+	if resp, err := idle.Get(lb + "/edge/client/v1/version"); err != nil {
+		t.Fatal(err)
+	} else {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	const conns = 24
+	served := map[string]int{}
+	for range conns {
+		resp, err := client.Get(lb + "/edge/client/v1/version")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		served[resp.Header.Get("Garrison-Node")]++
+	}
+	if len(served) != nodes {
+		t.Fatalf("%d new connections reached %v: not every node", conns, served)
+	}
+	for node, n := range served {
+		if n < conns/nodes/2 {
+			t.Fatalf("%d new connections reached %v: %s got fewer than half its share", conns, served, node)
+		}
 	}
 }
 

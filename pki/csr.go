@@ -24,9 +24,11 @@ const (
 	MaxCSRBytes = 32 << 10
 	// maxSubjectBytes bounds the DER subject copied into issued certificates.
 	maxSubjectBytes = 1024
-	// maxAttributeLen bounds each subject attribute value (RFC 5280's
-	// ub-common-name and friends are 64).
-	maxAttributeLen = 64
+	// maxAttributeLen bounds each subject attribute value. RFC 5280's
+	// ub-common-name is 64, but OpenZiti's Go SDK asks for API session
+	// certificates with 84-character common names ("golang-sdk-" and two
+	// UUIDs), and OpenZiti signs them: the clients are the judge.
+	maxAttributeLen = 128
 	// maxServerSANs bounds the DNS names plus IPs a router server CSR may ask for.
 	maxServerSANs = 32
 	minRSABits    = 2048

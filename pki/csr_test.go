@@ -106,7 +106,7 @@ func TestParseCSRRefusals(t *testing.T) {
 		"bad signature":     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: tampered}),
 		"trailing data":     append(append([]byte(nil), good...), []byte("junk")...),
 		"two CSRs":          append(append([]byte(nil), good...), good...),
-		"long CN":           newCSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: strings.Repeat("a", 65)}}),
+		"long CN":           newCSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: strings.Repeat("a", 129)}}),
 		"control char":      newCSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a\nb"}}),
 		"huge subject":      newCSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{OrganizationalUnit: repeatN("ou-value", 80)}}),
 		"RSA 1024":          newCSR(t, small, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "weak"}}),

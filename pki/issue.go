@@ -19,6 +19,7 @@ import (
 const (
 	controllerPathPrefix = "/controller/"
 	signerPathPrefix     = "/signer/"
+	apiPath              = "/api"
 )
 
 // maxNodeNameLen mirrors RFC 5280's upper bound for a common name, which the
@@ -126,6 +127,71 @@ func (ca *CA) IssueSigningCert(name, trustDomain string, validity time.Duration)
 	certChainPEM, keyPEM, err = ca.issueLeaf(tmpl, validity)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pki: issue signing certificate for %q: %w", name, err)
+	}
+	return certChainPEM, keyPEM, nil
+}
+
+// APICertRequest describes the cluster's API certificate.
+type APICertRequest struct {
+	// TrustDomain is the SPIFFE trust domain; DefaultTrustDomain when empty.
+	TrustDomain string
+	// DNSNames and IPs are the SANs: every name clients use for the API,
+	// the load balancer's and each node's. The first DNS name, if any,
+	// becomes the CN.
+	DNSNames []string
+	IPs      []net.IP
+	// Validity is the certificate lifetime; DefaultLeafValidity when zero.
+	Validity time.Duration
+}
+
+// IssueAPICert issues the certificate every node of a cluster presents on
+// its API listener, so that a client sees one server whichever node a load
+// balancer picks, and whose key signs enrollment JWTs (OpenZiti's SDKs
+// verify an enrollment JWT with the key of the certificate the server at
+// its issuer URL presents). It is a TLS server certificate only (EKU
+// serverAuth) with the URI SAN spiffe://<trustDomain>/api, so the cluster
+// port, which wants .../controller/<name> and client authentication, never
+// accepts it as a peer.
+func (ca *CA) IssueAPICert(req APICertRequest) (certChainPEM, keyPEM []byte, err error) {
+	if err := ca.validate(); err != nil {
+		return nil, nil, fmt.Errorf("pki: issue API certificate: %w", err)
+	}
+	td, err := resolveTrustDomain(req.TrustDomain)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: issue API certificate: %w", err)
+	}
+	validity, err := resolveValidity(req.Validity, DefaultLeafValidity)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: issue API certificate: %w", err)
+	}
+	dnsNames, err := normalizeDNSNames(req.DNSNames)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: issue API certificate: %w", err)
+	}
+	ips, err := normalizeIPs(req.IPs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: issue API certificate: %w", err)
+	}
+	if len(dnsNames) == 0 && len(ips) == 0 {
+		return nil, nil, errors.New("pki: issue API certificate: it needs at least one DNS name or IP address")
+	}
+	cn := "garrison api"
+	if len(dnsNames) > 0 {
+		cn = dnsNames[0]
+	}
+	tmpl := &x509.Certificate{
+		Subject:               pkix.Name{CommonName: cn},
+		BasicConstraintsValid: true,
+		IsCA:                  false,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:              dnsNames,
+		IPAddresses:           ips,
+		URIs:                  []*url.URL{{Scheme: "spiffe", Host: td, Path: apiPath}},
+	}
+	certChainPEM, keyPEM, err = ca.issueLeaf(tmpl, validity)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: issue API certificate: %w", err)
 	}
 	return certChainPEM, keyPEM, nil
 }

@@ -311,6 +311,49 @@ func TestSigningCert(t *testing.T) {
 	}
 }
 
+func TestAPICert(t *testing.T) {
+	root := mustRoot(t, "Test Root")
+	chainPEM, keyPEM, err := root.IssueAPICert(APICertRequest{
+		DNSNames: []string{"ziti.example.com", "node1.example.com"},
+		IPs:      []net.IP{net.ParseIP("127.0.0.1")},
+	})
+	if err != nil {
+		t.Fatalf("IssueAPICert: %v", err)
+	}
+	certs := mustParseCerts(t, chainPEM)
+	leaf := certs[0]
+	if leaf.Subject.CommonName != "ziti.example.com" {
+		t.Errorf("CN = %q", leaf.Subject.CommonName)
+	}
+	if len(leaf.ExtKeyUsage) != 1 || leaf.ExtKeyUsage[0] != x509.ExtKeyUsageServerAuth {
+		t.Errorf("EKU = %v, want serverAuth only", leaf.ExtKeyUsage)
+	}
+	if len(leaf.URIs) != 1 || leaf.URIs[0].String() != "spiffe://garrison/api" {
+		t.Errorf("URIs = %v", leaf.URIs)
+	}
+	if id, ok := ControllerIDFromCert(leaf, ""); ok {
+		t.Errorf("the API certificate names controller %q", id)
+	}
+	for _, host := range []string{"ziti.example.com", "node1.example.com", "127.0.0.1"} {
+		if err := leaf.VerifyHostname(host); err != nil {
+			t.Errorf("%s: %v", host, err)
+		}
+	}
+	if err := verify(leaf, root.Cert, certs[1:], x509.ExtKeyUsageServerAuth); err != nil {
+		t.Errorf("verify API chain: %v", err)
+	}
+	if err := verify(leaf, root.Cert, certs[1:], x509.ExtKeyUsageClientAuth); err == nil {
+		t.Error("the API certificate verifies for client authentication")
+	}
+	key, err := ParsePrivateKeyPEM(keyPEM)
+	if err != nil || !publicKeysEqual(key.Public(), leaf.PublicKey) {
+		t.Fatalf("API key does not match certificate: %v", err)
+	}
+	if _, _, err := root.IssueAPICert(APICertRequest{}); err == nil {
+		t.Error("an API certificate without any name was issued")
+	}
+}
+
 func TestControllerIDFromCert(t *testing.T) {
 	root := mustRoot(t, "Test Root")
 	nodePEM, _, err := root.IssueNodeCert(NodeCertRequest{Name: "node-1.a_b", TrustDomain: "example.org"})

@@ -289,6 +289,9 @@ func (s *Server) finishUPDB(w http.ResponseWriter, r *http.Request, rec *fsm.Rec
 	if aerr := s.consume(r, rec, op); aerr != nil {
 		return aerr
 	}
-	api.WriteEmpty(w)
+	// The spec's empty object, carrying the username as OpenZiti's
+	// controllers since 1.6 do: the SDK logs in with it afterwards, and
+	// only the admin who created the enrollment chose it.
+	api.WriteData(w, http.StatusOK, map[string]any{"username": e.GetUsername()}, api.Meta{})
 	return nil
 }

@@ -178,7 +178,7 @@ func TestEnrollmentRefusalsStoreNothing(t *testing.T) {
 	block, _ := pem.Decode([]byte(good))
 	block.Bytes[len(block.Bytes)-2] ^= 0xff
 	badSig := string(pem.EncodeToMemory(block))
-	longCN, _ := newCSR(t, strings.Repeat("x", 100))
+	longCN, _ := newCSR(t, strings.Repeat("x", 129))
 	cases := map[string]map[string]any{
 		"bad signature":     {"token": tok, "clientCsr": badSig},
 		"oversized subject": {"token": tok, "clientCsr": longCN},

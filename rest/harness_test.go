@@ -148,9 +148,9 @@ func startAPINode(p *testPKI, name, dir string, leaderWait time.Duration, restCf
 		TLS:   cluster.TLSConfig{Cert: cert, Roots: p.roots},
 		Store: store, Log: quietLog(), RaftLogOutput: io.Discard,
 		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-		LeaderWait:      leaderWait,
-		Self:            self,
-		ChallengeSigner: &cluster.ChallengeSigner{Key: signingKey, KeyID: kid},
+		LeaderWait:       leaderWait,
+		Self:             self,
+		ChallengeSigners: []*cluster.ChallengeSigner{{Key: signingKey, KeyID: kid}},
 	})
 	if err != nil {
 		store.Close()

@@ -67,6 +67,10 @@ func (s *Server) routes() []route {
 		{get, edgeAPIs, "/current-api-session", session, api.Handle(s.currentAPISession)},
 		{del, edgeAPIs, "/current-api-session", session, api.Handle(s.logout)},
 		{get, edgeAPIs, "/current-identity", session, api.Handle(s.currentIdentity)},
+		// What an identity may reach: empty until services and policies
+		// exist (the SDKs list them right after logging in).
+		{get, clientAPI, "/services", session, h.Empty(nil)},
+		{get, clientAPI, "/current-identity/edge-routers", session, h.Empty(nil)},
 
 		// trust.go, networkjwt.go, challenge.go: what a client checks before it trusts the network
 		{get, edgeAPIs, "/.well-known/est/cacerts", public, api.Handle(s.wellKnownCACerts)},

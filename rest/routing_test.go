@@ -1,6 +1,8 @@
 package rest
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"testing"
 
@@ -78,5 +80,55 @@ func TestRequestID(t *testing.T) {
 	ida, idb := a.header.Get("X-Request-Id"), b.header.Get("X-Request-Id")
 	if ida == "" || idb == "" || ida == idb {
 		t.Errorf("X-Request-Id %q then %q, want two distinct ids", ida, idb)
+	}
+}
+
+// The Edge Client API answers at the host root too, where OpenZiti's CLI and
+// SDKs look: the version and trust bundle at /, /version and
+// /.well-known/est/cacerts, the old base /edge/v1, and bare paths.
+func TestClientAPIAliases(t *testing.T) {
+	e := env(t)
+	token := e.adminToken(t)
+	for _, c := range []struct{ method, alias, canonical, token string }{
+		{http.MethodGet, "/", ClientBase + "/version", ""},
+		{http.MethodGet, "/version", ClientBase + "/version", ""},
+		{http.MethodGet, "/edge/v1/version", ClientBase + "/version", ""},
+		{http.MethodGet, "/current-api-session", ClientBase + "/current-api-session", token},
+		{http.MethodGet, "/edge/v1/current-identity", ClientBase + "/current-identity", token},
+		{http.MethodGet, "/edge/v1/current-identity", ClientBase + "/current-identity", ""},
+	} {
+		t.Run(c.alias, func(t *testing.T) {
+			got := e.doUnchecked(t, c.method, c.alias, c.token, nil)
+			want := e.doUnchecked(t, c.method, c.canonical, c.token, nil)
+			if got.status != want.status || got.header.Get("Content-Type") != want.header.Get("Content-Type") {
+				t.Fatalf("%s: %d %s, %s: %d %s", c.alias, got.status, got.header.Get("Content-Type"), c.canonical, want.status, want.header.Get("Content-Type"))
+			}
+			if err := apispec.ValidateHTTP(c.method, c.canonical, got.status, got.raw); err != nil {
+				t.Errorf("%s: %v", c.alias, err)
+			}
+		})
+	}
+	// The trust bundle is base64 PKCS#7, not JSON: the same bytes.
+	var bundles [][]byte
+	for _, p := range []string{"/.well-known/est/cacerts", ClientBase + "/.well-known/est/cacerts"} {
+		resp := e.send(t, http.MethodGet, p, "", nil, nil)
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/pkcs7-mime" {
+			t.Fatalf("GET %s: %d %s %v", p, resp.StatusCode, resp.Header.Get("Content-Type"), err)
+		}
+		bundles = append(bundles, raw)
+	}
+	if !bytes.Equal(bundles[0], bundles[1]) || len(bundles[0]) == 0 {
+		t.Fatal("the trust bundle at the root differs from the client API's")
+	}
+	// Paths of the other APIs and other well-known documents are not aliases.
+	for _, p := range []string{"/.well-known/openid-configuration", "/edge/v2/version", "/fabric/v2/version"} {
+		wantError(t, p, e.doUnchecked(t, http.MethodGet, p, "", nil), http.StatusNotFound, api.CodeNotFound)
+	}
+	// A bare-path login works, as old SDK identities do it.
+	r := e.doUnchecked(t, http.MethodPost, "/authenticate?method=password", "", map[string]string{"username": adminUsername, "password": adminPassword})
+	if r.status != http.StatusOK {
+		t.Fatalf("login at the root: %d %s", r.status, r.raw)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,6 +51,11 @@ type Config struct {
 	// Signer signs this node's access tokens and JWTs; nil disables issuing
 	// them (tokens from other members are still accepted).
 	Signer *edge.TokenSigner
+	// EnrollSigner signs enrollment JWTs with the key of the certificate
+	// the API listener presents, under the cluster's public URL as issuer:
+	// OpenZiti's SDKs verify an enrollment JWT with the key of the
+	// certificate the server at its issuer presents. Default Signer.
+	EnrollSigner *edge.TokenSigner
 	// Issuer is this node's intermediate CA: it signs the client
 	// certificates of enrollments, API session certificates and extensions.
 	Issuer *pki.CA
@@ -121,6 +127,9 @@ func New(cfg Config) *Server {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 15 * time.Second
 	}
+	if cfg.EnrollSigner == nil {
+		cfg.EnrollSigner = cfg.Signer
+	}
 	nodeID := ""
 	if cfg.Node != nil {
 		nodeID = cfg.Node.ID()
@@ -130,7 +139,7 @@ func New(cfg Config) *Server {
 		hashing:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		trust:    trust,
 		tokens:   &edge.Tokens{Signer: cfg.Signer, Store: cfg.Store},
-		minter:   &edge.Minter{Signer: cfg.Signer, Trust: trust, NodeID: nodeID},
+		minter:   &edge.Minter{Signer: cfg.EnrollSigner, NetworkSigner: cfg.Signer, Trust: trust, NodeID: nodeID},
 		sessions: &edge.Sessions{Node: cfg.Node, Store: cfg.Store, Timeout: cfg.SessionTimeout, WriteTimeout: cfg.WriteTimeout, Log: cfg.Log},
 	}
 	s.rs = resource.Store{State: cfg.Store, Apply: s.applyResult}
@@ -200,21 +209,17 @@ func fromEdge(err error) *api.Error {
 // base path, behind its access check.
 func (s *Server) Handler() http.Handler {
 	root := mux.NewRouter()
-	bases := map[apiSet]*mux.Router{
-		clientAPI: root.PathPrefix(ClientBase).Subrouter(),
-		mgmtAPI:   root.PathPrefix(ManagementBase).Subrouter(),
-		fabricAPI: root.PathPrefix(FabricBase).Subrouter(),
-	}
-	// gorilla/mux subrouters do not inherit these handlers: set them on each.
-	for _, r := range []*mux.Router{root, bases[clientAPI], bases[mgmtAPI], bases[fabricAPI]} {
-		r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			api.WriteError(w, r, api.NotFound())
-		})
-		r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			api.WriteError(w, r, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed,
-				Message: "The resource requested does not support this HTTP verb"})
-		})
-	}
+	// Every route is registered on the root router with its full path:
+	// gorilla/mux subrouters answer 404 instead of 405 for a known path
+	// with another method (gorilla/mux#751, since v1.8.1).
+	root.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, r, api.NotFound())
+	})
+	root.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, r, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed,
+			Message: "The resource requested does not support this HTTP verb"})
+	})
+	bases := map[apiSet]string{clientAPI: ClientBase, mgmtAPI: ManagementBase, fabricAPI: FabricBase}
 	for _, rt := range s.routes() {
 		h := rt.handle
 		switch rt.access {
@@ -226,13 +231,60 @@ func (s *Server) Handler() http.Handler {
 		if rt.access != static {
 			h = s.fresh(h)
 		}
-		for set, router := range bases {
+		for set, base := range bases {
 			if rt.apis&set != 0 {
-				router.Handle(rt.path, h).Methods(rt.method)
+				root.Handle(base+rt.path, h).Methods(rt.method)
 			}
 		}
 	}
-	return api.WithRequestID(s.recoverPanics(root))
+	return api.WithRequestID(s.nameNode(s.recoverPanics(clientAliases(root))))
+}
+
+// clientAliases serves the Edge Client API under the paths OpenZiti also
+// answers it at: the host root for the version and the trust bundle (the
+// ziti CLI fetches https://host/.well-known/est/cacerts before anything
+// else, the SDK's enrollment GETs https://host/ to see its certificate),
+// /edge/v1 (the API's old base), and any path outside /edge, /fabric and
+// /.well-known (identities of old SDKs name the bare host as their API).
+func clientAliases(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		strip, alias := "", false
+		switch {
+		case p == "/edge/v1" || strings.HasPrefix(p, "/edge/v1/"):
+			strip, alias = "/edge/v1", true
+		case p == "/edge" || strings.HasPrefix(p, "/edge/"), p == "/fabric" || strings.HasPrefix(p, "/fabric/"):
+		case p == "/.well-known/est/cacerts":
+			alias = true
+		case strings.HasPrefix(p, "/.well-known/"):
+		default:
+			alias = true
+		}
+		if alias {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = ClientBase + strings.TrimPrefix(p, strip)
+			if r.URL.RawPath != "" {
+				r2.URL.RawPath = ClientBase + strings.TrimPrefix(r.URL.RawPath, strip)
+			}
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// NodeHeader names the node that answered, so an operator (and a test) can
+// see where a load balancer sent a request.
+const NodeHeader = "Garrison-Node"
+
+func (s *Server) nameNode(next http.Handler) http.Handler {
+	if s.node == nil {
+		return next
+	}
+	name := s.node.ID()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(NodeHeader, name)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // recoverPanics turns a handler bug into a 500 in the error envelope and a

@@ -343,7 +343,7 @@ func badCSRs(t testing.TB) map[string]string {
 		"tampered subject":  pemOfCSR(tampered),
 		"flipped signature": pemOfCSR(flipped),
 		"oversized":         pemOfCSR(csrDER(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "big"}, DNSNames: dns}, newKey(t))),
-		"long common name":  pemOfCSR(csrDER(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: strings.Repeat("c", 65)}}, newKey(t))),
+		"long common name":  pemOfCSR(csrDER(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: strings.Repeat("c", 129)}}, newKey(t))),
 		"oversized subject": pemOfCSR(csrDER(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ous", OrganizationalUnit: ous}}, newKey(t))),
 		"control character": pemOfCSR(csrDER(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "bell\a"}}, newKey(t))),
 		"1024-bit RSA key":  pemOfCSR(csrDER(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "weak"}}, weak)),

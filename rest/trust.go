@@ -63,8 +63,9 @@ func (s *Server) wellKnownCACerts(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// enrollJWKS answers every member's public signing key as a JWKS (no
-// envelope: the spec's jwks is the standard document).
+// enrollJWKS answers every member's public signing key and API key as a
+// JWKS (no envelope: the spec's jwks is the standard document), each key
+// once.
 func (s *Server) enrollJWKS(w http.ResponseWriter, r *http.Request) error {
 	members, err := s.members()
 	if err != nil {
@@ -73,17 +74,16 @@ func (s *Server) enrollJWKS(w http.ResponseWriter, r *http.Request) error {
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	seen := map[string]bool{}
 	for _, m := range members {
-		if len(m.Chain) == 0 {
-			continue
-		}
-		jwk, err := pki.SigningJWK(m.Chain)
-		if err != nil {
-			s.log.Warn("member's signing certificate cannot be published", "member", m.Record.GetName(), "err", err)
-			continue
-		}
-		if !seen[jwk.KeyID] {
-			seen[jwk.KeyID] = true
-			set.Keys = append(set.Keys, jwk)
+		for _, chain := range m.Keys() {
+			jwk, err := pki.SigningJWK(chain)
+			if err != nil {
+				s.log.Warn("member's certificate cannot be published", "member", m.Record.GetName(), "err", err)
+				continue
+			}
+			if !seen[jwk.KeyID] {
+				seen[jwk.KeyID] = true
+				set.Keys = append(set.Keys, jwk)
+			}
 		}
 	}
 	api.WriteJSON(w, http.StatusOK, set)

@@ -69,6 +69,9 @@ func newAPIClient(base, caFile string) (*apiClient, error) {
 	return &apiClient{base: base, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}, nil
 }
 
+// close drops the client's idle connections.
+func (c *apiClient) close() { c.http.CloseIdleConnections() }
+
 // do sends a JSON request and decodes the envelope's data into out.
 func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
 	data, err := c.doRaw(ctx, method, path, body)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,17 +14,21 @@ import (
 
 // NodeConfig is the YAML configuration of one node (deploy/node.example.yml).
 type NodeConfig struct {
-	Name                string        `yaml:"name"`
-	DataDir             string        `yaml:"dataDir"`
-	ClusterAddress      string        `yaml:"clusterAddress"`
-	AdvertiseCluster    string        `yaml:"advertiseClusterAddress,omitempty"`
-	APIAddress          string        `yaml:"apiAddress"`
-	AdvertiseAPIAddress string        `yaml:"advertiseApiAddress,omitempty"`
-	TrustDomain         string        `yaml:"trustDomain,omitempty"`
-	SessionTimeout      time.Duration `yaml:"sessionTimeout,omitempty"`
-	LogLevel            string        `yaml:"logLevel,omitempty"`
-	Raft                RaftConfig    `yaml:"raft,omitempty"`
-	PKI                 PKIConfig     `yaml:"pki"`
+	Name                string `yaml:"name"`
+	DataDir             string `yaml:"dataDir"`
+	ClusterAddress      string `yaml:"clusterAddress"`
+	AdvertiseCluster    string `yaml:"advertiseClusterAddress,omitempty"`
+	APIAddress          string `yaml:"apiAddress"`
+	AdvertiseAPIAddress string `yaml:"advertiseApiAddress,omitempty"`
+	// PublicURL is the URL clients are given for the cluster as a whole
+	// (the load balancer's): the issuer of enrollment JWTs. Default
+	// https://<advertiseApiAddress>.
+	PublicURL      string        `yaml:"publicUrl,omitempty"`
+	TrustDomain    string        `yaml:"trustDomain,omitempty"`
+	SessionTimeout time.Duration `yaml:"sessionTimeout,omitempty"`
+	LogLevel       string        `yaml:"logLevel,omitempty"`
+	Raft           RaftConfig    `yaml:"raft,omitempty"`
+	PKI            PKIConfig     `yaml:"pki"`
 
 	// path is where the file was read from; relative paths in it are
 	// relative to its directory.
@@ -48,6 +53,12 @@ type PKIConfig struct {
 	SigningKey       string `yaml:"signingKey"`
 	IntermediateCert string `yaml:"intermediateCert,omitempty"`
 	IntermediateKey  string `yaml:"intermediateKey,omitempty"`
+	// APICert and APIKey are the cluster's API certificate, the same on
+	// every node (garrison pki create api). Without them the node
+	// presents cert on its API listener and signs enrollment JWTs with
+	// key, which works only for clients that reach this node by its own URL.
+	APICert string `yaml:"apiCert,omitempty"`
+	APIKey  string `yaml:"apiKey,omitempty"`
 }
 
 // loadNodeConfig reads and checks a node configuration file.
@@ -94,8 +105,18 @@ func (c *NodeConfig) normalize() error {
 			}
 		}
 	}
+	if (c.PKI.APICert == "") != (c.PKI.APIKey == "") {
+		errs = append(errs, errors.New("pki.apiCert and pki.apiKey go together"))
+	}
 	if c.AdvertiseAPIAddress == "" {
 		c.AdvertiseAPIAddress = c.APIAddress
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "https://" + c.AdvertiseAPIAddress
+	} else if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		errs = append(errs, fmt.Errorf("publicUrl %q: want https://host[:port]", c.PublicURL))
+	} else {
+		c.PublicURL = "https://" + u.Host
 	}
 	if c.AdvertiseCluster == "" {
 		c.AdvertiseCluster = c.ClusterAddress
@@ -104,7 +125,7 @@ func (c *NodeConfig) normalize() error {
 		c.LogLevel = "info"
 	}
 	base := filepath.Dir(c.path)
-	for _, p := range []*string{&c.DataDir, &c.PKI.CA, &c.PKI.Cert, &c.PKI.Key, &c.PKI.SigningCert, &c.PKI.SigningKey, &c.PKI.IntermediateCert, &c.PKI.IntermediateKey} {
+	for _, p := range []*string{&c.DataDir, &c.PKI.CA, &c.PKI.Cert, &c.PKI.Key, &c.PKI.SigningCert, &c.PKI.SigningKey, &c.PKI.IntermediateCert, &c.PKI.IntermediateKey, &c.PKI.APICert, &c.PKI.APIKey} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}

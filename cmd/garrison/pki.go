@@ -20,6 +20,9 @@ import (
 const (
 	pkiCACertFileName = "ca.pem"
 	pkiCAKeyFileName  = "ca.key"
+	// The cluster's API certificate, written by `garrison pki create api`.
+	pkiAPICertFileName = "api.pem"
+	pkiAPIKeyFileName  = "api.key"
 )
 
 // newPKICommand returns the `garrison pki` command tree for creating the
@@ -33,7 +36,7 @@ func newPKICommand() *cobra.Command {
 		Use:   "create",
 		Short: "Create a root CA or a node's certificates",
 	}
-	create.AddCommand(newPKICreateCACommand(), newPKICreateNodeCommand())
+	create.AddCommand(newPKICreateCACommand(), newPKICreateNodeCommand(), newPKICreateAPICommand())
 	cmd.AddCommand(create)
 	return cmd
 }
@@ -156,6 +159,70 @@ func newPKICreateNodeCommand() *cobra.Command {
 	f.DurationVar(&validity, "validity", pki.DefaultLeafValidity, "lifetime of the server and signing certificates")
 	f.BoolVar(&force, "force", false, "replace existing node files in --out")
 	for _, required := range []string{"ca-dir", "name", "out"} {
+		_ = cmd.MarkFlagRequired(required)
+	}
+	return cmd
+}
+
+func newPKICreateAPICommand() *cobra.Command {
+	var (
+		caDir, out, trustDomain string
+		dnsNames                []string
+		ips                     []net.IP
+		validity                time.Duration
+		force                   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Create the cluster's API certificate, shared by every node",
+		Long: "Create the certificate every node presents on its API listener, issued by the\n" +
+			"root CA in --ca-dir, and write it to DIR/" + pkiAPICertFileName + " and DIR/" + pkiAPIKeyFileName + ".\n\n" +
+			"Every node of the cluster gets the same two files (pki.apiCert and pki.apiKey in\n" +
+			"node.yml), so a client behind a load balancer sees one server whichever node\n" +
+			"answers, and an enrollment JWT signed with the key by any node verifies the\n" +
+			"way OpenZiti's SDKs check it: with the key of the certificate the server at the\n" +
+			"JWT's issuer URL presents. The SANs must cover every name clients use: the load\n" +
+			"balancer's and each node's advertised API address.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SilenceUsage = true
+			certPath := filepath.Join(out, pkiAPICertFileName)
+			keyPath := filepath.Join(out, pkiAPIKeyFileName)
+			if !force {
+				if err := pkiRefuseExisting(certPath, keyPath); err != nil {
+					return err
+				}
+			}
+			root, err := pki.LoadCA(filepath.Join(caDir, pkiCACertFileName), filepath.Join(caDir, pkiCAKeyFileName))
+			if err != nil {
+				return err
+			}
+			chainPEM, keyPEM, err := root.IssueAPICert(pki.APICertRequest{TrustDomain: trustDomain, DNSNames: dnsNames, IPs: ips, Validity: validity})
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(out, 0o700); err != nil {
+				return fmt.Errorf("create directory: %w", err)
+			}
+			if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
+				return fmt.Errorf("write API key: %w", err)
+			}
+			if err := os.WriteFile(certPath, chainPEM, 0o644); err != nil {
+				return fmt.Errorf("write API certificate: %w", err)
+			}
+			pkiPrintf(cmd.OutOrStdout(), "created the API certificate for %v %v\n  certificate: %s\n  key:         %s\n", dnsNames, ips, certPath, keyPath)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&caDir, "ca-dir", "", "directory holding the root CA's "+pkiCACertFileName+" and "+pkiCAKeyFileName+" (required)")
+	f.StringVar(&out, "out", "", "directory to write "+pkiAPICertFileName+" and "+pkiAPIKeyFileName+" to (required)")
+	f.StringSliceVar(&dnsNames, "dns", []string{"localhost"}, "DNS SANs: the load balancer's and every node's API host name (repeatable or comma-separated)")
+	f.IPSliceVar(&ips, "ip", []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}, "IP SANs (repeatable or comma-separated)")
+	f.StringVar(&trustDomain, "trust-domain", pki.DefaultTrustDomain, "SPIFFE trust domain")
+	f.DurationVar(&validity, "validity", pki.DefaultLeafValidity, "lifetime of the certificate")
+	f.BoolVar(&force, "force", false, "overwrite an existing API certificate in --out")
+	for _, required := range []string{"ca-dir", "out"} {
 		_ = cmd.MarkFlagRequired(required)
 	}
 	return cmd

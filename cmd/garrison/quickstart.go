@@ -121,7 +121,11 @@ func runQuickstart(ctx context.Context, o quickstartOptions, out io.Writer) erro
 		}
 		_ = os.RemoveAll(filepath.Join(home, "pki"))
 		state = &quickstartState{Username: o.username, Password: o.password, Nodes: o.nodes, BasePort: o.basePort}
-		if err := createQuickstartHome(home, state, o.logLevel); err != nil {
+		publicURL := ""
+		if deploy.FindHAProxy() != "" && !o.noHAProxy {
+			publicURL = "https://127.0.0.1:" + strconv.Itoa(o.basePort)
+		}
+		if err := createQuickstartHome(home, state, o.logLevel, publicURL); err != nil {
 			return err
 		}
 	} else {
@@ -185,6 +189,9 @@ func runQuickstart(ctx context.Context, o quickstartOptions, out io.Writer) erro
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err = retry(wctx, func() error { return lb.do(wctx, http.MethodGet, "/edge/client/v1/version", nil, nil) })
 		cancel()
+		// An idle connection kept through the load balancer would count
+		// against one node for as long as quickstart runs.
+		lb.close()
 		if err != nil {
 			return fmt.Errorf("HAProxy on %s does not answer (see %s): %w", lbURL, filepath.Join(home, "haproxy.log"), err)
 		}
@@ -226,7 +233,10 @@ func readQuickstartState(path string) (*quickstartState, error) {
 	return s, nil
 }
 
-func createQuickstartHome(home string, s *quickstartState, logLevel string) error {
+// createQuickstartHome writes the PKI (root CA, the shared API certificate,
+// each node's files) and node configs. publicURL, the load balancer's URL,
+// is the issuer of enrollment JWTs; empty: each node's own URL.
+func createQuickstartHome(home string, s *quickstartState, logLevel, publicURL string) error {
 	if err := os.MkdirAll(filepath.Join(home, "pki"), 0o700); err != nil {
 		return err
 	}
@@ -235,6 +245,17 @@ func createQuickstartHome(home string, s *quickstartState, logLevel string) erro
 		return err
 	}
 	if err := root.Save(filepath.Join(home, "pki", "ca.pem"), filepath.Join(home, "pki", "ca.key")); err != nil {
+		return err
+	}
+	apiCert, apiKey := filepath.Join(home, "pki", pkiAPICertFileName), filepath.Join(home, "pki", pkiAPIKeyFileName)
+	chainPEM, keyPEM, err := root.IssueAPICert(pki.APICertRequest{DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(apiKey, keyPEM, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(apiCert, chainPEM, 0o644); err != nil {
 		return err
 	}
 	for i := 1; i <= s.Nodes; i++ {
@@ -250,8 +271,10 @@ func createQuickstartHome(home string, s *quickstartState, logLevel string) erro
 			ClusterAddress: "127.0.0.1:" + strconv.Itoa(s.BasePort+s.Nodes+i),
 			APIAddress:     "127.0.0.1:" + strconv.Itoa(s.BasePort+i),
 			LogLevel:       logLevel,
+			PublicURL:      publicURL,
 			PKI: PKIConfig{CA: files.CA, Cert: files.ServerCert, Key: files.ServerKey, SigningCert: files.SigningCert,
-				SigningKey: files.SigningKey, IntermediateCert: files.IntermediateCert, IntermediateKey: files.IntermediateKey},
+				SigningKey: files.SigningKey, IntermediateCert: files.IntermediateCert, IntermediateKey: files.IntermediateKey,
+				APICert: apiCert, APIKey: apiKey},
 		}
 		if err := writeNodeConfig(filepath.Join(dir, "node.yml"), cfg); err != nil {
 			return err

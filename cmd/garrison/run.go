@@ -66,6 +66,12 @@ type nodeTLS struct {
 	signingKeyID string
 	issuer       *pki.CA
 	caCerts      []*x509.Certificate
+	// api is what the API listener presents (the cluster's API certificate,
+	// or cert without one); its key signs enrollment JWTs.
+	api      tls.Certificate
+	apiKey   crypto.Signer
+	apiPEM   []byte
+	apiKeyID string
 }
 
 func loadNodeTLS(cfg *NodeConfig) (*nodeTLS, error) {
@@ -113,8 +119,35 @@ func loadNodeTLS(cfg *NodeConfig) (*nodeTLS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load intermediate CA: %w", err)
 	}
+	apiCertPath, apiKeyPath := cfg.PKI.APICert, cfg.PKI.APIKey
+	if apiCertPath == "" {
+		apiCertPath, apiKeyPath = cfg.PKI.Cert, cfg.PKI.Key
+	}
+	api, err := tls.LoadX509KeyPair(apiCertPath, apiKeyPath)
+	if err != nil {
+		return nil, fmt.Errorf("load API certificate: %w", err)
+	}
+	if api.Leaf, err = x509.ParseCertificate(api.Certificate[0]); err != nil {
+		return nil, fmt.Errorf("parse API certificate: %w", err)
+	}
+	if _, err := api.Leaf.Verify(x509.VerifyOptions{Roots: pki.NewCertPool(cas...), Intermediates: pki.NewCertPool(issuer.Chain...),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return nil, fmt.Errorf("API certificate %s does not chain to the cluster root: %w", apiCertPath, err)
+	}
+	apiKey, ok := api.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("API key %s cannot sign", apiKeyPath)
+	}
+	apiPEM, err := os.ReadFile(apiCertPath)
+	if err != nil {
+		return nil, fmt.Errorf("read API certificate: %w", err)
+	}
+	apiKeyID, err := pki.KeyID(api.Leaf.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("API key id: %w", err)
+	}
 	return &nodeTLS{cert: cert, leaf: leaf, roots: pki.NewCertPool(cas...), signingPEM: signingPEM, signingKeyID: kid,
-		signingKey: signingKey, issuer: issuer, caCerts: cas}, nil
+		signingKey: signingKey, issuer: issuer, caCerts: cas, api: api, apiKey: apiKey, apiPEM: apiPEM, apiKeyID: apiKeyID}, nil
 }
 
 func trustDomain(cfg *NodeConfig) string {
@@ -153,6 +186,8 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 			Fingerprint:    pki.Fingerprint(certs.leaf),
 			SigningCertPem: string(certs.signingPEM),
 			SigningKid:     certs.signingKeyID,
+			ApiCertPem:     string(certs.apiPEM),
+			ApiKid:         certs.apiKeyID,
 			Version:        buildinfo.Version,
 		}
 	}
@@ -163,7 +198,10 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 		SnapshotThreshold: cfg.Raft.SnapshotThreshold, TrailingLogs: cfg.Raft.TrailingLogs,
 		SnapshotInterval: cfg.Raft.SnapshotInterval, HeartbeatTimeout: cfg.Raft.HeartbeatTimeout,
 		ElectionTimeout: cfg.Raft.ElectionTimeout,
-		ChallengeSigner: &cluster.ChallengeSigner{Key: certs.signingKey, KeyID: certs.signingKeyID},
+		ChallengeSigners: []*cluster.ChallengeSigner{
+			{Key: certs.signingKey, KeyID: certs.signingKeyID},
+			{Key: certs.apiKey, KeyID: certs.apiKeyID},
+		},
 	})
 	if err != nil {
 		return err
@@ -175,8 +213,9 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 	}()
 
 	api := rest.New(rest.Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: log, SessionTimeout: cfg.SessionTimeout,
-		Signer: &edge.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL},
-		Issuer: certs.issuer, TrustDomain: cfg.TrustDomain, CACerts: certs.caCerts})
+		Signer:       &edge.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL},
+		EnrollSigner: &edge.TokenSigner{Key: certs.apiKey, KeyID: certs.apiKeyID, Issuer: cfg.PublicURL},
+		Issuer:       certs.issuer, TrustDomain: cfg.TrustDomain, CACerts: certs.caCerts})
 	ln, err := net.Listen("tcp", cfg.APIAddress)
 	if err != nil {
 		return fmt.Errorf("listen on API address %s: %w", cfg.APIAddress, err)
@@ -185,7 +224,7 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 		Handler: api.Handler(),
 		TLSConfig: &tls.Config{
 			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{certs.cert},
+			Certificates: []tls.Certificate{certs.api},
 			// Ask for a client certificate but do not require one: password
 			// logins have none, certificate logins are checked by the API.
 			ClientAuth: tls.RequestClientCert,

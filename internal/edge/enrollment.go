@@ -30,9 +30,13 @@ const DefaultEnrollmentLifetime = 3 * time.Hour
 
 // Minter makes enrollment tokens and signs the JWTs that carry them.
 type Minter struct {
-	// Signer is this node's key; nil: this node cannot mint (ErrNoSigner).
+	// Signer signs enrollment and CA JWTs: the key of the API certificate,
+	// with the cluster's public URL as issuer. nil: this node cannot mint
+	// (ErrNoSigner).
 	Signer *TokenSigner
-	Trust  *Trust
+	// NetworkSigner signs network JWTs: this node's signing key.
+	NetworkSigner *TokenSigner
+	Trust         *Trust
 	// NodeID is recorded as the enrollment's issuer.
 	NodeID string
 }
@@ -107,14 +111,14 @@ func (m *Minter) CAJWT(rd *fsm.Reader, caID string) (string, error) {
 // no expiry, like OpenZiti's: it only points at the network, whose keys the
 // client then checks with challenges.
 func (m *Minter) NetworkJWT(rd *fsm.Reader, issuer string, now time.Time) (string, error) {
-	if m.Signer == nil {
+	if m.NetworkSigner == nil {
 		return "", ErrNoSigner
 	}
 	members, err := Members(rd)
 	if err != nil {
 		return "", fmt.Errorf("read members: %w", err)
 	}
-	alg, err := pki.JWSAlgorithm(m.Signer.Key.Public())
+	alg, err := pki.JWSAlgorithm(m.NetworkSigner.Key.Public())
 	if err != nil {
 		return "", fmt.Errorf("network JWT: %w", err)
 	}
@@ -129,8 +133,8 @@ func (m *Minter) NetworkJWT(rd *fsm.Reader, issuer string, now time.Time) (strin
 		},
 	}
 	tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), claims)
-	tok.Header["kid"] = m.Signer.KeyID
-	signed, err := tok.SignedString(m.Signer.Key)
+	tok.Header["kid"] = m.NetworkSigner.KeyID
+	signed, err := tok.SignedString(m.NetworkSigner.Key)
 	if err != nil {
 		return "", fmt.Errorf("sign network JWT: %w", err)
 	}

@@ -15,6 +15,22 @@ type Member struct {
 	// Chain is the signing certificate followed by that node's
 	// intermediate; nil when the record's certificate does not parse.
 	Chain []*x509.Certificate
+	// APIChain is the chain of the certificate the node presents on its API
+	// listener, whose key signs enrollment JWTs; nil if unknown.
+	APIChain []*x509.Certificate
+}
+
+// Keys are the member's published key chains: its signing key's and its
+// API key's (the same API key on every node of a cluster with a shared
+// API certificate).
+func (m Member) Keys() [][]*x509.Certificate {
+	var out [][]*x509.Certificate
+	for _, c := range [][]*x509.Certificate{m.Chain, m.APIChain} {
+		if len(c) > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Members reads every controller record, in id order, within an open read
@@ -31,6 +47,9 @@ func Members(rd *fsm.Reader) ([]Member, error) {
 		if c.GetSigningCertPem() != "" {
 			// An unreadable record must not hide the other members.
 			m.Chain, _ = pki.ParseCertificatesPEM([]byte(c.GetSigningCertPem()))
+		}
+		if c.GetApiCertPem() != "" {
+			m.APIChain, _ = pki.ParseCertificatesPEM([]byte(c.GetApiCertPem()))
 		}
 		out = append(out, m)
 		return nil
@@ -54,15 +73,17 @@ type Trust struct {
 	ClientAPI string
 }
 
-// Intermediates are the CA certificates of the members' signing chains (each
-// node's intermediate) and this node's own, for the moment before its
+// Intermediates are the CA certificates of the members' signing and API
+// chains (each node's intermediate) and this node's own, for the moment before its
 // record is replicated: the CAs that issue the cluster's certificates.
 func (t *Trust) Intermediates(members []Member) []*x509.Certificate {
 	var certs []*x509.Certificate
 	for _, m := range members {
-		for _, c := range m.Chain {
-			if c.IsCA {
-				certs = append(certs, c)
+		for _, chain := range m.Keys() {
+			for _, c := range chain {
+				if c.IsCA {
+					certs = append(certs, c)
+				}
 			}
 		}
 	}

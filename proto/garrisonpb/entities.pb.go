@@ -575,8 +575,13 @@ type Controller struct {
 	SigningCertPem string `protobuf:"bytes,8,opt,name=signing_cert_pem,json=signingCertPem,proto3" json:"signing_cert_pem,omitempty"`
 	SigningKid     string `protobuf:"bytes,9,opt,name=signing_kid,json=signingKid,proto3" json:"signing_kid,omitempty"`
 	Version        string `protobuf:"bytes,10,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// api_cert_pem is the chain of the certificate the node presents on its
+	// API listener, whose key also signs enrollment JWTs (the cluster's
+	// shared API certificate when one is configured); api_kid its key id.
+	ApiCertPem    string `protobuf:"bytes,11,opt,name=api_cert_pem,json=apiCertPem,proto3" json:"api_cert_pem,omitempty"`
+	ApiKid        string `protobuf:"bytes,12,opt,name=api_kid,json=apiKid,proto3" json:"api_kid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Controller) Reset() {
@@ -675,6 +680,20 @@ func (x *Controller) GetSigningKid() string {
 func (x *Controller) GetVersion() string {
 	if x != nil {
 		return x.Version
+	}
+	return ""
+}
+
+func (x *Controller) GetApiCertPem() string {
+	if x != nil {
+		return x.ApiCertPem
+	}
+	return ""
+}
+
+func (x *Controller) GetApiKid() string {
+	if x != nil {
+		return x.ApiKid
 	}
 	return ""
 }
@@ -1437,7 +1456,7 @@ const file_entities_proto_rawDesc = "" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\"G\n" +
 	"\x0eApiAddressList\x125\n" +
-	"\taddresses\x18\x01 \x03(\v2\x17.garrison.v1.ApiAddressR\taddresses\"\xe9\x03\n" +
+	"\taddresses\x18\x01 \x03(\v2\x17.garrison.v1.ApiAddressR\taddresses\"\xa4\x04\n" +
 	"\n" +
 	"Controller\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
@@ -1451,7 +1470,10 @@ const file_entities_proto_rawDesc = "" +
 	"\vsigning_kid\x18\t \x01(\tR\n" +
 	"signingKid\x12\x18\n" +
 	"\aversion\x18\n" +
-	" \x01(\tR\aversion\x1a\\\n" +
+	" \x01(\tR\aversion\x12 \n" +
+	"\fapi_cert_pem\x18\v \x01(\tR\n" +
+	"apiCertPem\x12\x17\n" +
+	"\aapi_kid\x18\f \x01(\tR\x06apiKid\x1a\\\n" +
 	"\x11ApiAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
 	"\x05value\x18\x02 \x01(\v2\x1b.garrison.v1.ApiAddressListR\x05value:\x028\x01\"\x80\x02\n" +

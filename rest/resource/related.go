@@ -49,11 +49,14 @@ func (s *Store) exists(res *Resource, r *http.Request) *api.Error {
 }
 
 // Empty answers a list of a resource Garrison does not have yet (a config's
-// services) for an entity of parent that exists: no items.
+// services; an identity's services) for an entity of parent that exists, or,
+// with a nil parent, at the top level: no items.
 func (s *Store) Empty(parent *Resource) http.HandlerFunc {
 	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.exists(parent, r); err != nil {
-			return err
+		if parent != nil {
+			if err := s.exists(parent, r); err != nil {
+				return err
+			}
 		}
 		_, offset, limit, aerr := parseQuery(r, baseFilters(), defaultLimit)
 		if aerr != nil {

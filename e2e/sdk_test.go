@@ -1,0 +1,254 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	httptransport "github.com/go-openapi/runtime/client"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/openziti/edge-api/rest_management_api_client"
+	"github.com/openziti/edge-api/rest_management_api_client/authentication"
+	"github.com/openziti/edge-api/rest_management_api_client/identity"
+	"github.com/openziti/edge-api/rest_model"
+	"github.com/openziti/sdk-golang/ziti"
+	"github.com/openziti/sdk-golang/ziti/enroll"
+)
+
+// The official OpenZiti Go SDK (github.com/openziti/sdk-golang) and its
+// generated API clients (github.com/openziti/edge-api) against real
+// clusters, through HAProxy and through each node. Only these tests import
+// them.
+
+// newEnrollment creates an identity through base with an ott or updb
+// enrollment and returns its id and enrollment JWT.
+func newEnrollment(t *testing.T, c *Cluster, base, admin, name, method string) (string, string) {
+	t.Helper()
+	enr := map[string]any{"ott": true}
+	if method == "updb" {
+		enr = map[string]any{"updb": name}
+	}
+	r := c.do("POST", base+"/edge/management/v1/identities", admin, map[string]any{"name": name, "type": "User", "isAdmin": false, "enrollment": enr}, true)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create %s through %s: %d %v", name, base, r.Status, r.Body)
+	}
+	id, _ := dig(r.Body, "data", "id").(string)
+	// Read at once, through the same base: linearizable reads make a retry
+	// loop unnecessary.
+	g := c.do("GET", base+"/edge/management/v1/identities/"+id, admin, nil, true)
+	jwtText, _ := dig(g.Body, "data", "enrollment", method, "jwt").(string)
+	if jwtText == "" {
+		t.Fatalf("no %s JWT in the identity read back through %s: %d %v", method, base, g.Status, g.Body)
+	}
+	return id, jwtText
+}
+
+// sdkEnroll checks the JWT the SDK's way (enroll.ParseToken: the signature
+// against the key of the certificate the server at iss presents) and
+// enrolls with enroll.Enroll.
+func sdkEnroll(jwtText, password string) (*ziti.Config, *ziti.EnrollmentClaims, error) {
+	claims, tok, err := enroll.ParseToken(jwtText)
+	if err != nil {
+		return nil, nil, fmt.Errorf("SDK refuses the JWT: %w", err)
+	}
+	flags := enroll.EnrollmentFlags{Token: claims, JwtToken: tok, JwtString: jwtText, Password: password}
+	if err := flags.KeyAlg.Set("EC"); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := enroll.Enroll(flags)
+	if err != nil {
+		return nil, nil, fmt.Errorf("SDK enrollment: %w", err)
+	}
+	return cfg, claims, nil
+}
+
+// sdkLogin logs in with cfg at ztAPI (an Edge Client API URL) and checks
+// that the SDK sees identity name and its (empty) service list.
+func sdkLogin(t *testing.T, cfg *ziti.Config, ztAPI, name string) {
+	t.Helper()
+	c := *cfg
+	c.ZtAPI, c.ZtAPIs = ztAPI, nil
+	ctx, err := ziti.NewContext(&c)
+	if err != nil {
+		t.Fatalf("NewContext(%s): %v", ztAPI, err)
+	}
+	defer ctx.Close()
+	if err := ctx.Authenticate(); err != nil {
+		t.Fatalf("%s logs in at %s: %v", name, ztAPI, err)
+	}
+	ident, err := ctx.GetCurrentIdentity()
+	if err != nil || ident.Name == nil || *ident.Name != name {
+		t.Fatalf("current identity at %s: %v %+v", ztAPI, err, ident)
+	}
+	services, err := ctx.GetServices()
+	if err != nil || len(services) != 0 {
+		t.Fatalf("services at %s: %v %d", ztAPI, err, len(services))
+	}
+}
+
+// verifyWithEveryNode checks the JWT with the key of the certificate each
+// node presents, the SDK's own check (enroll.FetchServerCert), so that it
+// verifies whichever node a load balancer sends the client to.
+func verifyWithEveryNode(t *testing.T, c *Cluster, jwtText string) {
+	t.Helper()
+	for _, n := range c.Nodes {
+		cert, err := enroll.FetchServerCert(n.URL())
+		if err != nil {
+			t.Fatalf("certificate of %s: %v", n.Name, err)
+		}
+		if _, err := jwt.Parse(jwtText, func(*jwt.Token) (any, error) { return cert.PublicKey, nil }); err != nil {
+			t.Fatalf("JWT does not verify with the certificate %s presents: %v", n.Name, err)
+		}
+	}
+}
+
+func clientAPI(base string) string { return base + "/edge/client/v1" }
+
+// Identities minted through HAProxy and through each node enroll with the
+// SDK through HAProxy (the JWT's issuer, node.yml publicUrl) and then log
+// in with the SDK through HAProxy and through every node, by certificate
+// and by password. Then the minting node is killed: its JWTs still verify
+// and enroll through HAProxy.
+func TestSDKEnrollsAndLogsInThroughLoadBalancer(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	admin := c.Login(c.LBURL)
+	bases := []string{c.LBURL}
+	for _, n := range c.Nodes {
+		bases = append(bases, n.URL())
+	}
+	for i, base := range bases {
+		for _, method := range []string{"ott", "updb"} {
+			name := fmt.Sprintf("sdk-%s-%d", method, i)
+			_, jwtText := newEnrollment(t, c, base, admin, name, method)
+			verifyWithEveryNode(t, c, jwtText)
+			cfg, claims, err := sdkEnroll(jwtText, name+"-password")
+			if err != nil {
+				t.Fatalf("%s minted through %s: %v", name, base, err)
+			}
+			if claims.Issuer != c.LBURL {
+				t.Fatalf("JWT issuer %q, want the load balancer %q", claims.Issuer, c.LBURL)
+			}
+			for _, login := range bases {
+				sdkLogin(t, cfg, clientAPI(login), name)
+			}
+		}
+	}
+
+	// The minting node goes down; its JWTs still verify and enroll
+	// through HAProxy, and the identities log in there.
+	minter := c.Nodes[0]
+	type pending struct{ name, method, jwt string }
+	var todo []pending
+	for _, method := range []string{"ott", "updb"} {
+		name := "sdk-orphan-" + method
+		_, jwtText := newEnrollment(t, c, minter.URL(), admin, name, method)
+		todo = append(todo, pending{name, method, jwtText})
+	}
+	minter.Kill9()
+	for _, p := range todo {
+		cfg, _, err := sdkEnroll(p.jwt, p.name+"-password")
+		if err != nil {
+			t.Fatalf("%s after its minting node died: %v", p.name, err)
+		}
+		sdkLogin(t, cfg, clientAPI(c.LBURL), p.name)
+	}
+}
+
+// Without a load balancer the JWT's issuer is the minting node's URL; the
+// SDK verifies it there (every node presents the same API certificate)
+// and the identity logs in through every node.
+func TestSDKEnrollsThroughNodeURLs(t *testing.T) {
+	c := newCluster(t, clusterOptions{noHAProxy: true})
+	admin := c.Login(c.Nodes[0].URL())
+	for i, n := range c.Nodes {
+		name := fmt.Sprintf("sdk-node-%d", i)
+		_, jwtText := newEnrollment(t, c, n.URL(), admin, name, "ott")
+		verifyWithEveryNode(t, c, jwtText)
+		cfg, claims, err := sdkEnroll(jwtText, "")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if claims.Issuer != n.URL() {
+			t.Fatalf("JWT issuer %q, want %q", claims.Issuer, n.URL())
+		}
+		for _, login := range c.Nodes {
+			sdkLogin(t, cfg, clientAPI(login.URL()), name)
+		}
+	}
+}
+
+// managementClient is the generated Edge Management API client over
+// base, opening a new connection (and TLS handshake) for every request,
+// as clients behind a load balancer that does not keep them do.
+func managementClient(t *testing.T, c *Cluster, base string) (*rest_management_api_client.ZitiEdgeManagement, *httptransport.Runtime) {
+	t.Helper()
+	caPEM, err := os.ReadFile(c.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true,
+	}}
+	host := strings.TrimPrefix(base, "https://")
+	rt := httptransport.NewWithClient(host, rest_management_api_client.DefaultBasePath, []string{"https"}, httpClient)
+	return rest_management_api_client.New(rt, nil), rt
+}
+
+// The generated management client logs in, creates, reads, filters,
+// patches and deletes identities through HAProxy, a new connection for
+// every request, and never sees a write it was told succeeded missing.
+func TestManagementClientThroughLoadBalancer(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	mc, rt := managementClient(t, c, c.LBURL)
+	login, err := mc.Authentication.Authenticate(authentication.NewAuthenticateParams().WithMethod("password").
+		WithAuth(&rest_model.Authenticate{Username: adminUser, Password: adminPassword}))
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	auth := httptransport.APIKeyAuth("zt-session", "header", *login.Payload.Data.Token)
+	rt.DefaultAuthentication = auth
+	for i := range 15 {
+		name := fmt.Sprintf("gen-%d", i)
+		typ := rest_model.IdentityTypeDefault
+		created, err := mc.Identity.CreateIdentity(identity.NewCreateIdentityParams().WithIdentity(&rest_model.IdentityCreate{
+			Name: &name, Type: &typ, IsAdmin: new(bool), RoleAttributes: &rest_model.Attributes{"generated"},
+		}), nil)
+		if err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+		id := created.Payload.Data.ID
+		detail, err := mc.Identity.DetailIdentity(identity.NewDetailIdentityParams().WithID(id), nil)
+		if err != nil || *detail.Payload.Data.Name != name {
+			t.Fatalf("read %s right after creating it: %v", name, err)
+		}
+		filter := fmt.Sprintf(`name = "%s" and anyOf(roleAttributes) = "generated"`, name)
+		list, err := mc.Identity.ListIdentities(identity.NewListIdentitiesParams().WithFilter(&filter), nil)
+		if err != nil || len(list.Payload.Data) != 1 || *list.Payload.Meta.Pagination.TotalCount != 1 {
+			t.Fatalf("filter for %s right after creating it: %v", name, err)
+		}
+		renamed := name + "-patched"
+		if _, err := mc.Identity.PatchIdentity(identity.NewPatchIdentityParams().WithID(id).WithIdentity(&rest_model.IdentityPatch{Name: &renamed}), nil); err != nil {
+			t.Fatalf("patch %s: %v", name, err)
+		}
+		detail, err = mc.Identity.DetailIdentity(identity.NewDetailIdentityParams().WithID(id), nil)
+		if err != nil || *detail.Payload.Data.Name != renamed {
+			t.Fatalf("read %s right after patching it: %v", name, err)
+		}
+		if _, err := mc.Identity.DeleteIdentity(identity.NewDeleteIdentityParams().WithID(id), nil); err != nil {
+			t.Fatalf("delete %s: %v", name, err)
+		}
+		_, err = mc.Identity.DetailIdentity(identity.NewDetailIdentityParams().WithID(id), nil)
+		var notFound *identity.DetailIdentityNotFound
+		if !errors.As(err, &notFound) {
+			t.Fatalf("read %s right after deleting it: %v, want 404", name, err)
+		}
+	}
+}
