@@ -92,9 +92,8 @@ func (n *Node) readIndexOnce(ctx context.Context) (readPoint, error) {
 	if addr == "" {
 		return readPoint{}, ErrNoLeader
 	}
-	resp := &pb.ReadIndexResponse{}
-	req := &pb.ReadIndexRequest{Term: n.raft.CurrentTerm()}
-	if _, err := n.link.call(ctx, addr, linkReadIndex, req, resp); err != nil {
+	resp, err := n.link.readIndex(ctx, addr, n.raft.CurrentTerm())
+	if err != nil {
 		var le *linkErr
 		if errors.As(err, &le) {
 			// A read barrier changes nothing: retrying it is always safe.
@@ -104,6 +103,26 @@ func (n *Node) readIndexOnce(ctx context.Context) (readPoint, error) {
 		return readPoint{}, fromRemote(err)
 	}
 	return readPoint{point: resp, leaderID: id, leaderAddr: addr}, nil
+}
+
+// readIndex asks the leader at addr for a read index. A leader running an
+// older build (during a rolling upgrade, which upgrades followers first)
+// has no read-index endpoint: then the barrier is the leader's applied
+// index, which it reports in its node info. That misses only what a leader
+// deposed without knowing it acknowledged, and only until the leader is
+// upgraded too.
+func (c *linkClient) readIndex(ctx context.Context, addr string, term uint64) (*pb.ReadIndexResponse, error) {
+	resp := &pb.ReadIndexResponse{}
+	_, err := c.call(ctx, addr, linkReadIndex, &pb.ReadIndexRequest{Term: term}, resp)
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Code != codeUnsupported {
+		return resp, err
+	}
+	info := &pb.NodeInfo{}
+	if _, err := c.call(ctx, addr, linkInfo, nil, info); err != nil {
+		return nil, err
+	}
+	return &pb.ReadIndexResponse{Applied: info.GetAppliedIndex()}, nil
 }
 
 // leaderReadIndex is the leader's answer to a read barrier: after a quorum

@@ -2,8 +2,10 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -186,5 +188,40 @@ func TestReadBarrierAcrossLeaderChange(t *testing.T) {
 				t.Fatalf("%s lacks a write the old leader acknowledged: %v", n.ID(), err)
 			}
 		}
+	}
+}
+
+// A leader of an older build has no read-index endpoint: the barrier falls
+// back to its applied index from its node info instead of failing every
+// read on upgraded followers until the leader is upgraded too.
+func TestReadIndexFromOlderLeader(t *testing.T) {
+	ca := newTestCA(t)
+	srvTLS := ca.tlsConfig(t, "old-leader")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+linkInfo, func(w http.ResponseWriter, r *http.Request) {
+		writeLinkProto(w, &pb.NodeInfo{Id: "old-leader", AppliedIndex: 42})
+	})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", srvTLS.server())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	client := newLinkClient(ca.tlsConfig(t, "new-follower"))
+	got, err := client.readIndex(context.Background(), ln.Addr().String(), 3)
+	if err != nil {
+		t.Fatalf("read index from an older leader: %v", err)
+	}
+	if got.GetApplied() != 42 || got.GetCommit() != nil {
+		t.Fatalf("got %v, want the leader's applied index 42 and no commit point", got)
+	}
+	// Other failures are not papered over.
+	mux.HandleFunc("POST "+linkReadIndex, func(w http.ResponseWriter, r *http.Request) {
+		writeLinkError(w, http.StatusMisdirectedRequest, codeNotLeader, "not the leader")
+	})
+	var re *RemoteError
+	if _, err := client.readIndex(context.Background(), ln.Addr().String(), 3); !errors.As(err, &re) || re.Code != codeNotLeader {
+		t.Fatalf("NOT_LEADER from the peer: %v", err)
 	}
 }

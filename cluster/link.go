@@ -39,6 +39,8 @@ const (
 	codeUnknownOutcome = "UNKNOWN_OUTCOME"
 	codeInternal       = "INTERNAL"
 	codeNotAMember     = "NOT_A_MEMBER"
+	// codeUnsupported: the peer does not serve the path (an older build).
+	codeUnsupported = "UNSUPPORTED"
 )
 
 // linkClient talks to peers over the cluster link.
@@ -93,7 +95,11 @@ func (c *linkClient) call(ctx context.Context, addr, path string, req, resp prot
 	if hresp.StatusCode != http.StatusOK {
 		le := &pb.LinkError{}
 		if err := proto.Unmarshal(data, le); err != nil || le.GetCode() == "" {
-			le = &pb.LinkError{Code: codeInternal, Message: fmt.Sprintf("HTTP %d from %s", hresp.StatusCode, addr)}
+			code := codeInternal
+			if hresp.StatusCode == http.StatusNotFound || hresp.StatusCode == http.StatusMethodNotAllowed {
+				code = codeUnsupported
+			}
+			le = &pb.LinkError{Code: code, Message: fmt.Sprintf("HTTP %d from %s for %s", hresp.StatusCode, addr, path)}
 		}
 		return peer, &RemoteError{Code: le.GetCode(), Message: le.GetMessage()}
 	}

@@ -3,9 +3,12 @@ package e2e
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -17,14 +20,22 @@ import (
 	"github.com/openziti/edge-api/rest_management_api_client/authentication"
 	"github.com/openziti/edge-api/rest_management_api_client/identity"
 	"github.com/openziti/edge-api/rest_model"
+	edge_apis "github.com/openziti/sdk-golang/edge-apis"
 	"github.com/openziti/sdk-golang/ziti"
 	"github.com/openziti/sdk-golang/ziti/enroll"
+	"github.com/sirupsen/logrus"
+
+	"github.com/garrison-ctrl/garrison/internal/benchkit"
+	"github.com/garrison-ctrl/garrison/pki"
 )
 
 // The official OpenZiti Go SDK (github.com/openziti/sdk-golang) and its
 // generated API clients (github.com/openziti/edge-api) against real
 // clusters, through HAProxy and through each node. Only these tests import
 // them.
+
+// The SDK logs every key it generates at info level.
+func init() { logrus.SetLevel(logrus.WarnLevel) }
 
 // newEnrollment creates an identity through base with an ott or updb
 // enrollment and returns its id and enrollment JWT.
@@ -183,6 +194,49 @@ func TestSDKEnrollsThroughNodeURLs(t *testing.T) {
 	}
 }
 
+// zitiLogin does what `ziti edge login URL` does (ziti/cmd/edge/login.go):
+// the trust bundle from the host root, the management API's path from
+// its version answer, then a password login with the SDK's management
+// client (edge_apis), which also reads the version, and a list with it.
+func zitiLogin(t *testing.T, c *Cluster, base string) {
+	t.Helper()
+	resp, err := c.http.Get(base + "/.well-known/est/cacerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	der, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(string(raw), "\n", ""))
+	if resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("trust bundle at the root: %d %v", resp.StatusCode, err)
+	}
+	certs, err := pki.DecodePKCS7Certs(der)
+	if err != nil || len(certs) == 0 {
+		t.Fatalf("trust bundle: %v", err)
+	}
+	pool := x509.NewCertPool()
+	for _, cert := range certs {
+		pool.AddCert(cert)
+	}
+	st, body, _ := c.Do("GET", base+"/edge/management/v1/version", "", nil)
+	mgmtPath, _ := dig(body, "data", "apiVersions", "edge-management", "v1", "path").(string)
+	if st != http.StatusOK || mgmtPath != "/edge/management/v1" {
+		t.Fatalf("management API path from the version: %d %v", st, body)
+	}
+	u, err := url.Parse(base + mgmtPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := edge_apis.NewManagementApiClient([]*url.URL{u}, pool, nil)
+	if _, err := client.Authenticate(edge_apis.NewUpdbCredentials(adminUser, adminPassword), nil); err != nil {
+		t.Fatalf("SDK management login at %s: %v", u, err)
+	}
+	list, err := client.API.Identity.ListIdentities(identity.NewListIdentitiesParams(), client)
+	if err != nil || len(list.Payload.Data) == 0 {
+		t.Fatalf("list identities with the SDK's management client: %v", err)
+	}
+}
+
 // managementClient is the generated Edge Management API client over
 // base, opening a new connection (and TLS handshake) for every request,
 // as clients behind a load balancer that does not keep them do.
@@ -207,6 +261,7 @@ func managementClient(t *testing.T, c *Cluster, base string) (*rest_management_a
 // every request, and never sees a write it was told succeeded missing.
 func TestManagementClientThroughLoadBalancer(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
+	zitiLogin(t, c, c.LBURL)
 	mc, rt := managementClient(t, c, c.LBURL)
 	login, err := mc.Authentication.Authenticate(authentication.NewAuthenticateParams().WithMethod("password").
 		WithAuth(&rest_model.Authenticate{Username: adminUser, Password: adminPassword}))
@@ -251,4 +306,40 @@ func TestManagementClientThroughLoadBalancer(t *testing.T) {
 			t.Fatalf("read %s right after deleting it: %v, want 404", name, err)
 		}
 	}
+}
+
+// BenchmarkSDKEnrollment measures enrollments by the official Go SDK
+// through HAProxy: four concurrent clients each run enroll.ParseToken
+// (which fetches the certificate presented at the JWT's issuer, the load
+// balancer, over a new TLS connection, and checks the signature with it)
+// and enroll.Enroll (the trust bundle, a P-384 key, a CSR, POST /enroll) for
+// an ott JWT minted beforehand (not timed).
+//
+//	GARRISON_BIN=$PWD/bin/garrison go test -run '^$' -bench BenchmarkSDKEnrollment -benchtime 200x -timeout 30m ./e2e/
+func BenchmarkSDKEnrollment(b *testing.B) {
+	skipShortBench(b)
+	benchkit.AsTest(b, func(t *testing.T) {
+		c := newCluster(t, clusterOptions{})
+		admin := c.Login(c.LBURL)
+		seq := 0
+		b.Run("through=haproxy", func(b *testing.B) {
+			jwts := make([]string, b.N)
+			for i := range jwts {
+				seq++
+				_, jwts[i] = newEnrollment(t, c, c.LBURL, admin, fmt.Sprintf("bench-sdk-%d", seq), "ott")
+			}
+			res := benchkit.Run(b, 4, func(k int64) (time.Duration, error) {
+				start := time.Now()
+				if _, _, err := sdkEnroll(jwts[k], ""); err != nil {
+					return 0, err
+				}
+				return time.Since(start), nil
+			})
+			if res.Err != nil {
+				b.Errorf("%d of %d enrollments failed; first: %v", res.Failed, b.N, res.Err)
+				return
+			}
+			res.Report(b, "enrollments/s")
+		})
+	})
 }

@@ -11,8 +11,7 @@ import (
 // place. To find the code of an endpoint, find its path here; the handler
 // column names the function (resource handlers take the resource declared
 // in the file of that name: s.res.configTypes is in configtypes.go).
-// TestRouteTableDoc keeps docs/routes.md, the same table as a document,
-// in step with it.
+// TestRouteTable checks it against the vendored API definitions.
 
 // apiSet is the APIs that serve a route, under their base paths.
 type apiSet uint8
