@@ -125,7 +125,10 @@ func staleReadProbe(t *testing.T, c *Cluster, admin string, cl probeClients, rou
 						t.Fatalf("login through %s: %d %v %s", x.Name, st, err, raw)
 					}
 					var out struct {
-						Data struct{ Token string } `json:"data"`
+						Data struct {
+							Token       string `json:"token"`
+							AccessToken string `json:"accessToken"`
+						} `json:"data"`
 					}
 					if err := json.Unmarshal(raw, &out); err != nil {
 						t.Fatal(err)
@@ -138,17 +141,29 @@ func staleReadProbe(t *testing.T, c *Cluster, admin string, cl probeClients, rou
 					if st, raw, err := rawDo(cl.keepAlive, "DELETE", x.URL()+"/edge/client/v1/current-api-session", out.Data.Token, nil); err != nil || st != http.StatusOK {
 						t.Fatalf("logout through %s: %d %v %s", x.Name, st, err, raw)
 					}
-					st, raw, err = rawDo(k.client, "GET", y.URL()+"/edge/client/v1/current-api-session", out.Data.Token, nil)
-					if err != nil {
-						t.Fatal(err)
-					}
-					reads++
-					switch st {
-					case http.StatusUnauthorized:
-					case http.StatusOK:
-						misses[key+" logout"]++
-					default:
-						t.Fatalf("session check through %s: %d %s", y.Name, st, raw)
+					// Both credentials of the ended session: the token and
+					// the bearer access token.
+					for _, cred := range []string{"token", "bearer"} {
+						req, _ := http.NewRequest("GET", y.URL()+"/edge/client/v1/current-api-session", nil)
+						if cred == "token" {
+							req.Header.Set("zt-session", out.Data.Token)
+						} else {
+							req.Header.Set("Authorization", "Bearer "+out.Data.AccessToken)
+						}
+						resp, err := k.client.Do(req)
+						if err != nil {
+							t.Fatal(err)
+						}
+						raw, _ := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						reads++
+						switch resp.StatusCode {
+						case http.StatusUnauthorized:
+						case http.StatusOK:
+							misses[key+" logout "+cred]++
+						default:
+							t.Fatalf("session check through %s: %d %s", y.Name, resp.StatusCode, raw)
+						}
 					}
 				}
 			}

@@ -121,6 +121,76 @@ func verifyWithEveryNode(t *testing.T, c *Cluster, jwtText string) {
 
 func clientAPI(base string) string { return base + "/edge/client/v1" }
 
+// verifiedThirdPartyCA registers a new root CA with the cluster (ottca
+// enrollment and certificate login allowed) and proves control of its key.
+func verifiedThirdPartyCA(t *testing.T, c *Cluster, admin string) (*pki.CA, string) {
+	t.Helper()
+	ca, err := pki.NewRootCA("sdk third party", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.do("POST", c.LBURL+"/edge/management/v1/cas", admin, map[string]any{
+		"name": "sdk-third-party", "certPem": string(pki.EncodeCertificatesPEM(ca.Cert)), "identityRoles": []string{},
+		"isAutoCaEnrollmentEnabled": true, "isOttCaEnrollmentEnabled": true, "isAuthEnabled": true,
+	}, true)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create CA: %d %v", r.Status, r.Body)
+	}
+	id, _ := dig(r.Body, "data", "id").(string)
+	g := c.do("GET", c.LBURL+"/edge/management/v1/cas/"+id, admin, nil, true)
+	token, _ := dig(g.Body, "data", "verificationToken").(string)
+	certPEM, _ := issueThirdPartyCert(t, ca, token)
+	req, _ := http.NewRequest("POST", c.LBURL+"/edge/management/v1/cas/"+id+"/verify", strings.NewReader(string(certPEM)))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("zt-session", admin)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("verify CA: %d %s", resp.StatusCode, raw)
+	}
+	return ca, id
+}
+
+// issueThirdPartyCert has ca sign a client certificate named cn for a new
+// key; it returns both in PEM.
+func issueThirdPartyCert(t *testing.T, ca *pki.CA, cn string) ([]byte, []byte) {
+	t.Helper()
+	csrPEM, key := newCSR(t, cn)
+	csr, err := pki.ParseCSR([]byte(csrPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.SignClientCSR(pki.ClientCertRequest{CSR: csr, Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := pki.EncodePrivateKeyPEM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pki.EncodeCertificatesPEM(leaf), keyPEM
+}
+
+// writeClientCert writes a client certificate from ca and its key to files,
+// as an SDK user holds them.
+func writeClientCert(t *testing.T, ca *pki.CA, cn string) (string, string) {
+	t.Helper()
+	certPEM, keyPEM := issueThirdPartyCert(t, ca, cn)
+	dir := t.TempDir()
+	certFile, keyFile := dir+"/"+cn+".pem", dir+"/"+cn+".key"
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
 // Identities minted through HAProxy and through each node enroll with the
 // SDK through HAProxy (the JWT's issuer, node.yml publicUrl) and then log
 // in with the SDK through HAProxy and through every node, by certificate
@@ -150,6 +220,34 @@ func TestSDKEnrollsAndLogsInThroughLoadBalancer(t *testing.T) {
 			}
 		}
 	}
+
+	// ottca: a certificate from a verified third-party CA, enrolled by the
+	// SDK with the JWT minted through a node; and the CA's own JWT.
+	thirdParty, caID := verifiedThirdPartyCA(t, c, admin)
+	r := c.do("POST", c.Nodes[1].URL()+"/edge/management/v1/identities", admin,
+		map[string]any{"name": "sdk-ottca", "type": "Device", "isAdmin": false, "enrollment": map[string]any{"ottca": caID}}, true)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("identity with ottca: %d %v", r.Status, r.Body)
+	}
+	g := c.do("GET", c.Nodes[1].URL()+"/edge/management/v1/identities/"+dig(r.Body, "data", "id").(string), admin, nil, true)
+	ottcaJWT, _ := dig(g.Body, "data", "enrollment", "ottca", "jwt").(string)
+	verifyWithEveryNode(t, c, ottcaJWT)
+	certFile, keyFile := writeClientCert(t, thirdParty, "sdk-ottca-device")
+	claims, tok, err := enroll.ParseToken(ottcaJWT)
+	if err != nil {
+		t.Fatalf("SDK refuses the ottca JWT: %v", err)
+	}
+	flags := enroll.EnrollmentFlags{Token: claims, JwtToken: tok, JwtString: ottcaJWT, CertFile: certFile, KeyFile: keyFile}
+	cfg, err := enroll.Enroll(flags)
+	if err != nil {
+		t.Fatalf("SDK ottca enrollment: %v", err)
+	}
+	sdkLogin(t, cfg, clientAPI(c.LBURL), "sdk-ottca")
+	st, caJWT, err := rawDo(c.http, "GET", c.LBURL+"/edge/management/v1/cas/"+caID+"/jwt", admin, nil)
+	if err != nil || st != http.StatusOK {
+		t.Fatalf("CA JWT: %d %v %s", st, err, caJWT)
+	}
+	verifyWithEveryNode(t, c, string(caJWT))
 
 	// The minting node goes down; its JWTs still verify and enroll
 	// through HAProxy, and the identities log in there.
