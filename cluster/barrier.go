@@ -18,14 +18,24 @@ import (
 // follows it is linearizable. The node learns the leader's commit index
 // (the leader first confirming with a quorum that it still leads) and waits
 // until it has applied that far. Concurrent callers share one round trip.
-// It fails with ErrNoLeader when no leader answers within LeaderWait.
+// It fails with ErrNoLeader when no leader answers within LeaderWait, and
+// with ErrBehind when this node has not caught up LeaderWait later.
 func (n *Node) ReadBarrier(ctx context.Context) error {
 	rp, err := n.reads.do(ctx)
 	if err != nil {
 		return err
 	}
-	return n.waitApplied(ctx, rp.point.GetApplied(), rp.point.GetCommit(), rp.leaderID, rp.leaderAddr)
+	wctx, cancel := context.WithTimeout(ctx, n.cfg.LeaderWait)
+	defer cancel()
+	if err := n.waitApplied(wctx, rp.point.GetApplied(), rp.point.GetCommit(), rp.leaderID, rp.leaderAddr); err != nil {
+		return fmt.Errorf("%w: %v", ErrBehind, err)
+	}
+	return nil
 }
+
+// ErrBehind: this node could not apply what the leader had committed in
+// time (cut off from the leader after it asked, or far behind).
+var ErrBehind = errors.New("this node has not caught up with the leader")
 
 // readPoint is one round's answer and who gave it.
 type readPoint struct {
@@ -40,8 +50,8 @@ func (n *Node) waitApplied(ctx context.Context, index uint64, cp *pb.CommitPoint
 	if n.cfg.Store.AppliedIndex() >= index {
 		return nil
 	}
-	n.learnCommit(cp, leaderID, leaderAddr, false)
-	if cp != nil {
+	if cp != nil && !n.IsLeader() {
+		n.learnCommit(cp, leaderID, leaderAddr, false)
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go func() {
@@ -52,7 +62,7 @@ func (n *Node) waitApplied(ctx context.Context, index uint64, cp *pb.CommitPoint
 				case <-wctx.Done():
 					return
 				case <-t.C:
-					n.learnCommit(cp, leaderID, leaderAddr, false)
+					n.learnCommit(cp, leaderID, leaderAddr, true)
 				}
 			}
 		}()
@@ -122,6 +132,9 @@ func (c *linkClient) readIndex(ctx context.Context, addr string, term uint64) (*
 	if _, err := c.call(ctx, addr, linkInfo, nil, info); err != nil {
 		return nil, err
 	}
+	if info.GetState() != raft.Leader.String() {
+		return nil, errNotLeader
+	}
 	return &pb.ReadIndexResponse{Applied: info.GetAppliedIndex()}, nil
 }
 
@@ -151,7 +164,20 @@ func (n *Node) committedPoint(ctx context.Context, term uint64) (*pb.ReadIndexRe
 			return nil, errNotLeader
 		}
 		if err == nil && l.Term == term {
-			return &pb.ReadIndexResponse{Applied: n.lastFSMEntry(commit), Commit: &pb.CommitPoint{Index: commit, Term: l.Term, LeaderTerm: term}}, nil
+			applied, ok := n.lastFSMEntry(commit)
+			if !ok {
+				// Rarely: raft's barrier returns once the state machine
+				// has applied everything before it, commit included.
+				timeout := time.Second
+				if dl, has := ctx.Deadline(); has {
+					timeout = time.Until(dl)
+				}
+				if err := n.raft.Barrier(timeout).Error(); err != nil {
+					return nil, fmt.Errorf("%w: barrier: %v", ErrNoLeader, err)
+				}
+				applied = n.cfg.Store.AppliedIndex()
+			}
+			return &pb.ReadIndexResponse{Applied: applied, Commit: &pb.CommitPoint{Index: commit, Term: l.Term, LeaderTerm: term}}, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -164,7 +190,7 @@ func (n *Node) committedPoint(ctx context.Context, term uint64) (*pb.ReadIndexRe
 // voucherSuffices reports whether a read-index request from voter peer,
 // which was in this leader's term when the read began, confirms this
 // node's leadership without a heartbeat round. It does when the leader and
-// the peer make a quorum (three voters): a newer leader that acknowledged
+// the peer make a quorum (both voters, at most three): a newer leader that acknowledged
 // a write before the read began would need the vote of one of them before
 // then, but the peer was still in this term when the read began, and this
 // node still leads this term now, so neither had voted for anyone newer.
@@ -178,33 +204,44 @@ func (n *Node) voucherSuffices(peer string, peerTerm uint64) bool {
 	if err != nil {
 		return false
 	}
-	voters, peerVotes := 0, false
+	voters, peerVotes, selfVotes := 0, false, false
 	for _, s := range servers {
 		if s.Suffrage != raft.Voter {
 			continue
 		}
 		voters++
-		if string(s.ID) == peer {
+		switch string(s.ID) {
+		case peer:
 			peerVotes = true
+		case n.cfg.ID:
+			selfVotes = true
 		}
 	}
-	return peerVotes && voters/2+1 <= 2
+	// Both must be voters of the latest configuration, which has at most
+	// three: raft changes one server at a time, so every quorum of the
+	// configuration before it contains one of them too. (A leader being
+	// removed is not a voter of the latest one; the others could elect a
+	// leader without it.)
+	return peerVotes && selfVotes && voters <= 3
 }
 
 // lastFSMEntry is the last entry at or before index that reaches the state
 // machine: raft keeps no-op and barrier entries to itself, so the state
-// machine's applied index never lands on one.
-func (n *Node) lastFSMEntry(index uint64) uint64 {
-	for i := index; i > 0 && index-i < 64; i-- {
+// machine's applied index never lands on one (a restored snapshot carries
+// the state machine's own index, not raft's). It reports false when it
+// cannot tell: the entries before index are compacted, or more than a log
+// cache's worth of them in a row are no-ops.
+func (n *Node) lastFSMEntry(index uint64) (uint64, bool) {
+	for i := index; i > 0 && index-i < 1024; i-- {
 		var l raft.Log
 		if err := n.logs.GetLog(i, &l); err != nil {
-			return i // compacted: covered by a snapshot
+			return 0, false
 		}
 		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
-			return i
+			return i, true
 		}
 	}
-	return index
+	return 0, index == 0
 }
 
 // linkReadIndex serves a follower's read barrier on the leader.

@@ -199,7 +199,7 @@ func TestReadIndexFromOlderLeader(t *testing.T) {
 	srvTLS := ca.tlsConfig(t, "old-leader")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+linkInfo, func(w http.ResponseWriter, r *http.Request) {
-		writeLinkProto(w, &pb.NodeInfo{Id: "old-leader", AppliedIndex: 42})
+		writeLinkProto(w, &pb.NodeInfo{Id: "old-leader", AppliedIndex: 42, State: "Leader"})
 	})
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", srvTLS.server())
 	if err != nil {
@@ -223,5 +223,33 @@ func TestReadIndexFromOlderLeader(t *testing.T) {
 	var re *RemoteError
 	if _, err := client.readIndex(context.Background(), ln.Addr().String(), 3); !errors.As(err, &re) || re.Code != codeNotLeader {
 		t.Fatalf("NOT_LEADER from the peer: %v", err)
+	}
+}
+
+// The leader skips the heartbeat round only for a voting member of its
+// own term in a configuration of at most three voters.
+func TestVoucherSuffices(t *testing.T) {
+	_, nodes := threeNodes(t)
+	var leader *Node
+	for _, n := range nodes {
+		if n.IsLeader() {
+			leader = n
+		}
+	}
+	f := follower(nodes)
+	term := leader.raft.CurrentTerm()
+	if !leader.voucherSuffices(f.ID(), term) {
+		t.Fatal("a voting follower of the leader's term does not vouch")
+	}
+	for what, c := range map[string]struct {
+		peer string
+		term uint64
+	}{
+		"older term": {f.ID(), term - 1}, "newer term": {f.ID(), term + 1}, "no term": {f.ID(), 0},
+		"not a member": {"stranger", term}, "the leader itself": {leader.ID(), term},
+	} {
+		if leader.voucherSuffices(c.peer, c.term) {
+			t.Errorf("%s vouches", what)
+		}
 	}
 }

@@ -30,13 +30,14 @@ import (
 // index: it can only commit what the leader committed.
 
 // commitPoint is what the leader vouches for after it applied the entry at
-// index: committed, with the term the entry has in its log.
+// index, which it appended itself as leader (Node.applyLocal): committed,
+// with its term, which is also the term in which this node led.
 func (n *Node) commitPoint(index uint64) *pb.CommitPoint {
 	var l raft.Log
 	if err := n.logs.GetLog(index, &l); err != nil {
 		return nil
 	}
-	return &pb.CommitPoint{Index: index, Term: l.Term, LeaderTerm: n.raft.CurrentTerm()}
+	return &pb.CommitPoint{Index: index, Term: l.Term, LeaderTerm: l.Term}
 }
 
 // learnCommit hands Raft a commit point from leader (id, address), if this
@@ -63,14 +64,15 @@ func (n *Node) learnCommit(cp *pb.CommitPoint, leaderID, leaderAddr string, urge
 	if err := n.logs.GetLog(cp.GetIndex(), &l); err != nil || l.Term != cp.GetTerm() {
 		return
 	}
+	prev := n.commitSent.Load()
 	for {
-		prev := n.commitSent.Load()
 		if prev >= cp.GetIndex() {
 			return
 		}
 		if n.commitSent.CompareAndSwap(prev, cp.GetIndex()) {
 			break
 		}
+		prev = n.commitSent.Load()
 	}
 	req := &raft.AppendEntriesRequest{
 		RPCHeader: raft.RPCHeader{
@@ -83,11 +85,19 @@ func (n *Node) learnCommit(cp *pb.CommitPoint, leaderID, leaderAddr string, urge
 		PrevLogTerm:       cp.GetTerm(),
 		LeaderCommitIndex: cp.GetIndex(),
 	}
-	var resp raft.AppendEntriesResponse
-	if err := n.trans.AppendEntries(raft.ServerID(n.cfg.ID), raft.ServerAddress(n.cfg.AdvertiseAddress), req, &resp); err != nil {
-		// Raft's own replication will get there.
-		n.log.Debug("hand commit point to raft", "index", cp.GetIndex(), "err", err)
-	}
+	// On its own goroutine: a busy Raft (or the transport's 10 s timeout)
+	// must not hold up the request that waits; it keeps waiting for the
+	// state machine either way.
+	go func() {
+		var resp raft.AppendEntriesResponse
+		err := n.trans.AppendEntries(raft.ServerID(n.cfg.ID), raft.ServerAddress(n.cfg.AdvertiseAddress), req, &resp)
+		if err != nil || !resp.Success {
+			// Let a later attempt (the 2 ms retry of a waiter) try again;
+			// Raft's own replication gets there in any case.
+			n.commitSent.CompareAndSwap(cp.GetIndex(), prev)
+			n.log.Debug("hand commit point to raft", "index", cp.GetIndex(), "success", resp.Success, "err", err)
+		}
+	}()
 }
 
 // pushFSM is the state machine as Raft sees it on this node: before the
@@ -106,7 +116,12 @@ type pushFSM struct {
 func (f pushFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	if len(logs) > 0 && f.n.active.any() {
 		if last := logs[len(logs)-1]; f.n.raft.LastIndex() == last.Index {
-			f.n.active.publish(&pb.CommitPoint{Index: last.Index, Term: last.Term, LeaderTerm: f.n.raft.CurrentTerm()})
+			// A commit point names a term in which its sender led: the
+			// term read on both sides of the leadership check.
+			term := f.n.raft.CurrentTerm()
+			if f.n.IsLeader() && f.n.raft.CurrentTerm() == term {
+				f.n.active.publish(&pb.CommitPoint{Index: last.Index, Term: last.Term, LeaderTerm: term})
+			}
 		}
 	}
 	return f.Store.ApplyBatch(logs)
