@@ -70,6 +70,7 @@ func (s *Server) routes() []route {
 		// exist (the SDKs list them right after logging in).
 		{get, clientAPI, "/services", session, h.Empty(nil)},
 		{get, clientAPI, "/current-identity/edge-routers", session, h.Empty(nil)},
+		{get, clientAPI, "/current-api-session/service-updates", session, api.Handle(s.serviceUpdates)},
 
 		// trust.go, networkjwt.go, challenge.go: what a client checks before it trusts the network
 		{get, edgeAPIs, "/.well-known/est/cacerts", public, api.Handle(s.wellKnownCACerts)},

@@ -218,6 +218,14 @@ func (s *Server) findPasswordAuthenticator(username string) (*authenticatorRec, 
 	return a, id, err
 }
 
+// serviceUpdates answers when the services the session may use last
+// changed. There are no services yet, so nothing has changed since the
+// session began: SDKs poll this and list services again only after a change.
+func (s *Server) serviceUpdates(w http.ResponseWriter, r *http.Request) error {
+	api.WriteData(w, http.StatusOK, map[string]any{"lastChangeAt": api.Time(callerOf(r).session.CreatedAt)}, api.Meta{})
+	return nil
+}
+
 func (s *Server) currentAPISession(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	var d map[string]any

@@ -298,3 +298,29 @@ func stringOf(v any) string {
 	s, _ := v.(string)
 	return s
 }
+
+// What an SDK asks right after logging in, before services exist: its
+// services and edge routers (empty lists), and when its services last
+// changed (never since the session began).
+func TestClientSessionLists(t *testing.T) {
+	e := env(t)
+	token := e.login(t, ClientBase, userUsername, userPassword)
+	sess := e.do(t, http.MethodGet, ClientBase+"/current-api-session", token, nil)
+	created, _ := sess.data()["createdAt"].(string)
+	r := e.do(t, http.MethodGet, ClientBase+"/current-api-session/service-updates", token, nil)
+	if r.status != http.StatusOK || r.data()["lastChangeAt"] != created || created == "" {
+		t.Fatalf("service updates: %d %s (session created %q)", r.status, r.raw, created)
+	}
+	for _, p := range []string{"/services?limit=500&offset=0", "/current-identity/edge-routers"} {
+		r := e.do(t, http.MethodGet, ClientBase+p, token, nil)
+		// The SDK reads meta.pagination.totalCount and fails without it.
+		pagination, _ := r.body["meta"].(map[string]any)["pagination"].(map[string]any)
+		total, ok := pagination["totalCount"].(float64)
+		if r.status != http.StatusOK || len(r.list()) != 0 || !ok || total != 0 {
+			t.Fatalf("%s: %d %s", p, r.status, r.raw)
+		}
+	}
+	for _, p := range []string{"/current-api-session/service-updates", "/services", "/current-identity/edge-routers"} {
+		wantError(t, p, e.do(t, http.MethodGet, ClientBase+p, "", nil), http.StatusUnauthorized, api.CodeUnauthorized)
+	}
+}
