@@ -20,7 +20,7 @@ func TestLoginThroughLoadBalancerWorksOnEveryNode(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
 	token := c.Login(c.LBURL)
 	for _, n := range c.Nodes {
-		c.eventually(5*time.Second, "session on "+n.Name, func() error {
+		c.atOnce("session on "+n.Name, func() error {
 			if st := c.SessionValid(n.URL(), token); st != http.StatusOK {
 				return fmt.Errorf("status %d", st)
 			}
@@ -62,7 +62,7 @@ func TestLoginThroughLoadBalancerWorksOnEveryNode(t *testing.T) {
 		t.Fatalf("token still valid on the node that logged it out: %d", st)
 	}
 	for _, n := range c.Nodes {
-		c.eventually(5*time.Second, "logout seen on "+n.Name, func() error {
+		c.atOnce("logout seen on "+n.Name, func() error {
 			if st := c.SessionValid(n.URL(), token); st != http.StatusUnauthorized {
 				return fmt.Errorf("status %d", st)
 			}
@@ -92,7 +92,7 @@ func TestFollowerWriteIsReadableThereAtOnce(t *testing.T) {
 				t.Fatalf("write via follower %s not readable there at once: %d", n.Name, st)
 			}
 			for _, other := range c.Nodes {
-				c.eventually(3*time.Second, "replicated to "+other.Name, func() error {
+				c.atOnce("replicated to "+other.Name, func() error {
 					if st := c.SessionValid(other.URL(), token); st != http.StatusOK {
 						return fmt.Errorf("status %d", st)
 					}
@@ -415,7 +415,7 @@ func TestTokenWorksOnOtherNodesImmediately(t *testing.T) {
 				t.Fatalf("logout: %d", st)
 			}
 			for _, n := range c.Nodes {
-				c.eventually(5*time.Second, "bearer revoked on "+n.Name, func() error {
+				c.atOnce("bearer revoked on "+n.Name, func() error {
 					if r := c.doHeader("GET", n.URL()+"/edge/management/v1/current-identity", "Authorization", "Bearer "+access); r.Status != http.StatusUnauthorized {
 						return fmt.Errorf("status %d", r.Status)
 					}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Config types and configs through the generic CLI commands, read back on
@@ -51,7 +50,7 @@ schema:
 	// Every node has it, read from its own store.
 	for _, n := range c.Nodes {
 		token := c.Login(n.URL())
-		c.eventually(5*time.Second, "the config on "+n.Name, func() error {
+		c.atOnce("the config on "+n.Name, func() error {
 			st, body, _ := c.Do("GET", n.URL()+"/edge/management/v1/configs?filter="+urlQuery(`type = "`+rows[0]["configTypeId"].(string)+`"`), token, nil)
 			if st != http.StatusOK || listLen(body) != 1 || dig(body, "data", 0, "data", "port") != float64(8443) {
 				return fmt.Errorf("%d %v", st, body)

@@ -65,13 +65,11 @@ func mintEnrollments(t *testing.T, c *Cluster, admin string, n int, seq *int) ([
 				return
 			}
 			id, _ := dig(r.Body, "data", "id").(string)
-			// The GET may reach a node that has not applied the create yet.
-			for range 100 {
-				g := c.do("GET", c.LBURL+"/edge/management/v1/identities/"+id, admin, nil, false)
-				if tokens[i], _ = dig(g.Body, "data", "enrollment", "ott", "token").(string); tokens[i] != "" {
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
+			// Reads are linearizable: whichever node HAProxy picks has it.
+			g := c.do("GET", c.LBURL+"/edge/management/v1/identities/"+id, admin, nil, false)
+			if tokens[i], _ = dig(g.Body, "data", "enrollment", "ott", "token").(string); tokens[i] == "" {
+				t.Errorf("no ott token for %s right after creating it: %d %v", name, g.Status, g.Body)
+				return
 			}
 			csrs[i], keys[i] = newCSR(t, name)
 		}()

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -155,7 +154,7 @@ func TestEnrollmentAnyNodeOnce(t *testing.T) {
 	// every node (and the tablet's).
 	for _, n := range c.Nodes {
 		admin := c.Login(n.URL())
-		c.eventually(2*time.Second, "one cert authenticator on "+n.Name, func() error {
+		c.atOnce("one cert authenticator on "+n.Name, func() error {
 			st, body, _ := c.Do("GET", n.URL()+"/edge/management/v1/authenticators?filter="+urlQuery(`method = "cert"`), admin, nil)
 			if st != http.StatusOK || listLen(body) != 2 {
 				return fmt.Errorf("%d %v", st, body)

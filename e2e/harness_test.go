@@ -336,6 +336,15 @@ func (c *Cluster) startHAProxy(port int) {
 	})
 }
 
+// atOnce checks fn once, without retrying: reads are linearizable, so what
+// an acknowledged write changed is visible on every node at once.
+func (c *Cluster) atOnce(what string, fn func() error) {
+	c.t.Helper()
+	if err := fn(); err != nil {
+		c.t.Fatalf("%s: %v", what, err)
+	}
+}
+
 // eventually retries fn until it succeeds or the timeout passes.
 func (c *Cluster) eventually(timeout time.Duration, what string, fn func() error) {
 	c.t.Helper()

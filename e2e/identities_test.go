@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Create through one node, filter through another, log out through the
@@ -49,7 +48,7 @@ func TestIdentityLifecycleAcrossNodes(t *testing.T) {
 		t.Fatalf("logout via node3: %d", st)
 	}
 	for _, n := range c.Nodes {
-		c.eventually(2*time.Second, "old token refused on "+n.Name, func() error {
+		c.atOnce("old token refused on "+n.Name, func() error {
 			if st := c.SessionValid(n.URL(), token); st != http.StatusUnauthorized {
 				return fmt.Errorf("status %d", st)
 			}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
-	"time"
 )
 
 // An API session certificate is created through one node, seen through
@@ -20,7 +19,7 @@ func TestSessionCertificatesDieWithSessionEverywhere(t *testing.T) {
 		t.Fatalf("create on node1: %d %v", st, body)
 	}
 	id, _ := dig(body, "data", "id").(string)
-	c.eventually(2*time.Second, "certificate listed on node2", func() error {
+	c.atOnce("certificate listed on node2", func() error {
 		st, body, _ := c.Do("GET", n2.URL()+"/edge/client/v1/current-api-session/certificates", token, nil)
 		if st != http.StatusOK || listLen(body) != 1 || dig(body, "data", 0, "id") != id {
 			return fmt.Errorf("%d %v", st, body)
@@ -31,7 +30,7 @@ func TestSessionCertificatesDieWithSessionEverywhere(t *testing.T) {
 		t.Fatalf("logout via node3: %d", st)
 	}
 	for _, n := range c.Nodes {
-		c.eventually(2*time.Second, "certificate gone on "+n.Name, func() error {
+		c.atOnce("certificate gone on "+n.Name, func() error {
 			st, body, _ := c.Do("GET", n.URL()+"/edge/client/v1/current-api-session/certificates/"+id, token, nil)
 			if st != http.StatusUnauthorized {
 				return fmt.Errorf("%d %v", st, body)
