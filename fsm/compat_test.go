@@ -63,8 +63,8 @@ func TestIncompatibleCommandStopsTheNode(t *testing.T) {
 	withUnknownField(newerOp)
 	withUnknownField(newer)
 	cases := map[string]*pb.Command{
-		"unknown kind":          {Ops: []*pb.Op{createOp(entity(t, "services", "s1", &pb.Identity{Name: "x"}))}},
-		"unknown delete kind":   {Ops: []*pb.Op{deleteOp("services", "s1")}},
+		"unknown kind":          {Ops: []*pb.Op{createOp(entity(t, "no-such-kind", "s1", &pb.Identity{Name: "x"}))}},
+		"unknown delete kind":   {Ops: []*pb.Op{deleteOp("no-such-kind", "s1")}},
 		"empty op":              {Ops: []*pb.Op{{}}},
 		"wrong body type":       {Ops: []*pb.Op{createOp(entity(t, KindIdentity, "i1", &pb.Ca{Name: "x"}))}},
 		"unknown patch field":   {Ops: []*pb.Op{{Kind: &pb.Op_Patch{Patch: &pb.Patch{Entity: entity(t, KindIdentity, "i1", &pb.Identity{}), Fields: []string{"noSuch"}}}}}},

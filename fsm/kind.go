@@ -165,6 +165,7 @@ func allKinds() []*Kind {
 		&apiSessionCertificateKind,
 		&configTypeKind,
 		&configKind,
+		&serviceKind,
 	}
 }
 

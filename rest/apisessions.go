@@ -48,6 +48,7 @@ var summaryKinds = map[string]string{
 	"edgeRouters":    fsm.KindEdgeRouter,
 	"cas":            fsm.KindCa,
 	"enrollments":    fsm.KindEnrollment,
+	"services":       fsm.KindService,
 }
 
 // summary counts the entities of each type in this node's store.

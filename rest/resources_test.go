@@ -101,6 +101,16 @@ func crudCases() map[string]crudCase {
 				return map[string]any{"name": c["name"].(string) + "-put", "data": map[string]any{"port": float64(8443)}}
 			},
 		},
+		"services": {
+			res: (*Server).services,
+			create: func(*testing.T, *testEnv) map[string]any {
+				return map[string]any{"name": uniq("rt-svc"), "encryptionRequired": true, "roleAttributes": []any{"web"}}
+			},
+			patch: map[string]any{"maxIdleTimeMillis": float64(60000)},
+			put: func(c map[string]any) map[string]any {
+				return map[string]any{"name": c["name"].(string) + "-put", "encryptionRequired": false, "terminatorStrategy": "weighted"}
+			},
+		},
 	}
 }
 

@@ -167,7 +167,22 @@ func (s *Server) routes() []route {
 		{put, mgmtAPI, "/configs/{id}", admin, h.Update(r.configs)},
 		{patch, mgmtAPI, "/configs/{id}", admin, h.Patch(r.configs)},
 		{del, mgmtAPI, "/configs/{id}", admin, h.Delete(r.configs)},
-		{get, mgmtAPI, "/configs/{id}/services", admin, h.Empty(r.configs)},
+		{get, mgmtAPI, "/configs/{id}/services", admin, h.SubList(r.configs, r.services, fsm.ServiceConfigs)},
+
+		// services.go; the lists of what Garrison does not have yet are empty
+		{get, mgmtAPI, "/services", admin, h.List(r.services)},
+		{post, mgmtAPI, "/services", admin, h.Create(r.services)},
+		{get, mgmtAPI, "/services/{id}", admin, h.Detail(r.services)},
+		{put, mgmtAPI, "/services/{id}", admin, h.Update(r.services)},
+		{patch, mgmtAPI, "/services/{id}", admin, h.Patch(r.services)},
+		{del, mgmtAPI, "/services/{id}", admin, h.Delete(r.services)},
+		{get, mgmtAPI, "/services/{id}/configs", admin, h.Named(r.services, r.configs, "configs")},
+		{get, mgmtAPI, "/services/{id}/edge-routers", admin, h.Empty(r.services)},
+		{get, mgmtAPI, "/services/{id}/identities", admin, h.Empty(r.services)},
+		{get, mgmtAPI, "/services/{id}/service-policies", admin, h.Empty(r.services)},
+		{get, mgmtAPI, "/services/{id}/service-edge-router-policies", admin, h.Empty(r.services)},
+		{get, mgmtAPI, "/services/{id}/terminators", admin, h.Empty(r.services)},
+		{get, mgmtAPI, "/service-role-attributes", admin, h.IndexKeys(fsm.ServiceRoleAttributes)},
 
 		// controllers.go, fabric_cluster.go: the cluster
 		{get, edgeAPIs, "/controllers", session, h.List(r.controllers)},

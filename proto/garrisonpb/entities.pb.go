@@ -1388,6 +1388,92 @@ func (x *Config) GetDataJson() []byte {
 	return nil
 }
 
+// Service is something identities may dial or bind, as policies allow.
+type Service struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	RoleAttributes []string               `protobuf:"bytes,2,rep,name=role_attributes,json=roleAttributes,proto3" json:"role_attributes,omitempty"`
+	// configs are ids of configs, at most one of each config type.
+	Configs            []string `protobuf:"bytes,3,rep,name=configs,proto3" json:"configs,omitempty"`
+	EncryptionRequired bool     `protobuf:"varint,4,opt,name=encryption_required,json=encryptionRequired,proto3" json:"encryption_required,omitempty"`
+	TerminatorStrategy string   `protobuf:"bytes,5,opt,name=terminator_strategy,json=terminatorStrategy,proto3" json:"terminator_strategy,omitempty"`
+	MaxIdleTimeMillis  int64    `protobuf:"varint,6,opt,name=max_idle_time_millis,json=maxIdleTimeMillis,proto3" json:"max_idle_time_millis,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Service) Reset() {
+	*x = Service{}
+	mi := &file_entities_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Service) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Service) ProtoMessage() {}
+
+func (x *Service) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Service.ProtoReflect.Descriptor instead.
+func (*Service) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Service) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Service) GetRoleAttributes() []string {
+	if x != nil {
+		return x.RoleAttributes
+	}
+	return nil
+}
+
+func (x *Service) GetConfigs() []string {
+	if x != nil {
+		return x.Configs
+	}
+	return nil
+}
+
+func (x *Service) GetEncryptionRequired() bool {
+	if x != nil {
+		return x.EncryptionRequired
+	}
+	return false
+}
+
+func (x *Service) GetTerminatorStrategy() string {
+	if x != nil {
+		return x.TerminatorStrategy
+	}
+	return ""
+}
+
+func (x *Service) GetMaxIdleTimeMillis() int64 {
+	if x != nil {
+		return x.MaxIdleTimeMillis
+	}
+	return 0
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
@@ -1546,7 +1632,14 @@ const file_entities_proto_rawDesc = "" +
 	"\x06Config\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +
 	"\x0econfig_type_id\x18\x02 \x01(\tR\fconfigTypeId\x12\x1b\n" +
-	"\tdata_json\x18\x03 \x01(\fR\bdataJsonB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\tdata_json\x18\x03 \x01(\fR\bdataJson\"\xf3\x01\n" +
+	"\aService\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
+	"\x0frole_attributes\x18\x02 \x03(\tR\x0eroleAttributes\x12\x18\n" +
+	"\aconfigs\x18\x03 \x03(\tR\aconfigs\x12/\n" +
+	"\x13encryption_required\x18\x04 \x01(\bR\x12encryptionRequired\x12/\n" +
+	"\x13terminator_strategy\x18\x05 \x01(\tR\x12terminatorStrategy\x12/\n" +
+	"\x14max_idle_time_millis\x18\x06 \x01(\x03R\x11maxIdleTimeMillisB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -1560,7 +1653,7 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),              // 0: garrison.v1.Identity
 	(*Authenticator)(nil),         // 1: garrison.v1.Authenticator
@@ -1575,15 +1668,16 @@ var file_entities_proto_goTypes = []any{
 	(*ApiSessionCertificate)(nil), // 10: garrison.v1.ApiSessionCertificate
 	(*ConfigType)(nil),            // 11: garrison.v1.ConfigType
 	(*Config)(nil),                // 12: garrison.v1.Config
-	nil,                           // 13: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                           // 14: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                           // 15: garrison.v1.Controller.ApiAddressesEntry
+	(*Service)(nil),               // 13: garrison.v1.Service
+	nil,                           // 14: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                           // 15: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                           // 16: garrison.v1.Controller.ApiAddressesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	13, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	14, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	14, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	15, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	3,  // 2: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	15, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	16, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	7,  // 4: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
 	4,  // 5: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
 	6,  // [6:6] is the sub-list for method output_type
@@ -1604,7 +1698,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,8 +1,11 @@
 package resource
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/fsm/query"
@@ -32,6 +35,40 @@ func (s *Store) SubList(parent, child *Resource, by fsm.Multi) http.HandlerFunc 
 			}
 			sc.Keep = func(rec *fsm.Record) bool { return more.keeps(s.State, rec) }
 		}
+		return s.list(w, r, child, sc, -1)
+	})
+}
+
+// Named answers GET parent.Path/{id}/child.Path for a parent that names
+// its children by id in the string-list field proto (a service's configs),
+// with the same rules as SubList.
+func (s *Store) Named(parent, child *Resource, proto string) http.HandlerFunc {
+	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		var ids []string
+		err := s.State.View(func(rd *fsm.Reader) error {
+			rec, err := s.load(rd, parent, r)
+			if err != nil {
+				return err
+			}
+			msg := rec.Body.ProtoReflect()
+			fd := msg.Descriptor().Fields().ByName(protoreflect.Name(proto))
+			if fd == nil || !fd.IsList() {
+				return fmt.Errorf("%s has no list field %q", parent.Kind, proto)
+			}
+			list := msg.Get(fd).List()
+			for i := range list.Len() {
+				ids = append(ids, list.Get(i).String())
+			}
+			return nil
+		})
+		if err != nil {
+			return api.NotFoundOr(err)
+		}
+		named := map[string]bool{}
+		for _, id := range ids {
+			named[id] = true
+		}
+		sc := Scope{Keep: func(rec *fsm.Record) bool { return named[rec.ID] }}
 		return s.list(w, r, child, sc, -1)
 	})
 }

@@ -1,0 +1,71 @@
+package rest
+
+import (
+	"errors"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
+	. "github.com/garrison-ctrl/garrison/rest/resource"
+)
+
+// services declares /services (management API): what identities may dial
+// or bind, as service policies allow. A service names configs by id, at
+// most one of each config type. The management view has no identity, so
+// permissions, posture queries and the resolved config map are empty; the
+// client API computes them per identity.
+func (s *Server) services() *Resource {
+	return &Resource{
+		Kind: fsm.KindService, Path: "services",
+		Fields: []Field{
+			{Name: "name", Proto: "name", Type: String, Required: Always, NotNull: true, Index: fsm.ServiceName},
+			{Name: "roleAttributes", Proto: "role_attributes", Type: Strings, Index: fsm.ServiceRoleAttributes},
+			// Ids of configs; checkService names a bad one, the store
+			// keeps a config a service uses from being deleted.
+			{Name: "configs", Proto: "configs", Type: Strings, NoFilter: true},
+			{Name: "encryptionRequired", Proto: "encryption_required", Type: Bool, Required: OnCreate},
+			// OpenZiti's default strategy, whose name is all it needs here:
+			// there is no data plane to apply it.
+			{Name: "terminatorStrategy", Proto: "terminator_strategy", Type: String, Default: "smartrouting"},
+			{Name: "maxIdleTimeMillis", Proto: "max_idle_time_millis", Type: Int, Min: 0, Max: 1 << 53},
+			{Name: "permissions", Type: Strings, Access: ReadOnly, NoFilter: true,
+				Get: func(*fsm.Reader, *fsm.Record) any { return []string{} }},
+			{Name: "postureQueries", Type: Strings, Access: ReadOnly, NoFilter: true,
+				Get: func(*fsm.Reader, *fsm.Record) any { return []any{} }},
+			{Name: "config", Type: Object, Access: ReadOnly, NoFilter: true,
+				Get: func(*fsm.Reader, *fsm.Record) any { return map[string]any{} }},
+		},
+		Check: checkService,
+	}
+}
+
+// checkService refuses a config id that names no config (400 naming the
+// field, where OpenZiti answers 404), one listed twice, and two configs of
+// one config type. A config's type never changes, so the check stays true;
+// a config deleted meanwhile fails the write in the store.
+func checkService(w *Write) error {
+	if w.Mode != Create && !w.Changes("configs") {
+		return nil
+	}
+	seenType := map[string]string{}
+	seenID := map[string]bool{}
+	for _, id := range w.Body.(*pb.Service).GetConfigs() {
+		if seenID[id] {
+			return api.Invalid("configs", "lists config "+id+" twice", id)
+		}
+		seenID[id] = true
+		rec, err := w.Reader.Get(fsm.KindConfig, id)
+		if errors.Is(err, fsm.ErrNotFound) {
+			return api.Invalid("configs", "no config with this id exists", id)
+		}
+		if err != nil {
+			return err
+		}
+		typ := rec.Body.(*pb.Config).GetConfigTypeId()
+		if other, ok := seenType[typ]; ok {
+			return api.Invalid("configs", "configs "+other+" and "+id+" are of the same config type; a service takes one of each", id)
+		}
+		seenType[typ] = id
+	}
+	return nil
+}
