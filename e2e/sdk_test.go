@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,8 +82,9 @@ func sdkEnroll(jwtText, password string) (*ziti.Config, *ziti.EnrollmentClaims, 
 }
 
 // sdkLogin logs in with cfg at ztAPI (an Edge Client API URL) and checks
-// that the SDK sees identity name and its (empty) service list.
-func sdkLogin(t *testing.T, cfg *ziti.Config, ztAPI, name string) {
+// that the SDK sees identity name and, as its policies say, the services
+// in want (name → permissions; none if nil).
+func sdkLogin(t *testing.T, cfg *ziti.Config, ztAPI, name string, want ...map[string]string) {
 	t.Helper()
 	c := *cfg
 	c.ZtAPI, c.ZtAPIs = ztAPI, nil
@@ -98,8 +101,24 @@ func sdkLogin(t *testing.T, cfg *ziti.Config, ztAPI, name string) {
 		t.Fatalf("current identity at %s: %v %+v", ztAPI, err, ident)
 	}
 	services, err := ctx.GetServices()
-	if err != nil || len(services) != 0 {
-		t.Fatalf("services at %s: %v %d", ztAPI, err, len(services))
+	if err != nil {
+		t.Fatalf("services at %s: %v", ztAPI, err)
+	}
+	got := map[string]string{}
+	for _, svc := range services {
+		var perms []string
+		for _, p := range svc.Permissions {
+			perms = append(perms, string(p))
+		}
+		slices.Sort(perms)
+		got[*svc.Name] = strings.Join(perms, ",")
+	}
+	expect := map[string]string{}
+	if len(want) > 0 {
+		expect = want[0]
+	}
+	if !maps.Equal(got, expect) {
+		t.Fatalf("%s's services at %s: %v, want %v", name, ztAPI, got, expect)
 	}
 }
 
@@ -203,10 +222,13 @@ func TestSDKEnrollsAndLogsInThroughLoadBalancer(t *testing.T) {
 	for _, n := range c.Nodes {
 		bases = append(bases, n.URL())
 	}
+	enrolled := map[string]*ziti.Config{}
+	ids := map[string]string{}
 	for i, base := range bases {
 		for _, method := range []string{"ott", "updb"} {
 			name := fmt.Sprintf("sdk-%s-%d", method, i)
-			_, jwtText := newEnrollment(t, c, base, admin, name, method)
+			id, jwtText := newEnrollment(t, c, base, admin, name, method)
+			ids[name] = id
 			verifyWithEveryNode(t, c, jwtText)
 			cfg, claims, err := sdkEnroll(jwtText, name+"-password")
 			if err != nil {
@@ -218,7 +240,27 @@ func TestSDKEnrollsAndLogsInThroughLoadBalancer(t *testing.T) {
 			for _, login := range bases {
 				sdkLogin(t, cfg, clientAPI(login), name)
 			}
+			enrolled[name] = cfg
 		}
+	}
+
+	// A policy lets one of them dial a service and another bind it; the
+	// SDK lists exactly that, on every node, at once.
+	st, svc, _ := c.Do("POST", c.Nodes[2].URL()+"/edge/management/v1/services", admin, map[string]any{"name": "sdk-web", "encryptionRequired": true, "roleAttributes": []string{"sdk"}})
+	if st != http.StatusCreated {
+		t.Fatalf("create service: %d %v", st, svc)
+	}
+	for name, typ := range map[string]string{"sdk-ott-0": "Dial", "sdk-updb-1": "Bind"} {
+		st, body, _ := c.Do("POST", c.Nodes[1].URL()+"/edge/management/v1/service-policies", admin, map[string]any{
+			"name": "sdk-" + typ, "type": typ, "semantic": "AnyOf", "identityRoles": []string{"@" + ids[name]}, "serviceRoles": []string{"#sdk"}})
+		if st != http.StatusCreated {
+			t.Fatalf("create policy: %d %v", st, body)
+		}
+	}
+	for _, login := range bases {
+		sdkLogin(t, enrolled["sdk-ott-0"], clientAPI(login), "sdk-ott-0", map[string]string{"sdk-web": "Dial"})
+		sdkLogin(t, enrolled["sdk-updb-1"], clientAPI(login), "sdk-updb-1", map[string]string{"sdk-web": "Bind"})
+		sdkLogin(t, enrolled["sdk-ott-1"], clientAPI(login), "sdk-ott-1")
 	}
 
 	// ottca: a certificate from a verified third-party CA, enrolled by the

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -162,7 +163,7 @@ func (s *Store) applyOp(j *journal, ts int64, op *pb.Op) (*pb.Result, error) {
 		if d.GetSkipMissing() && j.get(entityBucket(d.GetType()), []byte(d.GetId())) == nil {
 			return ok(), nil
 		}
-		return s.delete(j, d.GetType(), d.GetId())
+		return s.delete(j, ts, d.GetType(), d.GetId())
 	case *pb.Op_Expect:
 		return s.expect(j, k.Expect)
 	}
@@ -366,10 +367,22 @@ func (s *Store) write(j *journal, kind *Kind, e, old *pb.Entity, oldBody, body p
 	if err := j.put(entityBucket(kind.Name), id, raw); err != nil {
 		return nil, err
 	}
+	if kind.Access {
+		if err := touchAccess(j, e.GetUpdatedAt()); err != nil {
+			return nil, err
+		}
+	}
 	return ok(), nil
 }
 
-func (s *Store) delete(j *journal, kindName, id string) (*pb.Result, error) {
+// touchAccess records ts, a command's time, as the last access change.
+func touchAccess(j *journal, ts int64) error {
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], uint64(ts))
+	return j.put(metaBucket, []byte(accessKey), buf[:])
+}
+
+func (s *Store) delete(j *journal, ts int64, kindName, id string) (*pb.Result, error) {
 	kind, err := s.knownKind(kindName)
 	if err != nil {
 		return nil, err
@@ -387,14 +400,23 @@ func (s *Store) delete(j *journal, kindName, id string) (*pb.Result, error) {
 		if len(ids) == 0 {
 			continue
 		}
-		if dep.ref.OnDelete == Restrict {
+		switch dep.ref.OnDelete {
+		case Restrict:
 			return failure(pb.Result_REFERENCED, dep.ref.Field, id,
 				fmt.Sprintf("%s %s is still referenced by %d %s", kind.Name, id, len(ids), dep.kind.Name)), nil
-		}
-		for _, depID := range ids {
-			res, err := s.delete(j, dep.kind.Name, depID)
-			if err != nil || res.GetCode() != pb.Result_OK {
-				return res, err
+		case Drop:
+			for _, depID := range ids {
+				res, err := s.dropRef(j, ts, dep.kind, dep.ref, depID, id)
+				if err != nil || res.GetCode() != pb.Result_OK {
+					return res, err
+				}
+			}
+		default:
+			for _, depID := range ids {
+				res, err := s.delete(j, ts, dep.kind.Name, depID)
+				if err != nil || res.GetCode() != pb.Result_OK {
+					return res, err
+				}
 			}
 		}
 	}
@@ -409,7 +431,24 @@ func (s *Store) delete(j *journal, kindName, id string) (*pb.Result, error) {
 	if err := j.delete(entityBucket(kind.Name), bid); err != nil {
 		return nil, err
 	}
+	if kind.Access {
+		if err := touchAccess(j, ts); err != nil {
+			return nil, err
+		}
+	}
 	return ok(), nil
+}
+
+// dropRef rewrites referring entity depID without its reference to target.
+func (s *Store) dropRef(j *journal, ts int64, kind *Kind, ref Ref, depID, target string) (*pb.Result, error) {
+	old, oldBody, err := s.load(j, kind, depID)
+	if err != nil || old == nil {
+		return ok(), err
+	}
+	body := proto.Clone(oldBody)
+	ref.Drop(body, target)
+	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: ts, Tags: old.GetTags()}
+	return s.write(j, kind, stored, old, oldBody, body)
 }
 
 // load reads an entity inside the write transaction; nil if absent.

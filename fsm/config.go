@@ -16,8 +16,9 @@ var (
 )
 
 var configKind = Kind{
-	Name: KindConfig,
-	New:  func() proto.Message { return &pb.Config{} },
+	Access: true,
+	Name:   KindConfig,
+	New:    func() proto.Message { return &pb.Config{} },
 	Indexes: []Index{
 		ConfigName.Index("name", func(m proto.Message) []string {
 			return keysOf(m.(*pb.Config).GetName())

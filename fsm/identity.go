@@ -19,8 +19,9 @@ var (
 )
 
 var identityKind = Kind{
-	Name: KindIdentity,
-	New:  func() proto.Message { return &pb.Identity{} },
+	Access: true,
+	Name:   KindIdentity,
+	New:    func() proto.Message { return &pb.Identity{} },
 	Indexes: []Index{
 		IdentityName.Index("name", func(m proto.Message) []string {
 			return keysOf(m.(*pb.Identity).GetName())

@@ -23,6 +23,9 @@ type Kind struct {
 	Indexes []Index
 	// Refs are this type's pointers to other entities.
 	Refs []Ref
+	// Access marks the kinds whose writes can change which services an
+	// identity may reach: each write records its time (AccessChangedAt).
+	Access bool
 }
 
 // Index maps values derived from a body to entity ids. Indexes are declared
@@ -95,6 +98,9 @@ const (
 	Cascade DeleteRule = iota
 	// Restrict refuses to delete a target that is still referenced.
 	Restrict
+	// Drop removes the reference from each referring entity (Ref.Drop),
+	// which stays: a policy naming a deleted identity by id.
+	Drop
 )
 
 // Ref declares that entities of a kind point at entities of Target through
@@ -110,6 +116,9 @@ type Ref struct {
 	Target string
 	// OnDelete is applied when the target is deleted.
 	OnDelete DeleteRule
+	// Drop, for OnDelete Drop, removes the reference to target from a
+	// referring entity's body in place. It must be deterministic.
+	Drop func(body proto.Message, target string)
 }
 
 // TagIndex is the index every kind keeps on its tags. Its keys are
@@ -166,6 +175,7 @@ func allKinds() []*Kind {
 		&configTypeKind,
 		&configKind,
 		&serviceKind,
+		&servicePolicyKind,
 	}
 }
 

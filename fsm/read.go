@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -234,4 +235,16 @@ func (s *Store) IndexKeys(h IndexRef, rec *Record) []string {
 		return nil
 	}
 	return ix.Keys(rec.Body)
+}
+
+// AccessChangedAt is the time of the last write that could change which
+// services an identity may reach (Kind.Access), zero if none: what
+// /current-api-session/service-updates answers, conservatively for every
+// identity. It is replicated state, the same on every node.
+func (r *Reader) AccessChangedAt() time.Time {
+	v := r.tx.Bucket([]byte(metaBucket)).Get([]byte(accessKey))
+	if len(v) != 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
 }

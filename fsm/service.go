@@ -19,8 +19,9 @@ var (
 )
 
 var serviceKind = Kind{
-	Name: KindService,
-	New:  func() proto.Message { return &pb.Service{} },
+	Access: true,
+	Name:   KindService,
+	New:    func() proto.Message { return &pb.Service{} },
 	Indexes: []Index{
 		ServiceName.Index("name", func(m proto.Message) []string {
 			return keysOf(m.(*pb.Service).GetName())

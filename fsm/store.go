@@ -27,6 +27,8 @@ import (
 const (
 	metaBucket = "meta"
 	appliedKey = "applied"
+	// accessKey holds the command time of the last write to an Access kind.
+	accessKey = "accessChangedAt"
 )
 
 func entityBucket(kind string) string       { return "e/" + kind }
@@ -150,6 +152,9 @@ func (s *Store) register(kinds []*Kind) error {
 			}
 			if _, ok := s.kinds[r.Target]; !ok {
 				return fmt.Errorf("kind %s: reference to unknown kind %q", k.Name, r.Target)
+			}
+			if r.OnDelete == Drop && r.Drop == nil {
+				return fmt.Errorf("kind %s: reference to %s drops on delete but has no Drop", k.Name, r.Target)
 			}
 			s.referrers[r.Target] = append(s.referrers[r.Target], referrer{kind: k, ref: r})
 		}

@@ -101,6 +101,16 @@ func crudCases() map[string]crudCase {
 				return map[string]any{"name": c["name"].(string) + "-put", "data": map[string]any{"port": float64(8443)}}
 			},
 		},
+		"service-policies": {
+			res: (*Server).servicePolicies,
+			create: func(*testing.T, *testEnv) map[string]any {
+				return map[string]any{"name": uniq("rt-sp"), "type": "Dial", "semantic": "AnyOf", "identityRoles": []any{"#all"}, "serviceRoles": []any{"#web"}}
+			},
+			patch: map[string]any{"semantic": "AllOf"},
+			put: func(c map[string]any) map[string]any {
+				return map[string]any{"name": c["name"].(string) + "-put", "type": "Bind", "semantic": "AllOf"}
+			},
+		},
 		"services": {
 			res: (*Server).services,
 			create: func(*testing.T, *testEnv) map[string]any {

@@ -68,7 +68,7 @@ func (s *Server) routes() []route {
 		{get, edgeAPIs, "/current-identity", session, api.Handle(s.currentIdentity)},
 		// What an identity may reach: empty until services and policies
 		// exist (the SDKs list them right after logging in).
-		{get, clientAPI, "/services", session, h.Empty(nil)},
+		{get, clientAPI, "/services", session, api.Handle(s.clientServices)},
 		{get, clientAPI, "/current-identity/edge-routers", session, h.Empty(nil)},
 		{get, clientAPI, "/current-api-session/service-updates", session, api.Handle(s.serviceUpdates)},
 
@@ -178,11 +178,24 @@ func (s *Server) routes() []route {
 		{del, mgmtAPI, "/services/{id}", admin, h.Delete(r.services)},
 		{get, mgmtAPI, "/services/{id}/configs", admin, h.Named(r.services, r.configs, "configs")},
 		{get, mgmtAPI, "/services/{id}/edge-routers", admin, h.Empty(r.services)},
-		{get, mgmtAPI, "/services/{id}/identities", admin, h.Empty(r.services)},
-		{get, mgmtAPI, "/services/{id}/service-policies", admin, h.Empty(r.services)},
+		{get, mgmtAPI, "/services/{id}/identities", admin, h.Related(r.services, r.identities, reachingIdentities)},
+		{get, mgmtAPI, "/services/{id}/service-policies", admin, h.Related(r.services, r.servicePolicies, serviceServicePolicies)},
 		{get, mgmtAPI, "/services/{id}/service-edge-router-policies", admin, h.Empty(r.services)},
 		{get, mgmtAPI, "/services/{id}/terminators", admin, h.Empty(r.services)},
 		{get, mgmtAPI, "/service-role-attributes", admin, h.IndexKeys(fsm.ServiceRoleAttributes)},
+
+		// servicepolicies.go
+		{get, mgmtAPI, "/service-policies", admin, h.List(r.servicePolicies)},
+		{post, mgmtAPI, "/service-policies", admin, h.Create(r.servicePolicies)},
+		{get, mgmtAPI, "/service-policies/{id}", admin, h.Detail(r.servicePolicies)},
+		{put, mgmtAPI, "/service-policies/{id}", admin, h.Update(r.servicePolicies)},
+		{patch, mgmtAPI, "/service-policies/{id}", admin, h.Patch(r.servicePolicies)},
+		{del, mgmtAPI, "/service-policies/{id}", admin, h.Delete(r.servicePolicies)},
+		{get, mgmtAPI, "/service-policies/{id}/identities", admin, h.Related(r.servicePolicies, r.identities, policyIdentities)},
+		{get, mgmtAPI, "/service-policies/{id}/services", admin, h.Related(r.servicePolicies, r.services, policyServices)},
+		{get, mgmtAPI, "/service-policies/{id}/posture-checks", admin, h.Empty(r.servicePolicies)},
+		{get, mgmtAPI, "/identities/{id}/service-policies", admin, h.Related(r.identities, r.servicePolicies, identityServicePolicies)},
+		{get, mgmtAPI, "/identities/{id}/services", admin, h.Related(r.identities, r.services, identityServices)},
 
 		// controllers.go, fabric_cluster.go: the cluster
 		{get, edgeAPIs, "/controllers", session, h.List(r.controllers)},

@@ -92,7 +92,7 @@ type Server struct {
 // one file each (identities.go declares identities, and so on).
 type resources struct {
 	identities, authenticators, ownAuthenticators, enrollments, apiSessions, sessionCerts,
-	cas, edgeRouters, controllers, configTypes, configs, services *resource.Resource
+	cas, edgeRouters, controllers, configTypes, configs, services, servicePolicies *resource.Resource
 }
 
 func (s *Server) declare() resources {
@@ -109,12 +109,13 @@ func (s *Server) declare() resources {
 		configTypes:       s.configTypes(),
 		configs:           s.configs(),
 		services:          s.services(),
+		servicePolicies:   s.servicePolicies(),
 	}
 }
 
 func (r *resources) all() []*resource.Resource {
 	return []*resource.Resource{r.identities, r.authenticators, r.ownAuthenticators, r.enrollments, r.apiSessions,
-		r.sessionCerts, r.cas, r.edgeRouters, r.controllers, r.configTypes, r.configs, r.services}
+		r.sessionCerts, r.cas, r.edgeRouters, r.controllers, r.configTypes, r.configs, r.services, r.servicePolicies}
 }
 
 // New returns a Server for cfg.

@@ -2,8 +2,12 @@ package rest
 
 import (
 	"errors"
+	"maps"
+	"net/http"
+	"slices"
 
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/edge"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
 	. "github.com/garrison-ctrl/garrison/rest/resource"
@@ -68,4 +72,50 @@ func checkService(w *Write) error {
 		seenType[typ] = id
 	}
 	return nil
+}
+
+// clientServices answers the client API's GET /services: the services the
+// caller's identity may dial or bind, each with its permissions, worked
+// out from the policies in the list's own read view.
+func (s *Server) clientServices(w http.ResponseWriter, r *http.Request) error {
+	identityID := callerOf(r).identity.ID
+	perms := map[string][]string{}
+	view := *s.res.services
+	view.Render = func(_ *fsm.Reader, rec *fsm.Record, out map[string]any) error {
+		out["permissions"] = perms[rec.ID]
+		return nil
+	}
+	sc := Scope{IDs: func(rd *fsm.Reader) ([]string, error) {
+		ident, err := rd.Get(fsm.KindIdentity, identityID)
+		if err != nil {
+			return nil, err
+		}
+		p, err := edge.ServicePermissions(rd, ident)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(perms, p)
+		return slices.Sorted(maps.Keys(p)), nil
+	}}
+	return s.rs.ListIn(w, r, &view, sc)
+}
+
+// reachingIdentities are the identities some service policy lets reach
+// service.
+func reachingIdentities(rd *fsm.Reader, service *fsm.Record) ([]string, error) {
+	policies, err := edge.ServiceServicePolicies(rd, service)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, sp := range policies {
+		ids, err := edge.MatchingIDs(rd, fsm.KindIdentity, fsm.IdentityRoleAttributes, sp.Identities, edge.IdentityAttrs)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			seen[id] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
 }

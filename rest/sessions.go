@@ -219,10 +219,19 @@ func (s *Server) findPasswordAuthenticator(username string) (*authenticatorRec, 
 }
 
 // serviceUpdates answers when the services the session may use last
-// changed. There are no services yet, so nothing has changed since the
-// session began: SDKs poll this and list services again only after a change.
+// changed: the later of the session's start and the last write to anything
+// that can change what an identity reaches (fsm Kind.Access). It is the
+// same for every identity, so it may move for changes that do not concern
+// this one; SDKs then list their services again, which is only work.
 func (s *Server) serviceUpdates(w http.ResponseWriter, r *http.Request) error {
-	api.WriteData(w, http.StatusOK, map[string]any{"lastChangeAt": api.Time(callerOf(r).session.CreatedAt)}, api.Meta{})
+	last := callerOf(r).session.CreatedAt
+	_ = s.store.View(func(rd *fsm.Reader) error {
+		if t := rd.AccessChangedAt(); t.After(last) {
+			last = t
+		}
+		return nil
+	})
+	api.WriteData(w, http.StatusOK, map[string]any{"lastChangeAt": api.Time(last)}, api.Meta{})
 	return nil
 }
 

@@ -299,9 +299,9 @@ func stringOf(v any) string {
 	return s
 }
 
-// What an SDK asks right after logging in, before services exist: its
-// services and edge routers (empty lists), and when its services last
-// changed (never since the session began).
+// What an SDK asks right after logging in: its services (as policies say:
+// servicepolicies_test.go), its edge routers (none: there are no
+// edge-router policies yet), and when its services last changed.
 func TestClientSessionLists(t *testing.T) {
 	e := env(t)
 	token := e.login(t, ClientBase, userUsername, userPassword)
@@ -311,12 +311,21 @@ func TestClientSessionLists(t *testing.T) {
 	if r.status != http.StatusOK || r.data()["lastChangeAt"] != created || created == "" {
 		t.Fatalf("service updates: %d %s (session created %q)", r.status, r.raw, created)
 	}
-	for _, p := range []string{"/services?limit=500&offset=0", "/current-identity/edge-routers"} {
+	// A new service moves it: the SDK lists its services again.
+	createOK(t, e, "/services", map[string]any{"name": uniq("svc-moves"), "encryptionRequired": true})
+	r = e.do(t, http.MethodGet, ClientBase+"/current-api-session/service-updates", token, nil)
+	moved, _ := r.data()["lastChangeAt"].(string)
+	mt, err1 := time.Parse(time.RFC3339Nano, moved)
+	ct, err2 := time.Parse(time.RFC3339Nano, created)
+	if r.status != http.StatusOK || err1 != nil || err2 != nil || !mt.After(ct) {
+		t.Fatalf("service updates after a new service: %d %s (session created %q)", r.status, r.raw, created)
+	}
+	for p, empty := range map[string]bool{"/services?limit=500&offset=0": false, "/current-identity/edge-routers": true} {
 		r := e.do(t, http.MethodGet, ClientBase+p, token, nil)
 		// The SDK reads meta.pagination.totalCount and fails without it.
 		pagination, _ := r.body["meta"].(map[string]any)["pagination"].(map[string]any)
 		total, ok := pagination["totalCount"].(float64)
-		if r.status != http.StatusOK || len(r.list()) != 0 || !ok || total != 0 {
+		if r.status != http.StatusOK || !ok || int(total) != len(r.list()) || (empty && total != 0) {
 			t.Fatalf("%s: %d %s", p, r.status, r.raw)
 		}
 	}

@@ -1474,6 +1474,96 @@ func (x *Service) GetMaxIdleTimeMillis() int64 {
 	return 0
 }
 
+// ServicePolicy grants the identities its identity roles match permission
+// to dial or bind the services its service roles match. A role is
+// "#attribute", "@id" or "#all"; semantic AllOf needs every role to match,
+// AnyOf one.
+type ServicePolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// type is "Dial" or "Bind".
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// semantic is "AllOf" or "AnyOf".
+	Semantic          string   `protobuf:"bytes,3,opt,name=semantic,proto3" json:"semantic,omitempty"`
+	IdentityRoles     []string `protobuf:"bytes,4,rep,name=identity_roles,json=identityRoles,proto3" json:"identity_roles,omitempty"`
+	ServiceRoles      []string `protobuf:"bytes,5,rep,name=service_roles,json=serviceRoles,proto3" json:"service_roles,omitempty"`
+	PostureCheckRoles []string `protobuf:"bytes,6,rep,name=posture_check_roles,json=postureCheckRoles,proto3" json:"posture_check_roles,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ServicePolicy) Reset() {
+	*x = ServicePolicy{}
+	mi := &file_entities_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServicePolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServicePolicy) ProtoMessage() {}
+
+func (x *ServicePolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServicePolicy.ProtoReflect.Descriptor instead.
+func (*ServicePolicy) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ServicePolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ServicePolicy) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ServicePolicy) GetSemantic() string {
+	if x != nil {
+		return x.Semantic
+	}
+	return ""
+}
+
+func (x *ServicePolicy) GetIdentityRoles() []string {
+	if x != nil {
+		return x.IdentityRoles
+	}
+	return nil
+}
+
+func (x *ServicePolicy) GetServiceRoles() []string {
+	if x != nil {
+		return x.ServiceRoles
+	}
+	return nil
+}
+
+func (x *ServicePolicy) GetPostureCheckRoles() []string {
+	if x != nil {
+		return x.PostureCheckRoles
+	}
+	return nil
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
@@ -1639,7 +1729,14 @@ const file_entities_proto_rawDesc = "" +
 	"\aconfigs\x18\x03 \x03(\tR\aconfigs\x12/\n" +
 	"\x13encryption_required\x18\x04 \x01(\bR\x12encryptionRequired\x12/\n" +
 	"\x13terminator_strategy\x18\x05 \x01(\tR\x12terminatorStrategy\x12/\n" +
-	"\x14max_idle_time_millis\x18\x06 \x01(\x03R\x11maxIdleTimeMillisB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\x14max_idle_time_millis\x18\x06 \x01(\x03R\x11maxIdleTimeMillis\"\xcf\x01\n" +
+	"\rServicePolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
+	"\bsemantic\x18\x03 \x01(\tR\bsemantic\x12%\n" +
+	"\x0eidentity_roles\x18\x04 \x03(\tR\ridentityRoles\x12#\n" +
+	"\rservice_roles\x18\x05 \x03(\tR\fserviceRoles\x12.\n" +
+	"\x13posture_check_roles\x18\x06 \x03(\tR\x11postureCheckRolesB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -1653,7 +1750,7 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),              // 0: garrison.v1.Identity
 	(*Authenticator)(nil),         // 1: garrison.v1.Authenticator
@@ -1669,15 +1766,16 @@ var file_entities_proto_goTypes = []any{
 	(*ConfigType)(nil),            // 11: garrison.v1.ConfigType
 	(*Config)(nil),                // 12: garrison.v1.Config
 	(*Service)(nil),               // 13: garrison.v1.Service
-	nil,                           // 14: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                           // 15: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                           // 16: garrison.v1.Controller.ApiAddressesEntry
+	(*ServicePolicy)(nil),         // 14: garrison.v1.ServicePolicy
+	nil,                           // 15: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                           // 16: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                           // 17: garrison.v1.Controller.ApiAddressesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	14, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	15, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	15, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	16, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	3,  // 2: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	16, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	17, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	7,  // 4: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
 	4,  // 5: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
 	6,  // [6:6] is the sub-list for method output_type
@@ -1698,7 +1796,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

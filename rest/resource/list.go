@@ -168,6 +168,12 @@ func (s *Store) List(res *Resource) http.HandlerFunc {
 // list answers a list of res within sc. defLimit is the page size when the
 // request gives none; -1 ignores the query parameters (for lists the spec
 // gives none) and lists everything in scope.
+// ListIn answers a list of res within sc, with the query's filter, sort
+// and paging: for lists whose scope depends on the caller.
+func (s *Store) ListIn(w http.ResponseWriter, r *http.Request, res *Resource, sc Scope) error {
+	return s.list(w, r, res, sc, defaultLimit)
+}
+
 func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc Scope, defLimit int64) error {
 	if defLimit < 0 {
 		defLimit = defaultLimit
@@ -179,7 +185,7 @@ func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc S
 	if aerr != nil {
 		return aerr
 	}
-	scoped := sc.By != (fsm.Multi{}) || sc.Keep != nil
+	scoped := sc.By != (fsm.Multi{}) || sc.Keep != nil || sc.IDs != nil
 	byName := res.filterIndex()
 	var page []map[string]any
 	var total int64
@@ -271,6 +277,13 @@ func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc S
 // scope's index, else those an index gives for the first usable hint of
 // the filter, else all of the kind. fn still matches each.
 func (s *Store) candidates(rd *fsm.Reader, kind string, byName map[string]*Field, sc Scope, q *query.Query, fn func(*fsm.Record) error) error {
+	if sc.IDs != nil {
+		ids, err := sc.IDs(rd)
+		if err != nil {
+			return err
+		}
+		return eachID(rd, kind, ids, fn)
+	}
 	if sc.By != (fsm.Multi{}) {
 		ids, err := rd.IDsByIndex(sc.By, sc.Key)
 		if err != nil {

@@ -43,32 +43,43 @@ func (s *Store) SubList(parent, child *Resource, by fsm.Multi) http.HandlerFunc 
 // its children by id in the string-list field proto (a service's configs),
 // with the same rules as SubList.
 func (s *Store) Named(parent, child *Resource, proto string) http.HandlerFunc {
+	return s.Related(parent, child, func(_ *fsm.Reader, rec *fsm.Record) ([]string, error) {
+		msg := rec.Body.ProtoReflect()
+		fd := msg.Descriptor().Fields().ByName(protoreflect.Name(proto))
+		if fd == nil || !fd.IsList() {
+			return nil, fmt.Errorf("%s has no list field %q", parent.Kind, proto)
+		}
+		list := msg.Get(fd).List()
+		ids := make([]string, 0, list.Len())
+		for i := range list.Len() {
+			ids = append(ids, list.Get(i).String())
+		}
+		return ids, nil
+	})
+}
+
+// Related answers GET parent.Path/{id}/child.Path with the children ids
+// names for the parent (the services a policy matches), worked out in the
+// list's read view, with the same rules as SubList.
+func (s *Store) Related(parent, child *Resource, ids func(rd *fsm.Reader, parent *fsm.Record) ([]string, error)) http.HandlerFunc {
 	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		var ids []string
-		err := s.State.View(func(rd *fsm.Reader) error {
+		if err := s.exists(parent, r); err != nil {
+			return err
+		}
+		sc := Scope{IDs: func(rd *fsm.Reader) ([]string, error) {
 			rec, err := s.load(rd, parent, r)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			msg := rec.Body.ProtoReflect()
-			fd := msg.Descriptor().Fields().ByName(protoreflect.Name(proto))
-			if fd == nil || !fd.IsList() {
-				return fmt.Errorf("%s has no list field %q", parent.Kind, proto)
+			return ids(rd, rec)
+		}}
+		if child.Scope != nil {
+			more, err := child.Scope(r)
+			if err != nil {
+				return api.As(err)
 			}
-			list := msg.Get(fd).List()
-			for i := range list.Len() {
-				ids = append(ids, list.Get(i).String())
-			}
-			return nil
-		})
-		if err != nil {
-			return api.NotFoundOr(err)
+			sc.Keep = func(rec *fsm.Record) bool { return more.keeps(s.State, rec) }
 		}
-		named := map[string]bool{}
-		for _, id := range ids {
-			named[id] = true
-		}
-		sc := Scope{Keep: func(rec *fsm.Record) bool { return named[rec.ID] }}
 		return s.list(w, r, child, sc, -1)
 	})
 }

@@ -53,6 +53,10 @@ type Scope struct {
 	Key string
 	// Keep, if set, must also accept a record.
 	Keep func(rec *fsm.Record) bool
+	// IDs, if set, are the only candidates: computed in the list's own
+	// read view (the services an identity may reach), so they agree with
+	// the records listed.
+	IDs func(rd *fsm.Reader) ([]string, error)
 }
 
 func (sc Scope) keeps(state *fsm.Store, rec *fsm.Record) bool {

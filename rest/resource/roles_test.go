@@ -22,7 +22,7 @@ func TestRoleFilterParse(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v %s: %v", c.roles, c.semantic, err)
 		}
-		if got := rf.matches(c.id, c.attrs); got != c.want {
+		if got := rf.Matches(c.id, c.attrs); got != c.want {
 			t.Errorf("%v %s on %s %v: %v, want %v", c.roles, c.semantic, c.id, c.attrs, got, c.want)
 		}
 	}
@@ -48,8 +48,8 @@ func FuzzParseRoleFilter(f *testing.F) {
 		if err != nil {
 			return
 		}
-		rf.matches("x", []string{"a", "b"})
-		if rf.all && !rf.matches("nobody", nil) {
+		rf.Matches("x", []string{"a", "b"})
+		if rf.All && !rf.Matches("nobody", nil) {
 			t.Errorf("#all did not match everything")
 		}
 	})

@@ -1,0 +1,169 @@
+package rest
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+)
+
+// userWith creates an identity with role attributes and a password and
+// returns its id and a client session token.
+func userWith(t *testing.T, e *testEnv, attrs ...string) (string, string) {
+	t.Helper()
+	name := uniq("sp-user")
+	id := newIdentity(t, e, map[string]any{"name": name, "type": "User", "isAdmin": false, "roleAttributes": attrs})
+	createOK(t, e, "/authenticators", map[string]any{"method": "updb", "identityId": id, "username": name, "password": "sp-password-1"})
+	return id, e.login(t, ClientBase, name, "sp-password-1")
+}
+
+// reachable is the client view: service name → permissions, of the
+// services named (the test environment is shared with other tests).
+func reachable(t *testing.T, e *testEnv, token string, names ...string) map[string][]string {
+	t.Helper()
+	r := e.do(t, http.MethodGet, ClientBase+"/services?limit=500", token, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("client services: %d %s", r.status, r.raw)
+	}
+	out := map[string][]string{}
+	for _, item := range r.list() {
+		var perms []string
+		for _, p := range obj(item)["permissions"].([]any) {
+			perms = append(perms, p.(string))
+		}
+		if name := obj(item)["name"].(string); slices.Contains(names, name) {
+			out[name] = perms
+		}
+	}
+	return out
+}
+
+func TestServicePoliciesGrantWhatTheirRolesMatch(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	attr := uniq("web")
+	webName, dbName, otherName := uniq("svc-web"), uniq("svc-db"), uniq("svc-other")
+	web := createOK(t, e, "/services", map[string]any{"name": webName, "encryptionRequired": true, "roleAttributes": []string{attr, "db-" + attr}})
+	db := createOK(t, e, "/services", map[string]any{"name": dbName, "encryptionRequired": true, "roleAttributes": []string{"db-" + attr}})
+	other := createOK(t, e, "/services", map[string]any{"name": otherName, "encryptionRequired": true})
+	alice, aliceTok := userWith(t, e, "staff-"+attr)
+	bob, bobTok := userWith(t, e, "staff-"+attr, "ops-"+attr)
+	eve, eveTok := userWith(t, e)
+
+	mine := []string{webName, dbName, otherName}
+	if got := reachable(t, e, aliceTok, mine...); len(got) != 0 {
+		t.Fatalf("services before any policy: %v", got)
+	}
+	// Staff may dial the web services; bob (ops and staff, AllOf) may bind
+	// the db ones; alice may bind web by id.
+	dial := createOK(t, e, "/service-policies", map[string]any{"name": uniq("sp-dial"), "type": "Dial", "semantic": "AnyOf",
+		"identityRoles": []string{"#staff-" + attr}, "serviceRoles": []string{"#" + attr}})
+	bind := createOK(t, e, "/service-policies", map[string]any{"name": uniq("sp-bind"), "type": "Bind", "semantic": "AllOf",
+		"identityRoles": []string{"#staff-" + attr, "#ops-" + attr}, "serviceRoles": []string{"#db-" + attr}})
+	byID := createOK(t, e, "/service-policies", map[string]any{"name": uniq("sp-id"), "type": "Bind", "semantic": "AnyOf",
+		"identityRoles": []string{"@" + alice}, "serviceRoles": []string{"@" + web}})
+
+	for who, c := range map[string]struct {
+		token string
+		want  map[string][]string
+	}{
+		"alice": {aliceTok, map[string][]string{webName: {"Bind", "Dial"}}},
+		"bob":   {bobTok, map[string][]string{webName: {"Bind", "Dial"}, dbName: {"Bind"}}},
+		"eve":   {eveTok, map[string][]string{}},
+	} {
+		got := reachable(t, e, c.token, mine...)
+		if len(got) != len(c.want) {
+			t.Fatalf("%s reaches %v, want %v", who, got, c.want)
+		}
+		for name, perms := range c.want {
+			if !slices.Equal(got[name], perms) {
+				t.Fatalf("%s reaches %v, want %v", who, got, c.want)
+			}
+		}
+	}
+
+	// The management sub-lists agree (counting this test's entities: the
+	// environment is shared).
+	ours := []any{web, db, other, alice, bob, eve, dial, bind, byID}
+	count := func(path string) int {
+		r := e.do(t, http.MethodGet, mgmt+path, admin, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, r.status, r.raw)
+		}
+		n := 0
+		for _, item := range r.list() {
+			if slices.Contains(ours, obj(item)["id"]) {
+				n++
+			}
+		}
+		return n
+	}
+	for path, want := range map[string]int{
+		"/service-policies/" + dial + "/identities": 2, "/service-policies/" + dial + "/services": 1,
+		"/identities/" + alice + "/service-policies": 2, "/identities/" + alice + "/services": 1,
+		"/services/" + web + "/identities": 2, "/services/" + web + "/service-policies": 3,
+	} {
+		if got := count(path); got != want {
+			t.Errorf("%s lists %d, want %d", path, got, want)
+		}
+	}
+	d := e.do(t, http.MethodGet, mgmt+"/service-policies/"+byID, admin, nil).data()
+	if disp := d["identityRolesDisplay"].([]any); len(disp) != 1 || obj(disp[0])["role"] != "@"+alice || obj(disp[0])["name"] == "@"+alice {
+		t.Fatalf("identityRolesDisplay: %v", d["identityRolesDisplay"])
+	}
+
+	// Deleting alice removes her from the policy naming her; it stays.
+	if r := e.do(t, http.MethodDelete, mgmt+"/identities/"+alice, admin, nil); r.status != http.StatusOK {
+		t.Fatalf("delete alice: %d %s", r.status, r.raw)
+	}
+	d = e.do(t, http.MethodGet, mgmt+"/service-policies/"+byID, admin, nil).data()
+	if roles := d["identityRoles"].([]any); len(roles) != 0 {
+		t.Fatalf("policy still names the deleted identity: %v", roles)
+	}
+	// Changing a service's attributes changes who reaches it at once.
+	if r := e.do(t, http.MethodPatch, mgmt+"/services/"+web, admin, map[string]any{"roleAttributes": []string{}}); r.status != http.StatusOK {
+		t.Fatalf("patch service: %d %s", r.status, r.raw)
+	}
+	if got := reachable(t, e, bobTok, mine...); len(got) != 1 || !slices.Equal(got[dbName], []string{"Bind"}) {
+		t.Fatalf("bob after the web service lost its attributes: %v", got)
+	}
+}
+
+func TestServicePolicyBadInputStoresNothing(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	before := e.count(t, fsm.KindServicePolicy)
+	base := func(extra map[string]any) map[string]any {
+		b := map[string]any{"name": uniq("sp-bad"), "type": "Dial", "semantic": "AnyOf", "identityRoles": []string{"#a"}, "serviceRoles": []string{"#b"}}
+		for k, v := range extra {
+			b[k] = v
+		}
+		return b
+	}
+	for what, c := range map[string]struct {
+		body  map[string]any
+		field string
+	}{
+		"unknown type":           {base(map[string]any{"type": "Listen"}), "type"},
+		"unknown semantic":       {base(map[string]any{"semantic": "SomeOf"}), "semantic"},
+		"role without a prefix":  {base(map[string]any{"identityRoles": []string{"web"}}), "identityRoles"},
+		"empty attribute":        {base(map[string]any{"serviceRoles": []string{"#"}}), "serviceRoles"},
+		"#all with another role": {base(map[string]any{"identityRoles": []string{"#all", "#a"}}), "identityRoles"},
+		"@ of no identity":       {base(map[string]any{"identityRoles": []string{"@no-such-identity"}}), "identityRoles"},
+		"@ of no service":        {base(map[string]any{"serviceRoles": []string{"@no-such-service"}}), "serviceRoles"},
+		"@ of a posture check":   {base(map[string]any{"postureCheckRoles": []string{"@pc"}}), "postureCheckRoles"},
+		"missing type":           {base(map[string]any{"type": nil}), "type"},
+	} {
+		body := c.body
+		for k, v := range body {
+			if v == nil {
+				delete(body, k)
+			}
+		}
+		wantFieldError(t, what, e.do(t, http.MethodPost, mgmt+"/service-policies", admin, body), c.field)
+	}
+	if n := e.count(t, fsm.KindServicePolicy); n != before {
+		t.Fatalf("refused policies were stored: %d → %d", before, n)
+	}
+}
