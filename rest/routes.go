@@ -69,6 +69,7 @@ func (s *Server) routes() []route {
 		// What an identity may reach: empty until services and policies
 		// exist (the SDKs list them right after logging in).
 		{get, clientAPI, "/services", session, api.Handle(s.clientServices)},
+		{get, clientAPI, "/services/{id}", session, api.Handle(s.clientService)},
 		{get, clientAPI, "/current-identity/edge-routers", session, h.Empty(nil)},
 		{get, clientAPI, "/current-api-session/service-updates", session, api.Handle(s.serviceUpdates)},
 

@@ -167,3 +167,45 @@ func TestServicePolicyBadInputStoresNothing(t *testing.T) {
 		t.Fatalf("refused policies were stored: %d → %d", before, n)
 	}
 }
+
+// The client's view of a service carries the data of its configs of the
+// types the session asked for at login or the request asks for, by id or
+// name; GET /services/{id} answers only a service the caller may reach.
+func TestClientServiceConfigs(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	hostType := createOK(t, e, "/config-types", map[string]any{"name": uniq("host.v1")})
+	hostName := e.do(t, http.MethodGet, mgmt+"/config-types/"+hostType, admin, nil).data()["name"].(string)
+	interceptType := createOK(t, e, "/config-types", map[string]any{"name": uniq("intercept.v1")})
+	host := createOK(t, e, "/configs", map[string]any{"name": uniq("h"), "configTypeId": hostType, "data": map[string]any{"port": 8443}})
+	intercept := createOK(t, e, "/configs", map[string]any{"name": uniq("i"), "configTypeId": interceptType, "data": map[string]any{"addresses": []string{"web.ziti"}}})
+	attr := uniq("cfg-svc")
+	svc := createOK(t, e, "/services", map[string]any{"name": uniq("svc-cfg"), "encryptionRequired": true, "roleAttributes": []string{attr}, "configs": []string{host, intercept}})
+	hidden := createOK(t, e, "/services", map[string]any{"name": uniq("svc-hidden"), "encryptionRequired": true})
+	ident, _ := userWith(t, e)
+	createOK(t, e, "/service-policies", map[string]any{"name": uniq("sp-cfg"), "type": "Dial", "semantic": "AnyOf",
+		"identityRoles": []string{"@" + ident}, "serviceRoles": []string{"#" + attr}})
+	name := e.do(t, http.MethodGet, mgmt+"/identities/"+ident, admin, nil).data()["name"].(string)
+	// A session asking for the host type by name at login.
+	r := e.do(t, http.MethodPost, ClientBase+"/authenticate?method=password", "", map[string]any{"username": name, "password": "sp-password-1", "configTypes": []string{hostName}})
+	if r.status != http.StatusOK {
+		t.Fatalf("login: %d %s", r.status, r.raw)
+	}
+	token := r.data()["token"].(string)
+	d := e.do(t, http.MethodGet, ClientBase+"/services/"+svc, token, nil)
+	cfg, _ := d.data()["config"].(map[string]any)
+	if d.status != http.StatusOK || len(cfg) != 1 || obj(cfg[hostName])["port"] != float64(8443) {
+		t.Fatalf("service detail config: %d %s", d.status, d.raw)
+	}
+	// The request asks for the other type too, by id.
+	l := e.do(t, http.MethodGet, ClientBase+"/services?configTypes="+interceptType, token, nil)
+	if l.status != http.StatusOK || len(l.list()) == 0 {
+		t.Fatalf("services with configTypes: %d %s", l.status, l.raw)
+	}
+	for _, item := range l.list() {
+		if obj(item)["id"] == svc && len(obj(obj(item)["config"])) != 2 {
+			t.Fatalf("config with both types: %v", obj(item)["config"])
+		}
+	}
+	wantError(t, "a service the caller may not reach", e.do(t, http.MethodGet, ClientBase+"/services/"+hidden, token, nil), http.StatusNotFound, "NOT_FOUND")
+}

@@ -1,10 +1,13 @@
 package rest
 
 import (
+	"encoding/json"
 	"errors"
 	"maps"
 	"net/http"
 	"slices"
+
+	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/edge"
@@ -75,18 +78,23 @@ func checkService(w *Write) error {
 }
 
 // clientServices answers the client API's GET /services: the services the
-// caller's identity may dial or bind, each with its permissions, worked
-// out from the policies in the list's own read view.
+// caller's identity may dial or bind, each with its permissions and its
+// configs of the types the session asked for at login or the request asks
+// for (configTypes, by id or name, "all" for every type), worked out from
+// the policies in the list's own read view.
 func (s *Server) clientServices(w http.ResponseWriter, r *http.Request) error {
-	identityID := callerOf(r).identity.ID
+	c := callerOf(r)
+	asked := append(slices.Clone(c.sess.GetConfigTypes()), r.URL.Query()["configTypes"]...)
 	perms := map[string][]string{}
 	view := *s.res.services
-	view.Render = func(_ *fsm.Reader, rec *fsm.Record, out map[string]any) error {
+	view.Render = func(rd *fsm.Reader, rec *fsm.Record, out map[string]any) error {
 		out["permissions"] = perms[rec.ID]
-		return nil
+		cfg, err := serviceConfig(rd, rec.Body.(*pb.Service), asked)
+		out["config"] = cfg
+		return err
 	}
 	sc := Scope{IDs: func(rd *fsm.Reader) ([]string, error) {
-		ident, err := rd.Get(fsm.KindIdentity, identityID)
+		ident, err := rd.Get(fsm.KindIdentity, c.identity.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -98,6 +106,69 @@ func (s *Server) clientServices(w http.ResponseWriter, r *http.Request) error {
 		return slices.Sorted(maps.Keys(p)), nil
 	}}
 	return s.rs.ListIn(w, r, &view, sc)
+}
+
+// clientService answers the client API's GET /services/{id}: a service the
+// caller may reach, as the list renders it; 404 for any other.
+func (s *Server) clientService(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	id := mux.Vars(r)["id"]
+	var out map[string]any
+	err := s.store.View(func(rd *fsm.Reader) error {
+		ident, err := rd.Get(fsm.KindIdentity, c.identity.ID)
+		if err != nil {
+			return err
+		}
+		perms, err := edge.ServicePermissions(rd, ident)
+		if err != nil {
+			return err
+		}
+		if _, ok := perms[id]; !ok {
+			return fsm.ErrNotFound
+		}
+		rec, err := rd.Get(fsm.KindService, id)
+		if err != nil {
+			return err
+		}
+		if out, err = s.res.services.RenderRecord(rd, rec); err != nil {
+			return err
+		}
+		out["permissions"] = perms[id]
+		out["config"], err = serviceConfig(rd, rec.Body.(*pb.Service), c.sess.GetConfigTypes())
+		return err
+	})
+	if err != nil {
+		return api.NotFoundOr(err)
+	}
+	api.WriteData(w, http.StatusOK, out, api.Meta{})
+	return nil
+}
+
+// serviceConfig maps config type names to the data of the service's
+// configs of the asked types (ids or names; "all": every type).
+func serviceConfig(rd *fsm.Reader, svc *pb.Service, asked []string) (map[string]any, error) {
+	out := map[string]any{}
+	if len(asked) == 0 || len(svc.GetConfigs()) == 0 {
+		return out, nil
+	}
+	all := slices.Contains(asked, "all")
+	for _, id := range svc.GetConfigs() {
+		rec, err := rd.Get(fsm.KindConfig, id)
+		if err != nil {
+			continue // deleted meanwhile: the store keeps used ones, so not in one view
+		}
+		cfg := rec.Body.(*pb.Config)
+		typ, err := rd.Get(fsm.KindConfigType, cfg.GetConfigTypeId())
+		if err != nil {
+			continue
+		}
+		name := typ.Body.(*pb.ConfigType).GetName()
+		if !all && !slices.Contains(asked, typ.ID) && !slices.Contains(asked, name) {
+			continue
+		}
+		out[name] = json.RawMessage(cfg.GetDataJson())
+	}
+	return out, nil
 }
 
 // reachingIdentities are the identities some service policy lets reach

@@ -457,7 +457,7 @@ func TestReusedValidator(t *testing.T) {
 
 // TestDeviations checks the corrections listed by Deviations.
 func TestDeviations(t *testing.T) {
-	if len(Deviations()) != 2 {
+	if len(Deviations()) != 3 {
 		t.Fatalf("Deviations() = %q", Deviations())
 	}
 	for _, load := range []func() (*Spec, error){Client, Management, Fabric} {
@@ -485,6 +485,17 @@ func TestDeviations(t *testing.T) {
 	mustPass(t, ValidateHTTP("GET", p, 200, controllers(t, map[string]string{"tags": `{"a": "b", "c": false, "d": null}`})))
 	mustFail(t, ValidateHTTP("GET", p, 200, controllers(t, map[string]string{"tags": `{"a": ["b"]}`})), "data.0.tags.a")
 	mustFail(t, ValidateHTTP("GET", p, 200, controllers(t, map[string]string{"tags": `{"a": 1}`})), "data.0.tags.a")
+	// serviceDetail.config: a map of config type name to the config's data,
+	// whose values are any JSON; each config is still an object.
+	service := func(config string) []byte {
+		return []byte(`{"data": {"_links": {}, "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+			"id": "s1", "tags": {}, "name": "web", "maxIdleTimeMillis": 0, "terminatorStrategy": "smartrouting",
+			"roleAttributes": [], "permissions": ["Dial"], "configs": ["c1"], "encryptionRequired": true,
+			"postureQueries": [], "config": ` + config + `}, "meta": {}}`)
+	}
+	const sp = "/edge/client/v1/services/s1"
+	mustPass(t, ValidateHTTP("GET", sp, 200, service(`{"host.v1": {"port": 8443, "addresses": ["a"], "tls": {"on": true}}}`)))
+	mustFail(t, ValidateHTTP("GET", sp, 200, service(`{"host.v1": 8443}`)), "data.config.host.v1")
 }
 
 func TestConcurrent(t *testing.T) {

@@ -259,6 +259,37 @@ var deviations = []deviation{
 			s.Properties["href"] = h
 		},
 	},
+	{
+		definition: "serviceDetail",
+		reason: "serviceDetail.config declares each config's values {type: object}, but they are " +
+			"the config's data, any JSON (" + `{"host.v1": {"port": 8443}}` + "), as the description " +
+			"says, OpenZiti returns and the generated clients decode (map[string]interface{}); " +
+			"the values are accepted as any JSON",
+		applies: func(s *spec.Schema) bool { return serviceConfigSchema(s) != nil },
+		fix: func(s *spec.Schema) {
+			inner := serviceConfigSchema(s)
+			inner.AdditionalProperties = &spec.SchemaOrBool{Allows: true, Schema: new(spec.Schema)}
+		},
+	},
+}
+
+// serviceConfigSchema is the schema of one config in serviceDetail.config
+// (a map of config type name to config data) when it declares its values
+// as objects, nil otherwise.
+func serviceConfigSchema(s *spec.Schema) *spec.Schema {
+	for i := range s.AllOf {
+		cfg, ok := s.AllOf[i].Properties["config"]
+		if !ok || cfg.AdditionalProperties == nil || cfg.AdditionalProperties.Schema == nil {
+			continue
+		}
+		inner := cfg.AdditionalProperties.Schema
+		if ap := inner.AdditionalProperties; ap != nil && ap.Schema != nil && len(ap.Schema.Type) == 1 && ap.Schema.Type[0] == "object" {
+			// The map in s.AllOf[i].Properties holds copies: write back.
+			s.AllOf[i].Properties["config"] = cfg
+			return s.AllOf[i].Properties["config"].AdditionalProperties.Schema
+		}
+	}
+	return nil
 }
 
 // Deviations describes the corrections applied on load to definitions that
