@@ -21,8 +21,9 @@ var (
 )
 
 var edgeRouterKind = Kind{
-	Name: KindEdgeRouter,
-	New:  func() proto.Message { return &pb.EdgeRouter{} },
+	Access: true,
+	Name:   KindEdgeRouter,
+	New:    func() proto.Message { return &pb.EdgeRouter{} },
 	Indexes: []Index{
 		EdgeRouterName.Index("name", func(m proto.Message) []string {
 			return keysOf(m.(*pb.EdgeRouter).GetName())

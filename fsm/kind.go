@@ -176,6 +176,8 @@ func allKinds() []*Kind {
 		&configKind,
 		&serviceKind,
 		&servicePolicyKind,
+		&edgeRouterPolicyKind,
+		&serviceEdgeRouterPolicyKind,
 	}
 }
 

@@ -44,42 +44,19 @@ func dropRole(roles []string, role string) []string {
 	return slices.DeleteFunc(roles, func(r string) bool { return r == role })
 }
 
-var servicePolicyKind = Kind{
-	Access: true,
-	Name:   KindServicePolicy,
-	New:    func() proto.Message { return &pb.ServicePolicy{} },
-	Indexes: []Index{
-		ServicePolicyName.Index("name", func(m proto.Message) []string {
-			return keysOf(m.(*pb.ServicePolicy).GetName())
-		}),
-		ServicePolicyIdentityRoles.Index("identityRoles", func(m proto.Message) []string {
-			return slices.Compact(slices.Sorted(slices.Values(m.(*pb.ServicePolicy).GetIdentityRoles())))
-		}),
-		ServicePolicyServiceRoles.Index("serviceRoles", func(m proto.Message) []string {
-			return slices.Compact(slices.Sorted(slices.Values(m.(*pb.ServicePolicy).GetServiceRoles())))
-		}),
-		ServicePolicyPostureRoles.Index("postureCheckRoles", func(m proto.Message) []string {
-			return slices.Compact(slices.Sorted(slices.Values(m.(*pb.ServicePolicy).GetPostureCheckRoles())))
-		}),
-		ServicePolicyIdentityIDs.Index("identityRoles", func(m proto.Message) []string {
-			return RoleIDs(m.(*pb.ServicePolicy).GetIdentityRoles())
-		}),
-		ServicePolicyServiceIDs.Index("serviceRoles", func(m proto.Message) []string {
-			return RoleIDs(m.(*pb.ServicePolicy).GetServiceRoles())
-		}),
-	},
-	// An entity named by "@id" must exist; deleting it removes it from
-	// every policy naming it, and the policy stays.
-	Refs: []Ref{
-		{Index: ServicePolicyIdentityIDs, Field: "identityRoles", Target: KindIdentity, OnDelete: Drop,
-			Drop: func(m proto.Message, id string) {
-				p := m.(*pb.ServicePolicy)
-				p.IdentityRoles = dropRole(p.IdentityRoles, "@"+id)
-			}},
-		{Index: ServicePolicyServiceIDs, Field: "serviceRoles", Target: KindService, OnDelete: Drop,
-			Drop: func(m proto.Message, id string) {
-				p := m.(*pb.ServicePolicy)
-				p.ServiceRoles = dropRole(p.ServiceRoles, "@"+id)
-			}},
-	},
+// ServicePolicySides are the role lists of service policies.
+var ServicePolicySides = struct{ Identities, Services, PostureChecks PolicySide }{
+	Identities: PolicySide{Field: "identityRoles", Roles: ServicePolicyIdentityRoles, Target: KindIdentity, IDs: ServicePolicyIdentityIDs,
+		Get: func(m proto.Message) []string { return m.(*pb.ServicePolicy).GetIdentityRoles() },
+		Set: func(m proto.Message, r []string) { m.(*pb.ServicePolicy).IdentityRoles = r }},
+	Services: PolicySide{Field: "serviceRoles", Roles: ServicePolicyServiceRoles, Target: KindService, IDs: ServicePolicyServiceIDs,
+		Get: func(m proto.Message) []string { return m.(*pb.ServicePolicy).GetServiceRoles() },
+		Set: func(m proto.Message, r []string) { m.(*pb.ServicePolicy).ServiceRoles = r }},
+	PostureChecks: PolicySide{Field: "postureCheckRoles", Roles: ServicePolicyPostureRoles,
+		Get: func(m proto.Message) []string { return m.(*pb.ServicePolicy).GetPostureCheckRoles() },
+		Set: func(m proto.Message, r []string) { m.(*pb.ServicePolicy).PostureCheckRoles = r }},
 }
+
+var servicePolicyKind = policyKind(KindServicePolicy, func() proto.Message { return &pb.ServicePolicy{} },
+	func(m proto.Message) string { return m.(*pb.ServicePolicy).GetName() }, ServicePolicyName,
+	ServicePolicySides.Identities, ServicePolicySides.Services, ServicePolicySides.PostureChecks)

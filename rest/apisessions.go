@@ -39,17 +39,19 @@ func (s *Server) apiSessions() *Resource {
 
 // summaryKinds maps the summary's names (OpenZiti's) to entity types.
 var summaryKinds = map[string]string{
-	"identities":      fsm.KindIdentity,
-	"authenticators":  fsm.KindAuthenticator,
-	"apiSessions":     fsm.KindApiSession,
-	"controllers":     fsm.KindController,
-	"configTypes":     fsm.KindConfigType,
-	"configs":         fsm.KindConfig,
-	"edgeRouters":     fsm.KindEdgeRouter,
-	"cas":             fsm.KindCa,
-	"enrollments":     fsm.KindEnrollment,
-	"services":        fsm.KindService,
-	"servicePolicies": fsm.KindServicePolicy,
+	"identities":                fsm.KindIdentity,
+	"authenticators":            fsm.KindAuthenticator,
+	"apiSessions":               fsm.KindApiSession,
+	"controllers":               fsm.KindController,
+	"configTypes":               fsm.KindConfigType,
+	"configs":                   fsm.KindConfig,
+	"edgeRouters":               fsm.KindEdgeRouter,
+	"cas":                       fsm.KindCa,
+	"enrollments":               fsm.KindEnrollment,
+	"services":                  fsm.KindService,
+	"servicePolicies":           fsm.KindServicePolicy,
+	"edgeRouterPolicies":        fsm.KindEdgeRouterPolicy,
+	"serviceEdgeRouterPolicies": fsm.KindServiceEdgeRouterPolicy,
 }
 
 // summary counts the entities of each type in this node's store.

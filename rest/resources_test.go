@@ -111,6 +111,26 @@ func crudCases() map[string]crudCase {
 				return map[string]any{"name": c["name"].(string) + "-put", "type": "Bind", "semantic": "AllOf"}
 			},
 		},
+		"edge-router-policies": {
+			res: (*Server).edgeRouterPolicies,
+			create: func(*testing.T, *testEnv) map[string]any {
+				return map[string]any{"name": uniq("rt-erp"), "semantic": "AnyOf", "identityRoles": []any{"#rt-erp"}, "edgeRouterRoles": []any{"#all"}}
+			},
+			patch: map[string]any{"semantic": "AllOf"},
+			put: func(c map[string]any) map[string]any {
+				return map[string]any{"name": c["name"].(string) + "-put", "semantic": "AllOf"}
+			},
+		},
+		"service-edge-router-policies": {
+			res: (*Server).serviceEdgeRouterPolicies,
+			create: func(*testing.T, *testEnv) map[string]any {
+				return map[string]any{"name": uniq("rt-serp"), "semantic": "AnyOf", "serviceRoles": []any{"#all"}, "edgeRouterRoles": []any{"#rt-serp"}}
+			},
+			patch: map[string]any{"semantic": "AllOf"},
+			put: func(c map[string]any) map[string]any {
+				return map[string]any{"name": c["name"].(string) + "-put", "semantic": "AllOf"}
+			},
+		},
 		"services": {
 			res: (*Server).services,
 			create: func(*testing.T, *testEnv) map[string]any {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/edge"
 	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
@@ -57,6 +58,9 @@ const (
 
 func (s *Server) routes() []route {
 	r, h := &s.res, &s.rs
+	// The policy kinds and their role lists, for the relation sub-lists.
+	sp, erp, serp := edge.ServicePolicyKind, edge.RouterPolicyKind, edge.ServiceRouterKind
+	spSides, erpSides, serpSides := fsm.ServicePolicySides, fsm.EdgeRouterPolicySides, fsm.ServiceEdgeRouterPolicySides
 	return []route{
 		// version.go, sessions.go, certauth.go: no session needed to start one
 		{get, edgeAPIs, "", static, s.version},
@@ -70,7 +74,8 @@ func (s *Server) routes() []route {
 		// exist (the SDKs list them right after logging in).
 		{get, clientAPI, "/services", session, api.Handle(s.clientServices)},
 		{get, clientAPI, "/services/{id}", session, api.Handle(s.clientService)},
-		{get, clientAPI, "/current-identity/edge-routers", session, h.Empty(nil)},
+		{get, clientAPI, "/services/{id}/edge-routers", session, api.Handle(s.clientServiceRouters)},
+		{get, clientAPI, "/current-identity/edge-routers", session, api.Handle(s.clientIdentityRouters)},
 		{get, clientAPI, "/current-api-session/service-updates", session, api.Handle(s.serviceUpdates)},
 
 		// trust.go, networkjwt.go, challenge.go: what a client checks before it trusts the network
@@ -178,10 +183,10 @@ func (s *Server) routes() []route {
 		{patch, mgmtAPI, "/services/{id}", admin, h.Patch(r.services)},
 		{del, mgmtAPI, "/services/{id}", admin, h.Delete(r.services)},
 		{get, mgmtAPI, "/services/{id}/configs", admin, h.Named(r.services, r.configs, "configs")},
-		{get, mgmtAPI, "/services/{id}/edge-routers", admin, h.Empty(r.services)},
-		{get, mgmtAPI, "/services/{id}/identities", admin, h.Related(r.services, r.identities, reachingIdentities)},
-		{get, mgmtAPI, "/services/{id}/service-policies", admin, h.Related(r.services, r.servicePolicies, serviceServicePolicies)},
-		{get, mgmtAPI, "/services/{id}/service-edge-router-policies", admin, h.Empty(r.services)},
+		{get, mgmtAPI, "/services/{id}/edge-routers", admin, h.Related(r.services, r.edgeRouters, reached(serp, serpSides.Services, edge.Services, serpSides.EdgeRouters, edge.EdgeRouters))},
+		{get, mgmtAPI, "/services/{id}/identities", admin, h.Related(r.services, r.identities, reached(sp, spSides.Services, edge.Services, spSides.Identities, edge.Identities))},
+		{get, mgmtAPI, "/services/{id}/service-policies", admin, h.Related(r.services, r.servicePolicies, matching(sp, spSides.Services, edge.Services))},
+		{get, mgmtAPI, "/services/{id}/service-edge-router-policies", admin, h.Related(r.services, r.serviceEdgeRouterPolicies, matching(serp, serpSides.Services, edge.Services))},
 		{get, mgmtAPI, "/services/{id}/terminators", admin, h.Empty(r.services)},
 		{get, mgmtAPI, "/service-role-attributes", admin, h.IndexKeys(fsm.ServiceRoleAttributes)},
 
@@ -192,11 +197,36 @@ func (s *Server) routes() []route {
 		{put, mgmtAPI, "/service-policies/{id}", admin, h.Update(r.servicePolicies)},
 		{patch, mgmtAPI, "/service-policies/{id}", admin, h.Patch(r.servicePolicies)},
 		{del, mgmtAPI, "/service-policies/{id}", admin, h.Delete(r.servicePolicies)},
-		{get, mgmtAPI, "/service-policies/{id}/identities", admin, h.Related(r.servicePolicies, r.identities, policyIdentities)},
-		{get, mgmtAPI, "/service-policies/{id}/services", admin, h.Related(r.servicePolicies, r.services, policyServices)},
+		{get, mgmtAPI, "/service-policies/{id}/identities", admin, h.Related(r.servicePolicies, r.identities, matched(sp, spSides.Identities, edge.Identities))},
+		{get, mgmtAPI, "/service-policies/{id}/services", admin, h.Related(r.servicePolicies, r.services, matched(sp, spSides.Services, edge.Services))},
 		{get, mgmtAPI, "/service-policies/{id}/posture-checks", admin, h.Empty(r.servicePolicies)},
-		{get, mgmtAPI, "/identities/{id}/service-policies", admin, h.Related(r.identities, r.servicePolicies, identityServicePolicies)},
-		{get, mgmtAPI, "/identities/{id}/services", admin, h.Related(r.identities, r.services, identityServices)},
+		{get, mgmtAPI, "/identities/{id}/service-policies", admin, h.Related(r.identities, r.servicePolicies, matching(sp, spSides.Identities, edge.Identities))},
+		{get, mgmtAPI, "/identities/{id}/services", admin, h.Related(r.identities, r.services, reached(sp, spSides.Identities, edge.Identities, spSides.Services, edge.Services))},
+
+		// servicepolicies.go: edge-router and service edge-router policies
+		{get, mgmtAPI, "/edge-router-policies", admin, h.List(r.edgeRouterPolicies)},
+		{post, mgmtAPI, "/edge-router-policies", admin, h.Create(r.edgeRouterPolicies)},
+		{get, mgmtAPI, "/edge-router-policies/{id}", admin, h.Detail(r.edgeRouterPolicies)},
+		{put, mgmtAPI, "/edge-router-policies/{id}", admin, h.Update(r.edgeRouterPolicies)},
+		{patch, mgmtAPI, "/edge-router-policies/{id}", admin, h.Patch(r.edgeRouterPolicies)},
+		{del, mgmtAPI, "/edge-router-policies/{id}", admin, h.Delete(r.edgeRouterPolicies)},
+		{get, mgmtAPI, "/edge-router-policies/{id}/identities", admin, h.Related(r.edgeRouterPolicies, r.identities, matched(erp, erpSides.Identities, edge.Identities))},
+		{get, mgmtAPI, "/edge-router-policies/{id}/edge-routers", admin, h.Related(r.edgeRouterPolicies, r.edgeRouters, matched(erp, erpSides.EdgeRouters, edge.EdgeRouters))},
+		{get, mgmtAPI, "/service-edge-router-policies", admin, h.List(r.serviceEdgeRouterPolicies)},
+		{post, mgmtAPI, "/service-edge-router-policies", admin, h.Create(r.serviceEdgeRouterPolicies)},
+		{get, mgmtAPI, "/service-edge-router-policies/{id}", admin, h.Detail(r.serviceEdgeRouterPolicies)},
+		{put, mgmtAPI, "/service-edge-router-policies/{id}", admin, h.Update(r.serviceEdgeRouterPolicies)},
+		{patch, mgmtAPI, "/service-edge-router-policies/{id}", admin, h.Patch(r.serviceEdgeRouterPolicies)},
+		{del, mgmtAPI, "/service-edge-router-policies/{id}", admin, h.Delete(r.serviceEdgeRouterPolicies)},
+		{get, mgmtAPI, "/service-edge-router-policies/{id}/services", admin, h.Related(r.serviceEdgeRouterPolicies, r.services, matched(serp, serpSides.Services, edge.Services))},
+		{get, mgmtAPI, "/service-edge-router-policies/{id}/edge-routers", admin, h.Related(r.serviceEdgeRouterPolicies, r.edgeRouters, matched(serp, serpSides.EdgeRouters, edge.EdgeRouters))},
+		{get, mgmtAPI, "/identities/{id}/edge-router-policies", admin, h.Related(r.identities, r.edgeRouterPolicies, matching(erp, erpSides.Identities, edge.Identities))},
+		{get, mgmtAPI, "/identities/{id}/edge-routers", admin, h.Related(r.identities, r.edgeRouters, reached(erp, erpSides.Identities, edge.Identities, erpSides.EdgeRouters, edge.EdgeRouters))},
+		{get, mgmtAPI, "/edge-routers/{id}/edge-router-policies", admin, h.Related(r.edgeRouters, r.edgeRouterPolicies, matching(erp, erpSides.EdgeRouters, edge.EdgeRouters))},
+		{get, mgmtAPI, "/edge-routers/{id}/identities", admin, h.Related(r.edgeRouters, r.identities, reached(erp, erpSides.EdgeRouters, edge.EdgeRouters, erpSides.Identities, edge.Identities))},
+		{get, mgmtAPI, "/edge-routers/{id}/service-edge-router-policies", admin, h.Related(r.edgeRouters, r.serviceEdgeRouterPolicies, matching(serp, serpSides.EdgeRouters, edge.EdgeRouters))},
+		{get, mgmtAPI, "/edge-routers/{id}/services", admin, h.Related(r.edgeRouters, r.services, reached(serp, serpSides.EdgeRouters, edge.EdgeRouters, serpSides.Services, edge.Services))},
+		{get, mgmtAPI, "/edge-router-role-attributes", admin, h.IndexKeys(fsm.EdgeRouterRoleAttributes)},
 
 		// controllers.go, fabric_cluster.go: the cluster
 		{get, edgeAPIs, "/controllers", session, h.List(r.controllers)},

@@ -92,30 +92,34 @@ type Server struct {
 // one file each (identities.go declares identities, and so on).
 type resources struct {
 	identities, authenticators, ownAuthenticators, enrollments, apiSessions, sessionCerts,
-	cas, edgeRouters, controllers, configTypes, configs, services, servicePolicies *resource.Resource
+	cas, edgeRouters, controllers, configTypes, configs, services, servicePolicies,
+	edgeRouterPolicies, serviceEdgeRouterPolicies *resource.Resource
 }
 
 func (s *Server) declare() resources {
 	return resources{
-		identities:        s.identities(),
-		authenticators:    s.authenticators(),
-		ownAuthenticators: s.ownAuthenticators(),
-		enrollments:       s.enrollments(),
-		apiSessions:       s.apiSessions(),
-		sessionCerts:      s.sessionCerts(),
-		cas:               s.cas(),
-		edgeRouters:       s.edgeRouters(),
-		controllers:       s.controllers(),
-		configTypes:       s.configTypes(),
-		configs:           s.configs(),
-		services:          s.services(),
-		servicePolicies:   s.servicePolicies(),
+		identities:                s.identities(),
+		authenticators:            s.authenticators(),
+		ownAuthenticators:         s.ownAuthenticators(),
+		enrollments:               s.enrollments(),
+		apiSessions:               s.apiSessions(),
+		sessionCerts:              s.sessionCerts(),
+		cas:                       s.cas(),
+		edgeRouters:               s.edgeRouters(),
+		controllers:               s.controllers(),
+		configTypes:               s.configTypes(),
+		configs:                   s.configs(),
+		services:                  s.services(),
+		servicePolicies:           s.servicePolicies(),
+		edgeRouterPolicies:        s.edgeRouterPolicies(),
+		serviceEdgeRouterPolicies: s.serviceEdgeRouterPolicies(),
 	}
 }
 
 func (r *resources) all() []*resource.Resource {
 	return []*resource.Resource{r.identities, r.authenticators, r.ownAuthenticators, r.enrollments, r.apiSessions,
-		r.sessionCerts, r.cas, r.edgeRouters, r.controllers, r.configTypes, r.configs, r.services, r.servicePolicies}
+		r.sessionCerts, r.cas, r.edgeRouters, r.controllers, r.configTypes, r.configs, r.services, r.servicePolicies,
+		r.edgeRouterPolicies, r.serviceEdgeRouterPolicies}
 }
 
 // New returns a Server for cfg.

@@ -209,3 +209,77 @@ func TestClientServiceConfigs(t *testing.T) {
 	}
 	wantError(t, "a service the caller may not reach", e.do(t, http.MethodGet, ClientBase+"/services/"+hidden, token, nil), http.StatusNotFound, "NOT_FOUND")
 }
+
+// Edge-router policies give identities routers, service edge-router
+// policies give services routers; the client sees its routers and, for a
+// service it may reach, the routers both allow. Router enrollments never
+// show in the client's view.
+func TestRouterPolicies(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	tag := uniq("erp")
+	r1 := createOK(t, e, "/edge-routers", map[string]any{"name": uniq("er1"), "roleAttributes": []string{tag, tag + "-svc"}})
+	r2 := createOK(t, e, "/edge-routers", map[string]any{"name": uniq("er2"), "roleAttributes": []string{tag}})
+	r3 := createOK(t, e, "/edge-routers", map[string]any{"name": uniq("er3"), "roleAttributes": []string{tag + "-svc"}})
+	ident, token := userWith(t, e, tag+"-user")
+	svc := createOK(t, e, "/services", map[string]any{"name": uniq("svc-er"), "encryptionRequired": true, "roleAttributes": []string{tag}})
+	createOK(t, e, "/service-policies", map[string]any{"name": uniq("sp-er"), "type": "Dial", "semantic": "AnyOf",
+		"identityRoles": []string{"@" + ident}, "serviceRoles": []string{"@" + svc}})
+	erp := createOK(t, e, "/edge-router-policies", map[string]any{"name": uniq("erp"), "semantic": "AnyOf",
+		"identityRoles": []string{"#" + tag + "-user"}, "edgeRouterRoles": []string{"#" + tag}})
+	serp := createOK(t, e, "/service-edge-router-policies", map[string]any{"name": uniq("serp"), "semantic": "AnyOf",
+		"serviceRoles": []string{"@" + svc}, "edgeRouterRoles": []string{"#" + tag + "-svc"}})
+
+	var ours []string // the environment is shared: count only this test's entities
+	ids := func(r *response) []string {
+		var out []string
+		for _, item := range r.list() {
+			if id := obj(item)["id"].(string); slices.Contains(ours, id) {
+				out = append(out, id)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	ours = []string{r1, r2, r3, ident, svc, erp, serp}
+	sorted := func(s ...string) []string { slices.Sort(s); return s }
+	mine := e.do(t, http.MethodGet, ClientBase+"/current-identity/edge-routers", token, nil)
+	if got := ids(mine); !slices.Equal(got, sorted(r1, r2)) {
+		t.Fatalf("the identity's routers: %v, want %v", got, sorted(r1, r2))
+	}
+	for _, item := range mine.list() {
+		if _, leaked := obj(item)["enrollmentJwt"]; leaked {
+			t.Fatalf("the client sees a router's enrollment: %v", item)
+		}
+	}
+	both := e.do(t, http.MethodGet, ClientBase+"/services/"+svc+"/edge-routers", token, nil)
+	routers, _ := both.data()["edgeRouters"].([]any)
+	if both.status != http.StatusOK || len(routers) != 1 || obj(routers[0])["name"] == nil {
+		t.Fatalf("the service's routers for the identity: %d %s", both.status, both.raw)
+	}
+	for path, want := range map[string][]string{
+		"/edge-router-policies/" + erp + "/edge-routers":          sorted(r1, r2),
+		"/edge-router-policies/" + erp + "/identities":            {ident},
+		"/service-edge-router-policies/" + serp + "/edge-routers": sorted(r1, r3),
+		"/service-edge-router-policies/" + serp + "/services":     {svc},
+		"/identities/" + ident + "/edge-routers":                  sorted(r1, r2),
+		"/identities/" + ident + "/edge-router-policies":          {erp},
+		"/services/" + svc + "/edge-routers":                      sorted(r1, r3),
+		"/services/" + svc + "/service-edge-router-policies":      {serp},
+		"/edge-routers/" + r3 + "/services":                       {svc},
+		"/edge-routers/" + r2 + "/identities":                     {ident},
+	} {
+		r := e.do(t, http.MethodGet, mgmt+path, admin, nil)
+		if got := ids(r); r.status != http.StatusOK || !slices.Equal(got, want) {
+			t.Errorf("%s: %d %v, want %v", path, r.status, got, want)
+		}
+	}
+	// A router deleted is dropped from the policies naming it by id.
+	p := createOK(t, e, "/edge-router-policies", map[string]any{"name": uniq("erp-id"), "semantic": "AnyOf", "edgeRouterRoles": []string{"@" + r2}})
+	if r := e.do(t, http.MethodDelete, mgmt+"/edge-routers/"+r2, admin, nil); r.status != http.StatusOK {
+		t.Fatalf("delete router: %d %s", r.status, r.raw)
+	}
+	if roles := e.do(t, http.MethodGet, mgmt+"/edge-router-policies/"+p, admin, nil).data()["edgeRouterRoles"].([]any); len(roles) != 0 {
+		t.Fatalf("policy still names the deleted router: %v", roles)
+	}
+}

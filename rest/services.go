@@ -115,18 +115,7 @@ func (s *Server) clientService(w http.ResponseWriter, r *http.Request) error {
 	id := mux.Vars(r)["id"]
 	var out map[string]any
 	err := s.store.View(func(rd *fsm.Reader) error {
-		ident, err := rd.Get(fsm.KindIdentity, c.identity.ID)
-		if err != nil {
-			return err
-		}
-		perms, err := edge.ServicePermissions(rd, ident)
-		if err != nil {
-			return err
-		}
-		if _, ok := perms[id]; !ok {
-			return fsm.ErrNotFound
-		}
-		rec, err := rd.Get(fsm.KindService, id)
+		_, rec, perms, err := reachableService(rd, c.identity.ID, id)
 		if err != nil {
 			return err
 		}
@@ -142,6 +131,22 @@ func (s *Server) clientService(w http.ResponseWriter, r *http.Request) error {
 	}
 	api.WriteData(w, http.StatusOK, out, api.Meta{})
 	return nil
+}
+
+// reachableService loads identity identityID and service id, which it must
+// be allowed to reach (else fsm.ErrNotFound), with its permissions.
+func reachableService(rd *fsm.Reader, identityID, id string) (ident, svc *fsm.Record, perms map[string][]string, err error) {
+	if ident, err = rd.Get(fsm.KindIdentity, identityID); err != nil {
+		return nil, nil, nil, err
+	}
+	if perms, err = edge.ServicePermissions(rd, ident); err != nil {
+		return nil, nil, nil, err
+	}
+	if _, ok := perms[id]; !ok {
+		return nil, nil, nil, fsm.ErrNotFound
+	}
+	svc, err = rd.Get(fsm.KindService, id)
+	return ident, svc, perms, err
 }
 
 // serviceConfig maps config type names to the data of the service's
@@ -171,22 +176,76 @@ func serviceConfig(rd *fsm.Reader, svc *pb.Service, asked []string) (map[string]
 	return out, nil
 }
 
-// reachingIdentities are the identities some service policy lets reach
-// service.
-func reachingIdentities(rd *fsm.Reader, service *fsm.Record) ([]string, error) {
-	policies, err := edge.ServiceServicePolicies(rd, service)
-	if err != nil {
-		return nil, err
+// clientRouters is the client API's view of edge routers: the common
+// router properties only (never a router's enrollment), none online, since
+// there is no data plane.
+func (s *Server) clientRouters() *Resource {
+	view := *s.res.edgeRouters
+	view.Fields = slices.DeleteFunc(slices.Clone(view.Fields), func(f Field) bool {
+		return !slices.Contains([]string{"name", "cost", "noTraversal", "disabled", "appData", "isOnline"}, f.Name)
+	})
+	view.Render = func(_ *fsm.Reader, _ *fsm.Record, out map[string]any) error {
+		out["hostname"] = ""
+		out["supportedProtocols"] = map[string]any{}
+		out["syncStatus"] = syncStatusUnknown
+		return nil
 	}
-	seen := map[string]bool{}
-	for _, sp := range policies {
-		ids, err := edge.MatchingIDs(rd, fsm.KindIdentity, fsm.IdentityRoleAttributes, sp.Identities, edge.IdentityAttrs)
+	return &view
+}
+
+// clientIdentityRouters answers GET /current-identity/edge-routers: the
+// edge routers the caller's edge-router policies let it use.
+func (s *Server) clientIdentityRouters(w http.ResponseWriter, r *http.Request) error {
+	identityID := callerOf(r).identity.ID
+	return s.rs.ListIn(w, r, s.clientRouters(), Scope{IDs: func(rd *fsm.Reader) ([]string, error) {
+		ident, err := rd.Get(fsm.KindIdentity, identityID)
 		if err != nil {
 			return nil, err
 		}
-		for _, id := range ids {
-			seen[id] = true
+		return edge.IdentityRouters(rd, ident)
+	}})
+}
+
+// clientServiceRouters answers the client's GET /services/{id}/edge-routers:
+// the routers through which the caller may use a service it may reach,
+// those both its edge-router policies and the service's allow.
+func (s *Server) clientServiceRouters(w http.ResponseWriter, r *http.Request) error {
+	identityID, id := callerOf(r).identity.ID, mux.Vars(r)["id"]
+	view := s.clientRouters()
+	var routers []map[string]any
+	err := s.store.View(func(rd *fsm.Reader) error {
+		ident, svc, _, err := reachableService(rd, identityID, id)
+		if err != nil {
+			return err
 		}
+		mine, err := edge.IdentityRouters(rd, ident)
+		if err != nil {
+			return err
+		}
+		theirs, err := edge.ServiceRouters(rd, svc)
+		if err != nil {
+			return err
+		}
+		routers = []map[string]any{}
+		for _, rid := range mine {
+			if !slices.Contains(theirs, rid) {
+				continue
+			}
+			rec, err := rd.Get(fsm.KindEdgeRouter, rid)
+			if err != nil {
+				return err
+			}
+			out, err := view.RenderRecord(rd, rec)
+			if err != nil {
+				return err
+			}
+			routers = append(routers, out)
+		}
+		return nil
+	})
+	if err != nil {
+		return api.NotFoundOr(err)
 	}
-	return slices.Sorted(maps.Keys(seen)), nil
+	api.WriteData(w, http.StatusOK, map[string]any{"edgeRouters": routers}, api.Meta{})
+	return nil
 }

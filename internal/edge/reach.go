@@ -2,8 +2,10 @@ package edge
 
 import (
 	"cmp"
-	"fmt"
+	"maps"
 	"slices"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -11,50 +13,61 @@ import (
 
 // Who may reach what is worked out when asked, from the role indexes of
 // the policies and the role attribute indexes of the entities; nothing is
-// stored per identity × service. A policy can match an entity only through
-// one of its roles: #all, "@" + its id, or "#" + one of its attributes, so
-// the policies of an identity are found with a few index lookups and then
-// checked against the policy's semantic.
+// stored per identity × service or identity × router. A policy can match
+// an entity only through one of its roles: #all, "@" + its id, or "#" +
+// one of its attributes, so the policies of an entity are found with a few
+// index lookups and then checked against the policy's semantic.
 
-// ServicePolicy is a stored service policy with its parsed roles.
-type ServicePolicy struct {
-	Record     *fsm.Record
-	Policy     *pb.ServicePolicy
-	Identities *fsm.Roles
-	Services   *fsm.Roles
+// Entities describes one kind of entity that policies match.
+type Entities struct {
+	Kind string
+	// Attrs indexes the entities' role attributes.
+	Attrs fsm.Multi
+	// AttrsOf reads an entity's role attributes.
+	AttrsOf func(*fsm.Record) []string
 }
 
-func parseServicePolicy(rec *fsm.Record) (*ServicePolicy, error) {
-	p, ok := fsm.As[*pb.ServicePolicy](rec)
-	if !ok {
-		return nil, fmt.Errorf("service policy %s: unexpected body %T", rec.ID, rec.Body)
-	}
-	ids, err := fsm.ParseRoles(p.GetIdentityRoles(), p.GetSemantic())
-	if err != nil {
-		return nil, fmt.Errorf("service policy %s: %w", rec.ID, err)
-	}
-	svcs, err := fsm.ParseRoles(p.GetServiceRoles(), p.GetSemantic())
-	if err != nil {
-		return nil, fmt.Errorf("service policy %s: %w", rec.ID, err)
-	}
-	return &ServicePolicy{Record: rec, Policy: p, Identities: ids, Services: svcs}, nil
+// The kinds policies match.
+var (
+	Identities = Entities{fsm.KindIdentity, fsm.IdentityRoleAttributes,
+		func(r *fsm.Record) []string { return r.Body.(*pb.Identity).GetRoleAttributes() }}
+	Services = Entities{fsm.KindService, fsm.ServiceRoleAttributes,
+		func(r *fsm.Record) []string { return r.Body.(*pb.Service).GetRoleAttributes() }}
+	EdgeRouters = Entities{fsm.KindEdgeRouter, fsm.EdgeRouterRoleAttributes,
+		func(r *fsm.Record) []string { return r.Body.(*pb.EdgeRouter).GetRoleAttributes() }}
+)
+
+// Policies describes a policy kind: its semantic field.
+type Policies struct {
+	Kind     string
+	Semantic func(proto.Message) string
 }
 
-// roleKeys are the roles through which an entity can be matched.
-func roleKeys(id string, attrs []string) []string {
-	keys := []string{fsm.RoleAll, "@" + id}
+// The policy kinds.
+var (
+	ServicePolicyKind = Policies{fsm.KindServicePolicy, func(m proto.Message) string { return m.(*pb.ServicePolicy).GetSemantic() }}
+	RouterPolicyKind  = Policies{fsm.KindEdgeRouterPolicy, func(m proto.Message) string { return m.(*pb.EdgeRouterPolicy).GetSemantic() }}
+	ServiceRouterKind = Policies{fsm.KindServiceEdgeRouterPolicy, func(m proto.Message) string {
+		return m.(*pb.ServiceEdgeRouterPolicy).GetSemantic()
+	}}
+)
+
+// roles parses one side of a policy.
+func (p Policies) roles(rec *fsm.Record, side fsm.PolicySide) (*fsm.Roles, error) {
+	return fsm.ParseRoles(side.Get(rec.Body), p.Semantic(rec.Body))
+}
+
+// Matching are the policies of kind p whose side matches entity (of ents).
+func (p Policies) Matching(rd *fsm.Reader, side fsm.PolicySide, ents Entities, entity *fsm.Record) ([]*fsm.Record, error) {
+	attrs := ents.AttrsOf(entity)
+	keys := []string{fsm.RoleAll, "@" + entity.ID}
 	for _, a := range attrs {
 		keys = append(keys, "#"+a)
 	}
-	return keys
-}
-
-// policiesByRoles loads the policies whose index ix holds one of keys.
-func policiesByRoles(rd *fsm.Reader, ix fsm.Multi, keys []string) ([]*ServicePolicy, error) {
 	seen := map[string]bool{}
-	var out []*ServicePolicy
+	var out []*fsm.Record
 	for _, key := range keys {
-		ids, err := rd.IDsByIndex(ix, key)
+		ids, err := rd.IDsByIndex(side.Roles, key)
 		if err != nil {
 			return nil, err
 		}
@@ -63,49 +76,35 @@ func policiesByRoles(rd *fsm.Reader, ix fsm.Multi, keys []string) ([]*ServicePol
 				continue
 			}
 			seen[id] = true
-			rec, err := rd.Get(fsm.KindServicePolicy, id)
+			rec, err := rd.Get(p.Kind, id)
 			if err != nil {
 				return nil, err
 			}
-			sp, err := parseServicePolicy(rec)
+			roles, err := p.roles(rec, side)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, sp)
+			if roles.Matches(entity.ID, attrs) {
+				out = append(out, rec)
+			}
 		}
 	}
-	slices.SortFunc(out, func(a, b *ServicePolicy) int { return cmp.Compare(a.Record.ID, b.Record.ID) })
+	slices.SortFunc(out, func(a, b *fsm.Record) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
-// IdentityServicePolicies are the service policies that match identity.
-func IdentityServicePolicies(rd *fsm.Reader, identity *fsm.Record) ([]*ServicePolicy, error) {
-	attrs := identity.Body.(*pb.Identity).GetRoleAttributes()
-	cands, err := policiesByRoles(rd, fsm.ServicePolicyIdentityRoles, roleKeys(identity.ID, attrs))
+// Matched are the ids of the entities (of ents) that side of policy rec
+// matches: through the entities' attribute index and the "@" ids, or all
+// of them for #all.
+func (p Policies) Matched(rd *fsm.Reader, rec *fsm.Record, side fsm.PolicySide, ents Entities) ([]string, error) {
+	roles, err := p.roles(rec, side)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(cands, func(sp *ServicePolicy) bool { return !sp.Identities.Matches(identity.ID, attrs) }), nil
-}
-
-// ServiceServicePolicies are the service policies that match service.
-func ServiceServicePolicies(rd *fsm.Reader, service *fsm.Record) ([]*ServicePolicy, error) {
-	attrs := service.Body.(*pb.Service).GetRoleAttributes()
-	cands, err := policiesByRoles(rd, fsm.ServicePolicyServiceRoles, roleKeys(service.ID, attrs))
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(cands, func(sp *ServicePolicy) bool { return !sp.Services.Matches(service.ID, attrs) }), nil
-}
-
-// MatchingIDs are the ids of the entities of kind that roles match, found
-// through the kind's role attribute index (attrIndex) and the "@" ids,
-// or by a scan for #all.
-func MatchingIDs(rd *fsm.Reader, kind string, attrIndex fsm.Multi, roles *fsm.Roles, attrsOf func(*fsm.Record) []string) ([]string, error) {
 	var out []string
 	if roles.All {
-		err := rd.ForEach(kind, func(rec *fsm.Record) error {
-			out = append(out, rec.ID)
+		err := rd.ForEach(ents.Kind, func(r *fsm.Record) error {
+			out = append(out, r.ID)
 			return nil
 		})
 		return out, err
@@ -115,7 +114,7 @@ func MatchingIDs(rd *fsm.Reader, kind string, attrIndex fsm.Multi, roles *fsm.Ro
 		cands[id] = true
 	}
 	for _, a := range roles.Attrs {
-		ids, err := rd.IDsByIndex(attrIndex, a)
+		ids, err := rd.IDsByIndex(ents.Attrs, a)
 		if err != nil {
 			return nil, err
 		}
@@ -124,11 +123,11 @@ func MatchingIDs(rd *fsm.Reader, kind string, attrIndex fsm.Multi, roles *fsm.Ro
 		}
 	}
 	for id := range cands {
-		rec, err := rd.Get(kind, id)
+		r, err := rd.Get(ents.Kind, id)
 		if err != nil {
 			continue // an "@" id of an entity that is gone
 		}
-		if roles.Matches(id, attrsOf(rec)) {
+		if roles.Matches(id, ents.AttrsOf(r)) {
 			out = append(out, id)
 		}
 	}
@@ -136,31 +135,61 @@ func MatchingIDs(rd *fsm.Reader, kind string, attrIndex fsm.Multi, roles *fsm.Ro
 	return out, nil
 }
 
-// ServiceAttrs reads a service's role attributes.
-func ServiceAttrs(rec *fsm.Record) []string { return rec.Body.(*pb.Service).GetRoleAttributes() }
-
-// IdentityAttrs reads an identity's role attributes.
-func IdentityAttrs(rec *fsm.Record) []string { return rec.Body.(*pb.Identity).GetRoleAttributes() }
-
-// ServicePermissions maps the ids of the services identity may reach to
-// its permissions on each ("Bind", "Dial", sorted).
-func ServicePermissions(rd *fsm.Reader, identity *fsm.Record) (map[string][]string, error) {
-	policies, err := IdentityServicePolicies(rd, identity)
+// Reached are the ids of the entities (of to) that the policies matching
+// entity (of from, through side from) match on their side to: the services
+// of an identity, the routers of a service.
+func (p Policies) Reached(rd *fsm.Reader, entity *fsm.Record, from fsm.PolicySide, fromEnts Entities, to fsm.PolicySide, toEnts Entities) ([]string, error) {
+	policies, err := p.Matching(rd, from, fromEnts, entity)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]string{}
-	for _, sp := range policies {
-		ids, err := MatchingIDs(rd, fsm.KindService, fsm.ServiceRoleAttributes, sp.Services, ServiceAttrs)
+	set := map[string]bool{}
+	for _, pol := range policies {
+		ids, err := p.Matched(rd, pol, to, toEnts)
 		if err != nil {
 			return nil, err
 		}
 		for _, id := range ids {
-			if !slices.Contains(out[id], sp.Policy.GetType()) {
-				out[id] = append(out[id], sp.Policy.GetType())
+			set[id] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set)), nil
+}
+
+// ServicePermissions maps the ids of the services identity may reach to
+// its permissions on each ("Bind", "Dial", sorted).
+func ServicePermissions(rd *fsm.Reader, identity *fsm.Record) (map[string][]string, error) {
+	sides := fsm.ServicePolicySides
+	policies, err := ServicePolicyKind.Matching(rd, sides.Identities, Identities, identity)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, pol := range policies {
+		ids, err := ServicePolicyKind.Matched(rd, pol, sides.Services, Services)
+		if err != nil {
+			return nil, err
+		}
+		typ := pol.Body.(*pb.ServicePolicy).GetType()
+		for _, id := range ids {
+			if !slices.Contains(out[id], typ) {
+				out[id] = append(out[id], typ)
 				slices.Sort(out[id])
 			}
 		}
 	}
 	return out, nil
+}
+
+// IdentityRouters are the ids of the edge routers identity may use.
+func IdentityRouters(rd *fsm.Reader, identity *fsm.Record) ([]string, error) {
+	s := fsm.EdgeRouterPolicySides
+	return RouterPolicyKind.Reached(rd, identity, s.Identities, Identities, s.EdgeRouters, EdgeRouters)
+}
+
+// ServiceRouters are the ids of the edge routers service may be reached
+// through.
+func ServiceRouters(rd *fsm.Reader, service *fsm.Record) ([]string, error) {
+	s := fsm.ServiceEdgeRouterPolicySides
+	return ServiceRouterKind.Reached(rd, service, s.Services, Services, s.EdgeRouters, EdgeRouters)
 }

@@ -1564,6 +1564,146 @@ func (x *ServicePolicy) GetPostureCheckRoles() []string {
 	return nil
 }
 
+// EdgeRouterPolicy lets the identities its identity roles match use the
+// edge routers its edge-router roles match.
+type EdgeRouterPolicy struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Semantic        string                 `protobuf:"bytes,2,opt,name=semantic,proto3" json:"semantic,omitempty"`
+	IdentityRoles   []string               `protobuf:"bytes,3,rep,name=identity_roles,json=identityRoles,proto3" json:"identity_roles,omitempty"`
+	EdgeRouterRoles []string               `protobuf:"bytes,4,rep,name=edge_router_roles,json=edgeRouterRoles,proto3" json:"edge_router_roles,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *EdgeRouterPolicy) Reset() {
+	*x = EdgeRouterPolicy{}
+	mi := &file_entities_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EdgeRouterPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EdgeRouterPolicy) ProtoMessage() {}
+
+func (x *EdgeRouterPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EdgeRouterPolicy.ProtoReflect.Descriptor instead.
+func (*EdgeRouterPolicy) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *EdgeRouterPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EdgeRouterPolicy) GetSemantic() string {
+	if x != nil {
+		return x.Semantic
+	}
+	return ""
+}
+
+func (x *EdgeRouterPolicy) GetIdentityRoles() []string {
+	if x != nil {
+		return x.IdentityRoles
+	}
+	return nil
+}
+
+func (x *EdgeRouterPolicy) GetEdgeRouterRoles() []string {
+	if x != nil {
+		return x.EdgeRouterRoles
+	}
+	return nil
+}
+
+// ServiceEdgeRouterPolicy lets the services its service roles match be
+// reached through the edge routers its edge-router roles match.
+type ServiceEdgeRouterPolicy struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Semantic        string                 `protobuf:"bytes,2,opt,name=semantic,proto3" json:"semantic,omitempty"`
+	ServiceRoles    []string               `protobuf:"bytes,3,rep,name=service_roles,json=serviceRoles,proto3" json:"service_roles,omitempty"`
+	EdgeRouterRoles []string               `protobuf:"bytes,4,rep,name=edge_router_roles,json=edgeRouterRoles,proto3" json:"edge_router_roles,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ServiceEdgeRouterPolicy) Reset() {
+	*x = ServiceEdgeRouterPolicy{}
+	mi := &file_entities_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceEdgeRouterPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceEdgeRouterPolicy) ProtoMessage() {}
+
+func (x *ServiceEdgeRouterPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceEdgeRouterPolicy.ProtoReflect.Descriptor instead.
+func (*ServiceEdgeRouterPolicy) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ServiceEdgeRouterPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ServiceEdgeRouterPolicy) GetSemantic() string {
+	if x != nil {
+		return x.Semantic
+	}
+	return ""
+}
+
+func (x *ServiceEdgeRouterPolicy) GetServiceRoles() []string {
+	if x != nil {
+		return x.ServiceRoles
+	}
+	return nil
+}
+
+func (x *ServiceEdgeRouterPolicy) GetEdgeRouterRoles() []string {
+	if x != nil {
+		return x.EdgeRouterRoles
+	}
+	return nil
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
@@ -1736,7 +1876,17 @@ const file_entities_proto_rawDesc = "" +
 	"\bsemantic\x18\x03 \x01(\tR\bsemantic\x12%\n" +
 	"\x0eidentity_roles\x18\x04 \x03(\tR\ridentityRoles\x12#\n" +
 	"\rservice_roles\x18\x05 \x03(\tR\fserviceRoles\x12.\n" +
-	"\x13posture_check_roles\x18\x06 \x03(\tR\x11postureCheckRolesB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\x13posture_check_roles\x18\x06 \x03(\tR\x11postureCheckRoles\"\x95\x01\n" +
+	"\x10EdgeRouterPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bsemantic\x18\x02 \x01(\tR\bsemantic\x12%\n" +
+	"\x0eidentity_roles\x18\x03 \x03(\tR\ridentityRoles\x12*\n" +
+	"\x11edge_router_roles\x18\x04 \x03(\tR\x0fedgeRouterRoles\"\x9a\x01\n" +
+	"\x17ServiceEdgeRouterPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bsemantic\x18\x02 \x01(\tR\bsemantic\x12#\n" +
+	"\rservice_roles\x18\x03 \x03(\tR\fserviceRoles\x12*\n" +
+	"\x11edge_router_roles\x18\x04 \x03(\tR\x0fedgeRouterRolesB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -1750,32 +1900,34 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_entities_proto_goTypes = []any{
-	(*Identity)(nil),              // 0: garrison.v1.Identity
-	(*Authenticator)(nil),         // 1: garrison.v1.Authenticator
-	(*ApiSession)(nil),            // 2: garrison.v1.ApiSession
-	(*ApiAddress)(nil),            // 3: garrison.v1.ApiAddress
-	(*ApiAddressList)(nil),        // 4: garrison.v1.ApiAddressList
-	(*Controller)(nil),            // 5: garrison.v1.Controller
-	(*Enrollment)(nil),            // 6: garrison.v1.Enrollment
-	(*ExternalIdClaim)(nil),       // 7: garrison.v1.ExternalIdClaim
-	(*Ca)(nil),                    // 8: garrison.v1.Ca
-	(*EdgeRouter)(nil),            // 9: garrison.v1.EdgeRouter
-	(*ApiSessionCertificate)(nil), // 10: garrison.v1.ApiSessionCertificate
-	(*ConfigType)(nil),            // 11: garrison.v1.ConfigType
-	(*Config)(nil),                // 12: garrison.v1.Config
-	(*Service)(nil),               // 13: garrison.v1.Service
-	(*ServicePolicy)(nil),         // 14: garrison.v1.ServicePolicy
-	nil,                           // 15: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                           // 16: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                           // 17: garrison.v1.Controller.ApiAddressesEntry
+	(*Identity)(nil),                // 0: garrison.v1.Identity
+	(*Authenticator)(nil),           // 1: garrison.v1.Authenticator
+	(*ApiSession)(nil),              // 2: garrison.v1.ApiSession
+	(*ApiAddress)(nil),              // 3: garrison.v1.ApiAddress
+	(*ApiAddressList)(nil),          // 4: garrison.v1.ApiAddressList
+	(*Controller)(nil),              // 5: garrison.v1.Controller
+	(*Enrollment)(nil),              // 6: garrison.v1.Enrollment
+	(*ExternalIdClaim)(nil),         // 7: garrison.v1.ExternalIdClaim
+	(*Ca)(nil),                      // 8: garrison.v1.Ca
+	(*EdgeRouter)(nil),              // 9: garrison.v1.EdgeRouter
+	(*ApiSessionCertificate)(nil),   // 10: garrison.v1.ApiSessionCertificate
+	(*ConfigType)(nil),              // 11: garrison.v1.ConfigType
+	(*Config)(nil),                  // 12: garrison.v1.Config
+	(*Service)(nil),                 // 13: garrison.v1.Service
+	(*ServicePolicy)(nil),           // 14: garrison.v1.ServicePolicy
+	(*EdgeRouterPolicy)(nil),        // 15: garrison.v1.EdgeRouterPolicy
+	(*ServiceEdgeRouterPolicy)(nil), // 16: garrison.v1.ServiceEdgeRouterPolicy
+	nil,                             // 17: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                             // 18: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                             // 19: garrison.v1.Controller.ApiAddressesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	15, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	16, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	17, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	18, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	3,  // 2: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	17, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	19, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	7,  // 4: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
 	4,  // 5: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
 	6,  // [6:6] is the sub-list for method output_type
@@ -1796,7 +1948,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
