@@ -257,6 +257,37 @@ func TestSDKEnrollsAndLogsInThroughLoadBalancer(t *testing.T) {
 			t.Fatalf("create policy: %d %v", st, body)
 		}
 	}
+	// With a router both the identity's and the service's router policies
+	// allow, the SDK gets a Dial session (the Bind-only identity cannot).
+	for path, body := range map[string]map[string]any{
+		"/edge-routers":                 {"name": "sdk-er", "roleAttributes": []string{"sdk"}},
+		"/edge-router-policies":         {"name": "sdk-erp", "semantic": "AnyOf", "identityRoles": []string{"#all"}, "edgeRouterRoles": []string{"#sdk"}},
+		"/service-edge-router-policies": {"name": "sdk-serp", "semantic": "AnyOf", "serviceRoles": []string{"#sdk"}, "edgeRouterRoles": []string{"#sdk"}},
+	} {
+		if st, b, _ := c.Do("POST", c.LBURL+"/edge/management/v1"+path, admin, body); st != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", path, st, b)
+		}
+	}
+	serviceID, _ := dig(svc, "data", "id").(string)
+	for name, wantOK := range map[string]bool{"sdk-ott-0": true, "sdk-updb-1": false} {
+		cfg := *enrolled[name]
+		cfg.ZtAPI, cfg.ZtAPIs = clientAPI(c.LBURL), nil
+		ctx, err := ziti.NewContext(&cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ctx.Authenticate(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		sess, err := ctx.GetSession(serviceID)
+		if wantOK && (err != nil || sess.Token == nil || len(sess.EdgeRouters) != 1) {
+			t.Fatalf("%s's Dial session: %v %+v", name, err, sess)
+		}
+		if !wantOK && err == nil {
+			t.Fatalf("%s, which may only bind, got a Dial session", name)
+		}
+		ctx.Close()
+	}
 	for _, login := range bases {
 		sdkLogin(t, enrolled["sdk-ott-0"], clientAPI(login), "sdk-ott-0", map[string]string{"sdk-web": "Dial"})
 		sdkLogin(t, enrolled["sdk-updb-1"], clientAPI(login), "sdk-updb-1", map[string]string{"sdk-web": "Bind"})

@@ -178,6 +178,7 @@ func allKinds() []*Kind {
 		&servicePolicyKind,
 		&edgeRouterPolicyKind,
 		&serviceEdgeRouterPolicyKind,
+		&sessionKind,
 	}
 }
 

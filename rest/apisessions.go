@@ -52,6 +52,7 @@ var summaryKinds = map[string]string{
 	"servicePolicies":           fsm.KindServicePolicy,
 	"edgeRouterPolicies":        fsm.KindEdgeRouterPolicy,
 	"serviceEdgeRouterPolicies": fsm.KindServiceEdgeRouterPolicy,
+	"sessions":                  fsm.KindSession,
 }
 
 // summary counts the entities of each type in this node's store.

@@ -75,6 +75,15 @@ func (s *Server) routes() []route {
 		{get, clientAPI, "/services", session, api.Handle(s.clientServices)},
 		{get, clientAPI, "/services/{id}", session, api.Handle(s.clientService)},
 		{get, clientAPI, "/services/{id}/edge-routers", session, api.Handle(s.clientServiceRouters)},
+
+		// netsessions.go: network sessions
+		{get, clientAPI, "/sessions", session, h.List(r.ownSessions)},
+		{post, clientAPI, "/sessions", session, api.Handle(s.createSession)},
+		{get, clientAPI, "/sessions/{id}", session, h.Detail(r.ownSessions)},
+		{del, clientAPI, "/sessions/{id}", session, h.Delete(r.ownSessions)},
+		{get, mgmtAPI, "/sessions", admin, h.List(r.netSessions)},
+		{get, mgmtAPI, "/sessions/{id}", admin, h.Detail(r.netSessions)},
+		{del, mgmtAPI, "/sessions/{id}", admin, h.Delete(r.netSessions)},
 		{get, clientAPI, "/current-identity/edge-routers", session, api.Handle(s.clientIdentityRouters)},
 		{get, clientAPI, "/current-api-session/service-updates", session, api.Handle(s.serviceUpdates)},
 

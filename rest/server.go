@@ -93,7 +93,7 @@ type Server struct {
 type resources struct {
 	identities, authenticators, ownAuthenticators, enrollments, apiSessions, sessionCerts,
 	cas, edgeRouters, controllers, configTypes, configs, services, servicePolicies,
-	edgeRouterPolicies, serviceEdgeRouterPolicies *resource.Resource
+	edgeRouterPolicies, serviceEdgeRouterPolicies, netSessions, ownSessions *resource.Resource
 }
 
 func (s *Server) declare() resources {
@@ -113,13 +113,15 @@ func (s *Server) declare() resources {
 		servicePolicies:           s.servicePolicies(),
 		edgeRouterPolicies:        s.edgeRouterPolicies(),
 		serviceEdgeRouterPolicies: s.serviceEdgeRouterPolicies(),
+		netSessions:               s.netSessions(),
+		ownSessions:               s.ownSessions(),
 	}
 }
 
 func (r *resources) all() []*resource.Resource {
 	return []*resource.Resource{r.identities, r.authenticators, r.ownAuthenticators, r.enrollments, r.apiSessions,
 		r.sessionCerts, r.cas, r.edgeRouters, r.controllers, r.configTypes, r.configs, r.services, r.servicePolicies,
-		r.edgeRouterPolicies, r.serviceEdgeRouterPolicies}
+		r.edgeRouterPolicies, r.serviceEdgeRouterPolicies, r.netSessions, r.ownSessions}
 }
 
 // New returns a Server for cfg.

@@ -1704,6 +1704,86 @@ func (x *ServiceEdgeRouterPolicy) GetEdgeRouterRoles() []string {
 	return nil
 }
 
+// Session is a network session: an identity's right, within one API
+// session, to dial or bind one service through edge routers.
+type Session struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ApiSessionId string                 `protobuf:"bytes,1,opt,name=api_session_id,json=apiSessionId,proto3" json:"api_session_id,omitempty"`
+	IdentityId   string                 `protobuf:"bytes,2,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	ServiceId    string                 `protobuf:"bytes,3,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// type is "Dial" or "Bind".
+	Type string `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	// token is handed to edge routers; admins may read it, as in OpenZiti.
+	Token         string `protobuf:"bytes,5,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Session) Reset() {
+	*x = Session{}
+	mi := &file_entities_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Session) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Session) ProtoMessage() {}
+
+func (x *Session) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Session.ProtoReflect.Descriptor instead.
+func (*Session) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Session) GetApiSessionId() string {
+	if x != nil {
+		return x.ApiSessionId
+	}
+	return ""
+}
+
+func (x *Session) GetIdentityId() string {
+	if x != nil {
+		return x.IdentityId
+	}
+	return ""
+}
+
+func (x *Session) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *Session) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Session) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
@@ -1886,7 +1966,15 @@ const file_entities_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bsemantic\x18\x02 \x01(\tR\bsemantic\x12#\n" +
 	"\rservice_roles\x18\x03 \x03(\tR\fserviceRoles\x12*\n" +
-	"\x11edge_router_roles\x18\x04 \x03(\tR\x0fedgeRouterRolesB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\x11edge_router_roles\x18\x04 \x03(\tR\x0fedgeRouterRoles\"\x99\x01\n" +
+	"\aSession\x12$\n" +
+	"\x0eapi_session_id\x18\x01 \x01(\tR\fapiSessionId\x12\x1f\n" +
+	"\videntity_id\x18\x02 \x01(\tR\n" +
+	"identityId\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x03 \x01(\tR\tserviceId\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x12\x14\n" +
+	"\x05token\x18\x05 \x01(\tR\x05tokenB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -1900,7 +1988,7 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),                // 0: garrison.v1.Identity
 	(*Authenticator)(nil),           // 1: garrison.v1.Authenticator
@@ -1919,15 +2007,16 @@ var file_entities_proto_goTypes = []any{
 	(*ServicePolicy)(nil),           // 14: garrison.v1.ServicePolicy
 	(*EdgeRouterPolicy)(nil),        // 15: garrison.v1.EdgeRouterPolicy
 	(*ServiceEdgeRouterPolicy)(nil), // 16: garrison.v1.ServiceEdgeRouterPolicy
-	nil,                             // 17: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                             // 18: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                             // 19: garrison.v1.Controller.ApiAddressesEntry
+	(*Session)(nil),                 // 17: garrison.v1.Session
+	nil,                             // 18: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                             // 19: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                             // 20: garrison.v1.Controller.ApiAddressesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	17, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	18, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	18, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	19, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	3,  // 2: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	19, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	20, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	7,  // 4: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
 	4,  // 5: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
 	6,  // [6:6] is the sub-list for method output_type
@@ -1948,7 +2037,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
