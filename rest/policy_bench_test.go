@@ -1,0 +1,293 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/benchkit"
+	"github.com/garrison-ctrl/garrison/internal/edge"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// The policy-model scale: 100,000 identities (attributes r0..r99), 10,000
+// services (attributes s0..s3999), 100 edge routers (g0..g9), 2,000
+// service policies (#r → #s; every 50th names a service by id; five match
+// #all identities), 500 edge-router and 500 service edge-router policies,
+// and one #all × #all policy of each router kind, so sessions find routers.
+const (
+	scaleServices   = 10_000
+	scaleServiceAtt = 4_000
+	scaleRouters    = 100
+	scalePolicies   = 2_000
+	scaleRouterPols = 500
+)
+
+// BenchmarkPolicyScale measures the policy model on a real single-node
+// cluster (Raft over TLS, bbolt state, the API over TLS) seeded through
+// Node.Apply (commands of 500 creates) with the entities above:
+//
+//	identity-create-empty  POST /identities before seeding, one client
+//	identity-create        the same after seeding
+//	services-1, -16        client GET /services?limit=500 of an identity
+//	                       that reaches ~50 services, 1 and 16 clients
+//	session-create         client POST /sessions for one of them
+//	policy-all-all         POST /service-policies matching #all × #all
+//
+// It reports p50/p99 per request, the services answered, and RSS and
+// state.db size after seeding. Run it with a fixed count:
+//
+//	go test -run '^$' -bench BenchmarkPolicyScale -benchtime 200x -timeout 30m ./rest/
+func BenchmarkPolicyScale(b *testing.B) {
+	if testing.Short() {
+		b.Skip("seeds 100,000 identities: skipped with -short")
+	}
+	p, err := newTestPKI()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	n, err := startAPINode(p, "scale1", dir, 0, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(n.close)
+	if err := n.node.Bootstrap(); err != nil {
+		b.Fatalf("bootstrap: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.node.WaitForLeader(ctx); err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, AgentInitPath, nil)
+	if aerr := n.srv.CreateDefaultAdmin(req, InitRequest{AdminUsername: adminUsername, AdminPassword: adminPassword, AdminName: adminName}); aerr != nil {
+		b.Fatalf("create default admin: %v", aerr)
+	}
+	admin := benchLogin(b, n)
+
+	seq := 0
+	createIdentity := func(b *testing.B) {
+		seq++
+		body := map[string]any{"name": fmt.Sprintf("scale-new-%d", seq), "type": "Default", "isAdmin": false, "roleAttributes": []string{"r1"}}
+		if st, raw := benchPost(b, n, ManagementBase+"/identities", admin, body); st != http.StatusCreated {
+			b.Fatalf("create identity: %d %s", st, raw)
+		}
+	}
+	timed(b, "identity-create-empty", func(b *testing.B) { createIdentity(b) })
+
+	start := time.Now()
+	benchSeedIdentities(b, n)
+	seedPolicyModel(b, n)
+	seedTime := time.Since(start)
+	rss, hwm := procMemKiB(b)
+	st, err := os.Stat(filepath.Join(dir, "state.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded in %s; VmRSS %d KiB, VmHWM %d KiB; state.db %d bytes", seedTime.Round(time.Millisecond), rss, hwm, st.Size())
+
+	timed(b, "identity-create", func(b *testing.B) { createIdentity(b) })
+
+	// An identity with attribute r7 and a password.
+	userID := uuid.NewSHA1(uuid.NameSpaceOID, []byte("bench-000007")).String()
+	hash, err := edge.HashPassword("scale-password-1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), &pb.Authenticator{IdentityId: userID, Method: "updb", Username: "scale-user", PasswordHash: hash}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res, _, err := n.node.Apply(ctx, &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{op}}); err != nil || res.GetCode() != pb.Result_OK {
+		b.Fatalf("authenticator: %v %v", res, err)
+	}
+	user := benchLoginAs(b, n, "scale-user", "scale-password-1")
+
+	var reached, dialable []string
+	list := func(b *testing.B) {
+		status, raw, err := benchGet(n, ClientBase+"/services?limit=500", user)
+		if err != nil || status != http.StatusOK {
+			b.Fatalf("client services: %d %v %s", status, err, raw)
+		}
+		if reached == nil {
+			var body struct {
+				Data []struct {
+					ID          string   `json:"id"`
+					Permissions []string `json:"permissions"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal(raw, &body); err != nil {
+				b.Fatal(err)
+			}
+			reached = []string{}
+			for _, d := range body.Data {
+				if slices.Contains(d.Permissions, "Dial") {
+					dialable = append(dialable, d.ID)
+				}
+				reached = append(reached, d.ID)
+			}
+		}
+	}
+	timed(b, "services-1", list)
+	b.Logf("the identity reaches %d services, %d of them to dial", len(reached), len(dialable))
+	if len(dialable) == 0 {
+		b.Fatal("the identity may dial no service")
+	}
+	b.Run("services-16", func(b *testing.B) {
+		res := benchkit.Run(b, 16, func(int64) (time.Duration, error) {
+			start := time.Now()
+			status, raw, err := benchGet(n, ClientBase+"/services?limit=500", user)
+			if err != nil || status != http.StatusOK {
+				return 0, fmt.Errorf("client services: %d %v %s", status, err, raw)
+			}
+			return time.Since(start), nil
+		})
+		if res.Err != nil {
+			b.Fatal(res.Err)
+		}
+		res.Report(b, "lists/s")
+	})
+	timed(b, "session-create", func(b *testing.B) {
+		body := map[string]any{"serviceId": dialable[seq%len(dialable)]}
+		seq++
+		if st, raw := benchPost(b, n, ClientBase+"/sessions", user, body); st != http.StatusCreated {
+			b.Fatalf("create session: %d %s", st, raw)
+		}
+	})
+	timed(b, "policy-all-all", func(b *testing.B) {
+		seq++
+		body := map[string]any{"name": fmt.Sprintf("scale-all-%d", seq), "type": "Dial", "semantic": "AnyOf",
+			"identityRoles": []string{"#all"}, "serviceRoles": []string{"#all"}}
+		if st, raw := benchPost(b, n, ManagementBase+"/service-policies", admin, body); st != http.StatusCreated {
+			b.Fatalf("create policy: %d %s", st, raw)
+		}
+	})
+	rss, hwm = procMemKiB(b)
+	b.Logf("after the runs: VmRSS %d KiB, VmHWM %d KiB", rss, hwm)
+}
+
+// timed runs op b.N times in a sub-benchmark and reports p50/p99.
+func timed(b *testing.B, name string, op func(b *testing.B)) {
+	b.Run(name, func(b *testing.B) {
+		var lat []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			op(b)
+			lat = append(lat, time.Since(start))
+		}
+		slices.Sort(lat)
+		b.ReportMetric(benchkit.Millis(benchkit.Percentile(lat, 50)), "p50-ms")
+		b.ReportMetric(benchkit.Millis(benchkit.Percentile(lat, 99)), "p99-ms")
+	})
+}
+
+// seedPolicyModel writes the services, routers and policies through the
+// cluster in commands of benchOpsPerCmd creates.
+func seedPolicyModel(b *testing.B, n *apiNode) {
+	b.Helper()
+	var ops []*pb.Op
+	flush := func() {
+		if len(ops) == 0 {
+			return
+		}
+		cmd := &pb.Command{RequestId: uuid.NewString(), Timestamp: time.Now().UnixNano(), Ops: ops}
+		res, _, err := n.node.Apply(context.Background(), cmd)
+		if err != nil || res.GetCode() != pb.Result_OK {
+			b.Fatalf("seed: %v %v", res, err)
+		}
+		ops = nil
+	}
+	mk := func(op *pb.Op, err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		ops = append(ops, op)
+		if len(ops) == benchOpsPerCmd {
+			flush()
+		}
+	}
+	svcID := func(i int) string { return "svc-" + strconv.Itoa(i) }
+	for i := range scaleServices {
+		op, err := fsm.CreateOp(fsm.KindService, svcID(i), &pb.Service{Name: "scale-svc-" + strconv.Itoa(i),
+			RoleAttributes: []string{"s" + strconv.Itoa(i%scaleServiceAtt)}}, nil)
+		mk(op, err)
+	}
+	for i := range scaleRouters {
+		op, err := fsm.CreateOp(fsm.KindEdgeRouter, "er-"+strconv.Itoa(i), &pb.EdgeRouter{Name: "scale-er-" + strconv.Itoa(i),
+			RoleAttributes: []string{"g" + strconv.Itoa(i%10)}}, nil)
+		mk(op, err)
+	}
+	flush()
+	for i := range scalePolicies {
+		ids := []string{"#r" + strconv.Itoa(i%benchRoleAttrs)}
+		if i < 5 {
+			ids = []string{"#all"}
+		}
+		svcs := []string{"#s" + strconv.Itoa((i*7)%scaleServiceAtt)}
+		if i%50 == 0 {
+			svcs = append(svcs, "@"+svcID(i))
+		}
+		op, err := fsm.CreateOp(fsm.KindServicePolicy, "sp-"+strconv.Itoa(i), &pb.ServicePolicy{Name: "scale-sp-" + strconv.Itoa(i),
+			Type: []string{"Dial", "Bind"}[i%2], Semantic: "AnyOf", IdentityRoles: ids, ServiceRoles: svcs}, nil)
+		mk(op, err)
+	}
+	for i := range scaleRouterPols + 1 {
+		ids, routers, svcs := []string{"#r" + strconv.Itoa(i%benchRoleAttrs)}, []string{"#g" + strconv.Itoa(i%10)}, []string{"#s" + strconv.Itoa(i%scaleServiceAtt)}
+		if i == scaleRouterPols {
+			ids, routers, svcs = []string{"#all"}, []string{"#all"}, []string{"#all"}
+		}
+		op, err := fsm.CreateOp(fsm.KindEdgeRouterPolicy, "erp-"+strconv.Itoa(i), &pb.EdgeRouterPolicy{Name: "scale-erp-" + strconv.Itoa(i),
+			Semantic: "AnyOf", IdentityRoles: ids, EdgeRouterRoles: routers}, nil)
+		mk(op, err)
+		op, err = fsm.CreateOp(fsm.KindServiceEdgeRouterPolicy, "serp-"+strconv.Itoa(i), &pb.ServiceEdgeRouterPolicy{Name: "scale-serp-" + strconv.Itoa(i),
+			Semantic: "AnyOf", ServiceRoles: svcs, EdgeRouterRoles: routers}, nil)
+		mk(op, err)
+	}
+	flush()
+}
+
+// benchPost sends a JSON POST with a zt-session token.
+func benchPost(b *testing.B, n *apiNode, path, token string, body any) (int, []byte) {
+	b.Helper()
+	data, _ := json.Marshal(body)
+	req, err := http.NewRequest(http.MethodPost, n.url+path, bytes.NewReader(data))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(sessionHeader, token)
+	resp, err := n.client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw
+}
+
+// benchLoginAs logs username in with password and returns the token.
+func benchLoginAs(b *testing.B, n *apiNode, username, password string) string {
+	b.Helper()
+	st, raw := benchPost(b, n, ClientBase+"/authenticate?method=password", "", map[string]string{"username": username, "password": password})
+	var r struct {
+		Data struct{ Token string } `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil || st != http.StatusOK || r.Data.Token == "" {
+		b.Fatalf("login %s: %d %s", username, st, raw)
+	}
+	return r.Data.Token
+}
