@@ -16,6 +16,9 @@ var (
 	IdentityName           = UniqueIndex(KindIdentity, "name")
 	IdentityExternalID     = UniqueIndex(KindIdentity, "externalId")
 	IdentityRoleAttributes = MultiIndex(KindIdentity, "roleAttributes")
+	// The services and configs of an identity's service config overrides.
+	IdentityConfigServices = MultiIndex(KindIdentity, "serviceConfigServices")
+	IdentityConfigConfigs  = MultiIndex(KindIdentity, "serviceConfigConfigs")
 )
 
 var identityKind = Kind{
@@ -32,5 +35,29 @@ var identityKind = Kind{
 		IdentityRoleAttributes.Index("roleAttributes", func(m proto.Message) []string {
 			return slices.Compact(slices.Sorted(slices.Values(m.(*pb.Identity).GetRoleAttributes())))
 		}),
+		IdentityConfigServices.Index("serviceConfigs", func(m proto.Message) []string {
+			return serviceConfigIDs(m, (*pb.ServiceConfig).GetServiceId)
+		}),
+		IdentityConfigConfigs.Index("serviceConfigs", func(m proto.Message) []string {
+			return serviceConfigIDs(m, (*pb.ServiceConfig).GetConfigId)
+		}),
 	},
+	// An override names an existing service and config. Deleting the
+	// service drops its overrides; a config in use cannot be deleted.
+	Refs: []Ref{
+		{Index: IdentityConfigServices, Field: "serviceConfigs", Target: KindService, OnDelete: Drop,
+			Drop: func(m proto.Message, id string) {
+				i := m.(*pb.Identity)
+				i.ServiceConfigs = slices.DeleteFunc(i.ServiceConfigs, func(sc *pb.ServiceConfig) bool { return sc.GetServiceId() == id })
+			}},
+		{Index: IdentityConfigConfigs, Field: "serviceConfigs", Target: KindConfig, OnDelete: Restrict},
+	},
+}
+
+func serviceConfigIDs(m proto.Message, id func(*pb.ServiceConfig) string) []string {
+	var out []string
+	for _, sc := range m.(*pb.Identity).GetServiceConfigs() {
+		out = append(out, id(sc))
+	}
+	return slices.Compact(slices.Sorted(slices.Values(out)))
 }

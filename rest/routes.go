@@ -114,6 +114,9 @@ func (s *Server) routes() []route {
 		{get, mgmtAPI, "/identities/{id}/authenticators", admin, h.SubList(r.identities, r.authenticators, fsm.AuthenticatorIdentity)},
 		{get, mgmtAPI, "/identities/{id}/enrollments", admin, h.SubList(r.identities, r.enrollments, fsm.EnrollmentIdentity)},
 		{get, mgmtAPI, "/identity-role-attributes", admin, h.IndexKeys(fsm.IdentityRoleAttributes)},
+		{get, mgmtAPI, "/identities/{id}/service-configs", admin, api.Handle(s.listServiceConfigs)},
+		{post, mgmtAPI, "/identities/{id}/service-configs", admin, api.Handle(s.assignServiceConfigs)},
+		{del, mgmtAPI, "/identities/{id}/service-configs", admin, api.Handle(s.removeServiceConfigs)},
 		{get, mgmtAPI, "/identity-types", admin, api.Handle(s.listIdentityTypes)},
 		{get, mgmtAPI, "/identity-types/{id}", admin, api.Handle(s.getIdentityType)},
 

@@ -283,3 +283,78 @@ func TestRouterPolicies(t *testing.T) {
 		t.Fatalf("policy still names the deleted router: %v", roles)
 	}
 }
+
+// An identity's service configs replace, for it, a service's config of
+// the same type; PUT of the identity keeps them; deleting the service
+// drops them; a config in use cannot be deleted.
+func TestIdentityServiceConfigs(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	typ := createOK(t, e, "/config-types", map[string]any{"name": uniq("ov.v1")})
+	typName := e.do(t, http.MethodGet, mgmt+"/config-types/"+typ, admin, nil).data()["name"].(string)
+	cfg := func(port int) string {
+		return createOK(t, e, "/configs", map[string]any{"name": uniq("ov"), "configTypeId": typ, "data": map[string]any{"port": port}})
+	}
+	base, over, over2 := cfg(1), cfg(2), cfg(3)
+	attr := uniq("ov-svc")
+	svc := createOK(t, e, "/services", map[string]any{"name": uniq("ov-svc"), "encryptionRequired": true, "roleAttributes": []string{attr}, "configs": []string{base}})
+	ident, token := userWith(t, e)
+	createOK(t, e, "/service-policies", map[string]any{"name": uniq("ov-sp"), "type": "Dial", "semantic": "AnyOf",
+		"identityRoles": []string{"@" + ident}, "serviceRoles": []string{"#" + attr}})
+	port := func() any {
+		d := e.do(t, http.MethodGet, ClientBase+"/services?configTypes=all", token, nil)
+		for _, item := range d.list() {
+			if obj(item)["id"] == svc {
+				return obj(obj(obj(item)["config"])[typName])["port"]
+			}
+		}
+		t.Fatalf("service not listed: %s", d.raw)
+		return nil
+	}
+	path := mgmt + "/identities/" + ident + "/service-configs"
+	assign := func(configID string) {
+		if r := e.do(t, http.MethodPost, path, admin, []map[string]string{{"serviceId": svc, "configId": configID}}); r.status != http.StatusOK {
+			t.Fatalf("assign: %d %s", r.status, r.raw)
+		}
+	}
+	if got := port(); got != float64(1) {
+		t.Fatalf("port before any override: %v", got)
+	}
+	assign(over)
+	assign(over2) // replaces over: same service, same type
+	if l := e.do(t, http.MethodGet, path, admin, nil); len(l.list()) != 1 || obj(l.list()[0])["configId"] != over2 {
+		t.Fatalf("overrides: %s", l.raw)
+	}
+	if got := port(); got != float64(3) {
+		t.Fatalf("port with the override: %v", got)
+	}
+	// PUT of the identity keeps them.
+	name := e.do(t, http.MethodGet, mgmt+"/identities/"+ident, admin, nil).data()["name"].(string)
+	if r := e.do(t, http.MethodPut, mgmt+"/identities/"+ident, admin, map[string]any{"name": name, "type": "User", "isAdmin": false}); r.status != http.StatusOK {
+		t.Fatalf("put identity: %d %s", r.status, r.raw)
+	}
+	if got := port(); got != float64(3) {
+		t.Fatalf("port after a PUT of the identity: %v", got)
+	}
+	wantError(t, "delete a config an override uses", e.do(t, http.MethodDelete, mgmt+"/configs/"+over2, admin, nil), http.StatusConflict, "CONFLICT_CANNOT_MODIFY_REFERENCED")
+	for what, body := range map[string]any{
+		"unknown service": []map[string]string{{"serviceId": "nope", "configId": over}},
+		"unknown config":  []map[string]string{{"serviceId": svc, "configId": "nope"}},
+	} {
+		wantError(t, what, e.do(t, http.MethodPost, path, admin, body), http.StatusBadRequest, "COULD_NOT_VALIDATE")
+	}
+	wantError(t, "not an array", e.doUnchecked(t, http.MethodPost, path, admin, map[string]any{"serviceId": svc}), http.StatusBadRequest, "COULD_NOT_PARSE_BODY")
+	if r := e.do(t, http.MethodDelete, path, admin, []map[string]string{{"serviceId": svc, "configId": over2}}); r.status != http.StatusOK {
+		t.Fatalf("remove: %d %s", r.status, r.raw)
+	}
+	if got := port(); got != float64(1) {
+		t.Fatalf("port after removing the override: %v", got)
+	}
+	assign(over)
+	if r := e.do(t, http.MethodDelete, mgmt+"/services/"+svc, admin, nil); r.status != http.StatusOK {
+		t.Fatalf("delete service: %d %s", r.status, r.raw)
+	}
+	if l := e.do(t, http.MethodGet, path, admin, nil); len(l.list()) != 0 {
+		t.Fatalf("overrides of a deleted service: %s", l.raw)
+	}
+}

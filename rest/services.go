@@ -89,7 +89,11 @@ func (s *Server) clientServices(w http.ResponseWriter, r *http.Request) error {
 	view := *s.res.services
 	view.Render = func(rd *fsm.Reader, rec *fsm.Record, out map[string]any) error {
 		out["permissions"] = perms[rec.ID]
-		cfg, err := serviceConfig(rd, rec.Body.(*pb.Service), asked)
+		ident, err := rd.Get(fsm.KindIdentity, c.identity.ID)
+		if err != nil {
+			return err
+		}
+		cfg, err := serviceConfig(rd, ident, rec.ID, rec.Body.(*pb.Service), asked)
 		out["config"] = cfg
 		return err
 	}
@@ -115,7 +119,7 @@ func (s *Server) clientService(w http.ResponseWriter, r *http.Request) error {
 	id := mux.Vars(r)["id"]
 	var out map[string]any
 	err := s.store.View(func(rd *fsm.Reader) error {
-		_, rec, perms, err := reachableService(rd, c.identity.ID, id)
+		ident, rec, perms, err := reachableService(rd, c.identity.ID, id)
 		if err != nil {
 			return err
 		}
@@ -123,7 +127,7 @@ func (s *Server) clientService(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		out["permissions"] = perms[id]
-		out["config"], err = serviceConfig(rd, rec.Body.(*pb.Service), c.sess.GetConfigTypes())
+		out["config"], err = serviceConfig(rd, ident, id, rec.Body.(*pb.Service), c.sess.GetConfigTypes())
 		return err
 	})
 	if err != nil {
@@ -150,14 +154,22 @@ func reachableService(rd *fsm.Reader, identityID, id string) (ident, svc *fsm.Re
 }
 
 // serviceConfig maps config type names to the data of the service's
-// configs of the asked types (ids or names; "all": every type).
-func serviceConfig(rd *fsm.Reader, svc *pb.Service, asked []string) (map[string]any, error) {
+// configs of the asked types (ids or names; "all": every type), the
+// identity's overrides (ident's service configs for svcID) replacing the
+// service's config of their type.
+func serviceConfig(rd *fsm.Reader, ident *fsm.Record, svcID string, svc *pb.Service, asked []string) (map[string]any, error) {
 	out := map[string]any{}
-	if len(asked) == 0 || len(svc.GetConfigs()) == 0 {
+	configs := slices.Clone(svc.GetConfigs())
+	for _, sc := range ident.Body.(*pb.Identity).GetServiceConfigs() {
+		if sc.GetServiceId() == svcID {
+			configs = append(configs, sc.GetConfigId()) // later ones win
+		}
+	}
+	if len(asked) == 0 || len(configs) == 0 {
 		return out, nil
 	}
 	all := slices.Contains(asked, "all")
-	for _, id := range svc.GetConfigs() {
+	for _, id := range configs {
 		rec, err := rd.Get(fsm.KindConfig, id)
 		if err != nil {
 			continue // deleted meanwhile: the store keeps used ones, so not in one view

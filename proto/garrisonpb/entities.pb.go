@@ -43,9 +43,12 @@ type Identity struct {
 	ServiceHostingPrecedences map[string]string `protobuf:"bytes,13,rep,name=service_hosting_precedences,json=serviceHostingPrecedences,proto3" json:"service_hosting_precedences,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	ServiceHostingCosts       map[string]int64  `protobuf:"bytes,14,rep,name=service_hosting_costs,json=serviceHostingCosts,proto3" json:"service_hosting_costs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// app_data_json is the identity's appData object as JSON.
-	AppDataJson   []byte `protobuf:"bytes,15,opt,name=app_data_json,json=appDataJson,proto3" json:"app_data_json,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AppDataJson []byte `protobuf:"bytes,15,opt,name=app_data_json,json=appDataJson,proto3" json:"app_data_json,omitempty"`
+	// service_configs override, for this identity, a service's config of the
+	// same config type.
+	ServiceConfigs []*ServiceConfig `protobuf:"bytes,16,rep,name=service_configs,json=serviceConfigs,proto3" json:"service_configs,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Identity) Reset() {
@@ -183,6 +186,66 @@ func (x *Identity) GetAppDataJson() []byte {
 	return nil
 }
 
+func (x *Identity) GetServiceConfigs() []*ServiceConfig {
+	if x != nil {
+		return x.ServiceConfigs
+	}
+	return nil
+}
+
+// ServiceConfig pairs a service with a config.
+type ServiceConfig struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceId     string                 `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	ConfigId      string                 `protobuf:"bytes,2,opt,name=config_id,json=configId,proto3" json:"config_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceConfig) Reset() {
+	*x = ServiceConfig{}
+	mi := &file_entities_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceConfig) ProtoMessage() {}
+
+func (x *ServiceConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceConfig.ProtoReflect.Descriptor instead.
+func (*ServiceConfig) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ServiceConfig) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *ServiceConfig) GetConfigId() string {
+	if x != nil {
+		return x.ConfigId
+	}
+	return ""
+}
+
 // Authenticator is a credential of an identity.
 type Authenticator struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -213,7 +276,7 @@ type Authenticator struct {
 
 func (x *Authenticator) Reset() {
 	*x = Authenticator{}
-	mi := &file_entities_proto_msgTypes[1]
+	mi := &file_entities_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +288,7 @@ func (x *Authenticator) String() string {
 func (*Authenticator) ProtoMessage() {}
 
 func (x *Authenticator) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[1]
+	mi := &file_entities_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +301,7 @@ func (x *Authenticator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authenticator.ProtoReflect.Descriptor instead.
 func (*Authenticator) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{1}
+	return file_entities_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Authenticator) GetIdentityId() string {
@@ -355,7 +418,7 @@ type ApiSession struct {
 
 func (x *ApiSession) Reset() {
 	*x = ApiSession{}
-	mi := &file_entities_proto_msgTypes[2]
+	mi := &file_entities_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +430,7 @@ func (x *ApiSession) String() string {
 func (*ApiSession) ProtoMessage() {}
 
 func (x *ApiSession) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[2]
+	mi := &file_entities_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +443,7 @@ func (x *ApiSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiSession.ProtoReflect.Descriptor instead.
 func (*ApiSession) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{2}
+	return file_entities_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ApiSession) GetIdentityId() string {
@@ -471,7 +534,7 @@ type ApiAddress struct {
 
 func (x *ApiAddress) Reset() {
 	*x = ApiAddress{}
-	mi := &file_entities_proto_msgTypes[3]
+	mi := &file_entities_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +546,7 @@ func (x *ApiAddress) String() string {
 func (*ApiAddress) ProtoMessage() {}
 
 func (x *ApiAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[3]
+	mi := &file_entities_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +559,7 @@ func (x *ApiAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiAddress.ProtoReflect.Descriptor instead.
 func (*ApiAddress) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{3}
+	return file_entities_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ApiAddress) GetUrl() string {
@@ -523,7 +586,7 @@ type ApiAddressList struct {
 
 func (x *ApiAddressList) Reset() {
 	*x = ApiAddressList{}
-	mi := &file_entities_proto_msgTypes[4]
+	mi := &file_entities_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +598,7 @@ func (x *ApiAddressList) String() string {
 func (*ApiAddressList) ProtoMessage() {}
 
 func (x *ApiAddressList) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[4]
+	mi := &file_entities_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +611,7 @@ func (x *ApiAddressList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiAddressList.ProtoReflect.Descriptor instead.
 func (*ApiAddressList) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{4}
+	return file_entities_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApiAddressList) GetAddresses() []*ApiAddress {
@@ -586,7 +649,7 @@ type Controller struct {
 
 func (x *Controller) Reset() {
 	*x = Controller{}
-	mi := &file_entities_proto_msgTypes[5]
+	mi := &file_entities_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +661,7 @@ func (x *Controller) String() string {
 func (*Controller) ProtoMessage() {}
 
 func (x *Controller) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[5]
+	mi := &file_entities_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +674,7 @@ func (x *Controller) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Controller.ProtoReflect.Descriptor instead.
 func (*Controller) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{5}
+	return file_entities_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Controller) GetName() string {
@@ -721,7 +784,7 @@ type Enrollment struct {
 
 func (x *Enrollment) Reset() {
 	*x = Enrollment{}
-	mi := &file_entities_proto_msgTypes[6]
+	mi := &file_entities_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +796,7 @@ func (x *Enrollment) String() string {
 func (*Enrollment) ProtoMessage() {}
 
 func (x *Enrollment) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[6]
+	mi := &file_entities_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +809,7 @@ func (x *Enrollment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Enrollment.ProtoReflect.Descriptor instead.
 func (*Enrollment) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{6}
+	return file_entities_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Enrollment) GetMethod() string {
@@ -828,7 +891,7 @@ type ExternalIdClaim struct {
 
 func (x *ExternalIdClaim) Reset() {
 	*x = ExternalIdClaim{}
-	mi := &file_entities_proto_msgTypes[7]
+	mi := &file_entities_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +903,7 @@ func (x *ExternalIdClaim) String() string {
 func (*ExternalIdClaim) ProtoMessage() {}
 
 func (x *ExternalIdClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[7]
+	mi := &file_entities_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +916,7 @@ func (x *ExternalIdClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExternalIdClaim.ProtoReflect.Descriptor instead.
 func (*ExternalIdClaim) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{7}
+	return file_entities_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExternalIdClaim) GetLocation() string {
@@ -919,7 +982,7 @@ type Ca struct {
 
 func (x *Ca) Reset() {
 	*x = Ca{}
-	mi := &file_entities_proto_msgTypes[8]
+	mi := &file_entities_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +994,7 @@ func (x *Ca) String() string {
 func (*Ca) ProtoMessage() {}
 
 func (x *Ca) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[8]
+	mi := &file_entities_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1007,7 @@ func (x *Ca) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ca.ProtoReflect.Descriptor instead.
 func (*Ca) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{8}
+	return file_entities_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Ca) GetName() string {
@@ -1050,7 +1113,7 @@ type EdgeRouter struct {
 
 func (x *EdgeRouter) Reset() {
 	*x = EdgeRouter{}
-	mi := &file_entities_proto_msgTypes[9]
+	mi := &file_entities_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1125,7 @@ func (x *EdgeRouter) String() string {
 func (*EdgeRouter) ProtoMessage() {}
 
 func (x *EdgeRouter) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[9]
+	mi := &file_entities_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1138,7 @@ func (x *EdgeRouter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EdgeRouter.ProtoReflect.Descriptor instead.
 func (*EdgeRouter) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{9}
+	return file_entities_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *EdgeRouter) GetName() string {
@@ -1193,7 +1256,7 @@ type ApiSessionCertificate struct {
 
 func (x *ApiSessionCertificate) Reset() {
 	*x = ApiSessionCertificate{}
-	mi := &file_entities_proto_msgTypes[10]
+	mi := &file_entities_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1268,7 @@ func (x *ApiSessionCertificate) String() string {
 func (*ApiSessionCertificate) ProtoMessage() {}
 
 func (x *ApiSessionCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[10]
+	mi := &file_entities_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1281,7 @@ func (x *ApiSessionCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiSessionCertificate.ProtoReflect.Descriptor instead.
 func (*ApiSessionCertificate) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{10}
+	return file_entities_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ApiSessionCertificate) GetApiSessionId() string {
@@ -1277,7 +1340,7 @@ type ConfigType struct {
 
 func (x *ConfigType) Reset() {
 	*x = ConfigType{}
-	mi := &file_entities_proto_msgTypes[11]
+	mi := &file_entities_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1352,7 @@ func (x *ConfigType) String() string {
 func (*ConfigType) ProtoMessage() {}
 
 func (x *ConfigType) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[11]
+	mi := &file_entities_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1365,7 @@ func (x *ConfigType) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigType.ProtoReflect.Descriptor instead.
 func (*ConfigType) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{11}
+	return file_entities_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ConfigType) GetName() string {
@@ -1339,7 +1402,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_entities_proto_msgTypes[12]
+	mi := &file_entities_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1414,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[12]
+	mi := &file_entities_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1427,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{12}
+	return file_entities_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Config) GetName() string {
@@ -1404,7 +1467,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_entities_proto_msgTypes[13]
+	mi := &file_entities_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1479,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[13]
+	mi := &file_entities_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1492,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{13}
+	return file_entities_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Service) GetName() string {
@@ -1494,7 +1557,7 @@ type ServicePolicy struct {
 
 func (x *ServicePolicy) Reset() {
 	*x = ServicePolicy{}
-	mi := &file_entities_proto_msgTypes[14]
+	mi := &file_entities_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1569,7 @@ func (x *ServicePolicy) String() string {
 func (*ServicePolicy) ProtoMessage() {}
 
 func (x *ServicePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[14]
+	mi := &file_entities_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1582,7 @@ func (x *ServicePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServicePolicy.ProtoReflect.Descriptor instead.
 func (*ServicePolicy) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{14}
+	return file_entities_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ServicePolicy) GetName() string {
@@ -1578,7 +1641,7 @@ type EdgeRouterPolicy struct {
 
 func (x *EdgeRouterPolicy) Reset() {
 	*x = EdgeRouterPolicy{}
-	mi := &file_entities_proto_msgTypes[15]
+	mi := &file_entities_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1653,7 @@ func (x *EdgeRouterPolicy) String() string {
 func (*EdgeRouterPolicy) ProtoMessage() {}
 
 func (x *EdgeRouterPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[15]
+	mi := &file_entities_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1666,7 @@ func (x *EdgeRouterPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EdgeRouterPolicy.ProtoReflect.Descriptor instead.
 func (*EdgeRouterPolicy) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{15}
+	return file_entities_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EdgeRouterPolicy) GetName() string {
@@ -1648,7 +1711,7 @@ type ServiceEdgeRouterPolicy struct {
 
 func (x *ServiceEdgeRouterPolicy) Reset() {
 	*x = ServiceEdgeRouterPolicy{}
-	mi := &file_entities_proto_msgTypes[16]
+	mi := &file_entities_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1723,7 @@ func (x *ServiceEdgeRouterPolicy) String() string {
 func (*ServiceEdgeRouterPolicy) ProtoMessage() {}
 
 func (x *ServiceEdgeRouterPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[16]
+	mi := &file_entities_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1736,7 @@ func (x *ServiceEdgeRouterPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceEdgeRouterPolicy.ProtoReflect.Descriptor instead.
 func (*ServiceEdgeRouterPolicy) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{16}
+	return file_entities_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ServiceEdgeRouterPolicy) GetName() string {
@@ -1721,7 +1784,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_entities_proto_msgTypes[17]
+	mi := &file_entities_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1796,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_entities_proto_msgTypes[17]
+	mi := &file_entities_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +1809,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_entities_proto_rawDescGZIP(), []int{17}
+	return file_entities_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Session) GetApiSessionId() string {
@@ -1788,7 +1851,7 @@ var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
 	"\n" +
-	"\x0eentities.proto\x12\vgarrison.v1\"\xd4\x06\n" +
+	"\x0eentities.proto\x12\vgarrison.v1\"\x99\a\n" +
 	"\bIdentity\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
 	"\atype_id\x18\x02 \x01(\tR\x06typeId\x12\x19\n" +
@@ -1807,13 +1870,18 @@ const file_entities_proto_rawDesc = "" +
 	"\x14default_hosting_cost\x18\f \x01(\x03R\x12defaultHostingCost\x12t\n" +
 	"\x1bservice_hosting_precedences\x18\r \x03(\v24.garrison.v1.Identity.ServiceHostingPrecedencesEntryR\x19serviceHostingPrecedences\x12b\n" +
 	"\x15service_hosting_costs\x18\x0e \x03(\v2..garrison.v1.Identity.ServiceHostingCostsEntryR\x13serviceHostingCosts\x12\"\n" +
-	"\rapp_data_json\x18\x0f \x01(\fR\vappDataJson\x1aL\n" +
+	"\rapp_data_json\x18\x0f \x01(\fR\vappDataJson\x12C\n" +
+	"\x0fservice_configs\x18\x10 \x03(\v2\x1a.garrison.v1.ServiceConfigR\x0eserviceConfigs\x1aL\n" +
 	"\x1eServiceHostingPrecedencesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aF\n" +
 	"\x18ServiceHostingCostsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x86\x04\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"K\n" +
+	"\rServiceConfig\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +
+	"\tconfig_id\x18\x02 \x01(\tR\bconfigId\"\x86\x04\n" +
 	"\rAuthenticator\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
 	"identityId\x12\x16\n" +
@@ -1988,42 +2056,44 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),                // 0: garrison.v1.Identity
-	(*Authenticator)(nil),           // 1: garrison.v1.Authenticator
-	(*ApiSession)(nil),              // 2: garrison.v1.ApiSession
-	(*ApiAddress)(nil),              // 3: garrison.v1.ApiAddress
-	(*ApiAddressList)(nil),          // 4: garrison.v1.ApiAddressList
-	(*Controller)(nil),              // 5: garrison.v1.Controller
-	(*Enrollment)(nil),              // 6: garrison.v1.Enrollment
-	(*ExternalIdClaim)(nil),         // 7: garrison.v1.ExternalIdClaim
-	(*Ca)(nil),                      // 8: garrison.v1.Ca
-	(*EdgeRouter)(nil),              // 9: garrison.v1.EdgeRouter
-	(*ApiSessionCertificate)(nil),   // 10: garrison.v1.ApiSessionCertificate
-	(*ConfigType)(nil),              // 11: garrison.v1.ConfigType
-	(*Config)(nil),                  // 12: garrison.v1.Config
-	(*Service)(nil),                 // 13: garrison.v1.Service
-	(*ServicePolicy)(nil),           // 14: garrison.v1.ServicePolicy
-	(*EdgeRouterPolicy)(nil),        // 15: garrison.v1.EdgeRouterPolicy
-	(*ServiceEdgeRouterPolicy)(nil), // 16: garrison.v1.ServiceEdgeRouterPolicy
-	(*Session)(nil),                 // 17: garrison.v1.Session
-	nil,                             // 18: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                             // 19: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                             // 20: garrison.v1.Controller.ApiAddressesEntry
+	(*ServiceConfig)(nil),           // 1: garrison.v1.ServiceConfig
+	(*Authenticator)(nil),           // 2: garrison.v1.Authenticator
+	(*ApiSession)(nil),              // 3: garrison.v1.ApiSession
+	(*ApiAddress)(nil),              // 4: garrison.v1.ApiAddress
+	(*ApiAddressList)(nil),          // 5: garrison.v1.ApiAddressList
+	(*Controller)(nil),              // 6: garrison.v1.Controller
+	(*Enrollment)(nil),              // 7: garrison.v1.Enrollment
+	(*ExternalIdClaim)(nil),         // 8: garrison.v1.ExternalIdClaim
+	(*Ca)(nil),                      // 9: garrison.v1.Ca
+	(*EdgeRouter)(nil),              // 10: garrison.v1.EdgeRouter
+	(*ApiSessionCertificate)(nil),   // 11: garrison.v1.ApiSessionCertificate
+	(*ConfigType)(nil),              // 12: garrison.v1.ConfigType
+	(*Config)(nil),                  // 13: garrison.v1.Config
+	(*Service)(nil),                 // 14: garrison.v1.Service
+	(*ServicePolicy)(nil),           // 15: garrison.v1.ServicePolicy
+	(*EdgeRouterPolicy)(nil),        // 16: garrison.v1.EdgeRouterPolicy
+	(*ServiceEdgeRouterPolicy)(nil), // 17: garrison.v1.ServiceEdgeRouterPolicy
+	(*Session)(nil),                 // 18: garrison.v1.Session
+	nil,                             // 19: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                             // 20: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                             // 21: garrison.v1.Controller.ApiAddressesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	18, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	19, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
-	3,  // 2: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	20, // 3: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
-	7,  // 4: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
-	4,  // 5: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
-	6,  // [6:6] is the sub-list for method output_type
-	6,  // [6:6] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	19, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	20, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	1,  // 2: garrison.v1.Identity.service_configs:type_name -> garrison.v1.ServiceConfig
+	4,  // 3: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
+	21, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	8,  // 5: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
+	5,  // 6: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_entities_proto_init() }
@@ -2037,7 +2107,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
