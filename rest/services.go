@@ -85,21 +85,20 @@ func checkService(w *Write) error {
 func (s *Server) clientServices(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	asked := append(slices.Clone(c.sess.GetConfigTypes()), r.URL.Query()["configTypes"]...)
+	// Both run in the list's one read view: the identity read by IDs is
+	// the one Render resolves overrides with.
 	perms := map[string][]string{}
+	var ident *fsm.Record
 	view := *s.res.services
 	view.Render = func(rd *fsm.Reader, rec *fsm.Record, out map[string]any) error {
 		out["permissions"] = perms[rec.ID]
-		ident, err := rd.Get(fsm.KindIdentity, c.identity.ID)
-		if err != nil {
-			return err
-		}
 		cfg, err := serviceConfig(rd, ident, rec.ID, rec.Body.(*pb.Service), asked)
 		out["config"] = cfg
 		return err
 	}
 	sc := Scope{IDs: func(rd *fsm.Reader) ([]string, error) {
-		ident, err := rd.Get(fsm.KindIdentity, c.identity.ID)
-		if err != nil {
+		var err error
+		if ident, err = rd.Get(fsm.KindIdentity, c.identity.ID); err != nil {
 			return nil, err
 		}
 		p, err := edge.ServicePermissions(rd, ident)

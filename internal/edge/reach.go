@@ -113,6 +113,10 @@ func (p Policies) Matched(rd *fsm.Reader, rec *fsm.Record, side fsm.PolicySide, 
 	for id := range roles.IDs {
 		cands[id] = true
 	}
+	// With AnyOf or a single attribute role, an entity the attribute index
+	// gives matches without reading it; only AllOf of several attributes
+	// needs the entity's attributes.
+	sure := map[string]bool{}
 	for _, a := range roles.Attrs {
 		ids, err := rd.IDsByIndex(ents.Attrs, a)
 		if err != nil {
@@ -120,9 +124,16 @@ func (p Policies) Matched(rd *fsm.Reader, rec *fsm.Record, side fsm.PolicySide, 
 		}
 		for _, id := range ids {
 			cands[id] = true
+			if roles.AnyOf || len(roles.Attrs) == 1 {
+				sure[id] = true
+			}
 		}
 	}
 	for id := range cands {
+		if sure[id] {
+			out = append(out, id)
+			continue
+		}
 		r, err := rd.Get(ents.Kind, id)
 		if err != nil {
 			continue // an "@" id of an entity that is gone
