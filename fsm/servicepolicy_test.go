@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -86,4 +87,32 @@ func TestRolesMatch(t *testing.T) {
 	if _, err := ParseRoles(nil, "SomeOf"); err == nil {
 		t.Error("semantic SomeOf parsed")
 	}
+}
+
+// ParseRoles takes outside input (policy bodies, list role filters): it
+// must never panic, and what it accepts must round-trip its rules.
+func FuzzParseRoles(f *testing.F) {
+	for _, seed := range []string{"#all", "#web", "@id", "web", "#", "@", "#a,#b", "#all,@x"} {
+		f.Add(seed, "AnyOf", "x", "a")
+	}
+	f.Fuzz(func(t *testing.T, roles, semantic, id, attr string) {
+		var list []string
+		for r := range strings.SplitSeq(roles, ",") {
+			list = append(list, r)
+		}
+		rs, err := ParseRoles(list, semantic)
+		if err != nil {
+			return
+		}
+		got := rs.Matches(id, []string{attr})
+		if rs.All && !got {
+			t.Fatalf("#all did not match %q", id)
+		}
+		if rs.IDs[id] && !got {
+			t.Fatalf("@%s did not match its entity", id)
+		}
+		if !rs.All && !rs.IDs[id] && len(rs.Attrs) == 0 && got {
+			t.Fatalf("%q matched %q with no role for it", roles, id)
+		}
+	})
 }
