@@ -175,6 +175,7 @@ func allKinds() []*Kind {
 		&configTypeKind,
 		&configKind,
 		&serviceKind,
+		&postureCheckKind,
 		&servicePolicyKind,
 		&edgeRouterPolicyKind,
 		&serviceEdgeRouterPolicyKind,

@@ -23,6 +23,7 @@ var (
 	ServicePolicyPostureRoles  = MultiIndex(KindServicePolicy, "postureCheckRoles")
 	ServicePolicyIdentityIDs   = MultiIndex(KindServicePolicy, "identityIds")
 	ServicePolicyServiceIDs    = MultiIndex(KindServicePolicy, "serviceIds")
+	servicePolicyPostureIDs    = MultiIndex(KindServicePolicy, "postureCheckIds")
 )
 
 // RoleAll is the role every entity has.
@@ -52,7 +53,7 @@ var ServicePolicySides = struct{ Identities, Services, PostureChecks PolicySide 
 	Services: PolicySide{Field: "serviceRoles", Roles: ServicePolicyServiceRoles, Target: KindService, IDs: ServicePolicyServiceIDs,
 		Get: func(m proto.Message) []string { return m.(*pb.ServicePolicy).GetServiceRoles() },
 		Set: func(m proto.Message, r []string) { m.(*pb.ServicePolicy).ServiceRoles = r }},
-	PostureChecks: PolicySide{Field: "postureCheckRoles", Roles: ServicePolicyPostureRoles,
+	PostureChecks: PolicySide{Field: "postureCheckRoles", Roles: ServicePolicyPostureRoles, Target: KindPostureCheck, IDs: servicePolicyPostureIDs,
 		Get: func(m proto.Message) []string { return m.(*pb.ServicePolicy).GetPostureCheckRoles() },
 		Set: func(m proto.Message, r []string) { m.(*pb.ServicePolicy).PostureCheckRoles = r }},
 }

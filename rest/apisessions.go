@@ -53,6 +53,7 @@ var summaryKinds = map[string]string{
 	"edgeRouterPolicies":        fsm.KindEdgeRouterPolicy,
 	"serviceEdgeRouterPolicies": fsm.KindServiceEdgeRouterPolicy,
 	"sessions":                  fsm.KindSession,
+	"postureChecks":             fsm.KindPostureCheck,
 }
 
 // summary counts the entities of each type in this node's store.

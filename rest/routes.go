@@ -211,7 +211,18 @@ func (s *Server) routes() []route {
 		{del, mgmtAPI, "/service-policies/{id}", admin, h.Delete(r.servicePolicies)},
 		{get, mgmtAPI, "/service-policies/{id}/identities", admin, h.Related(r.servicePolicies, r.identities, matched(sp, spSides.Identities, edge.Identities))},
 		{get, mgmtAPI, "/service-policies/{id}/services", admin, h.Related(r.servicePolicies, r.services, matched(sp, spSides.Services, edge.Services))},
-		{get, mgmtAPI, "/service-policies/{id}/posture-checks", admin, h.Empty(r.servicePolicies)},
+		{get, mgmtAPI, "/service-policies/{id}/posture-checks", admin, h.Related(r.servicePolicies, r.postureChecks, matched(sp, spSides.PostureChecks, postureCheckEntities))},
+
+		// posturechecks.go
+		{get, mgmtAPI, "/posture-checks", admin, h.List(r.postureChecks)},
+		{post, mgmtAPI, "/posture-checks", admin, h.Create(r.postureChecks)},
+		{get, mgmtAPI, "/posture-checks/{id}", admin, h.Detail(r.postureChecks)},
+		{put, mgmtAPI, "/posture-checks/{id}", admin, h.Update(r.postureChecks)},
+		{patch, mgmtAPI, "/posture-checks/{id}", admin, h.Patch(r.postureChecks)},
+		{del, mgmtAPI, "/posture-checks/{id}", admin, h.Delete(r.postureChecks)},
+		{get, mgmtAPI, "/posture-check-types", admin, api.Handle(s.postureCheckTypes)},
+		{get, mgmtAPI, "/posture-check-types/{id}", admin, api.Handle(s.postureCheckTypes)},
+		{get, mgmtAPI, "/posture-check-role-attributes", admin, h.IndexKeys(fsm.PostureCheckRoleAttributes)},
 		{get, mgmtAPI, "/identities/{id}/service-policies", admin, h.Related(r.identities, r.servicePolicies, matching(sp, spSides.Identities, edge.Identities))},
 		{get, mgmtAPI, "/identities/{id}/services", admin, h.Related(r.identities, r.services, reached(sp, spSides.Identities, edge.Identities, spSides.Services, edge.Services))},
 

@@ -93,7 +93,7 @@ type Server struct {
 type resources struct {
 	identities, authenticators, ownAuthenticators, enrollments, apiSessions, sessionCerts,
 	cas, edgeRouters, controllers, configTypes, configs, services, servicePolicies,
-	edgeRouterPolicies, serviceEdgeRouterPolicies, netSessions, ownSessions *resource.Resource
+	edgeRouterPolicies, serviceEdgeRouterPolicies, netSessions, ownSessions, postureChecks *resource.Resource
 }
 
 func (s *Server) declare() resources {
@@ -115,13 +115,14 @@ func (s *Server) declare() resources {
 		serviceEdgeRouterPolicies: s.serviceEdgeRouterPolicies(),
 		netSessions:               s.netSessions(),
 		ownSessions:               s.ownSessions(),
+		postureChecks:             s.postureChecks(),
 	}
 }
 
 func (r *resources) all() []*resource.Resource {
 	return []*resource.Resource{r.identities, r.authenticators, r.ownAuthenticators, r.enrollments, r.apiSessions,
 		r.sessionCerts, r.cas, r.edgeRouters, r.controllers, r.configTypes, r.configs, r.services, r.servicePolicies,
-		r.edgeRouterPolicies, r.serviceEdgeRouterPolicies, r.netSessions, r.ownSessions}
+		r.edgeRouterPolicies, r.serviceEdgeRouterPolicies, r.netSessions, r.ownSessions, r.postureChecks}
 }
 
 // New returns a Server for cfg.

@@ -1847,6 +1847,87 @@ func (x *Session) GetToken() string {
 	return ""
 }
 
+// PostureCheck is a condition a client's posture must meet. The members of
+// its type (operatingSystems, macAddresses, domains, process, processes
+// and semantic, the MFA settings) are kept as a JSON object.
+type PostureCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// type_id is OS, MAC, DOMAIN, PROCESS, PROCESS_MULTI or MFA.
+	TypeId         string   `protobuf:"bytes,2,opt,name=type_id,json=typeId,proto3" json:"type_id,omitempty"`
+	RoleAttributes []string `protobuf:"bytes,3,rep,name=role_attributes,json=roleAttributes,proto3" json:"role_attributes,omitempty"`
+	// version counts the check's changes, starting at 1.
+	Version       int64  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	ParamsJson    []byte `protobuf:"bytes,5,opt,name=params_json,json=paramsJson,proto3" json:"params_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostureCheck) Reset() {
+	*x = PostureCheck{}
+	mi := &file_entities_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostureCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostureCheck) ProtoMessage() {}
+
+func (x *PostureCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostureCheck.ProtoReflect.Descriptor instead.
+func (*PostureCheck) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PostureCheck) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PostureCheck) GetTypeId() string {
+	if x != nil {
+		return x.TypeId
+	}
+	return ""
+}
+
+func (x *PostureCheck) GetRoleAttributes() []string {
+	if x != nil {
+		return x.RoleAttributes
+	}
+	return nil
+}
+
+func (x *PostureCheck) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *PostureCheck) GetParamsJson() []byte {
+	if x != nil {
+		return x.ParamsJson
+	}
+	return nil
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
@@ -2042,7 +2123,14 @@ const file_entities_proto_rawDesc = "" +
 	"\n" +
 	"service_id\x18\x03 \x01(\tR\tserviceId\x12\x12\n" +
 	"\x04type\x18\x04 \x01(\tR\x04type\x12\x14\n" +
-	"\x05token\x18\x05 \x01(\tR\x05tokenB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\x05token\x18\x05 \x01(\tR\x05token\"\x9f\x01\n" +
+	"\fPostureCheck\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
+	"\atype_id\x18\x02 \x01(\tR\x06typeId\x12'\n" +
+	"\x0frole_attributes\x18\x03 \x03(\tR\x0eroleAttributes\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x03R\aversion\x12\x1f\n" +
+	"\vparams_json\x18\x05 \x01(\fR\n" +
+	"paramsJsonB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -2056,7 +2144,7 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),                // 0: garrison.v1.Identity
 	(*ServiceConfig)(nil),           // 1: garrison.v1.ServiceConfig
@@ -2077,16 +2165,17 @@ var file_entities_proto_goTypes = []any{
 	(*EdgeRouterPolicy)(nil),        // 16: garrison.v1.EdgeRouterPolicy
 	(*ServiceEdgeRouterPolicy)(nil), // 17: garrison.v1.ServiceEdgeRouterPolicy
 	(*Session)(nil),                 // 18: garrison.v1.Session
-	nil,                             // 19: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                             // 20: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                             // 21: garrison.v1.Controller.ApiAddressesEntry
+	(*PostureCheck)(nil),            // 19: garrison.v1.PostureCheck
+	nil,                             // 20: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                             // 21: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                             // 22: garrison.v1.Controller.ApiAddressesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	19, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	20, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	20, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	21, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	1,  // 2: garrison.v1.Identity.service_configs:type_name -> garrison.v1.ServiceConfig
 	4,  // 3: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	21, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	22, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	8,  // 5: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
 	5,  // 6: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
 	7,  // [7:7] is the sub-list for method output_type
@@ -2107,7 +2196,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
