@@ -26,6 +26,17 @@ func TestNetworkSessions(t *testing.T) {
 	createOK(t, e, "/service-edge-router-policies", map[string]any{"name": uniq("ns-serp"), "semantic": "AnyOf",
 		"serviceRoles": []string{"@" + svc}, "edgeRouterRoles": []string{"@" + router}})
 
+	// Policy advice says why: dial allowed, one router in common; none
+	// for the service no router policy covers.
+	adv := e.do(t, http.MethodGet, mgmt+"/identities/"+ident+"/policy-advice/"+svc, admin, nil).data()
+	if adv["isDialAllowed"] != true || adv["isBindAllowed"] != false || len(adv["commonRouters"].([]any)) != 1 {
+		t.Fatalf("policy advice: %v", adv)
+	}
+	if adv := e.do(t, http.MethodGet, mgmt+"/identities/"+ident+"/policy-advice/"+lonely, admin, nil).data(); len(adv["commonRouters"].([]any)) != 0 || adv["serviceRouterCount"] != float64(0) {
+		t.Fatalf("policy advice for a service without routers: %v", adv)
+	}
+	wantError(t, "advice on an unknown service", e.do(t, http.MethodGet, mgmt+"/identities/"+ident+"/policy-advice/nope", admin, nil), http.StatusNotFound, "NOT_FOUND")
+
 	before := e.count(t, fsm.KindSession)
 	for what, c := range map[string]struct {
 		body   map[string]any

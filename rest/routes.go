@@ -117,6 +117,7 @@ func (s *Server) routes() []route {
 		{get, mgmtAPI, "/identities/{id}/service-configs", admin, api.Handle(s.listServiceConfigs)},
 		{post, mgmtAPI, "/identities/{id}/service-configs", admin, api.Handle(s.assignServiceConfigs)},
 		{del, mgmtAPI, "/identities/{id}/service-configs", admin, api.Handle(s.removeServiceConfigs)},
+		{get, mgmtAPI, "/identities/{id}/policy-advice/{serviceId}", admin, api.Handle(s.policyAdvice)}, // servicepolicies.go
 		{get, mgmtAPI, "/identity-types", admin, api.Handle(s.listIdentityTypes)},
 		{get, mgmtAPI, "/identity-types/{id}", admin, api.Handle(s.getIdentityType)},
 

@@ -1,7 +1,14 @@
 package rest
 
 import (
+	"net/http"
+	"slices"
+
+	"github.com/gorilla/mux"
+
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/edge"
+	"github.com/garrison-ctrl/garrison/rest/api"
 	. "github.com/garrison-ctrl/garrison/rest/resource"
 )
 
@@ -34,4 +41,54 @@ func (s *Server) serviceEdgeRouterPolicies() *Resource {
 	sides := fsm.ServiceEdgeRouterPolicySides
 	return policy(fsm.KindServiceEdgeRouterPolicy, "service-edge-router-policies", fsm.ServiceEdgeRouterPolicyName, nil,
 		sides.Services, sides.EdgeRouters)
+}
+
+// policyAdvice answers GET /identities/{id}/policy-advice/{serviceId}: why
+// an identity may or may not use a service — its permissions on it, how
+// many routers its policies and the service's give, and which they share.
+func (s *Server) policyAdvice(w http.ResponseWriter, r *http.Request) error {
+	identityID, serviceID := mux.Vars(r)["id"], mux.Vars(r)["serviceId"]
+	var out map[string]any
+	err := s.store.View(func(rd *fsm.Reader) error {
+		ident, err := rd.Get(fsm.KindIdentity, identityID)
+		if err != nil {
+			return err
+		}
+		svc, err := rd.Get(fsm.KindService, serviceID)
+		if err != nil {
+			return err
+		}
+		perms, err := edge.ServicePermissions(rd, ident)
+		if err != nil {
+			return err
+		}
+		mine, err := edge.IdentityRouters(rd, ident)
+		if err != nil {
+			return err
+		}
+		theirs, err := edge.ServiceRouters(rd, svc)
+		if err != nil {
+			return err
+		}
+		common := []map[string]any{}
+		for _, id := range mine {
+			if slices.Contains(theirs, id) {
+				ref := EntityRef("edge-routers", id, NameOf(rd, fsm.KindEdgeRouter, id))
+				ref["isOnline"] = false // no data plane
+				common = append(common, ref)
+			}
+		}
+		out = map[string]any{
+			"identityId": identityID, "identity": EntityRef("identities", identityID, NameOf(rd, fsm.KindIdentity, identityID)),
+			"serviceId": serviceID, "service": EntityRef("services", serviceID, NameOf(rd, fsm.KindService, serviceID)),
+			"isDialAllowed": slices.Contains(perms[serviceID], "Dial"), "isBindAllowed": slices.Contains(perms[serviceID], "Bind"),
+			"identityRouterCount": len(mine), "serviceRouterCount": len(theirs), "commonRouters": common,
+		}
+		return nil
+	})
+	if err != nil {
+		return api.NotFoundOr(err)
+	}
+	api.WriteData(w, http.StatusOK, out, api.Meta{})
+	return nil
 }
