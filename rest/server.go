@@ -217,18 +217,23 @@ func fromEdge(err error) *api.Error {
 // Handler routes all APIs: the route table (routes.go) under each API's
 // base path, behind its access check.
 func (s *Server) Handler() http.Handler {
-	root := mux.NewRouter()
-	// Every route is registered on the root router with its full path:
-	// gorilla/mux subrouters answer 404 instead of 405 for a known path
-	// with another method (gorilla/mux#751, since v1.8.1).
-	root.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteError(w, r, api.NotFound())
-	})
-	root.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteError(w, r, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed,
-			Message: "The resource requested does not support this HTTP verb"})
-	})
+	// One router per API, each a root router holding full paths (gorilla/mux
+	// subrouters answer 404 instead of 405 for a known path with another
+	// method, gorilla/mux#751), chosen by the path's base: a router tries
+	// its routes one by one, so each looks only through its own API's.
+	newRouter := func() *mux.Router {
+		r := mux.NewRouter()
+		r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			api.WriteError(w, r, api.NotFound())
+		})
+		r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			api.WriteError(w, r, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed,
+				Message: "The resource requested does not support this HTTP verb"})
+		})
+		return r
+	}
 	bases := map[apiSet]string{clientAPI: ClientBase, mgmtAPI: ManagementBase, fabricAPI: FabricBase}
+	routers := map[string]*mux.Router{ClientBase: newRouter(), ManagementBase: newRouter(), FabricBase: newRouter()}
 	for _, rt := range s.routes() {
 		h := rt.handle
 		switch rt.access {
@@ -242,11 +247,21 @@ func (s *Server) Handler() http.Handler {
 		}
 		for set, base := range bases {
 			if rt.apis&set != 0 {
-				root.Handle(base+rt.path, h).Methods(rt.method)
+				routers[base].Handle(base+rt.path, h).Methods(rt.method)
 			}
 		}
 	}
-	return api.WithRequestID(s.nameNode(s.recoverPanics(clientAliases(root))))
+	notFound := routers[ClientBase].NotFoundHandler
+	byBase := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for base, router := range routers {
+			if p := r.URL.Path; p == base || strings.HasPrefix(p, base+"/") {
+				router.ServeHTTP(w, r)
+				return
+			}
+		}
+		notFound.ServeHTTP(w, r)
+	})
+	return api.WithRequestID(s.nameNode(s.recoverPanics(clientAliases(byBase))))
 }
 
 // clientAliases serves the Edge Client API under the paths OpenZiti also
