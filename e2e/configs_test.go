@@ -15,7 +15,7 @@ import (
 // its own. The CLI talks to one node, which reads its own writes at once;
 // the other nodes are read once they have applied them (a read through the
 // load balancer does not yet wait for that: issue 9).
-func TestConfigsThroughCLI(t *testing.T) {
+func TestConfigsServicesAndPoliciesThroughCLI(t *testing.T) {
 	c := newCluster(t, clusterOptions{noHAProxy: true})
 	c.mustCLI("edge", "login", c.Nodes[0].URL(), "-u", adminUser, "-p", adminPassword, "--ca", c.caFile)
 
@@ -58,6 +58,30 @@ schema:
 			return nil
 		})
 	}
+	// A service with the config, and a policy letting #web identities dial
+	// it, through the CLI; the policy's services read on another node.
+	cfgID := rows[0]["id"].(string)
+	if out := c.mustCLI("edge", "create", "service", "web", "--encryption-required", "--configs", cfgID, "-a", "web"); !strings.Contains(out, "created with id") {
+		t.Fatalf("create service: %s", out)
+	}
+	if out := c.mustCLI("edge", "create", "service-policy", "web-dial", "--type", "Dial", "--semantic", "AnyOf",
+		"--identity-roles", "#web", "--service-roles", "#web"); !strings.Contains(out, "created with id") {
+		t.Fatalf("create service policy: %s", out)
+	}
+	if out, err := c.cli("edge", "create", "service-policy", "bad", "--type", "Dial", "--semantic", "AnyOf", "--identity-roles", "#all,#web"); err == nil || !strings.Contains(out, "identityRoles") {
+		t.Fatalf("#all with another role through the CLI: %v %s", err, out)
+	}
+	var policies []map[string]any
+	if err := json.Unmarshal([]byte(c.mustCLI("edge", "list", "service-policies", "-j")), &policies); err != nil || len(policies) != 1 {
+		t.Fatalf("edge list service-policies: %v %v", err, policies)
+	}
+	admin3 := c.Login(c.Nodes[2].URL())
+	st, body, _ := c.Do("GET", c.Nodes[2].URL()+"/edge/management/v1/service-policies/"+policies[0]["id"].(string)+"/services", admin3, nil)
+	if st != http.StatusOK || listLen(body) != 1 || dig(body, "data", 0, "name") != "web" {
+		t.Fatalf("the policy's services on node3: %d %v", st, body)
+	}
+	c.mustCLI("edge", "delete", "service", "web")
+	c.mustCLI("edge", "delete", "service-policy", "web-dial")
 	if out, err := c.cli("edge", "delete", "config-type", "host.v1"); err == nil || !strings.Contains(out, "CONFLICT_CANNOT_MODIFY_REFERENCED") {
 		t.Fatalf("delete a config type in use: %v %s", err, out)
 	}
