@@ -180,6 +180,7 @@ func allKinds() []*Kind {
 		&edgeRouterPolicyKind,
 		&serviceEdgeRouterPolicyKind,
 		&sessionKind,
+		&postureDataKind,
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 const (
 	codeNoEdgeRouters      = "NO_EDGE_ROUTERS_AVAILABLE"
 	codeInvalidSessionType = "INVALID_SESSION_TYPE"
+	codeInvalidPosture     = "INVALID_POSTURE"
 )
 
 // netSessions declares /sessions of the management API: every network
@@ -128,13 +129,24 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	c := callerOf(r)
 	err := s.store.View(func(rd *fsm.Reader) error {
-		_, _, perms, err := reachableService(rd, c.identity.ID, serviceID)
+		ident, _, perms, err := reachableService(rd, c.identity.ID, serviceID)
 		if err != nil {
 			return err
 		}
 		if !slices.Contains(perms[serviceID], typ) {
 			return &api.Error{Status: http.StatusBadRequest, Code: codeInvalidSessionType,
 				Message: "The identity may not " + typ + " this service"}
+		}
+		// Some policy granting this type must pass its posture checks.
+		_, posture, err := edge.ServiceAccess(rd, ident, c.session.ID)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(posture[serviceID], func(pp edge.PolicyPosture) bool {
+			return pp.IsPassing && pp.Policy.Body.(*pb.ServicePolicy).GetType() == typ
+		}) {
+			return &api.Error{Status: http.StatusConflict, Code: codeInvalidPosture,
+				Message: "The posture checks of the policies granting " + typ + " on this service do not pass"}
 		}
 		routers, err := sharedRouters(rd, c.identity.ID, serviceID)
 		if err != nil {

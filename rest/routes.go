@@ -75,6 +75,8 @@ func (s *Server) routes() []route {
 		{get, clientAPI, "/services", session, api.Handle(s.clientServices)},
 		{get, clientAPI, "/services/{id}", session, api.Handle(s.clientService)},
 		{get, clientAPI, "/services/{id}/edge-routers", session, api.Handle(s.clientServiceRouters)},
+		{post, clientAPI, "/posture-response", session, api.Handle(s.postureResponse)},
+		{post, clientAPI, "/posture-response-bulk", session, api.Handle(s.postureResponseBulk)},
 
 		// netsessions.go: network sessions
 		{get, clientAPI, "/sessions", session, h.List(r.ownSessions)},
@@ -212,7 +214,7 @@ func (s *Server) routes() []route {
 		{del, mgmtAPI, "/service-policies/{id}", admin, h.Delete(r.servicePolicies)},
 		{get, mgmtAPI, "/service-policies/{id}/identities", admin, h.Related(r.servicePolicies, r.identities, matched(sp, spSides.Identities, edge.Identities))},
 		{get, mgmtAPI, "/service-policies/{id}/services", admin, h.Related(r.servicePolicies, r.services, matched(sp, spSides.Services, edge.Services))},
-		{get, mgmtAPI, "/service-policies/{id}/posture-checks", admin, h.Related(r.servicePolicies, r.postureChecks, matched(sp, spSides.PostureChecks, postureCheckEntities))},
+		{get, mgmtAPI, "/service-policies/{id}/posture-checks", admin, h.Related(r.servicePolicies, r.postureChecks, matched(sp, spSides.PostureChecks, edge.PostureChecks))},
 
 		// posturechecks.go
 		{get, mgmtAPI, "/posture-checks", admin, h.List(r.postureChecks)},

@@ -88,10 +88,12 @@ func (s *Server) clientServices(w http.ResponseWriter, r *http.Request) error {
 	// Both run in the list's one read view: the identity read by IDs is
 	// the one Render resolves overrides with.
 	perms := map[string][]string{}
+	var posture map[string][]edge.PolicyPosture
 	var ident *fsm.Record
 	view := *s.res.services
 	view.Render = func(rd *fsm.Reader, rec *fsm.Record, out map[string]any) error {
 		out["permissions"] = perms[rec.ID]
+		out["postureQueries"] = renderPosture(posture[rec.ID])
 		cfg, err := serviceConfig(rd, ident, rec.ID, rec.Body.(*pb.Service), asked)
 		out["config"] = cfg
 		return err
@@ -101,11 +103,12 @@ func (s *Server) clientServices(w http.ResponseWriter, r *http.Request) error {
 		if ident, err = rd.Get(fsm.KindIdentity, c.identity.ID); err != nil {
 			return nil, err
 		}
-		p, err := edge.ServicePermissions(rd, ident)
+		p, pq, err := edge.ServiceAccess(rd, ident, c.session.ID)
 		if err != nil {
 			return nil, err
 		}
 		maps.Copy(perms, p)
+		posture = pq
 		return slices.Sorted(maps.Keys(p)), nil
 	}}
 	return s.rs.ListIn(w, r, &view, sc)
@@ -126,6 +129,11 @@ func (s *Server) clientService(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		out["permissions"] = perms[id]
+		_, posture, err := edge.ServiceAccess(rd, ident, c.session.ID)
+		if err != nil {
+			return err
+		}
+		out["postureQueries"] = renderPosture(posture[id])
 		out["config"], err = serviceConfig(rd, ident, id, rec.Body.(*pb.Service), c.sess.GetConfigTypes())
 		return err
 	})
@@ -259,4 +267,26 @@ func (s *Server) clientServiceRouters(w http.ResponseWriter, r *http.Request) er
 	}
 	api.WriteData(w, http.StatusOK, map[string]any{"edgeRouters": routers}, api.Meta{})
 	return nil
+}
+
+// renderPosture renders the spec's postureQueries of a service: per
+// granting policy, whether it passes and each of its checks.
+func renderPosture(policies []edge.PolicyPosture) []map[string]any {
+	out := []map[string]any{}
+	for _, pp := range policies {
+		queries := []map[string]any{}
+		for _, q := range pp.Queries {
+			queries = append(queries, map[string]any{
+				"id": q.Check.ID, "_links": api.Links("./posture-checks/" + q.Check.ID),
+				"createdAt": api.Time(q.Check.CreatedAt), "updatedAt": api.Time(q.Check.UpdatedAt), "tags": map[string]any{},
+				"queryType": q.Check.Body.(*pb.PostureCheck).GetTypeId(), "isPassing": q.IsPassing,
+				"timeout": -1, "timeoutRemaining": -1,
+			})
+		}
+		out = append(out, map[string]any{
+			"policyId": pp.Policy.ID, "policyType": pp.Policy.Body.(*pb.ServicePolicy).GetType(),
+			"isPassing": pp.IsPassing, "postureQueries": queries,
+		})
+	}
+	return out
 }

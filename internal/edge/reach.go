@@ -168,28 +168,10 @@ func (p Policies) Reached(rd *fsm.Reader, entity *fsm.Record, from fsm.PolicySid
 }
 
 // ServicePermissions maps the ids of the services identity may reach to
-// its permissions on each ("Bind", "Dial", sorted).
+// its permissions on each ("Bind", "Dial", sorted), whatever its posture.
 func ServicePermissions(rd *fsm.Reader, identity *fsm.Record) (map[string][]string, error) {
-	sides := fsm.ServicePolicySides
-	policies, err := ServicePolicyKind.Matching(rd, sides.Identities, Identities, identity)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]string{}
-	for _, pol := range policies {
-		ids, err := ServicePolicyKind.Matched(rd, pol, sides.Services, Services)
-		if err != nil {
-			return nil, err
-		}
-		typ := pol.Body.(*pb.ServicePolicy).GetType()
-		for _, id := range ids {
-			if !slices.Contains(out[id], typ) {
-				out[id] = append(out[id], typ)
-				slices.Sort(out[id])
-			}
-		}
-	}
-	return out, nil
+	perms, _, err := ServiceAccess(rd, identity, "")
+	return perms, err
 }
 
 // IdentityRouters are the ids of the edge routers identity may use.

@@ -1928,6 +1928,154 @@ func (x *PostureCheck) GetParamsJson() []byte {
 	return nil
 }
 
+// PostureData is what a client reported of its posture in one API session
+// (its id is the API session's). Each posture response replaces its part.
+type PostureData struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ApiSessionId string                 `protobuf:"bytes,1,opt,name=api_session_id,json=apiSessionId,proto3" json:"api_session_id,omitempty"`
+	OsType       string                 `protobuf:"bytes,2,opt,name=os_type,json=osType,proto3" json:"os_type,omitempty"`
+	OsVersion    string                 `protobuf:"bytes,3,opt,name=os_version,json=osVersion,proto3" json:"os_version,omitempty"`
+	MacAddresses []string               `protobuf:"bytes,4,rep,name=mac_addresses,json=macAddresses,proto3" json:"mac_addresses,omitempty"`
+	Domain       string                 `protobuf:"bytes,5,opt,name=domain,proto3" json:"domain,omitempty"`
+	// processes by path.
+	Processes     map[string]*ProcessState `protobuf:"bytes,6,rep,name=processes,proto3" json:"processes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostureData) Reset() {
+	*x = PostureData{}
+	mi := &file_entities_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostureData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostureData) ProtoMessage() {}
+
+func (x *PostureData) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostureData.ProtoReflect.Descriptor instead.
+func (*PostureData) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PostureData) GetApiSessionId() string {
+	if x != nil {
+		return x.ApiSessionId
+	}
+	return ""
+}
+
+func (x *PostureData) GetOsType() string {
+	if x != nil {
+		return x.OsType
+	}
+	return ""
+}
+
+func (x *PostureData) GetOsVersion() string {
+	if x != nil {
+		return x.OsVersion
+	}
+	return ""
+}
+
+func (x *PostureData) GetMacAddresses() []string {
+	if x != nil {
+		return x.MacAddresses
+	}
+	return nil
+}
+
+func (x *PostureData) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *PostureData) GetProcesses() map[string]*ProcessState {
+	if x != nil {
+		return x.Processes
+	}
+	return nil
+}
+
+// ProcessState is a reported process.
+type ProcessState struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	IsRunning          bool                   `protobuf:"varint,1,opt,name=is_running,json=isRunning,proto3" json:"is_running,omitempty"`
+	Hash               string                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	SignerFingerprints []string               `protobuf:"bytes,3,rep,name=signer_fingerprints,json=signerFingerprints,proto3" json:"signer_fingerprints,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ProcessState) Reset() {
+	*x = ProcessState{}
+	mi := &file_entities_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessState) ProtoMessage() {}
+
+func (x *ProcessState) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
+func (*ProcessState) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ProcessState) GetIsRunning() bool {
+	if x != nil {
+		return x.IsRunning
+	}
+	return false
+}
+
+func (x *ProcessState) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *ProcessState) GetSignerFingerprints() []string {
+	if x != nil {
+		return x.SignerFingerprints
+	}
+	return nil
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
@@ -2130,7 +2278,23 @@ const file_entities_proto_rawDesc = "" +
 	"\x0frole_attributes\x18\x03 \x03(\tR\x0eroleAttributes\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\x03R\aversion\x12\x1f\n" +
 	"\vparams_json\x18\x05 \x01(\fR\n" +
-	"paramsJsonB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"paramsJson\"\xc8\x02\n" +
+	"\vPostureData\x12$\n" +
+	"\x0eapi_session_id\x18\x01 \x01(\tR\fapiSessionId\x12\x17\n" +
+	"\aos_type\x18\x02 \x01(\tR\x06osType\x12\x1d\n" +
+	"\n" +
+	"os_version\x18\x03 \x01(\tR\tosVersion\x12#\n" +
+	"\rmac_addresses\x18\x04 \x03(\tR\fmacAddresses\x12\x16\n" +
+	"\x06domain\x18\x05 \x01(\tR\x06domain\x12E\n" +
+	"\tprocesses\x18\x06 \x03(\v2'.garrison.v1.PostureData.ProcessesEntryR\tprocesses\x1aW\n" +
+	"\x0eProcessesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.garrison.v1.ProcessStateR\x05value:\x028\x01\"r\n" +
+	"\fProcessState\x12\x1d\n" +
+	"\n" +
+	"is_running\x18\x01 \x01(\bR\tisRunning\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\tR\x04hash\x12/\n" +
+	"\x13signer_fingerprints\x18\x03 \x03(\tR\x12signerFingerprintsB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -2144,7 +2308,7 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),                // 0: garrison.v1.Identity
 	(*ServiceConfig)(nil),           // 1: garrison.v1.ServiceConfig
@@ -2166,23 +2330,28 @@ var file_entities_proto_goTypes = []any{
 	(*ServiceEdgeRouterPolicy)(nil), // 17: garrison.v1.ServiceEdgeRouterPolicy
 	(*Session)(nil),                 // 18: garrison.v1.Session
 	(*PostureCheck)(nil),            // 19: garrison.v1.PostureCheck
-	nil,                             // 20: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                             // 21: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                             // 22: garrison.v1.Controller.ApiAddressesEntry
+	(*PostureData)(nil),             // 20: garrison.v1.PostureData
+	(*ProcessState)(nil),            // 21: garrison.v1.ProcessState
+	nil,                             // 22: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                             // 23: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                             // 24: garrison.v1.Controller.ApiAddressesEntry
+	nil,                             // 25: garrison.v1.PostureData.ProcessesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	20, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	21, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	22, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	23, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	1,  // 2: garrison.v1.Identity.service_configs:type_name -> garrison.v1.ServiceConfig
 	4,  // 3: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	22, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	24, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	8,  // 5: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
-	5,  // 6: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	25, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
+	5,  // 7: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
+	21, // 8: garrison.v1.PostureData.ProcessesEntry.value:type_name -> garrison.v1.ProcessState
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_entities_proto_init() }
@@ -2196,7 +2365,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
