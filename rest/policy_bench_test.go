@@ -178,6 +178,54 @@ func BenchmarkPolicyScale(b *testing.B) {
 	})
 	rss, hwm = procMemKiB(b)
 	b.Logf("after the runs: VmRSS %d KiB, VmHWM %d KiB", rss, hwm)
+
+	// A new member catches up with all of it (the log is not compacted at
+	// this size, so by log replay), until a read barrier there returns.
+	joinDir := b.TempDir()
+	j, err := startAPINode(p, "scale2", joinDir, 0, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(j.close)
+	start = time.Now()
+	jctx, jcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer jcancel()
+	if err := n.node.AddMember(jctx, "tls:"+j.node.Address(), true); err != nil {
+		b.Fatalf("add member: %v", err)
+	}
+	if err := j.node.ReadBarrier(jctx); err != nil {
+		b.Fatalf("the new member's barrier: %v", err)
+	}
+	join := time.Since(start)
+	b.Logf("a new member caught up (applied %d) in %s", j.store.AppliedIndex(), join.Round(time.Millisecond))
+
+	// Restart the first node and time it until it serves the identity's
+	// services again (a quorum of two: both must be up).
+	n.close()
+	start = time.Now()
+	n2, err := startAPINode(p, "scale1", dir, 0, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(n2.close)
+	for {
+		status, _, err := benchGet(n2, ClientBase+"/services?limit=500", user)
+		if err == nil && status == http.StatusOK {
+			break
+		}
+		if time.Since(start) > 2*time.Minute {
+			b.Fatalf("not serving 2 minutes after the restart: %d %v", status, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	restart := time.Since(start)
+	b.Logf("restarted and serving the client's services in %s", restart.Round(time.Millisecond))
+	b.Run("join-and-restart", func(b *testing.B) {
+		for b.Loop() {
+		}
+		b.ReportMetric(join.Seconds(), "join-s")
+		b.ReportMetric(restart.Seconds(), "restart-s")
+	})
 }
 
 // timed runs op b.N times in a sub-benchmark and reports p50/p99.
