@@ -80,7 +80,7 @@ func BenchmarkIdentityList100k(b *testing.B) {
 	}
 	token := benchLogin(b, n)
 
-	seedTime := benchSeedIdentities(b, n)
+	seedTime := benchSeedIdentities(b, n, benchIdentities)
 	rss, hwm := procMemKiB(b)
 	st, err := os.Stat(filepath.Join(dir, "state.db"))
 	if err != nil {
@@ -154,15 +154,15 @@ func BenchmarkIdentityList100k(b *testing.B) {
 	}
 }
 
-// benchSeedIdentities writes the bench identities through the cluster in
-// commands of benchOpsPerCmd creates and returns the time it took.
-func benchSeedIdentities(b *testing.B, n *apiNode) time.Duration {
+// benchSeedIdentities writes count bench identities through the cluster
+// in commands of benchOpsPerCmd creates and returns the time it took.
+func benchSeedIdentities(b testing.TB, n *apiNode, count int) time.Duration {
 	b.Helper()
 	ctx := context.Background()
 	start := time.Now()
-	for first := 0; first < benchIdentities; first += benchOpsPerCmd {
+	for first := 0; first < count; first += benchOpsPerCmd {
 		ops := make([]*pb.Op, 0, benchOpsPerCmd)
-		for i := first; i < min(first+benchOpsPerCmd, benchIdentities); i++ {
+		for i := first; i < min(first+benchOpsPerCmd, count); i++ {
 			name := fmt.Sprintf("bench-%06d", i)
 			id := uuid.NewSHA1(uuid.NameSpaceOID, []byte(name)).String()
 			op, err := fsm.CreateOp(fsm.KindIdentity, id, &pb.Identity{
@@ -186,7 +186,7 @@ func benchSeedIdentities(b *testing.B, n *apiNode) time.Duration {
 }
 
 // benchLogin logs the admin in with its password and returns the session token.
-func benchLogin(b *testing.B, n *apiNode) string {
+func benchLogin(b testing.TB, n *apiNode) string {
 	b.Helper()
 	body, _ := json.Marshal(map[string]string{"username": adminUsername, "password": adminPassword})
 	resp, err := n.client.Post(n.url+ClientBase+"/authenticate?method=password", "application/json", bytes.NewReader(body))

@@ -28,13 +28,12 @@ import (
 // service policies (#r → #s; every 50th names a service by id; five match
 // #all identities), 500 edge-router and 500 service edge-router policies,
 // and one #all × #all policy of each router kind, so sessions find routers.
-const (
-	scaleServices   = 10_000
-	scaleServiceAtt = 4_000
-	scaleRouters    = 100
-	scalePolicies   = 2_000
-	scaleRouterPols = 500
-)
+type policyScale struct {
+	identities, services, serviceAttrs, routers, policies, routerPolicies int
+}
+
+// fullScale is the benchmark's; the smoke test runs a hundredth of it.
+var fullScale = policyScale{identities: benchIdentities, services: 10_000, serviceAttrs: 4_000, routers: 100, policies: 2_000, routerPolicies: 500}
 
 // BenchmarkPolicyScale measures the policy model on a real single-node
 // cluster (Raft over TLS, bbolt state, the API over TLS) seeded through
@@ -90,8 +89,8 @@ func BenchmarkPolicyScale(b *testing.B) {
 	timed(b, "identity-create-empty", func(b *testing.B) { createIdentity(b) })
 
 	start := time.Now()
-	benchSeedIdentities(b, n)
-	seedPolicyModel(b, n)
+	benchSeedIdentities(b, n, fullScale.identities)
+	seedPolicyModel(b, n, fullScale)
 	seedTime := time.Since(start)
 	rss, hwm := procMemKiB(b)
 	st, err := os.Stat(filepath.Join(dir, "state.db"))
@@ -245,7 +244,7 @@ func timed(b *testing.B, name string, op func(b *testing.B)) {
 
 // seedPolicyModel writes the services, routers and policies through the
 // cluster in commands of benchOpsPerCmd creates.
-func seedPolicyModel(b *testing.B, n *apiNode) {
+func seedPolicyModel(b testing.TB, n *apiNode, sc policyScale) {
 	b.Helper()
 	var ops []*pb.Op
 	flush := func() {
@@ -269,23 +268,23 @@ func seedPolicyModel(b *testing.B, n *apiNode) {
 		}
 	}
 	svcID := func(i int) string { return "svc-" + strconv.Itoa(i) }
-	for i := range scaleServices {
+	for i := range sc.services {
 		op, err := fsm.CreateOp(fsm.KindService, svcID(i), &pb.Service{Name: "scale-svc-" + strconv.Itoa(i),
-			RoleAttributes: []string{"s" + strconv.Itoa(i%scaleServiceAtt)}}, nil)
+			RoleAttributes: []string{"s" + strconv.Itoa(i%sc.serviceAttrs)}}, nil)
 		mk(op, err)
 	}
-	for i := range scaleRouters {
+	for i := range sc.routers {
 		op, err := fsm.CreateOp(fsm.KindEdgeRouter, "er-"+strconv.Itoa(i), &pb.EdgeRouter{Name: "scale-er-" + strconv.Itoa(i),
 			RoleAttributes: []string{"g" + strconv.Itoa(i%10)}}, nil)
 		mk(op, err)
 	}
 	flush()
-	for i := range scalePolicies {
+	for i := range sc.policies {
 		ids := []string{"#r" + strconv.Itoa(i%benchRoleAttrs)}
 		if i < 5 {
 			ids = []string{"#all"}
 		}
-		svcs := []string{"#s" + strconv.Itoa((i*7)%scaleServiceAtt)}
+		svcs := []string{"#s" + strconv.Itoa((i*7)%sc.serviceAttrs)}
 		if i%50 == 0 {
 			svcs = append(svcs, "@"+svcID(i))
 		}
@@ -293,9 +292,9 @@ func seedPolicyModel(b *testing.B, n *apiNode) {
 			Type: []string{"Dial", "Bind"}[i%2], Semantic: "AnyOf", IdentityRoles: ids, ServiceRoles: svcs}, nil)
 		mk(op, err)
 	}
-	for i := range scaleRouterPols + 1 {
-		ids, routers, svcs := []string{"#r" + strconv.Itoa(i%benchRoleAttrs)}, []string{"#g" + strconv.Itoa(i%10)}, []string{"#s" + strconv.Itoa(i%scaleServiceAtt)}
-		if i == scaleRouterPols {
+	for i := range sc.routerPolicies + 1 {
+		ids, routers, svcs := []string{"#r" + strconv.Itoa(i%benchRoleAttrs)}, []string{"#g" + strconv.Itoa(i%10)}, []string{"#s" + strconv.Itoa(i%sc.serviceAttrs)}
+		if i == sc.routerPolicies {
 			ids, routers, svcs = []string{"#all"}, []string{"#all"}, []string{"#all"}
 		}
 		op, err := fsm.CreateOp(fsm.KindEdgeRouterPolicy, "erp-"+strconv.Itoa(i), &pb.EdgeRouterPolicy{Name: "scale-erp-" + strconv.Itoa(i),
@@ -309,7 +308,7 @@ func seedPolicyModel(b *testing.B, n *apiNode) {
 }
 
 // benchPost sends a JSON POST with a zt-session token.
-func benchPost(b *testing.B, n *apiNode, path, token string, body any) (int, []byte) {
+func benchPost(b testing.TB, n *apiNode, path, token string, body any) (int, []byte) {
 	b.Helper()
 	data, _ := json.Marshal(body)
 	req, err := http.NewRequest(http.MethodPost, n.url+path, bytes.NewReader(data))
@@ -328,7 +327,7 @@ func benchPost(b *testing.B, n *apiNode, path, token string, body any) (int, []b
 }
 
 // benchLoginAs logs username in with password and returns the token.
-func benchLoginAs(b *testing.B, n *apiNode, username, password string) string {
+func benchLoginAs(b testing.TB, n *apiNode, username, password string) string {
 	b.Helper()
 	st, raw := benchPost(b, n, ClientBase+"/authenticate?method=password", "", map[string]string{"username": username, "password": password})
 	var r struct {
@@ -338,4 +337,99 @@ func benchLoginAs(b *testing.B, n *apiNode, username, password string) string {
 		b.Fatalf("login %s: %d %s", username, st, raw)
 	}
 	return r.Data.Token
+}
+
+// TestPolicyScaleSmoke runs BenchmarkPolicyScale's path at a hundredth of
+// its size, so the benchmark's seeding and checks keep working: the seeded
+// identity reaches services with permissions, opens a Dial session, a new
+// member catches up, and a restarted node serves again.
+func TestPolicyScaleSmoke(t *testing.T) {
+	sc := policyScale{identities: 1_000, services: 100, serviceAttrs: 40, routers: 10, policies: 20, routerPolicies: 5}
+	p, err := newTestPKI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	n, err := startAPINode(p, "smoke1", dir, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.node.Bootstrap(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.node.WaitForLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, AgentInitPath, nil)
+	if aerr := n.srv.CreateDefaultAdmin(req, InitRequest{AdminUsername: adminUsername, AdminPassword: adminPassword, AdminName: adminName}); aerr != nil {
+		t.Fatal(aerr)
+	}
+	benchSeedIdentities(t, n, sc.identities)
+	seedPolicyModel(t, n, sc)
+	userID := uuid.NewSHA1(uuid.NameSpaceOID, []byte("bench-000007")).String()
+	hash, err := edge.HashPassword("smoke-password-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), &pb.Authenticator{IdentityId: userID, Method: "updb", Username: "smoke-user", PasswordHash: hash}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _, err := n.node.Apply(ctx, &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{op}}); err != nil || res.GetCode() != pb.Result_OK {
+		t.Fatalf("authenticator: %v %v", res, err)
+	}
+	user := benchLoginAs(t, n, "smoke-user", "smoke-password-1")
+	status, raw, err := benchGet(n, ClientBase+"/services?limit=500", user)
+	var body struct {
+		Data []struct {
+			ID          string   `json:"id"`
+			Permissions []string `json:"permissions"`
+		} `json:"data"`
+	}
+	if err != nil || status != http.StatusOK || json.Unmarshal(raw, &body) != nil || len(body.Data) == 0 {
+		t.Fatalf("client services: %d %v %s", status, err, raw)
+	}
+	dial := ""
+	for _, d := range body.Data {
+		if len(d.Permissions) == 0 {
+			t.Fatalf("a service without permissions: %s", raw)
+		}
+		if slices.Contains(d.Permissions, "Dial") {
+			dial = d.ID
+		}
+	}
+	if st, raw := benchPost(t, n, ClientBase+"/sessions", user, map[string]any{"serviceId": dial}); st != http.StatusCreated {
+		t.Fatalf("session: %d %s", st, raw)
+	}
+	j, err := startAPINode(p, "smoke2", t.TempDir(), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(j.close)
+	if err := n.node.AddMember(ctx, "tls:"+j.node.Address(), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.node.ReadBarrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.store.Get(fsm.KindIdentity, userID); err != nil {
+		t.Fatalf("the new member lacks the seeded identity: %v", err)
+	}
+	n.close()
+	n2, err := startAPINode(p, "smoke1", dir, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n2.close)
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		if status, _, err := benchGet(n2, ClientBase+"/services?limit=500", user); err == nil && status == http.StatusOK {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatal("the restarted node does not serve")
+		}
+	}
 }
