@@ -84,15 +84,8 @@ func sharedRouters(rd *fsm.Reader, identityID, serviceID string) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	mine, err := edge.IdentityRouters(rd, ident)
-	if err != nil {
-		return nil, err
-	}
-	theirs, err := edge.ServiceRouters(rd, svc)
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(mine, func(id string) bool { return !slices.Contains(theirs, id) }), nil
+	common, _, _, err := edge.CommonRouters(rd, ident, svc)
+	return common, err
 }
 
 // createSession answers the client's POST /sessions {serviceId, type}: a
@@ -129,26 +122,22 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	c := callerOf(r)
 	err := s.store.View(func(rd *fsm.Reader) error {
-		ident, _, perms, err := reachableService(rd, c.identity.ID, serviceID)
+		g, err := reachableService(rd, c.identity.ID, c.session.ID, serviceID)
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(perms[serviceID], typ) {
+		if !slices.Contains(g.perms, typ) {
 			return &api.Error{Status: http.StatusBadRequest, Code: codeInvalidSessionType,
 				Message: "The identity may not " + typ + " this service"}
 		}
 		// Some policy granting this type must pass its posture checks.
-		_, posture, err := edge.ServiceAccess(rd, ident, c.session.ID)
-		if err != nil {
-			return err
-		}
-		if !slices.ContainsFunc(posture[serviceID], func(pp edge.PolicyPosture) bool {
+		if !slices.ContainsFunc(g.posture, func(pp edge.PolicyPosture) bool {
 			return pp.IsPassing && pp.Policy.Body.(*pb.ServicePolicy).GetType() == typ
 		}) {
 			return &api.Error{Status: http.StatusConflict, Code: codeInvalidPosture,
 				Message: "The posture checks of the policies granting " + typ + " on this service do not pass"}
 		}
-		routers, err := sharedRouters(rd, c.identity.ID, serviceID)
+		routers, _, _, err := edge.CommonRouters(rd, g.ident, g.svc)
 		if err != nil {
 			return err
 		}

@@ -62,21 +62,15 @@ func (s *Server) policyAdvice(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		mine, err := edge.IdentityRouters(rd, ident)
-		if err != nil {
-			return err
-		}
-		theirs, err := edge.ServiceRouters(rd, svc)
+		ids, mine, theirs, err := edge.CommonRouters(rd, ident, svc)
 		if err != nil {
 			return err
 		}
 		common := []map[string]any{}
-		for _, id := range mine {
-			if slices.Contains(theirs, id) {
-				ref := EntityRef("edge-routers", id, NameOf(rd, fsm.KindEdgeRouter, id))
-				ref["isOnline"] = false // no data plane
-				common = append(common, ref)
-			}
+		for _, id := range ids {
+			ref := EntityRef("edge-routers", id, NameOf(rd, fsm.KindEdgeRouter, id))
+			ref["isOnline"] = false // no data plane
+			common = append(common, ref)
 		}
 		out = map[string]any{
 			"identityId": identityID, "identity": EntityRef("identities", identityID, NameOf(rd, fsm.KindIdentity, identityID)),

@@ -121,20 +121,16 @@ func (s *Server) clientService(w http.ResponseWriter, r *http.Request) error {
 	id := mux.Vars(r)["id"]
 	var out map[string]any
 	err := s.store.View(func(rd *fsm.Reader) error {
-		ident, rec, perms, err := reachableService(rd, c.identity.ID, id)
+		g, err := reachableService(rd, c.identity.ID, c.session.ID, id)
 		if err != nil {
 			return err
 		}
-		if out, err = s.res.services.RenderRecord(rd, rec); err != nil {
+		if out, err = s.res.services.RenderRecord(rd, g.svc); err != nil {
 			return err
 		}
-		out["permissions"] = perms[id]
-		_, posture, err := edge.ServiceAccess(rd, ident, c.session.ID)
-		if err != nil {
-			return err
-		}
-		out["postureQueries"] = renderPosture(posture[id])
-		out["config"], err = serviceConfig(rd, ident, id, rec.Body.(*pb.Service), c.sess.GetConfigTypes())
+		out["permissions"] = g.perms
+		out["postureQueries"] = renderPosture(g.posture)
+		out["config"], err = serviceConfig(rd, g.ident, id, g.svc.Body.(*pb.Service), c.sess.GetConfigTypes())
 		return err
 	})
 	if err != nil {
@@ -144,20 +140,35 @@ func (s *Server) clientService(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// serviceGrant is what an identity's service policies grant it on one
+// service.
+type serviceGrant struct {
+	ident, svc *fsm.Record
+	perms      []string             // "Bind", "Dial", sorted
+	posture    []edge.PolicyPosture // per granting policy; none without an API session
+}
+
 // reachableService loads identity identityID and service id, which it must
-// be allowed to reach (else fsm.ErrNotFound), with its permissions.
-func reachableService(rd *fsm.Reader, identityID, id string) (ident, svc *fsm.Record, perms map[string][]string, err error) {
-	if ident, err = rd.Get(fsm.KindIdentity, identityID); err != nil {
-		return nil, nil, nil, err
+// be allowed to reach (else fsm.ErrNotFound), with what its policies grant
+// on it, their posture checks evaluated against the posture data of API
+// session sessionID ("": not evaluated).
+func reachableService(rd *fsm.Reader, identityID, sessionID, id string) (serviceGrant, error) {
+	var g serviceGrant
+	var err error
+	if g.ident, err = rd.Get(fsm.KindIdentity, identityID); err != nil {
+		return g, err
 	}
-	if perms, err = edge.ServicePermissions(rd, ident); err != nil {
-		return nil, nil, nil, err
+	perms, posture, err := edge.ServiceAccess(rd, g.ident, sessionID)
+	if err != nil {
+		return g, err
 	}
-	if _, ok := perms[id]; !ok {
-		return nil, nil, nil, fsm.ErrNotFound
+	var ok bool
+	if g.perms, ok = perms[id]; !ok {
+		return g, fsm.ErrNotFound
 	}
-	svc, err = rd.Get(fsm.KindService, id)
-	return ident, svc, perms, err
+	g.posture = posture[id]
+	g.svc, err = rd.Get(fsm.KindService, id)
+	return g, err
 }
 
 // serviceConfig maps config type names to the data of the service's
@@ -233,23 +244,16 @@ func (s *Server) clientServiceRouters(w http.ResponseWriter, r *http.Request) er
 	view := s.clientRouters()
 	var routers []map[string]any
 	err := s.store.View(func(rd *fsm.Reader) error {
-		ident, svc, _, err := reachableService(rd, identityID, id)
+		g, err := reachableService(rd, identityID, "", id)
 		if err != nil {
 			return err
 		}
-		mine, err := edge.IdentityRouters(rd, ident)
-		if err != nil {
-			return err
-		}
-		theirs, err := edge.ServiceRouters(rd, svc)
+		common, _, _, err := edge.CommonRouters(rd, g.ident, g.svc)
 		if err != nil {
 			return err
 		}
 		routers = []map[string]any{}
-		for _, rid := range mine {
-			if !slices.Contains(theirs, rid) {
-				continue
-			}
+		for _, rid := range common {
 			rec, err := rd.Get(fsm.KindEdgeRouter, rid)
 			if err != nil {
 				return err

@@ -27,7 +27,8 @@ type PolicyPosture struct {
 // what every service policy matching the identity grants: the permissions
 // on each service it reaches, and each granting policy's posture checks
 // evaluated against the session's posture data (a policy passes when all
-// its checks pass; none: it passes). Each policy is evaluated once.
+// its checks pass; none: it passes). Each policy is evaluated once. With
+// no session (apiSessionID "") only the permissions are worked out.
 func ServiceAccess(rd *fsm.Reader, identity *fsm.Record, apiSessionID string) (map[string][]string, map[string][]PolicyPosture, error) {
 	sides := fsm.ServicePolicySides
 	policies, err := ServicePolicyKind.Matching(rd, sides.Identities, Identities, identity)
@@ -44,7 +45,14 @@ func ServiceAccess(rd *fsm.Reader, identity *fsm.Record, apiSessionID string) (m
 		if err != nil {
 			return nil, nil, err
 		}
-		if len(svcs) == 0 {
+		typ := pol.Body.(*pb.ServicePolicy).GetType()
+		for _, id := range svcs {
+			if !slices.Contains(perms[id], typ) {
+				perms[id] = append(perms[id], typ)
+				slices.Sort(perms[id])
+			}
+		}
+		if len(svcs) == 0 || apiSessionID == "" {
 			continue
 		}
 		checks, err := ServicePolicyKind.Matched(rd, pol, sides.PostureChecks, PostureChecks)
@@ -61,12 +69,7 @@ func ServiceAccess(rd *fsm.Reader, identity *fsm.Record, apiSessionID string) (m
 			pp.Queries = append(pp.Queries, PostureQuery{Check: rec, IsPassing: ok})
 			pp.IsPassing = pp.IsPassing && ok
 		}
-		typ := pol.Body.(*pb.ServicePolicy).GetType()
 		for _, id := range svcs {
-			if !slices.Contains(perms[id], typ) {
-				perms[id] = append(perms[id], typ)
-				slices.Sort(perms[id])
-			}
 			posture[id] = append(posture[id], pp)
 		}
 	}

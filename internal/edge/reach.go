@@ -186,3 +186,17 @@ func ServiceRouters(rd *fsm.Reader, service *fsm.Record) ([]string, error) {
 	s := fsm.ServiceEdgeRouterPolicySides
 	return ServiceRouterKind.Reached(rd, service, s.Services, Services, s.EdgeRouters, EdgeRouters)
 }
+
+// CommonRouters are the ids of the edge routers both identity's edge-router
+// policies (mine) and service's service edge-router policies (theirs)
+// allow, with the two sets they come from.
+func CommonRouters(rd *fsm.Reader, identity, service *fsm.Record) (common, mine, theirs []string, err error) {
+	if mine, err = IdentityRouters(rd, identity); err != nil {
+		return nil, nil, nil, err
+	}
+	if theirs, err = ServiceRouters(rd, service); err != nil {
+		return nil, nil, nil, err
+	}
+	common = slices.DeleteFunc(slices.Clone(mine), func(id string) bool { return !slices.Contains(theirs, id) })
+	return common, mine, theirs, nil
+}
