@@ -245,7 +245,7 @@ func startEnv() (*testEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := startAPINode(p, "n1", dir, 0, nil)
+	n, err := startAdminNode(p, "n1", dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -256,19 +256,8 @@ func startEnv() (*testEnv, error) {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := n.node.Bootstrap(); err != nil {
-		return fail(fmt.Errorf("bootstrap: %w", err))
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := n.node.WaitForLeader(ctx); err != nil {
-		return fail(fmt.Errorf("wait for leader: %w", err))
-	}
-	// The default admin, as the agent's init creates it.
-	req := httptest.NewRequest(http.MethodPost, AgentInitPath, nil)
-	if aerr := n.srv.CreateDefaultAdmin(req, InitRequest{AdminUsername: adminUsername, AdminPassword: adminPassword, AdminName: adminName}); aerr != nil {
-		return fail(fmt.Errorf("create default admin: %v", aerr))
-	}
 	// A plain user and a disabled user, written as replicated commands.
 	for _, u := range []struct {
 		name, username, password string
@@ -294,6 +283,32 @@ func startEnv() (*testEnv, error) {
 		}
 	}
 	return e, nil
+}
+
+// startAdminNode starts a node, bootstraps a one-member cluster on it and
+// creates the default admin as the agent's init does.
+func startAdminNode(p *testPKI, name, dir string) (*apiNode, error) {
+	n, err := startAPINode(p, name, dir, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*apiNode, error) {
+		n.close()
+		return nil, err
+	}
+	if err := n.node.Bootstrap(); err != nil {
+		return fail(fmt.Errorf("bootstrap: %w", err))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.node.WaitForLeader(ctx); err != nil {
+		return fail(fmt.Errorf("wait for leader: %w", err))
+	}
+	req := httptest.NewRequest(http.MethodPost, AgentInitPath, nil)
+	if aerr := n.srv.CreateDefaultAdmin(req, InitRequest{AdminUsername: adminUsername, AdminPassword: adminPassword, AdminName: adminName}); aerr != nil {
+		return fail(fmt.Errorf("create default admin: %v", aerr))
+	}
+	return n, nil
 }
 
 // createUser writes a non-admin identity with an updb authenticator through

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -61,23 +60,11 @@ func BenchmarkIdentityList100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	dir := b.TempDir()
-	n, err := startAPINode(p, "bench1", dir, 0, nil)
+	n, err := startAdminNode(p, "bench1", dir)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(n.close)
-	if err := n.node.Bootstrap(); err != nil {
-		b.Fatalf("bootstrap: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.node.WaitForLeader(ctx); err != nil {
-		b.Fatalf("wait for leader: %v", err)
-	}
-	req := httptest.NewRequest(http.MethodPost, AgentInitPath, nil)
-	if aerr := n.srv.CreateDefaultAdmin(req, InitRequest{AdminUsername: adminUsername, AdminPassword: adminPassword, AdminName: adminName}); aerr != nil {
-		b.Fatalf("create default admin: %v", aerr)
-	}
 	token := benchLogin(b, n)
 
 	seedTime := benchSeedIdentities(b, n, benchIdentities)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,23 +58,11 @@ func BenchmarkPolicyScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	dir := b.TempDir()
-	n, err := startAPINode(p, "scale1", dir, 0, nil)
+	n, err := startAdminNode(p, "scale1", dir)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(n.close)
-	if err := n.node.Bootstrap(); err != nil {
-		b.Fatalf("bootstrap: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.node.WaitForLeader(ctx); err != nil {
-		b.Fatal(err)
-	}
-	req := httptest.NewRequest(http.MethodPost, AgentInitPath, nil)
-	if aerr := n.srv.CreateDefaultAdmin(req, InitRequest{AdminUsername: adminUsername, AdminPassword: adminPassword, AdminName: adminName}); aerr != nil {
-		b.Fatalf("create default admin: %v", aerr)
-	}
 	admin := benchLogin(b, n)
 
 	seq := 0
@@ -103,18 +90,7 @@ func BenchmarkPolicyScale(b *testing.B) {
 
 	// An identity with attribute r7 and a password.
 	userID := uuid.NewSHA1(uuid.NameSpaceOID, []byte("bench-000007")).String()
-	hash, err := edge.HashPassword("scale-password-1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), &pb.Authenticator{IdentityId: userID, Method: "updb", Username: "scale-user", PasswordHash: hash}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if res, _, err := n.node.Apply(ctx, &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{op}}); err != nil || res.GetCode() != pb.Result_OK {
-		b.Fatalf("authenticator: %v %v", res, err)
-	}
-	user := benchLoginAs(b, n, "scale-user", "scale-password-1")
+	user := benchPasswordLogin(b, n, userID, "scale-user", "scale-password-1")
 
 	var reached, dialable []string
 	list := func(b *testing.B) {
@@ -326,6 +302,26 @@ func benchPost(b testing.TB, n *apiNode, path, token string, body any) (int, []b
 	return resp.StatusCode, raw
 }
 
+// benchPasswordLogin gives identity identityID an updb authenticator,
+// written through the cluster, and returns the token of its login.
+func benchPasswordLogin(b testing.TB, n *apiNode, identityID, username, password string) string {
+	b.Helper()
+	hash, err := edge.HashPassword(password)
+	if err != nil {
+		b.Fatal(err)
+	}
+	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), &pb.Authenticator{IdentityId: identityID, Method: "updb", Username: username, PasswordHash: hash}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if res, _, err := n.node.Apply(ctx, &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{op}}); err != nil || res.GetCode() != pb.Result_OK {
+		b.Fatalf("authenticator: %v %v", res, err)
+	}
+	return benchLoginAs(b, n, username, password)
+}
+
 // benchLoginAs logs username in with password and returns the token.
 func benchLoginAs(b testing.TB, n *apiNode, username, password string) string {
 	b.Helper()
@@ -350,38 +346,17 @@ func TestPolicyScaleSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	n, err := startAPINode(p, "smoke1", dir, 0, nil)
+	n, err := startAdminNode(p, "smoke1", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(n.close)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := n.node.Bootstrap(); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.node.WaitForLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	req := httptest.NewRequest(http.MethodPost, AgentInitPath, nil)
-	if aerr := n.srv.CreateDefaultAdmin(req, InitRequest{AdminUsername: adminUsername, AdminPassword: adminPassword, AdminName: adminName}); aerr != nil {
-		t.Fatal(aerr)
-	}
 	benchSeedIdentities(t, n, sc.identities)
 	seedPolicyModel(t, n, sc)
 	userID := uuid.NewSHA1(uuid.NameSpaceOID, []byte("bench-000007")).String()
-	hash, err := edge.HashPassword("smoke-password-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := fsm.CreateOp(fsm.KindAuthenticator, uuid.NewString(), &pb.Authenticator{IdentityId: userID, Method: "updb", Username: "smoke-user", PasswordHash: hash}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, _, err := n.node.Apply(ctx, &pb.Command{Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{op}}); err != nil || res.GetCode() != pb.Result_OK {
-		t.Fatalf("authenticator: %v %v", res, err)
-	}
-	user := benchLoginAs(t, n, "smoke-user", "smoke-password-1")
+	user := benchPasswordLogin(t, n, userID, "smoke-user", "smoke-password-1")
 	status, raw, err := benchGet(n, ClientBase+"/services?limit=500", user)
 	var body struct {
 		Data []struct {
