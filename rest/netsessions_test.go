@@ -2,6 +2,7 @@ package rest
 
 import (
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/garrison-ctrl/garrison/fsm"
@@ -72,6 +73,12 @@ func TestNetworkSessions(t *testing.T) {
 	if g := e.do(t, http.MethodGet, mgmt+"/sessions/"+id, admin, nil); g.status != http.StatusOK || g.data()["identityId"] != ident {
 		t.Fatalf("management detail: %d %s", g.status, g.raw)
 	}
+	if g := e.do(t, http.MethodGet, ClientBase+"/sessions/"+id, token, nil); g.status != http.StatusOK || g.data()["id"] != id {
+		t.Fatalf("own session detail: %d %s", g.status, g.raw)
+	}
+	if l := e.do(t, http.MethodGet, mgmt+"/sessions?filter="+url.QueryEscape(`id = "`+id+`"`), admin, nil); len(l.list()) != 1 {
+		t.Fatalf("management list: %d %s", l.status, l.raw)
+	}
 	// Another caller does not see it.
 	wantError(t, "someone else's session", e.do(t, http.MethodGet, ClientBase+"/sessions/"+id, admin, nil), http.StatusNotFound, "NOT_FOUND")
 	// Deleting it, and the API session's end, remove sessions.
@@ -80,6 +87,14 @@ func TestNetworkSessions(t *testing.T) {
 	}
 	r = e.do(t, http.MethodPost, ClientBase+"/sessions", token, map[string]any{"serviceId": svc})
 	id2, _ := r.data()["id"].(string)
+	r = e.do(t, http.MethodPost, ClientBase+"/sessions", token, map[string]any{"serviceId": svc})
+	id3, _ := r.data()["id"].(string)
+	if r := e.do(t, http.MethodDelete, mgmt+"/sessions/"+id3, admin, nil); r.status != http.StatusOK {
+		t.Fatalf("management delete: %d %s", r.status, r.raw)
+	}
+	if _, err := e.store.Get(fsm.KindSession, id3); err == nil {
+		t.Fatal("a session outlived its management delete")
+	}
 	if r := e.do(t, http.MethodDelete, ClientBase+"/current-api-session", token, nil); r.status != http.StatusOK {
 		t.Fatalf("logout: %d %s", r.status, r.raw)
 	}

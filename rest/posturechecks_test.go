@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
 // Every posture check type takes its own members, checked; the type never
@@ -163,6 +164,16 @@ func TestPostureGatesSessions(t *testing.T) {
 		if r := e.do(t, http.MethodPost, ClientBase+"/posture-response", token, body); r.status != http.StatusBadRequest {
 			t.Errorf("%s: %d %s", what, r.status, r.raw)
 		}
+	}
+	wantError(t, "bulk of one object", e.do(t, http.MethodPost, ClientBase+"/posture-response-bulk", token, map[string]any{"id": osCheck, "typeId": "OS"}),
+		http.StatusBadRequest, api.CodeCouldNotParseBody)
+	// A bulk with one bad response changes nothing, not even its good ones.
+	half := []map[string]any{{"id": osCheck, "typeId": "OS", "type": "Linux", "version": "1.0.0"}, {"id": mac, "typeId": "SMELL"}}
+	if r := e.do(t, http.MethodPost, ClientBase+"/posture-response-bulk", token, half); r.status != http.StatusBadRequest {
+		t.Fatalf("bulk with a bad response: %d %s", r.status, r.raw)
+	}
+	if ok, _ := passing(); !ok {
+		t.Fatal("a refused bulk changed the posture")
 	}
 	// Another session of the same identity starts without posture.
 	name := e.do(t, http.MethodGet, mgmt+"/identities/"+ident, admin, nil).data()["name"].(string)

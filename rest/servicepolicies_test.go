@@ -268,6 +268,8 @@ func TestRouterPolicies(t *testing.T) {
 		"/services/" + svc + "/service-edge-router-policies":      {serp},
 		"/edge-routers/" + r3 + "/services":                       {svc},
 		"/edge-routers/" + r2 + "/identities":                     {ident},
+		"/edge-routers/" + r1 + "/edge-router-policies":           {erp},
+		"/edge-routers/" + r1 + "/service-edge-router-policies":   {serp},
 	} {
 		r := e.do(t, http.MethodGet, mgmt+path, admin, nil)
 		if got := ids(r); r.status != http.StatusOK || !slices.Equal(got, want) {

@@ -81,9 +81,13 @@ func TestServiceRoleAttributesAndSummary(t *testing.T) {
 	admin := e.adminToken(t)
 	attr := uniq("svc-attr")
 	createOK(t, e, "/services", map[string]any{"name": uniq("svc-ra"), "encryptionRequired": false, "roleAttributes": []string{attr}})
-	l := e.do(t, http.MethodGet, mgmt+"/service-role-attributes?filter="+url.QueryEscape(`id = "`+attr+`"`), admin, nil)
-	if l.status != http.StatusOK || len(l.list()) != 1 || l.list()[0] != attr {
-		t.Fatalf("service role attributes: %d %s", l.status, l.raw)
+	createOK(t, e, "/edge-routers", map[string]any{"name": uniq("er-ra"), "roleAttributes": []string{attr}})
+	createOK(t, e, "/posture-checks", map[string]any{"name": uniq("pc-ra"), "typeId": "DOMAIN", "domains": []string{"example.org"}, "roleAttributes": []string{attr}})
+	for _, p := range []string{"/service-role-attributes", "/edge-router-role-attributes", "/posture-check-role-attributes"} {
+		l := e.do(t, http.MethodGet, mgmt+p+"?filter="+url.QueryEscape(`id = "`+attr+`"`), admin, nil)
+		if l.status != http.StatusOK || len(l.list()) != 1 || l.list()[0] != attr {
+			t.Errorf("%s: %d %s", p, l.status, l.raw)
+		}
 	}
 	sum := e.do(t, http.MethodGet, mgmt+"/summary", admin, nil).data()
 	if n, _ := sum["services"].(float64); int(n) != e.count(t, fsm.KindService) || n == 0 {

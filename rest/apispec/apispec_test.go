@@ -457,7 +457,7 @@ func TestReusedValidator(t *testing.T) {
 
 // TestDeviations checks the corrections listed by Deviations.
 func TestDeviations(t *testing.T) {
-	if len(Deviations()) != 3 {
+	if len(Deviations()) != 4 {
 		t.Fatalf("Deviations() = %q", Deviations())
 	}
 	for _, load := range []func() (*Spec, error){Client, Management, Fabric} {
@@ -496,6 +496,17 @@ func TestDeviations(t *testing.T) {
 	const sp = "/edge/client/v1/services/s1"
 	mustPass(t, ValidateHTTP("GET", sp, 200, service(`{"host.v1": {"port": 8443, "addresses": ["a"], "tls": {"on": true}}}`)))
 	mustFail(t, ValidateHTTP("GET", sp, 200, service(`{"host.v1": 8443}`)), "data.config.host.v1")
+	// An edge router's service edge router policies are those, not service
+	// policies (which have identityRoles and a type).
+	serp := func(roles string) []byte {
+		return []byte(`{"data": [{"_links": {}, "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+			"id": "p1", "tags": {}, "name": "serp", "semantic": "AnyOf", "edgeRouterRoles": ["#all"],
+			"edgeRouterRolesDisplay": [{"role": "#all", "name": "#all"}]` + roles + `}],
+			"meta": {"pagination": {"limit": 10, "offset": 0, "totalCount": 1}}}`)
+	}
+	const rp = "/edge/management/v1/edge-routers/r1/service-edge-router-policies"
+	mustPass(t, ValidateHTTP("GET", rp, 200, serp(`, "serviceRoles": ["#all"], "serviceRolesDisplay": [{"role": "#all", "name": "#all"}]`)))
+	mustFail(t, ValidateHTTP("GET", rp, 200, serp(``)), "data.0.serviceRoles")
 }
 
 func TestConcurrent(t *testing.T) {

@@ -215,11 +215,13 @@ func prepareNullability(doc *spec.Swagger) {
 	})
 }
 
-// deviation is a correction applied on load to a definition that contradicts
-// its own description and what OpenZiti controllers really return.
+// deviation is a correction applied on load to a definition, or to the
+// schema of one GET's 200 answer, that contradicts its own description and
+// what OpenZiti controllers really return.
 type deviation struct {
 	file       string // base name of the definition file, "" for any
-	definition string
+	definition string // the definition corrected, or
+	response   string // the path whose GET 200 schema is corrected
 	reason     string
 	// applies reports whether the definition still reads as expected (so a
 	// fixed upstream file is left alone).
@@ -271,6 +273,26 @@ var deviations = []deviation{
 			inner.AdditionalProperties = &spec.SchemaOrBool{Allows: true, Schema: new(spec.Schema)}
 		},
 	},
+	{
+		file:     "management.yml",
+		response: "/edge-routers/{id}/service-edge-router-policies",
+		reason: "the service edge router policies of an edge router are declared a " +
+			"listServicePoliciesEnvelope (service policies do not name edge routers); they are " +
+			"service edge router policies, as the path says and OpenZiti returns, and are checked " +
+			"as a listServiceEdgeRouterPoliciesEnvelope",
+		applies: func(s *spec.Schema) bool { return s.Ref.String() == "#/definitions/listServicePoliciesEnvelope" },
+		fix: func(s *spec.Schema) {
+			s.Ref = spec.MustCreateRef("#/definitions/listServiceEdgeRouterPoliciesEnvelope")
+		},
+	},
+}
+
+// where names what d corrects.
+func (d deviation) where() string {
+	if d.response != "" {
+		return "GET " + d.response + " 200"
+	}
+	return "#/definitions/" + d.definition
 }
 
 // serviceConfigSchema is the schema of one config in serviceDetail.config
@@ -301,7 +323,7 @@ func Deviations() []string {
 		if f == "" {
 			f = "*"
 		}
-		out = append(out, fmt.Sprintf("%s #/definitions/%s: %s", f, d.definition, d.reason))
+		out = append(out, fmt.Sprintf("%s %s: %s", f, d.where(), d.reason))
 	}
 	return out
 }
@@ -312,17 +334,40 @@ func applyDeviationsTo(doc *spec.Swagger, file string) []string {
 		if d.file != "" && d.file != file {
 			continue
 		}
+		if d.response != "" {
+			if r := getOK(doc, d.response); r != nil && r.Schema != nil && d.applies(r.Schema) {
+				d.fix(r.Schema)
+				notes = append(notes, d.where()+": "+d.reason)
+			}
+			continue
+		}
 		s, ok := doc.Definitions[d.definition]
 		if !ok || !d.applies(&s) {
 			continue
 		}
 		d.fix(&s)
 		doc.Definitions[d.definition] = s
-		notes = append(notes, fmt.Sprintf("#/definitions/%s: %s", d.definition, d.reason))
+		notes = append(notes, d.where()+": "+d.reason)
 	}
 	return notes
 }
 
 func applyDeviations(doc *spec.Swagger, path string) []string {
 	return applyDeviationsTo(doc, filepath.Base(path))
+}
+
+// getOK is the 200 answer of path's GET in doc, nil if it has none.
+func getOK(doc *spec.Swagger, path string) *spec.Response {
+	if doc.Paths == nil {
+		return nil
+	}
+	item, ok := doc.Paths.Paths[path]
+	if !ok || item.Get == nil || item.Get.Responses == nil {
+		return nil
+	}
+	r, ok := item.Get.Responses.StatusCodeResponses[200]
+	if !ok {
+		return nil
+	}
+	return &r
 }
