@@ -55,16 +55,7 @@ func BenchmarkIdentityList100k(b *testing.B) {
 	if testing.Short() {
 		b.Skip("seeds 100,000 identities: skipped with -short")
 	}
-	p, err := newTestPKI()
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	n, err := startAdminNode(p, "bench1", dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(n.close)
+	n, _, dir := startBenchNode(b, "bench1")
 	token := benchLogin(b, n)
 
 	seedTime := benchSeedIdentities(b, n, benchIdentities)
@@ -139,6 +130,24 @@ func BenchmarkIdentityList100k(b *testing.B) {
 			b.ReportMetric(float64(rss)/1024, "rss-MiB")
 		})
 	}
+}
+
+// startBenchNode starts a one-member cluster with the default admin in a
+// temporary directory, closed when tb ends, and returns it, its PKI (for
+// more members) and its directory.
+func startBenchNode(tb testing.TB, name string) (*apiNode, *testPKI, string) {
+	tb.Helper()
+	p, err := newTestPKI()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	n, err := startAdminNode(p, name, dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(n.close)
+	return n, p, dir
 }
 
 // benchSeedIdentities writes count bench identities through the cluster

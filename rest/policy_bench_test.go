@@ -53,16 +53,7 @@ func BenchmarkPolicyScale(b *testing.B) {
 	if testing.Short() {
 		b.Skip("seeds 100,000 identities: skipped with -short")
 	}
-	p, err := newTestPKI()
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	n, err := startAdminNode(p, "scale1", dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(n.close)
+	n, p, dir := startBenchNode(b, "scale1")
 	admin := benchLogin(b, n)
 
 	seq := 0
@@ -341,16 +332,7 @@ func benchLoginAs(b testing.TB, n *apiNode, username, password string) string {
 // member catches up, and a restarted node serves again.
 func TestPolicyScaleSmoke(t *testing.T) {
 	sc := policyScale{identities: 1_000, services: 100, serviceAttrs: 40, routers: 10, policies: 20, routerPolicies: 5}
-	p, err := newTestPKI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	n, err := startAdminNode(p, "smoke1", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.close)
+	n, p, dir := startBenchNode(t, "smoke1")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	benchSeedIdentities(t, n, sc.identities)
