@@ -255,19 +255,64 @@ func (s *Store) Apply(l *raft.Log) interface{} {
 	return s.ApplyBatch([]*raft.Log{l})[0]
 }
 
-// ApplyBatch implements raft.BatchingFSM: the whole batch is one bbolt
-// transaction (one fsync); each command is still atomic on its own.
-// Entries at or below the stored applied index were applied before a
-// restart and are skipped, so replaying the log after a restart is harmless.
+// maxOpsPerTx bounds the ops one bbolt transaction of ApplyBatch carries.
+// bbolt splits a node only when a transaction commits, so n inserts of
+// scattered keys into one node cost O(n²) memmove: a follower catching up
+// on 256 commands of 500 creates spent 40 s in one transaction. Past
+// this many ops the batch commits and a new transaction starts; a command
+// is never split, and the state is the same wherever the batch is cut.
+// BenchmarkApplyCatchUp (256 commands of 500 creates, raft's largest batch
+// here): one transaction 40 s; cut at 2,048 ops 2.4 s, 8,192 1.8 s, 16,384
+// 1.7 s, 32,768 3.3 s. 8,192 keeps a margin from where the square wins.
+const maxOpsPerTx = 8192
+
+// ApplyBatch implements raft.BatchingFSM: the batch is applied in as few
+// bbolt transactions (fsyncs) as maxOpsPerTx allows; each command is still
+// atomic on its own. Entries at or below the stored applied index were
+// applied before a restart and are skipped, so replaying the log after a
+// restart is harmless.
 func (s *Store) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	for first := 0; first < len(logs); {
+		next, err := s.applyChunk(logs[first:], out[first:])
+		if err != nil {
+			// Continuing would let this node's state silently diverge from
+			// the others': stop, and let an operator (or an upgrade) step in.
+			if errors.Is(err, ErrIncompatible) {
+				s.log.Error("a committed command names something this build does not know: this node runs an older "+
+					"version than the node that proposed it (or its log is damaged); stopping so that its state does not "+
+					"diverge. Upgrade this node and start it again", "err", err)
+			} else {
+				s.log.Error("state database write failed; stopping", "err", err)
+			}
+			s.fatal(err)
+			for i := first; i < len(out); i++ {
+				out[i] = failure(pb.Result_INVALID, "", "", "not applied: "+err.Error())
+			}
+			return out
+		}
+		first += next
+	}
+	return out
+}
+
+// applyChunk applies a prefix of logs in one transaction, stopping after
+// the command that brings the transaction to maxOpsPerTx ops, and returns
+// how many entries it consumed.
+func (s *Store) applyChunk(logs []*raft.Log, out []interface{}) (int, error) {
 	start := s.AppliedIndex()
 	last := start
+	consumed := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		j := &journal{tx: tx}
+		ops := 0
 		for i, l := range logs {
+			if ops >= maxOpsPerTx {
+				break
+			}
+			consumed = i + 1
 			if l.Index <= start {
 				out[i] = &pb.Result{Code: pb.Result_OK, Message: "already applied"}
 				continue
@@ -280,6 +325,7 @@ func (s *Store) ApplyBatch(logs []*raft.Log) []interface{} {
 			if err := proto.Unmarshal(l.Data, cmd); err != nil {
 				return fmt.Errorf("apply index %d: %w", l.Index, incompatible("undecodable command: %v", err))
 			}
+			ops += len(cmd.GetOps())
 			res, err := s.applyCommand(j, cmd)
 			if err != nil {
 				return fmt.Errorf("apply index %d: %w", l.Index, err)
@@ -291,23 +337,10 @@ func (s *Store) ApplyBatch(logs []*raft.Log) []interface{} {
 		return tx.Bucket([]byte(metaBucket)).Put([]byte(appliedKey), buf[:])
 	})
 	if err != nil {
-		// Continuing would let this node's state silently diverge from the
-		// others': stop, and let an operator (or an upgrade) step in.
-		if errors.Is(err, ErrIncompatible) {
-			s.log.Error("a committed command names something this build does not know: this node runs an older "+
-				"version than the node that proposed it (or its log is damaged); stopping so that its state does not "+
-				"diverge. Upgrade this node and start it again", "err", err)
-		} else {
-			s.log.Error("state database write failed; stopping", "err", err)
-		}
-		s.fatal(err)
-		for i := range out {
-			out[i] = failure(pb.Result_INVALID, "", "", "not applied: "+err.Error())
-		}
-		return out
+		return 0, err
 	}
 	s.setApplied(last)
-	return out
+	return consumed, nil
 }
 
 // ApplyLocal applies a command outside Raft at the given index. It exists

@@ -483,3 +483,51 @@ func TestTagRoleAndPrefixIndexes(t *testing.T) {
 		return nil
 	})
 }
+
+// A batch larger than maxOpsPerTx is applied in several transactions: every
+// command still gets its own result, a failing one is undone alone, entries
+// already applied are skipped, and the applied index ends at the last entry.
+func TestLargeBatchSpansTransactions(t *testing.T) {
+	s := openTest(t)
+	const perCmd = 500
+	cmds := 2*maxOpsPerTx/perCmd + 3
+	pre := []*raft.Log{cmdLog(t, 1, createOp(entity(t, KindIdentity, "pre", &pb.Identity{Name: "pre"})))}
+	if res := s.ApplyBatch(pre)[0].(*pb.Result); res.GetCode() != pb.Result_OK {
+		t.Fatalf("first command: %v", res)
+	}
+	logs := []*raft.Log{pre[0]} // replayed: must be skipped, not re-applied
+	for c := range cmds {
+		ops := make([]*pb.Op, 0, perCmd)
+		for i := range perCmd {
+			name := fmt.Sprintf("n-%d-%d", c, i)
+			if c == cmds/2 && i == perCmd-1 {
+				name = "pre" // collides: the whole command must vanish
+			}
+			ops = append(ops, createOp(entity(t, KindIdentity, fmt.Sprintf("%08x-%d", (c*perCmd+i)*2654435761%(1<<32), c), &pb.Identity{Name: name})))
+		}
+		logs = append(logs, cmdLog(t, uint64(c+2), ops...))
+	}
+	out := s.ApplyBatch(logs)
+	if msg := out[0].(*pb.Result).GetMessage(); msg != "already applied" {
+		t.Fatalf("replayed entry: %q", msg)
+	}
+	for c := range cmds {
+		want := pb.Result_OK
+		if c == cmds/2 {
+			want = pb.Result_CONFLICT
+		}
+		if got := out[c+1].(*pb.Result).GetCode(); got != want {
+			t.Fatalf("command %d: %v, want %v", c, got, want)
+		}
+	}
+	if got, want := s.AppliedIndex(), uint64(cmds+1); got != want {
+		t.Fatalf("applied %d, want %d", got, want)
+	}
+	count := 0
+	_ = s.View(func(r *Reader) error {
+		return r.ForEach(KindIdentity, func(*Record) error { count++; return nil })
+	})
+	if want := 1 + (cmds-1)*perCmd; count != want {
+		t.Fatalf("%d identities, want %d", count, want)
+	}
+}
