@@ -25,6 +25,7 @@ require (
 	github.com/go-jose/go-jose/v4 v4.1.8
 	github.com/go-json-experiment/json v1.27.2
 	github.com/go-openapi/runtime v0.29.3
+	github.com/goccy/go-json v0.10.5
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/openziti/edge-api v0.27.5
 	github.com/openziti/sdk-golang v1.7.0
