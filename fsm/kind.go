@@ -181,6 +181,7 @@ func allKinds() []*Kind {
 		&serviceEdgeRouterPolicyKind,
 		&sessionKind,
 		&postureDataKind,
+		&postureFailuresKind,
 	}
 }
 

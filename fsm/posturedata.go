@@ -21,3 +21,19 @@ var postureDataKind = Kind{
 	},
 	Refs: []Ref{{Index: PostureDataApiSession, Field: "apiSessionId", Target: KindApiSession, OnDelete: Cascade}},
 }
+
+// KindPostureFailures is the type name of an identity's refused network
+// session requests (same id as the identity), deleted with it.
+const KindPostureFailures = "postureFailures"
+
+// PostureFailuresIdentity indexes posture failures by identity.
+var PostureFailuresIdentity = MultiIndex(KindPostureFailures, "identity")
+
+var postureFailuresKind = Kind{
+	Name: KindPostureFailures,
+	New:  func() proto.Message { return &pb.PostureFailures{} },
+	Indexes: []Index{
+		PostureFailuresIdentity.Index("identityId", func(m proto.Message) []string { return keysOf(m.(*pb.PostureFailures).GetIdentityId()) }),
+	},
+	Refs: []Ref{{Index: PostureFailuresIdentity, Field: "identityId", Target: KindIdentity, OnDelete: Cascade}},
+}

@@ -121,6 +121,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 		return aerr
 	}
 	c := callerOf(r)
+	var refusal *postureRefusal
 	err := s.store.View(func(rd *fsm.Reader) error {
 		g, err := reachableService(rd, c.identity.ID, c.session.ID, serviceID)
 		if err != nil {
@@ -134,6 +135,9 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 		if !slices.ContainsFunc(g.posture, func(pp edge.PolicyPosture) bool {
 			return pp.IsPassing && pp.Policy.Body.(*pb.ServicePolicy).GetType() == typ
 		}) {
+			if refusal, err = newPostureRefusal(rd, g, c.session.ID, typ); err != nil {
+				return err
+			}
 			return &api.Error{Status: http.StatusConflict, Code: codeInvalidPosture,
 				Message: "The posture checks of the policies granting " + typ + " on this service do not pass"}
 		}
@@ -147,6 +151,13 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	})
+	if refusal != nil {
+		// Kept for GET /identities/{id}/failed-service-requests; the
+		// caller's answer stays the refusal whatever happens to the record.
+		if rerr := s.recordPostureRefusal(r, refusal); rerr != nil {
+			s.log.Warn("could not record a posture refusal", "identity", refusal.identityID, "err", rerr)
+		}
+	}
 	if err != nil {
 		return api.NotFoundOr(err)
 	}

@@ -1,8 +1,14 @@
 package rest
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
+
+	"github.com/go-openapi/strfmt"
+	"github.com/google/uuid"
+	"github.com/openziti/edge-api/rest_model"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/rest/api"
@@ -42,6 +48,44 @@ func TestPostureChecks(t *testing.T) {
 	}
 	if d := e.do(t, http.MethodGet, mgmt+"/posture-checks/"+ids["MFA"], admin, nil).data(); d["promptOnUnlock"] != false || d["timeoutSeconds"] != float64(300) {
 		t.Fatalf("MFA defaults: %v", d)
+	}
+	// A session refused by all six kinds at once: its record renders each
+	// kind's failure as the spec shapes it (e.do checks the body).
+	tag := uniq("pc-all")
+	router := createOK(t, e, "/edge-routers", map[string]any{"name": uniq("pc-er"), "roleAttributes": []string{tag}})
+	ident, token := userWith(t, e, tag)
+	svc := createOK(t, e, "/services", map[string]any{"name": uniq("pc-svc"), "encryptionRequired": true, "roleAttributes": []string{tag}})
+	createOK(t, e, "/service-policies", map[string]any{"name": uniq("pc-sp"), "type": "Dial", "semantic": "AnyOf",
+		"identityRoles": []string{"#" + tag}, "serviceRoles": []string{"#" + tag},
+		"postureCheckRoles": []string{"@" + ids["OS"], "@" + ids["MAC"], "@" + ids["DOMAIN"], "@" + ids["PROCESS"], "@" + ids["PROCESS_MULTI"], "@" + ids["MFA"]}})
+	createOK(t, e, "/edge-router-policies", map[string]any{"name": uniq("pc-erp"), "semantic": "AnyOf", "identityRoles": []string{"#" + tag}, "edgeRouterRoles": []string{"@" + router}})
+	createOK(t, e, "/service-edge-router-policies", map[string]any{"name": uniq("pc-serp"), "semantic": "AnyOf", "serviceRoles": []string{"#" + tag}, "edgeRouterRoles": []string{"@" + router}})
+	wantError(t, "six failing checks", e.doUnchecked(t, http.MethodPost, ClientBase+"/sessions", token, map[string]any{"serviceId": svc}), http.StatusConflict, codeInvalidPosture)
+	failed := e.do(t, http.MethodGet, mgmt+"/identities/"+ident+"/failed-service-requests", admin, nil)
+	kinds := map[string]bool{}
+	for _, pf := range obj(failed.list()[0])["policyFailures"].([]any) {
+		for _, c := range obj(pf)["checks"].([]any) {
+			kinds[obj(c)["postureCheckType"].(string)] = true
+		}
+	}
+	if len(kinds) != 6 {
+		t.Fatalf("failures of %v: %s", kinds, failed.raw)
+	}
+	// The spec checker reads a failure as the base type; the official
+	// client's models decode each kind by its discriminator and validate it.
+	var model rest_model.FailedServiceRequestEnvelope
+	if err := json.Unmarshal(failed.raw, &model); err != nil {
+		t.Fatalf("edge-api decoding: %v", err)
+	}
+	if err := model.Validate(strfmt.Default); err != nil {
+		t.Fatalf("edge-api validation: %v", err)
+	}
+	decoded := map[string]bool{}
+	for _, c := range model.Data[0].PolicyFailures[0].Checks() {
+		decoded[fmt.Sprintf("%T", c)] = true
+	}
+	if len(decoded) != 6 || !decoded["*rest_model.PostureCheckFailureMfa"] {
+		t.Fatalf("edge-api decoded %v", decoded)
 	}
 
 	before := e.count(t, fsm.KindPostureCheck)
@@ -135,6 +179,23 @@ func TestPostureGatesSessions(t *testing.T) {
 	refused := e.doUnchecked(t, http.MethodPost, ClientBase+"/sessions", token, map[string]any{"serviceId": svc})
 	wantError(t, "session with failing posture", refused, http.StatusConflict, codeInvalidPosture)
 	envelopeShapeOf(t, ClientBase, refused.raw)
+	// The refusal is kept, replicated, with what each check expected.
+	failed := e.do(t, http.MethodGet, mgmt+"/identities/"+ident+"/failed-service-requests", admin, nil)
+	if failed.status != http.StatusOK || len(failed.list()) != 1 {
+		t.Fatalf("failed service requests: %d %s", failed.status, failed.raw)
+	}
+	f := obj(failed.list()[0])
+	pfs := f["policyFailures"].([]any)
+	if f["serviceId"] != svc || f["sessionType"] != "Dial" || len(pfs) != 1 || len(obj(pfs[0])["checks"].([]any)) != 2 {
+		t.Fatalf("the refusal: %s", failed.raw)
+	}
+	for _, c := range obj(pfs[0])["checks"].([]any) {
+		if c := obj(c); c["postureCheckType"] == "MAC" && (len(c["expectedValue"].([]any)) != 1 || len(c["actualValue"].([]any)) != 0) {
+			t.Fatalf("the MAC check's failure: %v", c)
+		}
+	}
+	wantError(t, "failed requests of nobody", e.do(t, http.MethodGet, mgmt+"/identities/"+uuid.NewString()+"/failed-service-requests", admin, nil),
+		http.StatusNotFound, "NOT_FOUND")
 
 	respond := func(body map[string]any) {
 		if r := e.do(t, http.MethodPost, ClientBase+"/posture-response", token, body); r.status != http.StatusCreated {
@@ -156,6 +217,28 @@ func TestPostureGatesSessions(t *testing.T) {
 	if r := e.do(t, http.MethodPost, ClientBase+"/sessions", token, map[string]any{"serviceId": svc}); r.status != http.StatusCreated {
 		t.Fatalf("session with passing posture: %d %s", r.status, r.raw)
 	}
+	// The identity's posture data: the newest report of each part, with the
+	// check it answered, and its API session.
+	pdr := e.do(t, http.MethodGet, mgmt+"/identities/"+ident+"/posture-data", admin, nil)
+	var pdModel rest_model.PostureDataEnvelope
+	if err := json.Unmarshal(pdr.raw, &pdModel); err != nil {
+		t.Fatalf("edge-api decoding: %v", err)
+	}
+	if err := pdModel.Validate(strfmt.Default); err != nil {
+		t.Fatalf("edge-api validation: %v", err)
+	}
+	pd := pdr.data()
+	if os := obj(pd["os"]); os["type"] != "Linux" || os["version"] != "6.1.2" || os["postureCheckId"] != osCheck {
+		t.Fatalf("posture data os: %v", pd)
+	}
+	if m := obj(pd["mac"]); m["postureCheckId"] != mac || len(m["addresses"].([]any)) != 1 {
+		t.Fatalf("posture data mac: %v", pd)
+	}
+	if sessions := obj(pd["apiSessionPostureData"]); len(sessions) != 1 {
+		t.Fatalf("posture data sessions: %v", pd)
+	}
+	wantError(t, "posture data of nobody", e.do(t, http.MethodGet, mgmt+"/identities/"+uuid.NewString()+"/posture-data", admin, nil),
+		http.StatusNotFound, "NOT_FOUND")
 	for what, body := range map[string]map[string]any{
 		"no id":        {"typeId": "MAC", "macAddresses": []string{"aa"}},
 		"unknown type": {"id": mac, "typeId": "SMELL"},

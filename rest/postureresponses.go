@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -57,8 +58,9 @@ func (s *Server) savePosture(w http.ResponseWriter, r *http.Request, items []api
 		if rec, err := rd.Get(fsm.KindPostureData, c.session.ID); err == nil {
 			data, create = proto.Clone(rec.Body).(*pb.PostureData), false
 		}
+		now := time.Now().UnixNano()
 		for _, in := range items {
-			if aerr := applyPostureResponse(in, data); aerr != nil {
+			if aerr := applyPostureResponse(in, data, now); aerr != nil {
 				return aerr
 			}
 		}
@@ -80,24 +82,21 @@ func (s *Server) savePosture(w http.ResponseWriter, r *http.Request, items []api
 	return nil
 }
 
-// applyPostureResponse merges one response into data.
-func applyPostureResponse(in api.Object, data *pb.PostureData) *api.Error {
-	if id, _, aerr := in.String("id"); aerr != nil {
+// applyPostureResponse merges one response, received at now (unix ns),
+// into data.
+func applyPostureResponse(in api.Object, data *pb.PostureData, now int64) *api.Error {
+	checkID, aerr := boundedString(in, "id", 64)
+	if aerr != nil {
 		return aerr
-	} else if id == "" {
+	}
+	if checkID == "" {
 		return api.Invalid("id", "is required: the posture check answered", nil)
 	}
 	typ, _, aerr := in.String("typeId")
 	if aerr != nil {
 		return aerr
 	}
-	str := func(name string, max int) (string, *api.Error) {
-		v, _, aerr := in.String(name)
-		if aerr == nil && len(v) > max {
-			aerr = api.Invalid(name, fmt.Sprintf("at most %d characters", max), nil)
-		}
-		return v, aerr
-	}
+	str := func(name string, max int) (string, *api.Error) { return boundedString(in, name, max) }
 	switch typ {
 	case "OS":
 		osType, aerr := str("type", 64)
@@ -108,7 +107,11 @@ func applyPostureResponse(in api.Object, data *pb.PostureData) *api.Error {
 		if aerr != nil {
 			return aerr
 		}
-		data.OsType, data.OsVersion = osType, version
+		build, aerr := str("build", 128)
+		if aerr != nil {
+			return aerr
+		}
+		data.OsType, data.OsVersion, data.OsBuild, data.OsCheckId, data.OsAt = osType, version, build, checkID, now
 	case "MAC":
 		macs, _, aerr := in.Strings("macAddresses")
 		if aerr != nil {
@@ -117,13 +120,13 @@ func applyPostureResponse(in api.Object, data *pb.PostureData) *api.Error {
 		if err := boundedStrings("macAddresses", macs, 100, 64); err != nil {
 			return err
 		}
-		data.MacAddresses = macs
+		data.MacAddresses, data.MacCheckId, data.MacAt = macs, checkID, now
 	case "DOMAIN":
 		domain, aerr := str("domain", 253)
 		if aerr != nil {
 			return aerr
 		}
-		data.Domain = domain
+		data.Domain, data.DomainCheckId, data.DomainAt = domain, checkID, now
 	case "PROCESS":
 		path, aerr := str("path", 1024)
 		if aerr != nil {
@@ -153,9 +156,18 @@ func applyPostureResponse(in api.Object, data *pb.PostureData) *api.Error {
 		if _, known := data.Processes[path]; !known && len(data.Processes) >= maxProcesses {
 			return api.Invalid("path", fmt.Sprintf("at most %d processes per session", maxProcesses), nil)
 		}
-		data.Processes[path] = &pb.ProcessState{IsRunning: running, Hash: hash, SignerFingerprints: signers}
+		data.Processes[path] = &pb.ProcessState{IsRunning: running, Hash: hash, SignerFingerprints: signers, CheckId: checkID, At: now}
 	default:
 		return api.Invalid("typeId", "must be OS, MAC, DOMAIN or PROCESS", typ)
 	}
 	return nil
+}
+
+// boundedString reads the optional string member name of at most max bytes.
+func boundedString(in api.Object, name string, max int) (string, *api.Error) {
+	v, _, aerr := in.String(name)
+	if aerr == nil && len(v) > max {
+		aerr = api.Invalid(name, fmt.Sprintf("at most %d characters", max), nil)
+	}
+	return v, aerr
 }

@@ -119,7 +119,9 @@ func (s *Server) routes() []route {
 		{get, mgmtAPI, "/identities/{id}/service-configs", admin, api.Handle(s.listServiceConfigs)},
 		{post, mgmtAPI, "/identities/{id}/service-configs", admin, api.Handle(s.assignServiceConfigs)},
 		{del, mgmtAPI, "/identities/{id}/service-configs", admin, api.Handle(s.removeServiceConfigs)},
-		{get, mgmtAPI, "/identities/{id}/policy-advice/{serviceId}", admin, api.Handle(s.policyAdvice)}, // servicepolicies.go
+		{get, mgmtAPI, "/identities/{id}/policy-advice/{serviceId}", admin, api.Handle(s.policyAdvice)},                // servicepolicies.go
+		{get, mgmtAPI, "/identities/{id}/posture-data", admin, api.Handle(s.identityPostureData)},                      // posturedata.go
+		{get, mgmtAPI, "/identities/{id}/failed-service-requests", admin, api.Handle(s.identityFailedServiceRequests)}, // posturedata.go
 		{get, mgmtAPI, "/identity-types", admin, api.Handle(s.listIdentityTypes)},
 		{get, mgmtAPI, "/identity-types/{id}", admin, api.Handle(s.getIdentityType)},
 

@@ -1929,7 +1929,9 @@ func (x *PostureCheck) GetParamsJson() []byte {
 }
 
 // PostureData is what a client reported of its posture in one API session
-// (its id is the API session's). Each posture response replaces its part.
+// (its id is the API session's). Each posture response replaces its part;
+// each part keeps the posture check the response answered and when the
+// answering node received it (unix ns, decided before the write).
 type PostureData struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	ApiSessionId string                 `protobuf:"bytes,1,opt,name=api_session_id,json=apiSessionId,proto3" json:"api_session_id,omitempty"`
@@ -1939,6 +1941,13 @@ type PostureData struct {
 	Domain       string                 `protobuf:"bytes,5,opt,name=domain,proto3" json:"domain,omitempty"`
 	// processes by path.
 	Processes     map[string]*ProcessState `protobuf:"bytes,6,rep,name=processes,proto3" json:"processes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	OsBuild       string                   `protobuf:"bytes,7,opt,name=os_build,json=osBuild,proto3" json:"os_build,omitempty"`
+	OsCheckId     string                   `protobuf:"bytes,8,opt,name=os_check_id,json=osCheckId,proto3" json:"os_check_id,omitempty"`
+	OsAt          int64                    `protobuf:"varint,9,opt,name=os_at,json=osAt,proto3" json:"os_at,omitempty"`
+	MacCheckId    string                   `protobuf:"bytes,10,opt,name=mac_check_id,json=macCheckId,proto3" json:"mac_check_id,omitempty"`
+	MacAt         int64                    `protobuf:"varint,11,opt,name=mac_at,json=macAt,proto3" json:"mac_at,omitempty"`
+	DomainCheckId string                   `protobuf:"bytes,12,opt,name=domain_check_id,json=domainCheckId,proto3" json:"domain_check_id,omitempty"`
+	DomainAt      int64                    `protobuf:"varint,13,opt,name=domain_at,json=domainAt,proto3" json:"domain_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2015,12 +2024,63 @@ func (x *PostureData) GetProcesses() map[string]*ProcessState {
 	return nil
 }
 
+func (x *PostureData) GetOsBuild() string {
+	if x != nil {
+		return x.OsBuild
+	}
+	return ""
+}
+
+func (x *PostureData) GetOsCheckId() string {
+	if x != nil {
+		return x.OsCheckId
+	}
+	return ""
+}
+
+func (x *PostureData) GetOsAt() int64 {
+	if x != nil {
+		return x.OsAt
+	}
+	return 0
+}
+
+func (x *PostureData) GetMacCheckId() string {
+	if x != nil {
+		return x.MacCheckId
+	}
+	return ""
+}
+
+func (x *PostureData) GetMacAt() int64 {
+	if x != nil {
+		return x.MacAt
+	}
+	return 0
+}
+
+func (x *PostureData) GetDomainCheckId() string {
+	if x != nil {
+		return x.DomainCheckId
+	}
+	return ""
+}
+
+func (x *PostureData) GetDomainAt() int64 {
+	if x != nil {
+		return x.DomainAt
+	}
+	return 0
+}
+
 // ProcessState is a reported process.
 type ProcessState struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
 	IsRunning          bool                   `protobuf:"varint,1,opt,name=is_running,json=isRunning,proto3" json:"is_running,omitempty"`
 	Hash               string                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
 	SignerFingerprints []string               `protobuf:"bytes,3,rep,name=signer_fingerprints,json=signerFingerprints,proto3" json:"signer_fingerprints,omitempty"`
+	CheckId            string                 `protobuf:"bytes,4,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
+	At                 int64                  `protobuf:"varint,5,opt,name=at,proto3" json:"at,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -2072,6 +2132,163 @@ func (x *ProcessState) GetHash() string {
 func (x *ProcessState) GetSignerFingerprints() []string {
 	if x != nil {
 		return x.SignerFingerprints
+	}
+	return nil
+}
+
+func (x *ProcessState) GetCheckId() string {
+	if x != nil {
+		return x.CheckId
+	}
+	return ""
+}
+
+func (x *ProcessState) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// PostureFailures (its id is the identity's) keeps the identity's latest
+// network session requests refused for failing posture, newest last, for
+// GET /identities/{id}/failed-service-requests.
+type PostureFailures struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId    string                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	Failures      []*PostureFailure      `protobuf:"bytes,2,rep,name=failures,proto3" json:"failures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostureFailures) Reset() {
+	*x = PostureFailures{}
+	mi := &file_entities_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostureFailures) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostureFailures) ProtoMessage() {}
+
+func (x *PostureFailures) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostureFailures.ProtoReflect.Descriptor instead.
+func (*PostureFailures) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PostureFailures) GetIdentityId() string {
+	if x != nil {
+		return x.IdentityId
+	}
+	return ""
+}
+
+func (x *PostureFailures) GetFailures() []*PostureFailure {
+	if x != nil {
+		return x.Failures
+	}
+	return nil
+}
+
+// PostureFailure is one refused request: what was asked, when (unix ns,
+// decided by the refusing node) and, as rendered JSON (the spec's
+// policyFailure list), each granting policy's failing checks with the
+// posture data and check parameters of that moment.
+type PostureFailure struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	ApiSessionId       string                 `protobuf:"bytes,1,opt,name=api_session_id,json=apiSessionId,proto3" json:"api_session_id,omitempty"`
+	ServiceId          string                 `protobuf:"bytes,2,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	ServiceName        string                 `protobuf:"bytes,3,opt,name=service_name,json=serviceName,proto3" json:"service_name,omitempty"`
+	SessionType        string                 `protobuf:"bytes,4,opt,name=session_type,json=sessionType,proto3" json:"session_type,omitempty"`
+	When               int64                  `protobuf:"varint,5,opt,name=when,proto3" json:"when,omitempty"`
+	PolicyFailuresJson []byte                 `protobuf:"bytes,6,opt,name=policy_failures_json,json=policyFailuresJson,proto3" json:"policy_failures_json,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *PostureFailure) Reset() {
+	*x = PostureFailure{}
+	mi := &file_entities_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostureFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostureFailure) ProtoMessage() {}
+
+func (x *PostureFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostureFailure.ProtoReflect.Descriptor instead.
+func (*PostureFailure) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PostureFailure) GetApiSessionId() string {
+	if x != nil {
+		return x.ApiSessionId
+	}
+	return ""
+}
+
+func (x *PostureFailure) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *PostureFailure) GetServiceName() string {
+	if x != nil {
+		return x.ServiceName
+	}
+	return ""
+}
+
+func (x *PostureFailure) GetSessionType() string {
+	if x != nil {
+		return x.SessionType
+	}
+	return ""
+}
+
+func (x *PostureFailure) GetWhen() int64 {
+	if x != nil {
+		return x.When
+	}
+	return 0
+}
+
+func (x *PostureFailure) GetPolicyFailuresJson() []byte {
+	if x != nil {
+		return x.PolicyFailuresJson
 	}
 	return nil
 }
@@ -2278,7 +2495,7 @@ const file_entities_proto_rawDesc = "" +
 	"\x0frole_attributes\x18\x03 \x03(\tR\x0eroleAttributes\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\x03R\aversion\x12\x1f\n" +
 	"\vparams_json\x18\x05 \x01(\fR\n" +
-	"paramsJson\"\xc8\x02\n" +
+	"paramsJson\"\x96\x04\n" +
 	"\vPostureData\x12$\n" +
 	"\x0eapi_session_id\x18\x01 \x01(\tR\fapiSessionId\x12\x17\n" +
 	"\aos_type\x18\x02 \x01(\tR\x06osType\x12\x1d\n" +
@@ -2286,15 +2503,38 @@ const file_entities_proto_rawDesc = "" +
 	"os_version\x18\x03 \x01(\tR\tosVersion\x12#\n" +
 	"\rmac_addresses\x18\x04 \x03(\tR\fmacAddresses\x12\x16\n" +
 	"\x06domain\x18\x05 \x01(\tR\x06domain\x12E\n" +
-	"\tprocesses\x18\x06 \x03(\v2'.garrison.v1.PostureData.ProcessesEntryR\tprocesses\x1aW\n" +
+	"\tprocesses\x18\x06 \x03(\v2'.garrison.v1.PostureData.ProcessesEntryR\tprocesses\x12\x19\n" +
+	"\bos_build\x18\a \x01(\tR\aosBuild\x12\x1e\n" +
+	"\vos_check_id\x18\b \x01(\tR\tosCheckId\x12\x13\n" +
+	"\x05os_at\x18\t \x01(\x03R\x04osAt\x12 \n" +
+	"\fmac_check_id\x18\n" +
+	" \x01(\tR\n" +
+	"macCheckId\x12\x15\n" +
+	"\x06mac_at\x18\v \x01(\x03R\x05macAt\x12&\n" +
+	"\x0fdomain_check_id\x18\f \x01(\tR\rdomainCheckId\x12\x1b\n" +
+	"\tdomain_at\x18\r \x01(\x03R\bdomainAt\x1aW\n" +
 	"\x0eProcessesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
-	"\x05value\x18\x02 \x01(\v2\x19.garrison.v1.ProcessStateR\x05value:\x028\x01\"r\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.garrison.v1.ProcessStateR\x05value:\x028\x01\"\x9d\x01\n" +
 	"\fProcessState\x12\x1d\n" +
 	"\n" +
 	"is_running\x18\x01 \x01(\bR\tisRunning\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\tR\x04hash\x12/\n" +
-	"\x13signer_fingerprints\x18\x03 \x03(\tR\x12signerFingerprintsB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\x13signer_fingerprints\x18\x03 \x03(\tR\x12signerFingerprints\x12\x19\n" +
+	"\bcheck_id\x18\x04 \x01(\tR\acheckId\x12\x0e\n" +
+	"\x02at\x18\x05 \x01(\x03R\x02at\"k\n" +
+	"\x0fPostureFailures\x12\x1f\n" +
+	"\videntity_id\x18\x01 \x01(\tR\n" +
+	"identityId\x127\n" +
+	"\bfailures\x18\x02 \x03(\v2\x1b.garrison.v1.PostureFailureR\bfailures\"\xe1\x01\n" +
+	"\x0ePostureFailure\x12$\n" +
+	"\x0eapi_session_id\x18\x01 \x01(\tR\fapiSessionId\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x02 \x01(\tR\tserviceId\x12!\n" +
+	"\fservice_name\x18\x03 \x01(\tR\vserviceName\x12!\n" +
+	"\fsession_type\x18\x04 \x01(\tR\vsessionType\x12\x12\n" +
+	"\x04when\x18\x05 \x01(\x03R\x04when\x120\n" +
+	"\x14policy_failures_json\x18\x06 \x01(\fR\x12policyFailuresJsonB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -2308,7 +2548,7 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),                // 0: garrison.v1.Identity
 	(*ServiceConfig)(nil),           // 1: garrison.v1.ServiceConfig
@@ -2332,26 +2572,29 @@ var file_entities_proto_goTypes = []any{
 	(*PostureCheck)(nil),            // 19: garrison.v1.PostureCheck
 	(*PostureData)(nil),             // 20: garrison.v1.PostureData
 	(*ProcessState)(nil),            // 21: garrison.v1.ProcessState
-	nil,                             // 22: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                             // 23: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                             // 24: garrison.v1.Controller.ApiAddressesEntry
-	nil,                             // 25: garrison.v1.PostureData.ProcessesEntry
+	(*PostureFailures)(nil),         // 22: garrison.v1.PostureFailures
+	(*PostureFailure)(nil),          // 23: garrison.v1.PostureFailure
+	nil,                             // 24: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                             // 25: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                             // 26: garrison.v1.Controller.ApiAddressesEntry
+	nil,                             // 27: garrison.v1.PostureData.ProcessesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	22, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	23, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	24, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	25, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	1,  // 2: garrison.v1.Identity.service_configs:type_name -> garrison.v1.ServiceConfig
 	4,  // 3: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	24, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	26, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	8,  // 5: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
-	25, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
-	5,  // 7: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
-	21, // 8: garrison.v1.PostureData.ProcessesEntry.value:type_name -> garrison.v1.ProcessState
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	27, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
+	23, // 7: garrison.v1.PostureFailures.failures:type_name -> garrison.v1.PostureFailure
+	5,  // 8: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
+	21, // 9: garrison.v1.PostureData.ProcessesEntry.value:type_name -> garrison.v1.ProcessState
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_entities_proto_init() }
@@ -2365,7 +2608,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
