@@ -315,3 +315,49 @@ func TestAddMemberRefusesNodeWithState(t *testing.T) {
 		t.Fatalf("membership changed: %v", m)
 	}
 }
+
+// After Snapshot compacts the leader's log, a new member cannot replay it
+// from the start: it is sent the snapshot, and then reads what was written.
+func TestMemberJoiningAfterCompactionInstallsSnapshot(t *testing.T) {
+	ca := newTestCA(t)
+	small := func(c *Config) { c.TrailingLogs = 2 }
+	leader := startNodeWith(t, ca, "s1", t.TempDir(), small)
+	if err := leader.Bootstrap(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := leader.WaitForLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if res, _, err := leader.Apply(ctx, createIdentity(t, fmt.Sprintf("before-%d", i))); err != nil || res.GetCode() != pb.Result_OK {
+			t.Fatalf("write %d: %v %v", i, res, err)
+		}
+	}
+	if err := leader.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.Snapshot(); err != nil {
+		t.Fatalf("a second snapshot with nothing new: %v", err)
+	}
+	if first, err := leader.logs.FirstIndex(); err != nil || first <= 1 {
+		t.Fatalf("the log was not compacted: first index %d, %v", first, err)
+	}
+	joiner := startNodeWith(t, ca, "s2", t.TempDir(), small)
+	if err := leader.AddMember(ctx, joiner.Address(), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := joiner.ReadBarrier(ctx); err != nil {
+		t.Fatalf("the new member's barrier: %v", err)
+	}
+	if idx := joiner.raft.Stats()["last_snapshot_index"]; idx == "0" || idx == "" {
+		t.Fatalf("the new member holds no installed snapshot (last_snapshot_index %q)", idx)
+	}
+	if err := joiner.Store().View(func(r *fsm.Reader) error {
+		_, err := r.Lookup(fsm.IdentityName, "before-0")
+		return err
+	}); err != nil {
+		t.Fatalf("the snapshot's first write on the new member: %v", err)
+	}
+}

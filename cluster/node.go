@@ -290,6 +290,21 @@ func (n *Node) Address() string { return n.cfg.AdvertiseAddress }
 // Store is the node's replicated state.
 func (n *Node) Store() *fsm.Store { return n.cfg.Store }
 
+// Snapshot snapshots the state now and compacts the log down to the last
+// TrailingLogs entries, as the threshold would later. A member that needs a
+// compacted entry is then sent the snapshot. Nothing new since the last
+// snapshot is not an error.
+func (n *Node) Snapshot() error {
+	err := n.raft.Snapshot().Error()
+	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	return nil
+}
+
 // IsLeader reports whether this node is the Raft leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 

@@ -102,7 +102,7 @@ type apiNode struct {
 
 // startAPINode starts a node (not bootstrapped) with its API served over
 // TLS. leaderWait of zero keeps the cluster default.
-func startAPINode(p *testPKI, name, dir string, leaderWait time.Duration, restCfg func(*Config)) (*apiNode, error) {
+func startAPINode(p *testPKI, name, dir string, leaderWait time.Duration, restCfg func(*Config), clusterCfg ...func(*cluster.Config)) (*apiNode, error) {
 	cert, leaf, err := p.nodeCert(name)
 	if err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func startAPINode(p *testPKI, name, dir string, leaderWait time.Duration, restCf
 			SigningKid:     kid,
 		}
 	}
-	node, err := cluster.Start(cluster.Config{
+	ccfg := cluster.Config{
 		ID: name, DataDir: dir, BindAddress: "127.0.0.1:0",
 		TLS:   cluster.TLSConfig{Cert: cert, Roots: p.roots},
 		Store: store, Log: quietLog(), RaftLogOutput: io.Discard,
@@ -151,7 +151,11 @@ func startAPINode(p *testPKI, name, dir string, leaderWait time.Duration, restCf
 		LeaderWait:       leaderWait,
 		Self:             self,
 		ChallengeSigners: []*cluster.ChallengeSigner{{Key: signingKey, KeyID: kid}},
-	})
+	}
+	for _, edit := range clusterCfg {
+		edit(&ccfg)
+	}
+	node, err := cluster.Start(ccfg)
 	if err != nil {
 		store.Close()
 		ts.Close()
@@ -291,8 +295,8 @@ func startEnv() (*testEnv, error) {
 
 // startAdminNode starts a node, bootstraps a one-member cluster on it and
 // creates the default admin as the agent's init does.
-func startAdminNode(p *testPKI, name, dir string) (*apiNode, error) {
-	n, err := startAPINode(p, name, dir, 0, nil)
+func startAdminNode(p *testPKI, name, dir string, clusterCfg ...func(*cluster.Config)) (*apiNode, error) {
+	n, err := startAPINode(p, name, dir, 0, nil, clusterCfg...)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/benchkit"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -135,14 +136,14 @@ func BenchmarkIdentityList100k(b *testing.B) {
 // startBenchNode starts a one-member cluster with the default admin in a
 // temporary directory, closed when tb ends, and returns it, its PKI (for
 // more members) and its directory.
-func startBenchNode(tb testing.TB, name string) (*apiNode, *testPKI, string) {
+func startBenchNode(tb testing.TB, name string, clusterCfg ...func(*cluster.Config)) (*apiNode, *testPKI, string) {
 	tb.Helper()
 	p, err := newTestPKI()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	dir := tb.TempDir()
-	n, err := startAdminNode(p, name, dir)
+	n, err := startAdminNode(p, name, dir, clusterCfg...)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/benchkit"
 	"github.com/garrison-ctrl/garrison/internal/edge"
@@ -46,14 +47,21 @@ var fullScale = policyScale{identities: benchIdentities, services: 10_000, servi
 //	policy-all-all         POST /service-policies matching #all × #all
 //
 // It reports p50/p99 per request, the services answered, and RSS and
-// state.db size after seeding. Run it with a fixed count:
+// state.db size after seeding; then the time a second member takes to catch
+// up by log replay, the first node's restart until it serves again, and a
+// third member's catch-up by snapshot install once both have compacted
+// their logs. Run it with a fixed count:
 //
 //	go test -run '^$' -bench BenchmarkPolicyScale -benchtime 200x -timeout 30m ./rest/
 func BenchmarkPolicyScale(b *testing.B) {
 	if testing.Short() {
 		b.Skip("seeds 100,000 identities: skipped with -short")
 	}
-	n, p, dir := startBenchNode(b, "scale1")
+	// A short retained log, so that a snapshot compacts it and the third
+	// member below must install the snapshot (the seeding itself stays far
+	// below the snapshot threshold).
+	shortLog := func(c *cluster.Config) { c.TrailingLogs = 64 }
+	n, p, dir := startBenchNode(b, "scale1", shortLog)
 	admin := benchLogin(b, n)
 
 	seq := 0
@@ -148,7 +156,7 @@ func BenchmarkPolicyScale(b *testing.B) {
 	// A new member catches up with all of it (the log is not compacted at
 	// this size, so by log replay), until a read barrier there returns.
 	joinDir := b.TempDir()
-	j, err := startAPINode(p, "scale2", joinDir, 0, nil)
+	j, err := startAPINode(p, "scale2", joinDir, 0, nil, shortLog)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -169,7 +177,7 @@ func BenchmarkPolicyScale(b *testing.B) {
 	// services again (a quorum of two: both must be up).
 	n.close()
 	start = time.Now()
-	n2, err := startAPINode(p, "scale1", dir, 0, nil)
+	n2, err := startAPINode(p, "scale1", dir, 0, nil, shortLog)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -186,11 +194,47 @@ func BenchmarkPolicyScale(b *testing.B) {
 	}
 	restart := time.Since(start)
 	b.Logf("restarted and serving the client's services in %s", restart.Round(time.Millisecond))
+
+	// Snapshot both members, which compacts their logs, and time a third
+	// member from its add until a read barrier there returns: it can only
+	// catch up by installing the snapshot.
+	start = time.Now()
+	for _, m := range []*apiNode{n2, j} {
+		if err := m.node.Snapshot(); err != nil {
+			b.Fatalf("snapshot on %s: %v", m.name, err)
+		}
+	}
+	b.Logf("both members snapshotted in %s", time.Since(start).Round(time.Millisecond))
+	k, err := startAPINode(p, "scale3", b.TempDir(), 0, nil, shortLog)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(k.close)
+	kctx, kcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer kcancel()
+	start = time.Now()
+	if err := n2.node.AddMember(kctx, "tls:"+k.node.Address(), true); err != nil {
+		b.Fatalf("add the third member: %v", err)
+	}
+	if err := k.node.ReadBarrier(kctx); err != nil {
+		b.Fatalf("the third member's barrier: %v", err)
+	}
+	install := time.Since(start)
+	var count int
+	if err := k.store.View(func(rd *fsm.Reader) error {
+		var err error
+		count, err = rd.Count(fsm.KindIdentity)
+		return err
+	}); err != nil || count < fullScale.identities {
+		b.Fatalf("the third member holds %d identities: %v", count, err)
+	}
+	b.Logf("a third member installed the snapshot (%d identities) and caught up in %s", count, install.Round(time.Millisecond))
 	b.Run("join-and-restart", func(b *testing.B) {
 		for b.Loop() {
 		}
 		b.ReportMetric(join.Seconds(), "join-s")
 		b.ReportMetric(restart.Seconds(), "restart-s")
+		b.ReportMetric(install.Seconds(), "install-s")
 	})
 }
 
