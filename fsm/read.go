@@ -74,6 +74,15 @@ func (r *Reader) Get(kindName, id string) (*Record, error) {
 	return toRecord(k, raw)
 }
 
+// Has reports whether an entity of kind with id exists, without decoding it.
+func (r *Reader) Has(kindName, id string) (bool, error) {
+	k, err := r.kind(kindName)
+	if err != nil {
+		return false, err
+	}
+	return r.tx.Bucket([]byte(entityBucket(k.Name))).Get([]byte(id)) != nil, nil
+}
+
 // index resolves a handle against the registered kinds.
 func (r *Reader) index(h IndexRef) (*Kind, *Index, error) {
 	k, err := r.kind(h.KindName())
@@ -123,6 +132,20 @@ func (r *Reader) ForEach(kindName string, fn func(*Record) error) error {
 		}
 		return fn(rec)
 	})
+}
+
+// IDs returns the ids of every entity of a kind, in order, decoding none.
+func (r *Reader) IDs(kindName string) ([]string, error) {
+	k, err := r.kind(kindName)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	err = r.tx.Bucket([]byte(entityBucket(k.Name))).ForEach(func(id, _ []byte) error {
+		ids = append(ids, string(id))
+		return nil
+	})
+	return ids, err
 }
 
 // Count returns the number of entities of a kind.

@@ -103,11 +103,7 @@ func (p Policies) Matched(rd *fsm.Reader, rec *fsm.Record, side fsm.PolicySide, 
 	}
 	var out []string
 	if roles.All {
-		err := rd.ForEach(ents.Kind, func(r *fsm.Record) error {
-			out = append(out, r.ID)
-			return nil
-		})
-		return out, err
+		return rd.IDs(ents.Kind)
 	}
 	cands := map[string]bool{}
 	for id := range roles.IDs {

@@ -218,6 +218,39 @@ func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc S
 			}
 			return err
 		}
+		// Scoped to computed ids only, unfiltered, default order: the page
+		// is a slice of the sorted ids, and only the page is decoded (an
+		// identity that may reach every service lists 500 of 10,000).
+		if q.Where == nil && len(q.Sort) == 0 && sc.IDs != nil && sc.By == (fsm.Multi{}) && sc.Keep == nil {
+			ids, err := sc.IDs(rd)
+			if err != nil {
+				return err
+			}
+			ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+			present := ids[:0:0]
+			for _, id := range ids {
+				ok, err := rd.Has(res.Kind, id)
+				if err != nil {
+					return err
+				}
+				if ok {
+					present = append(present, id)
+				}
+			}
+			total = int64(len(present))
+			for i := offset; i < total && i < offset+limit; i++ {
+				rec, err := rd.Get(res.Kind, present[i])
+				if err != nil {
+					return err
+				}
+				out, err := res.RenderRecord(rd, rec)
+				if err != nil {
+					return err
+				}
+				page = append(page, out)
+			}
+			return nil
+		}
 		var matches []*fsm.Record
 		var matchErr error
 		consider := func(rec *fsm.Record) error {
