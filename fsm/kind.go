@@ -182,6 +182,7 @@ func allKinds() []*Kind {
 		&sessionKind,
 		&postureDataKind,
 		&postureFailuresKind,
+		&terminatorKind,
 	}
 }
 

@@ -54,6 +54,7 @@ var summaryKinds = map[string]string{
 	"serviceEdgeRouterPolicies": fsm.KindServiceEdgeRouterPolicy,
 	"sessions":                  fsm.KindSession,
 	"postureChecks":             fsm.KindPostureCheck,
+	"terminators":               fsm.KindTerminator,
 }
 
 // summary counts the entities of each type in this node's store.

@@ -75,6 +75,7 @@ func (s *Server) routes() []route {
 		{get, clientAPI, "/services", session, api.Handle(s.clientServices)},
 		{get, clientAPI, "/services/{id}", session, api.Handle(s.clientService)},
 		{get, clientAPI, "/services/{id}/edge-routers", session, api.Handle(s.clientServiceRouters)},
+		{get, clientAPI, "/services/{id}/terminators", session, api.Handle(s.clientServiceTerminators)}, // terminators.go
 		{post, clientAPI, "/posture-response", session, api.Handle(s.postureResponse)},
 		{post, clientAPI, "/posture-response-bulk", session, api.Handle(s.postureResponseBulk)},
 
@@ -204,8 +205,16 @@ func (s *Server) routes() []route {
 		{get, mgmtAPI, "/services/{id}/identities", admin, h.Related(r.services, r.identities, reached(sp, spSides.Services, edge.Services, spSides.Identities, edge.Identities))},
 		{get, mgmtAPI, "/services/{id}/service-policies", admin, h.Related(r.services, r.servicePolicies, matching(sp, spSides.Services, edge.Services))},
 		{get, mgmtAPI, "/services/{id}/service-edge-router-policies", admin, h.Related(r.services, r.serviceEdgeRouterPolicies, matching(serp, serpSides.Services, edge.Services))},
-		{get, mgmtAPI, "/services/{id}/terminators", admin, h.Empty(r.services)},
+		{get, mgmtAPI, "/services/{id}/terminators", admin, h.SubList(r.services, r.terminators, fsm.TerminatorService)},
 		{get, mgmtAPI, "/service-role-attributes", admin, h.IndexKeys(fsm.ServiceRoleAttributes)},
+
+		// terminators.go
+		{get, mgmtAPI, "/terminators", admin, h.List(r.terminators)},
+		{post, mgmtAPI, "/terminators", admin, h.Create(r.terminators)},
+		{get, mgmtAPI, "/terminators/{id}", admin, h.Detail(r.terminators)},
+		{put, mgmtAPI, "/terminators/{id}", admin, h.Update(r.terminators)},
+		{patch, mgmtAPI, "/terminators/{id}", admin, h.Patch(r.terminators)},
+		{del, mgmtAPI, "/terminators/{id}", admin, h.Delete(r.terminators)},
 
 		// servicepolicies.go
 		{get, mgmtAPI, "/service-policies", admin, h.List(r.servicePolicies)},

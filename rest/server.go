@@ -93,7 +93,7 @@ type Server struct {
 type resources struct {
 	identities, authenticators, ownAuthenticators, enrollments, apiSessions, sessionCerts,
 	cas, edgeRouters, controllers, configTypes, configs, services, servicePolicies,
-	edgeRouterPolicies, serviceEdgeRouterPolicies, netSessions, ownSessions, postureChecks *resource.Resource
+	edgeRouterPolicies, serviceEdgeRouterPolicies, netSessions, ownSessions, postureChecks, terminators, clientTerminators *resource.Resource
 }
 
 func (s *Server) declare() resources {
@@ -116,13 +116,16 @@ func (s *Server) declare() resources {
 		netSessions:               s.netSessions(),
 		ownSessions:               s.ownSessions(),
 		postureChecks:             s.postureChecks(),
+		terminators:               s.terminators(),
+		clientTerminators:         s.clientTerminators(),
 	}
 }
 
 func (r *resources) all() []*resource.Resource {
 	return []*resource.Resource{r.identities, r.authenticators, r.ownAuthenticators, r.enrollments, r.apiSessions,
 		r.sessionCerts, r.cas, r.edgeRouters, r.controllers, r.configTypes, r.configs, r.services, r.servicePolicies,
-		r.edgeRouterPolicies, r.serviceEdgeRouterPolicies, r.netSessions, r.ownSessions, r.postureChecks}
+		r.edgeRouterPolicies, r.serviceEdgeRouterPolicies, r.netSessions, r.ownSessions, r.postureChecks, r.terminators,
+		r.clientTerminators}
 }
 
 // New returns a Server for cfg.

@@ -2293,6 +2293,110 @@ func (x *PostureFailure) GetPolicyFailuresJson() []byte {
 	return nil
 }
 
+// Terminator says where a service's traffic leaves the network: an address
+// behind a router, reached through a binding. Garrison has no data plane,
+// so terminators are entities only, kept for the tools that manage them.
+type Terminator struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ServiceId string                 `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	RouterId  string                 `protobuf:"bytes,2,opt,name=router_id,json=routerId,proto3" json:"router_id,omitempty"`
+	Address   string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	Binding   string                 `protobuf:"bytes,4,opt,name=binding,proto3" json:"binding,omitempty"`
+	Identity  string                 `protobuf:"bytes,5,opt,name=identity,proto3" json:"identity,omitempty"`
+	// identity_secret is never rendered back.
+	IdentitySecret string `protobuf:"bytes,6,opt,name=identity_secret,json=identitySecret,proto3" json:"identity_secret,omitempty"`
+	Cost           int64  `protobuf:"varint,7,opt,name=cost,proto3" json:"cost,omitempty"`
+	Precedence     string `protobuf:"bytes,8,opt,name=precedence,proto3" json:"precedence,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Terminator) Reset() {
+	*x = Terminator{}
+	mi := &file_entities_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Terminator) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Terminator) ProtoMessage() {}
+
+func (x *Terminator) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Terminator.ProtoReflect.Descriptor instead.
+func (*Terminator) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Terminator) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *Terminator) GetRouterId() string {
+	if x != nil {
+		return x.RouterId
+	}
+	return ""
+}
+
+func (x *Terminator) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Terminator) GetBinding() string {
+	if x != nil {
+		return x.Binding
+	}
+	return ""
+}
+
+func (x *Terminator) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *Terminator) GetIdentitySecret() string {
+	if x != nil {
+		return x.IdentitySecret
+	}
+	return ""
+}
+
+func (x *Terminator) GetCost() int64 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
+}
+
+func (x *Terminator) GetPrecedence() string {
+	if x != nil {
+		return x.Precedence
+	}
+	return ""
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
@@ -2534,7 +2638,20 @@ const file_entities_proto_rawDesc = "" +
 	"\fservice_name\x18\x03 \x01(\tR\vserviceName\x12!\n" +
 	"\fsession_type\x18\x04 \x01(\tR\vsessionType\x12\x12\n" +
 	"\x04when\x18\x05 \x01(\x03R\x04when\x120\n" +
-	"\x14policy_failures_json\x18\x06 \x01(\fR\x12policyFailuresJsonB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\x14policy_failures_json\x18\x06 \x01(\fR\x12policyFailuresJson\"\xf5\x01\n" +
+	"\n" +
+	"Terminator\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +
+	"\trouter_id\x18\x02 \x01(\tR\brouterId\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x18\n" +
+	"\abinding\x18\x04 \x01(\tR\abinding\x12\x1a\n" +
+	"\bidentity\x18\x05 \x01(\tR\bidentity\x12'\n" +
+	"\x0fidentity_secret\x18\x06 \x01(\tR\x0eidentitySecret\x12\x12\n" +
+	"\x04cost\x18\a \x01(\x03R\x04cost\x12\x1e\n" +
+	"\n" +
+	"precedence\x18\b \x01(\tR\n" +
+	"precedenceB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -2548,7 +2665,7 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),                // 0: garrison.v1.Identity
 	(*ServiceConfig)(nil),           // 1: garrison.v1.ServiceConfig
@@ -2574,19 +2691,20 @@ var file_entities_proto_goTypes = []any{
 	(*ProcessState)(nil),            // 21: garrison.v1.ProcessState
 	(*PostureFailures)(nil),         // 22: garrison.v1.PostureFailures
 	(*PostureFailure)(nil),          // 23: garrison.v1.PostureFailure
-	nil,                             // 24: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                             // 25: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                             // 26: garrison.v1.Controller.ApiAddressesEntry
-	nil,                             // 27: garrison.v1.PostureData.ProcessesEntry
+	(*Terminator)(nil),              // 24: garrison.v1.Terminator
+	nil,                             // 25: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                             // 26: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                             // 27: garrison.v1.Controller.ApiAddressesEntry
+	nil,                             // 28: garrison.v1.PostureData.ProcessesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	24, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	25, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	25, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	26, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	1,  // 2: garrison.v1.Identity.service_configs:type_name -> garrison.v1.ServiceConfig
 	4,  // 3: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	26, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	27, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	8,  // 5: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
-	27, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
+	28, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
 	23, // 7: garrison.v1.PostureFailures.failures:type_name -> garrison.v1.PostureFailure
 	5,  // 8: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
 	21, // 9: garrison.v1.PostureData.ProcessesEntry.value:type_name -> garrison.v1.ProcessState
@@ -2608,7 +2726,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
