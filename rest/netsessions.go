@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/google/uuid"
+	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/edge"
@@ -184,5 +185,20 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 		return api.Unhandled(err)
 	}
 	api.WriteData(w, http.StatusCreated, out, api.Meta{})
+	return nil
+}
+
+// sessionRoutePath answers GET /sessions/{id}/route-path: the routers of
+// the session's circuit. There is no data plane, hence no circuit: an
+// existing session's path is empty.
+func (s *Server) sessionRoutePath(w http.ResponseWriter, r *http.Request) error {
+	err := s.store.View(func(rd *fsm.Reader) error {
+		_, err := rd.Get(fsm.KindSession, mux.Vars(r)["id"])
+		return err
+	})
+	if err != nil {
+		return api.NotFoundOr(err)
+	}
+	api.WriteData(w, http.StatusOK, map[string]any{"routePath": []string{}}, api.Meta{})
 	return nil
 }

@@ -73,6 +73,10 @@ func TestNetworkSessions(t *testing.T) {
 	if g := e.do(t, http.MethodGet, mgmt+"/sessions/"+id, admin, nil); g.status != http.StatusOK || g.data()["identityId"] != ident {
 		t.Fatalf("management detail: %d %s", g.status, g.raw)
 	}
+	if g := e.do(t, http.MethodGet, mgmt+"/sessions/"+id+"/route-path", admin, nil); g.status != http.StatusOK || len(g.data()["routePath"].([]any)) != 0 {
+		t.Fatalf("route path (no data plane, no circuit): %d %s", g.status, g.raw)
+	}
+	wantError(t, "route path of no session", e.do(t, http.MethodGet, mgmt+"/sessions/no-such-session/route-path", admin, nil), http.StatusNotFound, "NOT_FOUND")
 	if g := e.do(t, http.MethodGet, ClientBase+"/sessions/"+id, token, nil); g.status != http.StatusOK || g.data()["id"] != id {
 		t.Fatalf("own session detail: %d %s", g.status, g.raw)
 	}

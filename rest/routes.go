@@ -87,6 +87,7 @@ func (s *Server) routes() []route {
 		{get, mgmtAPI, "/sessions", admin, h.List(r.netSessions)},
 		{get, mgmtAPI, "/sessions/{id}", admin, h.Detail(r.netSessions)},
 		{del, mgmtAPI, "/sessions/{id}", admin, h.Delete(r.netSessions)},
+		{get, mgmtAPI, "/sessions/{id}/route-path", admin, api.Handle(s.sessionRoutePath)}, // netsessions.go
 		{get, clientAPI, "/current-identity/edge-routers", session, api.Handle(s.clientIdentityRouters)},
 		{get, clientAPI, "/current-api-session/service-updates", session, api.Handle(s.serviceUpdates)},
 
