@@ -74,6 +74,26 @@ func (r *Reader) Get(kindName, id string) (*Record, error) {
 	return toRecord(k, raw)
 }
 
+// Raw returns the stored bytes of one entity (nil if there is none), valid
+// only while the read view lasts: a cache compares them to know whether the
+// entity changed, without decoding it.
+func (r *Reader) Raw(kindName, id string) ([]byte, error) {
+	k, err := r.kind(kindName)
+	if err != nil {
+		return nil, err
+	}
+	return r.tx.Bucket([]byte(entityBucket(k.Name))).Get([]byte(id)), nil
+}
+
+// Decode decodes stored bytes Raw returned for an entity of kind.
+func (r *Reader) Decode(kindName string, raw []byte) (*Record, error) {
+	k, err := r.kind(kindName)
+	if err != nil {
+		return nil, err
+	}
+	return toRecord(k, raw)
+}
+
 // Has reports whether an entity of kind with id exists, without decoding it.
 func (r *Reader) Has(kindName, id string) (bool, error) {
 	k, err := r.kind(kindName)

@@ -86,6 +86,9 @@ type Server struct {
 	// rs serves the declared resources res.
 	rs  resource.Store
 	res resources
+	// serviceRenders caches the services' own fields for the client's
+	// service list, its hot path (services.go).
+	serviceRenders *resource.RenderCache
 }
 
 // resources are the entity types declared with the resource framework,
@@ -148,11 +151,13 @@ func New(cfg Config) *Server {
 	}
 	trust := &edge.Trust{Roots: cfg.CACerts, Issuer: cfg.Issuer, ClientURL: cfg.AdvertiseURL + ClientBase, ClientAPI: APIEdgeClient}
 	s := &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log,
-		hashing:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
-		trust:    trust,
-		tokens:   &edge.Tokens{Signer: cfg.Signer, Store: cfg.Store},
-		minter:   &edge.Minter{Signer: cfg.EnrollSigner, NetworkSigner: cfg.Signer, Trust: trust, NodeID: nodeID},
-		sessions: &edge.Sessions{Node: cfg.Node, Store: cfg.Store, Timeout: cfg.SessionTimeout, WriteTimeout: cfg.WriteTimeout, Log: cfg.Log},
+		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+		// Services of 10,000 at a few KiB each.
+		serviceRenders: resource.NewRenderCache(50_000),
+		trust:          trust,
+		tokens:         &edge.Tokens{Signer: cfg.Signer, Store: cfg.Store},
+		minter:         &edge.Minter{Signer: cfg.EnrollSigner, NetworkSigner: cfg.Signer, Trust: trust, NodeID: nodeID},
+		sessions:       &edge.Sessions{Node: cfg.Node, Store: cfg.Store, Timeout: cfg.SessionTimeout, WriteTimeout: cfg.WriteTimeout, Log: cfg.Log},
 	}
 	s.rs = resource.Store{State: cfg.Store, Apply: s.applyResult}
 	s.res = s.declare()

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"net/http"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -208,6 +209,29 @@ func TestClientServiceConfigs(t *testing.T) {
 		}
 	}
 	wantError(t, "a service the caller may not reach", e.do(t, http.MethodGet, ClientBase+"/services/"+hidden, token, nil), http.StatusNotFound, "NOT_FOUND")
+
+	// The list splices each service's cached fields with the caller's: an
+	// item is the service's detail, member for member, and follows a change
+	// of the service at once.
+	same := func(when string) {
+		t.Helper()
+		item := map[string]any(nil)
+		for _, it := range e.do(t, http.MethodGet, ClientBase+"/services", token, nil).list() {
+			if obj(it)["id"] == svc {
+				item = obj(it)
+			}
+		}
+		detail := e.do(t, http.MethodGet, ClientBase+"/services/"+svc, token, nil).data()
+		if !reflect.DeepEqual(item, detail) {
+			t.Fatalf("%s: list item %v\ndetail %v", when, item, detail)
+		}
+	}
+	same("listed twice (cached)")
+	same("listed twice (cached)")
+	if r := e.do(t, http.MethodPatch, mgmt+"/services/"+svc, admin, map[string]any{"name": uniq("svc-renamed"), "tags": map[string]any{"k": "v"}}); r.status != http.StatusOK {
+		t.Fatalf("rename: %d %s", r.status, r.raw)
+	}
+	same("after a rename")
 }
 
 // Edge-router policies give identities routers, service edge-router

@@ -91,6 +91,7 @@ func (s *Server) clientServices(w http.ResponseWriter, r *http.Request) error {
 	var posture map[string][]edge.PolicyPosture
 	var ident *fsm.Record
 	view := *s.res.services
+	view.Cache, view.RenderSets = s.serviceRenders, []string{"permissions", "postureQueries", "config"}
 	view.Render = func(rd *fsm.Reader, rec *fsm.Record, out map[string]any) error {
 		out["permissions"] = perms[rec.ID]
 		out["postureQueries"] = renderPosture(posture[rec.ID])

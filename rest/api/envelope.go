@@ -102,6 +102,26 @@ func WriteData(w http.ResponseWriter, status int, data any, m Meta) {
 	WriteJSON(w, status, dataEnvelope{Data: data, Meta: m})
 }
 
+// WriteEncodedData answers {data, meta} with data already encoded as JSON
+// (a list spliced from cached entities), which is written as it is. It
+// writes nothing when meta cannot be encoded.
+func WriteEncodedData(w http.ResponseWriter, status int, data []byte, m Meta) error {
+	meta, err := gojson.MarshalNoEscape(m)
+	if err != nil {
+		return err
+	}
+	body := make([]byte, 0, len(data)+len(meta)+20)
+	body = append(body, `{"data":`...)
+	body = append(body, data...)
+	body = append(body, `,"meta":`...)
+	body = append(body, meta...)
+	body = append(body, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	return nil
+}
+
 // WriteEmpty answers the spec's "empty" envelope.
 func WriteEmpty(w http.ResponseWriter) {
 	WriteData(w, http.StatusOK, map[string]any{}, Meta{})

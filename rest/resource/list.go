@@ -187,7 +187,8 @@ func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc S
 	}
 	scoped := sc.By != (fsm.Multi{}) || sc.Keep != nil || sc.IDs != nil
 	byName := res.filterIndex()
-	var page []map[string]any
+	var page []any
+	var encoded []byte // the page as JSON, spliced from res.Cache
 	var total int64
 	err := s.State.View(func(rd *fsm.Reader) error {
 		// Unfiltered, default order: page straight from the id-ordered
@@ -238,6 +239,19 @@ func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc S
 				}
 			}
 			total = int64(len(present))
+			if res.cacheable() {
+				encoded = append(encoded, '[')
+				for i := offset; i < total && i < offset+limit; i++ {
+					if i > offset {
+						encoded = append(encoded, ',')
+					}
+					if encoded, err = res.appendCached(encoded, rd, present[i]); err != nil {
+						return err
+					}
+				}
+				encoded = append(encoded, ']')
+				return nil
+			}
 			for i := offset; i < total && i < offset+limit; i++ {
 				rec, err := rd.Get(res.Kind, present[i])
 				if err != nil {
@@ -296,13 +310,20 @@ func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc S
 	if err != nil {
 		return api.As(err)
 	}
-	if page == nil {
-		page = []map[string]any{}
-	}
-	api.WriteData(w, http.StatusOK, page, api.Meta{
+	meta := api.Meta{
 		Pagination:       &api.Pagination{Limit: limit, Offset: offset, TotalCount: total},
 		FilterableFields: sortedKeys(fields),
-	})
+	}
+	if encoded != nil {
+		if err := api.WriteEncodedData(w, http.StatusOK, encoded, meta); err != nil {
+			return api.Unhandled(err)
+		}
+		return nil
+	}
+	if page == nil {
+		page = []any{}
+	}
+	api.WriteData(w, http.StatusOK, page, meta)
 	return nil
 }
 

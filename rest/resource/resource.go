@@ -42,6 +42,12 @@ type Resource struct {
 	// Scope, if set, restricts what a request sees and may change: the
 	// caller's own entities, or a role filter from the query.
 	Scope func(r *http.Request) (Scope, error)
+	// Cache, if set, keeps the rendering of the declared fields for lists
+	// scoped to computed ids (a client's services); Render then renders
+	// only per-request fields, named in RenderSets, which the cached part
+	// leaves out. See RenderCache for when it holds.
+	Cache      *RenderCache
+	RenderSets []string
 }
 
 // Scope restricts the entities of a resource a request sees.
