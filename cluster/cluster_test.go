@@ -335,10 +335,10 @@ func TestMemberJoiningAfterCompactionInstallsSnapshot(t *testing.T) {
 			t.Fatalf("write %d: %v %v", i, res, err)
 		}
 	}
-	if err := leader.Snapshot(); err != nil {
+	if err := leader.Snapshot(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := leader.Snapshot(); err != nil {
+	if err := leader.Snapshot(ctx); err != nil {
 		t.Fatalf("a second snapshot with nothing new: %v", err)
 	}
 	if first, err := leader.logs.FirstIndex(); err != nil || first <= 1 {

@@ -293,8 +293,22 @@ func (n *Node) Store() *fsm.Store { return n.cfg.Store }
 // Snapshot snapshots the state now and compacts the log down to the last
 // TrailingLogs entries, as the threshold would later. A member that needs a
 // compacted entry is then sent the snapshot. Nothing new since the last
-// snapshot is not an error.
-func (n *Node) Snapshot() error {
+// snapshot is not an error. Raft refuses to snapshot before it has applied
+// its latest configuration, which a restarted node replays from its log
+// (its state is already there, so it serves meanwhile): Snapshot first
+// waits, up to ctx, until Raft has applied its latest configuration.
+func (n *Node) Snapshot(ctx context.Context) error {
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return fmt.Errorf("snapshot: read the configuration: %w", err)
+	}
+	for target := cf.Index(); n.raft.AppliedIndex() < target; {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("snapshot: raft has applied %d of %d: %w", n.raft.AppliedIndex(), target, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	err := n.raft.Snapshot().Error()
 	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
 		return nil

@@ -266,7 +266,7 @@ func growScaleCluster(tb testing.TB, n *apiNode, p *testPKI, dir, prefix string,
 
 	start = time.Now()
 	for _, member := range []*apiNode{n2, j} {
-		if err := member.node.Snapshot(); err != nil {
+		if err := member.node.Snapshot(ctx); err != nil {
 			tb.Fatalf("snapshot on %s: %v", member.name, err)
 		}
 	}
