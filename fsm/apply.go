@@ -70,6 +70,8 @@ func (s *Store) checkOp(op *pb.Op) error {
 	case *pb.Op_Expect:
 		_, err := s.expectIndex(k.Expect)
 		return err
+	case *pb.Op_LoginFailed, *pb.Op_LoginAllowed:
+		return nil
 	}
 	return incompatible("an op of a type this build does not know")
 }
@@ -166,6 +168,10 @@ func (s *Store) applyOp(j *journal, ts int64, op *pb.Op) (*pb.Result, error) {
 		return s.delete(j, ts, d.GetType(), d.GetId())
 	case *pb.Op_Expect:
 		return s.expect(j, k.Expect)
+	case *pb.Op_LoginFailed:
+		return s.loginFailed(j, ts, k.LoginFailed)
+	case *pb.Op_LoginAllowed:
+		return s.loginAllowed(j, ts, k.LoginAllowed)
 	}
 	return nil, incompatible("an op of a type this build does not know")
 }

@@ -19,6 +19,9 @@ var (
 	// The services and configs of an identity's service config overrides.
 	IdentityConfigServices = MultiIndex(KindIdentity, "serviceConfigServices")
 	IdentityConfigConfigs  = MultiIndex(KindIdentity, "serviceConfigConfigs")
+	// IdentityAuthPolicy: identities by auth policy, but for the default
+	// policy, which is stored as no id.
+	IdentityAuthPolicy = MultiIndex(KindIdentity, "authPolicy")
 )
 
 var identityKind = Kind{
@@ -41,6 +44,9 @@ var identityKind = Kind{
 		IdentityConfigConfigs.Index("serviceConfigs", func(m proto.Message) []string {
 			return serviceConfigIDs(m, (*pb.ServiceConfig).GetConfigId)
 		}),
+		IdentityAuthPolicy.Index("authPolicyId", func(m proto.Message) []string {
+			return keysOf(m.(*pb.Identity).GetAuthPolicyId())
+		}),
 	},
 	// An override names an existing service and config. Deleting the
 	// service drops its overrides; a config in use cannot be deleted.
@@ -51,6 +57,8 @@ var identityKind = Kind{
 				i.ServiceConfigs = slices.DeleteFunc(i.ServiceConfigs, func(sc *pb.ServiceConfig) bool { return sc.GetServiceId() == id })
 			}},
 		{Index: IdentityConfigConfigs, Field: "serviceConfigs", Target: KindConfig, OnDelete: Restrict},
+		// An auth policy in use cannot be deleted.
+		{Index: IdentityAuthPolicy, Field: "authPolicyId", Target: KindAuthPolicy, OnDelete: Restrict},
 	},
 }
 

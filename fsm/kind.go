@@ -183,6 +183,7 @@ func allKinds() []*Kind {
 		&postureDataKind,
 		&postureFailuresKind,
 		&terminatorKind,
+		&authPolicyKind,
 	}
 }
 

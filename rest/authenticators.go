@@ -94,6 +94,9 @@ func (s *Server) checkAuthenticator(w *Write) error {
 			return api.Invalid("password", "password is required", nil)
 		}
 		if ok {
+			if aerr := checkPassword(w.Reader, a.GetIdentityId(), "password", password); aerr != nil {
+				return aerr
+			}
 			if err := s.acquireHashing(w.R); err != nil {
 				return err
 			}

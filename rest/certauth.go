@@ -105,6 +105,15 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 		s.log.Debug("certificate login refused", "requestId", api.RequestID(r), "fingerprint", pki.Fingerprint(chain[0]))
 		return api.InvalidAuth()
 	}
+	policy, err := s.loginPolicy(ident)
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	cert := policy.GetPrimary().GetCert()
+	if !cert.GetAllowed() || (!cert.GetAllowExpiredCerts() && time.Now().After(chain[0].NotAfter)) {
+		s.log.Debug("certificate login refused by the auth policy", "requestId", api.RequestID(r), "policy", policy.GetName())
+		return api.InvalidAuth()
+	}
 	return s.startSession(w, r, req, ident, authID)
 }
 

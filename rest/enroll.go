@@ -273,6 +273,16 @@ func (s *Server) finishUPDB(w http.ResponseWriter, r *http.Request, rec *fsm.Rec
 	if n := len(in.password); n < edge.MinPassword || n > edge.MaxPassword {
 		return api.Invalid("password", "must be 5 to 100 characters", nil)
 	}
+	var rules *api.Error
+	if err := s.store.View(func(rd *fsm.Reader) error {
+		rules = checkPassword(rd, e.GetIdentityId(), "password", in.password)
+		return nil
+	}); err != nil {
+		return api.Unhandled(err)
+	}
+	if rules != nil {
+		return rules
+	}
 	if aerr := s.acquireHashing(r); aerr != nil {
 		return aerr
 	}

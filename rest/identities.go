@@ -52,16 +52,17 @@ func (s *Server) identities() *Resource {
 	}
 }
 
-// checkIdentity: auth policies other than the built-in one and
-// fine-grained permissions do not exist yet; the default admin stays an
+// checkIdentity: fine-grained permissions do not exist yet; the default admin stays an
 // admin; enrollments asked for at creation are minted here and created in
 // the same command as the identity.
 func (s *Server) checkIdentity(w *Write) error {
 	ident := w.Body.(*pb.Identity)
-	if p := ident.GetAuthPolicyId(); p != "" && p != defaultAuthPolicyID {
-		return api.Invalid("authPolicyId", "no auth policy with this id exists; only \"default\" is available", p)
+	// The default policy is stored as no id, so that nothing refers to it
+	// (a cluster from before auth policies may lack its record); any other
+	// must exist, which the store checks on the write.
+	if ident.GetAuthPolicyId() == defaultAuthPolicyID {
+		ident.AuthPolicyId = ""
 	}
-	ident.AuthPolicyId = ""
 	if v, _, aerr := w.In.Strings("permissions"); aerr != nil {
 		return aerr
 	} else if len(v) > 0 {
@@ -142,7 +143,15 @@ func refuseDefaultAdminDelete(_ *fsm.Reader, rec *fsm.Record) ([]*pb.Op, error) 
 // same view, and what only a data plane could tell (nothing, here).
 func renderIdentity(rd *fsm.Reader, rec *fsm.Record, d map[string]any) error {
 	d["type"] = EntityRef("identity-types", d["typeId"].(string), d["typeId"].(string))
-	d["authPolicy"] = EntityRef("auth-policies", defaultAuthPolicyID, "Default")
+	policyID := rec.Body.(*pb.Identity).GetAuthPolicyId()
+	if policyID == "" {
+		policyID = defaultAuthPolicyID
+	}
+	policyName := NameOf(rd, fsm.KindAuthPolicy, policyID)
+	if policyName == "" && policyID == defaultAuthPolicyID {
+		policyName = fsm.DefaultAuthPolicy().GetName()
+	}
+	d["authPolicy"] = EntityRef("auth-policies", policyID, policyName)
 	authenticators := map[string]any{}
 	ids, err := rd.IDsByIndex(fsm.AuthenticatorIdentity, rec.ID)
 	if err != nil {

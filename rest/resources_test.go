@@ -141,6 +141,28 @@ func crudCases() map[string]crudCase {
 				return map[string]any{"name": c["name"].(string) + "-put", "typeId": "DOMAIN", "domains": []any{"other.example"}}
 			},
 		},
+		"auth-policies": {
+			res: (*Server).authPolicies,
+			create: func(*testing.T, *testEnv) map[string]any {
+				return authPolicyBody(uniq("rt-ap"), 8, 3)
+			},
+			patch: map[string]any{"name": uniq("rt-ap-patched")},
+			put: func(c map[string]any) map[string]any {
+				return authPolicyBody(c["name"].(string)+"-put", 12, 0)
+			},
+		},
+		"terminators": {
+			res: (*Server).terminators,
+			create: func(t *testing.T, e *testEnv) map[string]any {
+				svc := createOK(t, e, "/services", map[string]any{"name": uniq("rt-term-svc"), "encryptionRequired": true})
+				router := createOK(t, e, "/edge-routers", map[string]any{"name": uniq("rt-term-er")})
+				return map[string]any{"service": svc, "router": router, "address": "tcp:127.0.0.1:80", "binding": "transport"}
+			},
+			patch: map[string]any{"precedence": "failed"},
+			put: func(c map[string]any) map[string]any {
+				return map[string]any{"service": c["service"], "router": c["router"], "address": "tcp:127.0.0.1:443", "binding": "edge"}
+			},
+		},
 		"services": {
 			res: (*Server).services,
 			create: func(*testing.T, *testEnv) map[string]any {
@@ -331,7 +353,7 @@ func with(body map[string]any, field string, v any, drop bool) map[string]any {
 }
 
 func firstKey(body map[string]any) string {
-	for _, k := range []string{"name", "method", "username"} {
+	for _, k := range []string{"name", "method", "username", "address"} {
 		if _, ok := body[k]; ok {
 			return k
 		}
@@ -425,4 +447,20 @@ func TestUpdateSemantics(t *testing.T) {
 	// (The spec documents no 400 here; see docs/architecture.md.)
 	wantFieldError(t, "disable for 4,000 years", e.doUnchecked(t, http.MethodPost, mgmt+"/identities/"+id+"/disable", admin,
 		map[string]any{"durationMinutes": 2147483648}), "durationMinutes")
+}
+
+// authPolicyBody is a valid auth policy: certificates and passwords of at
+// least minLength characters, locked after maxAttempts failures (0: never)
+// for five minutes.
+func authPolicyBody(name string, minLength, maxAttempts int) map[string]any {
+	return map[string]any{
+		"name": name,
+		"primary": map[string]any{
+			"cert": map[string]any{"allowed": true, "allowExpiredCerts": false},
+			"updb": map[string]any{"allowed": true, "minPasswordLength": float64(minLength), "requireSpecialChar": false,
+				"requireNumberChar": true, "requireMixedCase": true, "maxAttempts": float64(maxAttempts), "lockoutDurationMinutes": float64(5)},
+			"extJwt": map[string]any{"allowed": false, "allowedSigners": []any{}},
+		},
+		"secondary": map[string]any{"requireTotp": false, "requireExtJwtSigner": nil},
+	}
 }

@@ -209,6 +209,14 @@ func (s *Server) routes() []route {
 		{get, mgmtAPI, "/services/{id}/terminators", admin, h.SubList(r.services, r.terminators, fsm.TerminatorService)},
 		{get, mgmtAPI, "/service-role-attributes", admin, h.IndexKeys(fsm.ServiceRoleAttributes)},
 
+		// authpolicies.go
+		{get, mgmtAPI, "/auth-policies", admin, h.List(r.authPolicies)},
+		{post, mgmtAPI, "/auth-policies", admin, h.Create(r.authPolicies)},
+		{get, mgmtAPI, "/auth-policies/{id}", admin, h.Detail(r.authPolicies)},
+		{put, mgmtAPI, "/auth-policies/{id}", admin, h.Update(r.authPolicies)},
+		{patch, mgmtAPI, "/auth-policies/{id}", admin, h.Patch(r.authPolicies)},
+		{del, mgmtAPI, "/auth-policies/{id}", admin, h.Delete(r.authPolicies)},
+
 		// terminators.go
 		{get, mgmtAPI, "/terminators", admin, h.List(r.terminators)},
 		{post, mgmtAPI, "/terminators", admin, h.Create(r.terminators)},

@@ -96,7 +96,7 @@ type Server struct {
 type resources struct {
 	identities, authenticators, ownAuthenticators, enrollments, apiSessions, sessionCerts,
 	cas, edgeRouters, controllers, configTypes, configs, services, servicePolicies,
-	edgeRouterPolicies, serviceEdgeRouterPolicies, netSessions, ownSessions, postureChecks, terminators, clientTerminators *resource.Resource
+	edgeRouterPolicies, serviceEdgeRouterPolicies, netSessions, ownSessions, postureChecks, terminators, clientTerminators, authPolicies *resource.Resource
 }
 
 func (s *Server) declare() resources {
@@ -120,6 +120,7 @@ func (s *Server) declare() resources {
 		ownSessions:               s.ownSessions(),
 		postureChecks:             s.postureChecks(),
 		terminators:               s.terminators(),
+		authPolicies:              s.authPolicies(),
 		clientTerminators:         s.clientTerminators(),
 	}
 }
@@ -128,7 +129,7 @@ func (r *resources) all() []*resource.Resource {
 	return []*resource.Resource{r.identities, r.authenticators, r.ownAuthenticators, r.enrollments, r.apiSessions,
 		r.sessionCerts, r.cas, r.edgeRouters, r.controllers, r.configTypes, r.configs, r.services, r.servicePolicies,
 		r.edgeRouterPolicies, r.serviceEdgeRouterPolicies, r.netSessions, r.ownSessions, r.postureChecks, r.terminators,
-		r.clientTerminators}
+		r.clientTerminators, r.authPolicies}
 }
 
 // New returns a Server for cfg.

@@ -65,13 +65,47 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	}
 	match, herr := edge.VerifyPassword(hash, req.Password)
 	s.releaseHashing()
-	if authRec == nil || herr != nil || !match || edge.IsDisabled(ident.body, time.Now()) {
+	if authRec == nil || herr != nil || edge.IsDisabled(ident.body, time.Now()) {
 		if herr != nil && authRec != nil {
 			s.log.Error("stored password hash is unreadable", "authenticator", authRec.rec.ID, "err", herr)
 		}
 		return api.InvalidAuth()
 	}
+	policy, err := s.loginPolicy(ident)
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	updb := policy.GetPrimary().GetUpdb()
+	if !updb.GetAllowed() {
+		return api.InvalidAuth()
+	}
+	if !match {
+		s.countFailedLogin(r, ident.rec.ID, updb)
+		return api.InvalidAuth()
+	}
 	return s.startSession(w, r, req, ident, authRec.rec.ID)
+}
+
+// loginPolicy reads the auth policy ident logs in under.
+func (s *Server) loginPolicy(ident *identityRec) (*pb.AuthPolicy, error) {
+	var p *pb.AuthPolicy
+	err := s.store.View(func(rd *fsm.Reader) error {
+		var err error
+		p, err = authPolicyOf(rd, ident.body)
+		return err
+	})
+	return p, err
+}
+
+// countFailedLogin replicates one failed password login of identityID, so
+// the lockout of its policy counts attempts on every node. The caller's
+// answer is 401 whatever happens here.
+func (s *Server) countFailedLogin(r *http.Request, identityID string, updb *pb.AuthPolicyUpdb) {
+	lockout := time.Duration(updb.GetLockoutDurationMinutes()) * time.Minute
+	res, aerr := s.applyResult(r, fsm.LoginFailedOp(identityID, updb.GetMaxAttempts(), int64(lockout)))
+	if aerr != nil || res.GetCode() != pb.Result_OK {
+		s.log.Warn("could not count a failed login", "identity", identityID, "err", aerr, "result", res)
+	}
 }
 
 // Bounds of what a login may say about its client: it is replicated with
@@ -139,7 +173,17 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authe
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	if aerr := s.apply(r, op); aerr != nil {
+	// LoginAllowed refuses the session if the identity was locked or
+	// disabled through another node after this node read it, and clears
+	// its failed-login count.
+	res, aerr := s.applyResult(r, fsm.LoginAllowedOp(ident.rec.ID), op)
+	if aerr != nil {
+		return aerr
+	}
+	if res.GetCode() == pb.Result_LOCKED {
+		return api.InvalidAuth()
+	}
+	if aerr := api.FromResult(res); aerr != nil {
 		// The identity or authenticator was deleted through another node
 		// after this node read it: the store refused the session, and to
 		// the caller that is a failed login, not a bad request.

@@ -30,7 +30,13 @@ func DefaultAdminOps(name, username, password string) ([]*pb.Op, error) {
 	if err != nil {
 		return nil, fmt.Errorf("default admin authenticator: %w", err)
 	}
-	return []*pb.Op{createIdentity, createAuth}, nil
+	// The auth policy every identity uses unless given another comes with
+	// the cluster's first identity.
+	createPolicy, err := fsm.CreateOp(fsm.KindAuthPolicy, fsm.DefaultAuthPolicyID, fsm.DefaultAuthPolicy(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("default auth policy: %w", err)
+	}
+	return []*pb.Op{createPolicy, createIdentity, createAuth}, nil
 }
 
 // HasDefaultAdmin reports whether the default admin exists.

@@ -44,6 +44,8 @@ const (
 	Result_REFERENCE_MISSING Result_Code = 4
 	// REFERENCED: a delete was refused because other entities depend on it.
 	Result_REFERENCED Result_Code = 5
+	// LOCKED: a login's identity is locked or disabled (LoginAllowed).
+	Result_LOCKED Result_Code = 6
 )
 
 // Enum value maps for Result_Code.
@@ -55,6 +57,7 @@ var (
 		3: "INVALID",
 		4: "REFERENCE_MISSING",
 		5: "REFERENCED",
+		6: "LOCKED",
 	}
 	Result_Code_value = map[string]int32{
 		"OK":                0,
@@ -63,6 +66,7 @@ var (
 		"INVALID":           3,
 		"REFERENCE_MISSING": 4,
 		"REFERENCED":        5,
+		"LOCKED":            6,
 	}
 )
 
@@ -90,7 +94,7 @@ func (x Result_Code) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Result_Code.Descriptor instead.
 func (Result_Code) EnumDescriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{8, 0}
+	return file_command_proto_rawDescGZIP(), []int{10, 0}
 }
 
 // Command is one Raft log entry. Its ops are applied atomically: either all
@@ -168,6 +172,8 @@ type Op struct {
 	//	*Op_Patch
 	//	*Op_Delete
 	//	*Op_Expect
+	//	*Op_LoginFailed
+	//	*Op_LoginAllowed
 	Kind          isOp_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -255,6 +261,24 @@ func (x *Op) GetExpect() *Expect {
 	return nil
 }
 
+func (x *Op) GetLoginFailed() *LoginFailed {
+	if x != nil {
+		if x, ok := x.Kind.(*Op_LoginFailed); ok {
+			return x.LoginFailed
+		}
+	}
+	return nil
+}
+
+func (x *Op) GetLoginAllowed() *LoginAllowed {
+	if x != nil {
+		if x, ok := x.Kind.(*Op_LoginAllowed); ok {
+			return x.LoginAllowed
+		}
+	}
+	return nil
+}
+
 type isOp_Kind interface {
 	isOp_Kind()
 }
@@ -279,6 +303,14 @@ type Op_Expect struct {
 	Expect *Expect `protobuf:"bytes,5,opt,name=expect,proto3,oneof"`
 }
 
+type Op_LoginFailed struct {
+	LoginFailed *LoginFailed `protobuf:"bytes,6,opt,name=login_failed,json=loginFailed,proto3,oneof"`
+}
+
+type Op_LoginAllowed struct {
+	LoginAllowed *LoginAllowed `protobuf:"bytes,7,opt,name=login_allowed,json=loginAllowed,proto3,oneof"`
+}
+
 func (*Op_Create) isOp_Kind() {}
 
 func (*Op_Update) isOp_Kind() {}
@@ -288,6 +320,123 @@ func (*Op_Patch) isOp_Kind() {}
 func (*Op_Delete) isOp_Kind() {}
 
 func (*Op_Expect) isOp_Kind() {}
+
+func (*Op_LoginFailed) isOp_Kind() {}
+
+func (*Op_LoginAllowed) isOp_Kind() {}
+
+// LoginFailed counts a failed password login of an identity. At
+// max_attempts in a row (0: never) it locks the identity: disabled, from
+// the command's time until lockout_nanos later (0: until an admin enables
+// it), and the count starts again. Applying it in Raft order is what makes
+// the count cluster-wide: guesses spread over nodes add up.
+type LoginFailed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId    string                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	MaxAttempts   int64                  `protobuf:"varint,2,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	LockoutNanos  int64                  `protobuf:"varint,3,opt,name=lockout_nanos,json=lockoutNanos,proto3" json:"lockout_nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginFailed) Reset() {
+	*x = LoginFailed{}
+	mi := &file_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginFailed) ProtoMessage() {}
+
+func (x *LoginFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginFailed.ProtoReflect.Descriptor instead.
+func (*LoginFailed) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LoginFailed) GetIdentityId() string {
+	if x != nil {
+		return x.IdentityId
+	}
+	return ""
+}
+
+func (x *LoginFailed) GetMaxAttempts() int64 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *LoginFailed) GetLockoutNanos() int64 {
+	if x != nil {
+		return x.LockoutNanos
+	}
+	return 0
+}
+
+// LoginAllowed is the precondition of a login's session: it fails the
+// command with LOCKED if the identity is locked or disabled at the
+// command's time (a lockout another node applied first wins), and clears
+// the identity's failed-login count.
+type LoginAllowed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId    string                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginAllowed) Reset() {
+	*x = LoginAllowed{}
+	mi := &file_command_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginAllowed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginAllowed) ProtoMessage() {}
+
+func (x *LoginAllowed) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginAllowed.ProtoReflect.Descriptor instead.
+func (*LoginAllowed) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LoginAllowed) GetIdentityId() string {
+	if x != nil {
+		return x.IdentityId
+	}
+	return ""
+}
 
 // Expect is a precondition: it fails the command with NOT_FOUND unless the
 // unique index `index` of `type` maps `key` to the entity `id`. It writes
@@ -306,7 +455,7 @@ type Expect struct {
 
 func (x *Expect) Reset() {
 	*x = Expect{}
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -318,7 +467,7 @@ func (x *Expect) String() string {
 func (*Expect) ProtoMessage() {}
 
 func (x *Expect) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -331,7 +480,7 @@ func (x *Expect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Expect.ProtoReflect.Descriptor instead.
 func (*Expect) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{2}
+	return file_command_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Expect) GetType() string {
@@ -373,7 +522,7 @@ type Create struct {
 
 func (x *Create) Reset() {
 	*x = Create{}
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -385,7 +534,7 @@ func (x *Create) String() string {
 func (*Create) ProtoMessage() {}
 
 func (x *Create) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -398,7 +547,7 @@ func (x *Create) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Create.ProtoReflect.Descriptor instead.
 func (*Create) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{3}
+	return file_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Create) GetEntity() *Entity {
@@ -418,7 +567,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -430,7 +579,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -443,7 +592,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{4}
+	return file_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Update) GetEntity() *Entity {
@@ -471,7 +620,7 @@ type Patch struct {
 
 func (x *Patch) Reset() {
 	*x = Patch{}
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +632,7 @@ func (x *Patch) String() string {
 func (*Patch) ProtoMessage() {}
 
 func (x *Patch) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +645,7 @@ func (x *Patch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Patch.ProtoReflect.Descriptor instead.
 func (*Patch) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{5}
+	return file_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Patch) GetEntity() *Entity {
@@ -542,7 +691,7 @@ type Delete struct {
 
 func (x *Delete) Reset() {
 	*x = Delete{}
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +703,7 @@ func (x *Delete) String() string {
 func (*Delete) ProtoMessage() {}
 
 func (x *Delete) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +716,7 @@ func (x *Delete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delete.ProtoReflect.Descriptor instead.
 func (*Delete) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{6}
+	return file_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Delete) GetType() string {
@@ -610,7 +759,7 @@ type Entity struct {
 
 func (x *Entity) Reset() {
 	*x = Entity{}
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +771,7 @@ func (x *Entity) String() string {
 func (*Entity) ProtoMessage() {}
 
 func (x *Entity) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +784,7 @@ func (x *Entity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entity.ProtoReflect.Descriptor instead.
 func (*Entity) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{7}
+	return file_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Entity) GetType() string {
@@ -696,7 +845,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +857,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +870,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{8}
+	return file_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Result) GetCode() Result_Code {
@@ -768,14 +917,24 @@ const file_command_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12!\n" +
-	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xf4\x01\n" +
+	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xf5\x02\n" +
 	"\x02Op\x12-\n" +
 	"\x06create\x18\x01 \x01(\v2\x13.garrison.v1.CreateH\x00R\x06create\x12-\n" +
 	"\x06update\x18\x02 \x01(\v2\x13.garrison.v1.UpdateH\x00R\x06update\x12*\n" +
 	"\x05patch\x18\x03 \x01(\v2\x12.garrison.v1.PatchH\x00R\x05patch\x12-\n" +
 	"\x06delete\x18\x04 \x01(\v2\x13.garrison.v1.DeleteH\x00R\x06delete\x12-\n" +
-	"\x06expect\x18\x05 \x01(\v2\x13.garrison.v1.ExpectH\x00R\x06expectB\x06\n" +
-	"\x04kind\"T\n" +
+	"\x06expect\x18\x05 \x01(\v2\x13.garrison.v1.ExpectH\x00R\x06expect\x12=\n" +
+	"\flogin_failed\x18\x06 \x01(\v2\x18.garrison.v1.LoginFailedH\x00R\vloginFailed\x12@\n" +
+	"\rlogin_allowed\x18\a \x01(\v2\x19.garrison.v1.LoginAllowedH\x00R\floginAllowedB\x06\n" +
+	"\x04kind\"v\n" +
+	"\vLoginFailed\x12\x1f\n" +
+	"\videntity_id\x18\x01 \x01(\tR\n" +
+	"identityId\x12!\n" +
+	"\fmax_attempts\x18\x02 \x01(\x03R\vmaxAttempts\x12#\n" +
+	"\rlockout_nanos\x18\x03 \x01(\x03R\flockoutNanos\"/\n" +
+	"\fLoginAllowed\x12\x1f\n" +
+	"\videntity_id\x18\x01 \x01(\tR\n" +
+	"identityId\"T\n" +
 	"\x06Expect\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\tR\x05index\x12\x10\n" +
@@ -802,13 +961,13 @@ const file_command_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x04 \x01(\x03R\tupdatedAt\x12+\n" +
 	"\x04tags\x18\x05 \x01(\v2\x17.google.protobuf.StructR\x04tags\x12(\n" +
-	"\x04body\x18\x06 \x01(\v2\x14.google.protobuf.AnyR\x04body\"\xf8\x01\n" +
+	"\x04body\x18\x06 \x01(\v2\x14.google.protobuf.AnyR\x04body\"\x84\x02\n" +
 	"\x06Result\x12,\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x18.garrison.v1.Result.CodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
 	"\x05field\x18\x03 \x01(\tR\x05field\x12\x14\n" +
 	"\x05value\x18\x04 \x01(\tR\x05value\x12\x19\n" +
-	"\bop_index\x18\x05 \x01(\x05R\aopIndex\"_\n" +
+	"\bop_index\x18\x05 \x01(\x05R\aopIndex\"k\n" +
 	"\x04Code\x12\x06\n" +
 	"\x02OK\x10\x00\x12\f\n" +
 	"\bCONFLICT\x10\x01\x12\r\n" +
@@ -816,7 +975,9 @@ const file_command_proto_rawDesc = "" +
 	"\aINVALID\x10\x03\x12\x15\n" +
 	"\x11REFERENCE_MISSING\x10\x04\x12\x0e\n" +
 	"\n" +
-	"REFERENCED\x10\x05B4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"REFERENCED\x10\x05\x12\n" +
+	"\n" +
+	"\x06LOCKED\x10\x06B4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_command_proto_rawDescOnce sync.Once
@@ -831,39 +992,43 @@ func file_command_proto_rawDescGZIP() []byte {
 }
 
 var file_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_command_proto_goTypes = []any{
 	(Result_Code)(0),        // 0: garrison.v1.Result.Code
 	(*Command)(nil),         // 1: garrison.v1.Command
 	(*Op)(nil),              // 2: garrison.v1.Op
-	(*Expect)(nil),          // 3: garrison.v1.Expect
-	(*Create)(nil),          // 4: garrison.v1.Create
-	(*Update)(nil),          // 5: garrison.v1.Update
-	(*Patch)(nil),           // 6: garrison.v1.Patch
-	(*Delete)(nil),          // 7: garrison.v1.Delete
-	(*Entity)(nil),          // 8: garrison.v1.Entity
-	(*Result)(nil),          // 9: garrison.v1.Result
-	(*structpb.Struct)(nil), // 10: google.protobuf.Struct
-	(*anypb.Any)(nil),       // 11: google.protobuf.Any
+	(*LoginFailed)(nil),     // 3: garrison.v1.LoginFailed
+	(*LoginAllowed)(nil),    // 4: garrison.v1.LoginAllowed
+	(*Expect)(nil),          // 5: garrison.v1.Expect
+	(*Create)(nil),          // 6: garrison.v1.Create
+	(*Update)(nil),          // 7: garrison.v1.Update
+	(*Patch)(nil),           // 8: garrison.v1.Patch
+	(*Delete)(nil),          // 9: garrison.v1.Delete
+	(*Entity)(nil),          // 10: garrison.v1.Entity
+	(*Result)(nil),          // 11: garrison.v1.Result
+	(*structpb.Struct)(nil), // 12: google.protobuf.Struct
+	(*anypb.Any)(nil),       // 13: google.protobuf.Any
 }
 var file_command_proto_depIdxs = []int32{
 	2,  // 0: garrison.v1.Command.ops:type_name -> garrison.v1.Op
-	4,  // 1: garrison.v1.Op.create:type_name -> garrison.v1.Create
-	5,  // 2: garrison.v1.Op.update:type_name -> garrison.v1.Update
-	6,  // 3: garrison.v1.Op.patch:type_name -> garrison.v1.Patch
-	7,  // 4: garrison.v1.Op.delete:type_name -> garrison.v1.Delete
-	3,  // 5: garrison.v1.Op.expect:type_name -> garrison.v1.Expect
-	8,  // 6: garrison.v1.Create.entity:type_name -> garrison.v1.Entity
-	8,  // 7: garrison.v1.Update.entity:type_name -> garrison.v1.Entity
-	8,  // 8: garrison.v1.Patch.entity:type_name -> garrison.v1.Entity
-	10, // 9: garrison.v1.Entity.tags:type_name -> google.protobuf.Struct
-	11, // 10: garrison.v1.Entity.body:type_name -> google.protobuf.Any
-	0,  // 11: garrison.v1.Result.code:type_name -> garrison.v1.Result.Code
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	6,  // 1: garrison.v1.Op.create:type_name -> garrison.v1.Create
+	7,  // 2: garrison.v1.Op.update:type_name -> garrison.v1.Update
+	8,  // 3: garrison.v1.Op.patch:type_name -> garrison.v1.Patch
+	9,  // 4: garrison.v1.Op.delete:type_name -> garrison.v1.Delete
+	5,  // 5: garrison.v1.Op.expect:type_name -> garrison.v1.Expect
+	3,  // 6: garrison.v1.Op.login_failed:type_name -> garrison.v1.LoginFailed
+	4,  // 7: garrison.v1.Op.login_allowed:type_name -> garrison.v1.LoginAllowed
+	10, // 8: garrison.v1.Create.entity:type_name -> garrison.v1.Entity
+	10, // 9: garrison.v1.Update.entity:type_name -> garrison.v1.Entity
+	10, // 10: garrison.v1.Patch.entity:type_name -> garrison.v1.Entity
+	12, // 11: garrison.v1.Entity.tags:type_name -> google.protobuf.Struct
+	13, // 12: garrison.v1.Entity.body:type_name -> google.protobuf.Any
+	0,  // 13: garrison.v1.Result.code:type_name -> garrison.v1.Result.Code
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -877,6 +1042,8 @@ func file_command_proto_init() {
 		(*Op_Patch)(nil),
 		(*Op_Delete)(nil),
 		(*Op_Expect)(nil),
+		(*Op_LoginFailed)(nil),
+		(*Op_LoginAllowed)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -884,7 +1051,7 @@ func file_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

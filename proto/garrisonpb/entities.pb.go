@@ -47,8 +47,11 @@ type Identity struct {
 	// service_configs override, for this identity, a service's config of the
 	// same config type.
 	ServiceConfigs []*ServiceConfig `protobuf:"bytes,16,rep,name=service_configs,json=serviceConfigs,proto3" json:"service_configs,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// failed_logins counts password logins failed in a row (LoginFailed),
+	// cleared by a login that succeeds or by the lockout it leads to.
+	FailedLogins  int64 `protobuf:"varint,17,opt,name=failed_logins,json=failedLogins,proto3" json:"failed_logins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Identity) Reset() {
@@ -191,6 +194,13 @@ func (x *Identity) GetServiceConfigs() []*ServiceConfig {
 		return x.ServiceConfigs
 	}
 	return nil
+}
+
+func (x *Identity) GetFailedLogins() int64 {
+	if x != nil {
+		return x.FailedLogins
+	}
+	return 0
 }
 
 // ServiceConfig pairs a service with a config.
@@ -2397,11 +2407,389 @@ func (x *Terminator) GetPrecedence() string {
 	return ""
 }
 
+// AuthPolicy says how the identities that use it may log in. The policy
+// "default" always exists; an identity with no auth_policy_id uses it.
+type AuthPolicy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Primary       *AuthPolicyPrimary     `protobuf:"bytes,2,opt,name=primary,proto3" json:"primary,omitempty"`
+	Secondary     *AuthPolicySecondary   `protobuf:"bytes,3,opt,name=secondary,proto3" json:"secondary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthPolicy) Reset() {
+	*x = AuthPolicy{}
+	mi := &file_entities_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthPolicy) ProtoMessage() {}
+
+func (x *AuthPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthPolicy.ProtoReflect.Descriptor instead.
+func (*AuthPolicy) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *AuthPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuthPolicy) GetPrimary() *AuthPolicyPrimary {
+	if x != nil {
+		return x.Primary
+	}
+	return nil
+}
+
+func (x *AuthPolicy) GetSecondary() *AuthPolicySecondary {
+	if x != nil {
+		return x.Secondary
+	}
+	return nil
+}
+
+// AuthPolicyPrimary are the first-factor methods an auth policy allows.
+type AuthPolicyPrimary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cert          *AuthPolicyCert        `protobuf:"bytes,1,opt,name=cert,proto3" json:"cert,omitempty"`
+	Updb          *AuthPolicyUpdb        `protobuf:"bytes,2,opt,name=updb,proto3" json:"updb,omitempty"`
+	ExtJwt        *AuthPolicyExtJwt      `protobuf:"bytes,3,opt,name=ext_jwt,json=extJwt,proto3" json:"ext_jwt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthPolicyPrimary) Reset() {
+	*x = AuthPolicyPrimary{}
+	mi := &file_entities_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthPolicyPrimary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthPolicyPrimary) ProtoMessage() {}
+
+func (x *AuthPolicyPrimary) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthPolicyPrimary.ProtoReflect.Descriptor instead.
+func (*AuthPolicyPrimary) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AuthPolicyPrimary) GetCert() *AuthPolicyCert {
+	if x != nil {
+		return x.Cert
+	}
+	return nil
+}
+
+func (x *AuthPolicyPrimary) GetUpdb() *AuthPolicyUpdb {
+	if x != nil {
+		return x.Updb
+	}
+	return nil
+}
+
+func (x *AuthPolicyPrimary) GetExtJwt() *AuthPolicyExtJwt {
+	if x != nil {
+		return x.ExtJwt
+	}
+	return nil
+}
+
+// AuthPolicyCert governs certificate logins.
+type AuthPolicyCert struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Allowed           bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	AllowExpiredCerts bool                   `protobuf:"varint,2,opt,name=allow_expired_certs,json=allowExpiredCerts,proto3" json:"allow_expired_certs,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *AuthPolicyCert) Reset() {
+	*x = AuthPolicyCert{}
+	mi := &file_entities_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthPolicyCert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthPolicyCert) ProtoMessage() {}
+
+func (x *AuthPolicyCert) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthPolicyCert.ProtoReflect.Descriptor instead.
+func (*AuthPolicyCert) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *AuthPolicyCert) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *AuthPolicyCert) GetAllowExpiredCerts() bool {
+	if x != nil {
+		return x.AllowExpiredCerts
+	}
+	return false
+}
+
+// AuthPolicyUpdb governs password logins and the passwords that may be set.
+type AuthPolicyUpdb struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Allowed            bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	MinPasswordLength  int64                  `protobuf:"varint,2,opt,name=min_password_length,json=minPasswordLength,proto3" json:"min_password_length,omitempty"`
+	RequireSpecialChar bool                   `protobuf:"varint,3,opt,name=require_special_char,json=requireSpecialChar,proto3" json:"require_special_char,omitempty"`
+	RequireNumberChar  bool                   `protobuf:"varint,4,opt,name=require_number_char,json=requireNumberChar,proto3" json:"require_number_char,omitempty"`
+	RequireMixedCase   bool                   `protobuf:"varint,5,opt,name=require_mixed_case,json=requireMixedCase,proto3" json:"require_mixed_case,omitempty"`
+	// max_attempts failed logins in a row lock the identity (0: never) for
+	// lockout_duration_minutes (0: until an admin enables it).
+	MaxAttempts            int64 `protobuf:"varint,6,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	LockoutDurationMinutes int64 `protobuf:"varint,7,opt,name=lockout_duration_minutes,json=lockoutDurationMinutes,proto3" json:"lockout_duration_minutes,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *AuthPolicyUpdb) Reset() {
+	*x = AuthPolicyUpdb{}
+	mi := &file_entities_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthPolicyUpdb) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthPolicyUpdb) ProtoMessage() {}
+
+func (x *AuthPolicyUpdb) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthPolicyUpdb.ProtoReflect.Descriptor instead.
+func (*AuthPolicyUpdb) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *AuthPolicyUpdb) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *AuthPolicyUpdb) GetMinPasswordLength() int64 {
+	if x != nil {
+		return x.MinPasswordLength
+	}
+	return 0
+}
+
+func (x *AuthPolicyUpdb) GetRequireSpecialChar() bool {
+	if x != nil {
+		return x.RequireSpecialChar
+	}
+	return false
+}
+
+func (x *AuthPolicyUpdb) GetRequireNumberChar() bool {
+	if x != nil {
+		return x.RequireNumberChar
+	}
+	return false
+}
+
+func (x *AuthPolicyUpdb) GetRequireMixedCase() bool {
+	if x != nil {
+		return x.RequireMixedCase
+	}
+	return false
+}
+
+func (x *AuthPolicyUpdb) GetMaxAttempts() int64 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *AuthPolicyUpdb) GetLockoutDurationMinutes() int64 {
+	if x != nil {
+		return x.LockoutDurationMinutes
+	}
+	return 0
+}
+
+// AuthPolicyExtJwt governs logins with external JWTs.
+type AuthPolicyExtJwt struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Allowed bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// allowed_signers: none means any enabled signer.
+	AllowedSigners []string `protobuf:"bytes,2,rep,name=allowed_signers,json=allowedSigners,proto3" json:"allowed_signers,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AuthPolicyExtJwt) Reset() {
+	*x = AuthPolicyExtJwt{}
+	mi := &file_entities_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthPolicyExtJwt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthPolicyExtJwt) ProtoMessage() {}
+
+func (x *AuthPolicyExtJwt) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthPolicyExtJwt.ProtoReflect.Descriptor instead.
+func (*AuthPolicyExtJwt) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *AuthPolicyExtJwt) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *AuthPolicyExtJwt) GetAllowedSigners() []string {
+	if x != nil {
+		return x.AllowedSigners
+	}
+	return nil
+}
+
+// AuthPolicySecondary are the second factors an auth policy requires.
+type AuthPolicySecondary struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	RequireTotp         bool                   `protobuf:"varint,1,opt,name=require_totp,json=requireTotp,proto3" json:"require_totp,omitempty"`
+	RequireExtJwtSigner string                 `protobuf:"bytes,2,opt,name=require_ext_jwt_signer,json=requireExtJwtSigner,proto3" json:"require_ext_jwt_signer,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *AuthPolicySecondary) Reset() {
+	*x = AuthPolicySecondary{}
+	mi := &file_entities_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthPolicySecondary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthPolicySecondary) ProtoMessage() {}
+
+func (x *AuthPolicySecondary) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthPolicySecondary.ProtoReflect.Descriptor instead.
+func (*AuthPolicySecondary) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *AuthPolicySecondary) GetRequireTotp() bool {
+	if x != nil {
+		return x.RequireTotp
+	}
+	return false
+}
+
+func (x *AuthPolicySecondary) GetRequireExtJwtSigner() string {
+	if x != nil {
+		return x.RequireExtJwtSigner
+	}
+	return ""
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
 	"\n" +
-	"\x0eentities.proto\x12\vgarrison.v1\"\x99\a\n" +
+	"\x0eentities.proto\x12\vgarrison.v1\"\xbe\a\n" +
 	"\bIdentity\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
 	"\atype_id\x18\x02 \x01(\tR\x06typeId\x12\x19\n" +
@@ -2421,7 +2809,8 @@ const file_entities_proto_rawDesc = "" +
 	"\x1bservice_hosting_precedences\x18\r \x03(\v24.garrison.v1.Identity.ServiceHostingPrecedencesEntryR\x19serviceHostingPrecedences\x12b\n" +
 	"\x15service_hosting_costs\x18\x0e \x03(\v2..garrison.v1.Identity.ServiceHostingCostsEntryR\x13serviceHostingCosts\x12\"\n" +
 	"\rapp_data_json\x18\x0f \x01(\fR\vappDataJson\x12C\n" +
-	"\x0fservice_configs\x18\x10 \x03(\v2\x1a.garrison.v1.ServiceConfigR\x0eserviceConfigs\x1aL\n" +
+	"\x0fservice_configs\x18\x10 \x03(\v2\x1a.garrison.v1.ServiceConfigR\x0eserviceConfigs\x12#\n" +
+	"\rfailed_logins\x18\x11 \x01(\x03R\ffailedLogins\x1aL\n" +
 	"\x1eServiceHostingPrecedencesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aF\n" +
@@ -2651,7 +3040,33 @@ const file_entities_proto_rawDesc = "" +
 	"\x04cost\x18\a \x01(\x03R\x04cost\x12\x1e\n" +
 	"\n" +
 	"precedence\x18\b \x01(\tR\n" +
-	"precedenceB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"precedence\"\x9a\x01\n" +
+	"\n" +
+	"AuthPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
+	"\aprimary\x18\x02 \x01(\v2\x1e.garrison.v1.AuthPolicyPrimaryR\aprimary\x12>\n" +
+	"\tsecondary\x18\x03 \x01(\v2 .garrison.v1.AuthPolicySecondaryR\tsecondary\"\xad\x01\n" +
+	"\x11AuthPolicyPrimary\x12/\n" +
+	"\x04cert\x18\x01 \x01(\v2\x1b.garrison.v1.AuthPolicyCertR\x04cert\x12/\n" +
+	"\x04updb\x18\x02 \x01(\v2\x1b.garrison.v1.AuthPolicyUpdbR\x04updb\x126\n" +
+	"\aext_jwt\x18\x03 \x01(\v2\x1d.garrison.v1.AuthPolicyExtJwtR\x06extJwt\"Z\n" +
+	"\x0eAuthPolicyCert\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x12.\n" +
+	"\x13allow_expired_certs\x18\x02 \x01(\bR\x11allowExpiredCerts\"\xc7\x02\n" +
+	"\x0eAuthPolicyUpdb\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x12.\n" +
+	"\x13min_password_length\x18\x02 \x01(\x03R\x11minPasswordLength\x120\n" +
+	"\x14require_special_char\x18\x03 \x01(\bR\x12requireSpecialChar\x12.\n" +
+	"\x13require_number_char\x18\x04 \x01(\bR\x11requireNumberChar\x12,\n" +
+	"\x12require_mixed_case\x18\x05 \x01(\bR\x10requireMixedCase\x12!\n" +
+	"\fmax_attempts\x18\x06 \x01(\x03R\vmaxAttempts\x128\n" +
+	"\x18lockout_duration_minutes\x18\a \x01(\x03R\x16lockoutDurationMinutes\"U\n" +
+	"\x10AuthPolicyExtJwt\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x12'\n" +
+	"\x0fallowed_signers\x18\x02 \x03(\tR\x0eallowedSigners\"m\n" +
+	"\x13AuthPolicySecondary\x12!\n" +
+	"\frequire_totp\x18\x01 \x01(\bR\vrequireTotp\x123\n" +
+	"\x16require_ext_jwt_signer\x18\x02 \x01(\tR\x13requireExtJwtSignerB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -2665,7 +3080,7 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),                // 0: garrison.v1.Identity
 	(*ServiceConfig)(nil),           // 1: garrison.v1.ServiceConfig
@@ -2692,27 +3107,38 @@ var file_entities_proto_goTypes = []any{
 	(*PostureFailures)(nil),         // 22: garrison.v1.PostureFailures
 	(*PostureFailure)(nil),          // 23: garrison.v1.PostureFailure
 	(*Terminator)(nil),              // 24: garrison.v1.Terminator
-	nil,                             // 25: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                             // 26: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                             // 27: garrison.v1.Controller.ApiAddressesEntry
-	nil,                             // 28: garrison.v1.PostureData.ProcessesEntry
+	(*AuthPolicy)(nil),              // 25: garrison.v1.AuthPolicy
+	(*AuthPolicyPrimary)(nil),       // 26: garrison.v1.AuthPolicyPrimary
+	(*AuthPolicyCert)(nil),          // 27: garrison.v1.AuthPolicyCert
+	(*AuthPolicyUpdb)(nil),          // 28: garrison.v1.AuthPolicyUpdb
+	(*AuthPolicyExtJwt)(nil),        // 29: garrison.v1.AuthPolicyExtJwt
+	(*AuthPolicySecondary)(nil),     // 30: garrison.v1.AuthPolicySecondary
+	nil,                             // 31: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                             // 32: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                             // 33: garrison.v1.Controller.ApiAddressesEntry
+	nil,                             // 34: garrison.v1.PostureData.ProcessesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	25, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	26, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	31, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	32, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	1,  // 2: garrison.v1.Identity.service_configs:type_name -> garrison.v1.ServiceConfig
 	4,  // 3: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	27, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	33, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	8,  // 5: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
-	28, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
+	34, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
 	23, // 7: garrison.v1.PostureFailures.failures:type_name -> garrison.v1.PostureFailure
-	5,  // 8: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
-	21, // 9: garrison.v1.PostureData.ProcessesEntry.value:type_name -> garrison.v1.ProcessState
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	26, // 8: garrison.v1.AuthPolicy.primary:type_name -> garrison.v1.AuthPolicyPrimary
+	30, // 9: garrison.v1.AuthPolicy.secondary:type_name -> garrison.v1.AuthPolicySecondary
+	27, // 10: garrison.v1.AuthPolicyPrimary.cert:type_name -> garrison.v1.AuthPolicyCert
+	28, // 11: garrison.v1.AuthPolicyPrimary.updb:type_name -> garrison.v1.AuthPolicyUpdb
+	29, // 12: garrison.v1.AuthPolicyPrimary.ext_jwt:type_name -> garrison.v1.AuthPolicyExtJwt
+	5,  // 13: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
+	21, // 14: garrison.v1.PostureData.ProcessesEntry.value:type_name -> garrison.v1.ProcessState
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_entities_proto_init() }
@@ -2726,7 +3152,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

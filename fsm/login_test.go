@@ -1,0 +1,63 @@
+package fsm
+
+import (
+	"testing"
+
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// Failed logins add up to a lockout for the policy's duration; a login in
+// the lockout is refused, one after it clears the count.
+func TestLoginFailuresLockAndClear(t *testing.T) {
+	s := openTest(t)
+	a := &applier{t: t, s: s}
+	a.mustOK(1, createOp(entity(t, KindIdentity, "i1", &pb.Identity{Name: "alice"})))
+	ident := func() *pb.Identity {
+		t.Helper()
+		rec, err := s.Get(KindIdentity, "i1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.Body.(*pb.Identity)
+	}
+	const minute = int64(60e9)
+	a.mustOK(10, LoginFailedOp("i1", 3, minute))
+	a.mustOK(20, LoginFailedOp("i1", 3, minute))
+	if got := ident(); got.GetFailedLogins() != 2 || got.GetDisabled() {
+		t.Fatalf("after two failures: %v", got)
+	}
+	// A success clears the count.
+	a.mustOK(30, LoginAllowedOp("i1"))
+	if got := ident().GetFailedLogins(); got != 0 {
+		t.Fatalf("a login left the count at %d", got)
+	}
+	for ts := int64(40); ts < 70; ts += 10 {
+		a.mustOK(ts, LoginFailedOp("i1", 3, minute))
+	}
+	got := ident()
+	if !got.GetDisabled() || got.GetDisabledAt() != 60 || got.GetDisabledUntil() != 60+minute || got.GetFailedLogins() != 0 {
+		t.Fatalf("after three failures in a row: %v", got)
+	}
+	if res := a.apply(70, LoginAllowedOp("i1")); res.GetCode() != pb.Result_LOCKED {
+		t.Fatalf("a login during the lockout: %v", res)
+	}
+	// Failures during the lockout do not count towards the next one.
+	a.mustOK(80, LoginFailedOp("i1", 3, minute))
+	if got := ident().GetFailedLogins(); got != 0 {
+		t.Fatalf("a failure during the lockout counted: %d", got)
+	}
+	a.mustOK(60+minute, LoginAllowedOp("i1"))
+	// No limit: failures count but never lock; no duration: locked until
+	// an admin enables it.
+	a.mustOK(2*minute, LoginFailedOp("i1", 0, 0))
+	if got := ident(); got.GetFailedLogins() != 1 || got.GetDisabledUntil() != 60+minute {
+		t.Fatalf("unlimited attempts: %v", got)
+	}
+	a.mustOK(2*minute+1, LoginFailedOp("i1", 2, 0))
+	if got := ident(); !IdentityLocked(got, 1<<62) {
+		t.Fatalf("a lockout without a duration ends: %v", got)
+	}
+	if res := a.apply(3*minute, LoginAllowedOp("nobody")); res.GetCode() != pb.Result_NOT_FOUND {
+		t.Fatalf("a login of nobody: %v", res)
+	}
+}
