@@ -73,6 +73,57 @@ func TestLoginThroughLoadBalancerWorksOnEveryNode(t *testing.T) {
 	if st != http.StatusUnauthorized || dig(body, "error", "code") != "UNAUTHORIZED" || hdr.Get("WWW-Authenticate") == "" {
 		t.Fatalf("logged-out token through LB: %d %v", st, body)
 	}
+	t.Run("lockout counts guesses on every node", func(t *testing.T) { lockoutAcrossNodes(t, c) })
+}
+
+// lockoutAcrossNodes: an auth policy allows three failed logins in a row.
+// One wrong password on each node adds up to three, so the identity is
+// locked on all of them and through the load balancer (counting per node,
+// as OpenZiti does, would have allowed nine).
+func lockoutAcrossNodes(t *testing.T, c *Cluster) {
+	admin := c.Login(c.LBURL)
+	mgmt := c.LBURL + "/edge/management/v1"
+	st, body, _ := c.Do("POST", mgmt+"/auth-policies", admin, map[string]any{
+		"name": "three-strikes",
+		"primary": map[string]any{
+			"cert": map[string]any{"allowed": true, "allowExpiredCerts": true},
+			"updb": map[string]any{"allowed": true, "minPasswordLength": 8, "requireSpecialChar": false, "requireNumberChar": false,
+				"requireMixedCase": false, "maxAttempts": 3, "lockoutDurationMinutes": 10},
+			"extJwt": map[string]any{"allowed": false, "allowedSigners": []string{}},
+		},
+		"secondary": map[string]any{"requireTotp": false},
+	})
+	if st != http.StatusCreated {
+		t.Fatalf("create the policy: %d %v", st, body)
+	}
+	policy := dig(body, "data", "id").(string)
+	st, body, _ = c.Do("POST", mgmt+"/identities", admin, map[string]any{"name": "guessed", "type": "User", "isAdmin": false, "authPolicyId": policy})
+	if st != http.StatusCreated {
+		t.Fatalf("create the identity: %d %v", st, body)
+	}
+	ident := dig(body, "data", "id").(string)
+	if st, body, _ = c.Do("POST", mgmt+"/authenticators", admin, map[string]any{
+		"method": "updb", "identityId": ident, "username": "guessed", "password": "the-right-one"}); st != http.StatusCreated {
+		t.Fatalf("create the authenticator: %d %v", st, body)
+	}
+	login := func(base, password string) int {
+		st, _, _ := c.Do("POST", base+"/edge/client/v1/authenticate?method=password", "", map[string]string{"username": "guessed", "password": password})
+		return st
+	}
+	for _, n := range c.Nodes {
+		if st := login(n.URL(), "a-wrong-guess"); st != http.StatusUnauthorized {
+			t.Fatalf("a wrong guess on %s: %d", n.Name, st)
+		}
+	}
+	for _, base := range []string{c.Nodes[0].URL(), c.Nodes[1].URL(), c.Nodes[2].URL(), c.LBURL} {
+		if st := login(base, "the-right-one"); st != http.StatusUnauthorized {
+			t.Fatalf("the right password at %s after three wrong guesses on three nodes: %d", base, st)
+		}
+	}
+	st, body, _ = c.Do("GET", c.Nodes[1].URL()+"/edge/management/v1/identities/"+ident, admin, nil)
+	if st != http.StatusOK || dig(body, "data", "disabled") != true {
+		t.Fatalf("the locked identity: %d %v", st, body)
+	}
 }
 
 // A write answered by a follower is readable on that follower at once.
