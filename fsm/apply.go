@@ -70,7 +70,7 @@ func (s *Store) checkOp(op *pb.Op) error {
 	case *pb.Op_Expect:
 		_, err := s.expectIndex(k.Expect)
 		return err
-	case *pb.Op_LoginFailed, *pb.Op_LoginAllowed:
+	case *pb.Op_LoginFailed, *pb.Op_LoginAllowed, *pb.Op_MfaCodeUsed:
 		return nil
 	}
 	return incompatible("an op of a type this build does not know")
@@ -172,6 +172,8 @@ func (s *Store) applyOp(j *journal, ts int64, op *pb.Op) (*pb.Result, error) {
 		return s.loginFailed(j, ts, k.LoginFailed)
 	case *pb.Op_LoginAllowed:
 		return s.loginAllowed(j, ts, k.LoginAllowed)
+	case *pb.Op_MfaCodeUsed:
+		return s.mfaCodeUsed(j, k.MfaCodeUsed)
 	}
 	return nil, incompatible("an op of a type this build does not know")
 }

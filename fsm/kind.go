@@ -184,6 +184,7 @@ func allKinds() []*Kind {
 		&postureFailuresKind,
 		&terminatorKind,
 		&authPolicyKind,
+		&mfaKind,
 	}
 }
 

@@ -61,3 +61,38 @@ func TestLoginFailuresLockAndClear(t *testing.T) {
 		t.Fatalf("a login of nobody: %v", res)
 	}
 }
+
+// A TOTP step is accepted once and only after the last one accepted; a
+// recovery code once.
+func TestMfaCodesAreSpentOnce(t *testing.T) {
+	s := openTest(t)
+	a := &applier{t: t, s: s}
+	a.mustOK(1, createOp(entity(t, KindIdentity, "i1", &pb.Identity{Name: "alice"})),
+		createOp(entity(t, KindMfa, "i1", &pb.Mfa{IdentityId: "i1", IsVerified: true, Secret: "S", RecoveryCodeHashes: []string{"h1", "h2"}})))
+	a.mustOK(2, MfaCodeUsedOp("i1", 100, ""))
+	for _, step := range []int64{100, 99} {
+		if res := a.apply(3, MfaCodeUsedOp("i1", step, "")); res.GetCode() != pb.Result_CONFLICT {
+			t.Fatalf("step %d again: %v", step, res)
+		}
+	}
+	a.mustOK(4, MfaCodeUsedOp("i1", 101, ""))
+	a.mustOK(5, MfaCodeUsedOp("i1", 0, "h2"))
+	if res := a.apply(6, MfaCodeUsedOp("i1", 0, "h2")); res.GetCode() != pb.Result_NOT_FOUND {
+		t.Fatalf("a recovery code twice: %v", res)
+	}
+	rec, err := s.Get(KindMfa, "i1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := rec.Body.(*pb.Mfa); m.GetLastStep() != 101 || len(m.GetRecoveryCodeHashes()) != 1 || m.GetRecoveryCodeHashes()[0] != "h1" {
+		t.Fatalf("after the codes: %v", m)
+	}
+	if res := a.apply(7, MfaCodeUsedOp("nobody", 5, "")); res.GetCode() != pb.Result_NOT_FOUND {
+		t.Fatalf("a code of no enrollment: %v", res)
+	}
+	// Deleting the identity deletes its enrollment.
+	a.mustOK(8, deleteOp(KindIdentity, "i1"))
+	if _, err := s.Get(KindMfa, "i1"); err == nil {
+		t.Fatal("the enrollment outlived its identity")
+	}
+}

@@ -94,7 +94,7 @@ func (x Result_Code) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Result_Code.Descriptor instead.
 func (Result_Code) EnumDescriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{10, 0}
+	return file_command_proto_rawDescGZIP(), []int{11, 0}
 }
 
 // Command is one Raft log entry. Its ops are applied atomically: either all
@@ -174,6 +174,7 @@ type Op struct {
 	//	*Op_Expect
 	//	*Op_LoginFailed
 	//	*Op_LoginAllowed
+	//	*Op_MfaCodeUsed
 	Kind          isOp_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -279,6 +280,15 @@ func (x *Op) GetLoginAllowed() *LoginAllowed {
 	return nil
 }
 
+func (x *Op) GetMfaCodeUsed() *MfaCodeUsed {
+	if x != nil {
+		if x, ok := x.Kind.(*Op_MfaCodeUsed); ok {
+			return x.MfaCodeUsed
+		}
+	}
+	return nil
+}
+
 type isOp_Kind interface {
 	isOp_Kind()
 }
@@ -311,6 +321,10 @@ type Op_LoginAllowed struct {
 	LoginAllowed *LoginAllowed `protobuf:"bytes,7,opt,name=login_allowed,json=loginAllowed,proto3,oneof"`
 }
 
+type Op_MfaCodeUsed struct {
+	MfaCodeUsed *MfaCodeUsed `protobuf:"bytes,8,opt,name=mfa_code_used,json=mfaCodeUsed,proto3,oneof"`
+}
+
 func (*Op_Create) isOp_Kind() {}
 
 func (*Op_Update) isOp_Kind() {}
@@ -324,6 +338,73 @@ func (*Op_Expect) isOp_Kind() {}
 func (*Op_LoginFailed) isOp_Kind() {}
 
 func (*Op_LoginAllowed) isOp_Kind() {}
+
+func (*Op_MfaCodeUsed) isOp_Kind() {}
+
+// MfaCodeUsed spends an MFA code of an identity, once across the cluster:
+// a TOTP code of time step `step` is refused (CONFLICT) unless the step is
+// later than the last one accepted, which it then becomes; a recovery code
+// (its SHA-256 hex in recovery_hash) is refused (NOT_FOUND) unless it is
+// unused, and is then used up.
+type MfaCodeUsed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId    string                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	Step          int64                  `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	RecoveryHash  string                 `protobuf:"bytes,3,opt,name=recovery_hash,json=recoveryHash,proto3" json:"recovery_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MfaCodeUsed) Reset() {
+	*x = MfaCodeUsed{}
+	mi := &file_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MfaCodeUsed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MfaCodeUsed) ProtoMessage() {}
+
+func (x *MfaCodeUsed) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MfaCodeUsed.ProtoReflect.Descriptor instead.
+func (*MfaCodeUsed) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MfaCodeUsed) GetIdentityId() string {
+	if x != nil {
+		return x.IdentityId
+	}
+	return ""
+}
+
+func (x *MfaCodeUsed) GetStep() int64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *MfaCodeUsed) GetRecoveryHash() string {
+	if x != nil {
+		return x.RecoveryHash
+	}
+	return ""
+}
 
 // LoginFailed counts a failed password login of an identity. At
 // max_attempts in a row (0: never) it locks the identity: disabled, from
@@ -341,7 +422,7 @@ type LoginFailed struct {
 
 func (x *LoginFailed) Reset() {
 	*x = LoginFailed{}
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -353,7 +434,7 @@ func (x *LoginFailed) String() string {
 func (*LoginFailed) ProtoMessage() {}
 
 func (x *LoginFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -366,7 +447,7 @@ func (x *LoginFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginFailed.ProtoReflect.Descriptor instead.
 func (*LoginFailed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{2}
+	return file_command_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LoginFailed) GetIdentityId() string {
@@ -403,7 +484,7 @@ type LoginAllowed struct {
 
 func (x *LoginAllowed) Reset() {
 	*x = LoginAllowed{}
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -415,7 +496,7 @@ func (x *LoginAllowed) String() string {
 func (*LoginAllowed) ProtoMessage() {}
 
 func (x *LoginAllowed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -428,7 +509,7 @@ func (x *LoginAllowed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginAllowed.ProtoReflect.Descriptor instead.
 func (*LoginAllowed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{3}
+	return file_command_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LoginAllowed) GetIdentityId() string {
@@ -455,7 +536,7 @@ type Expect struct {
 
 func (x *Expect) Reset() {
 	*x = Expect{}
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -467,7 +548,7 @@ func (x *Expect) String() string {
 func (*Expect) ProtoMessage() {}
 
 func (x *Expect) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -480,7 +561,7 @@ func (x *Expect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Expect.ProtoReflect.Descriptor instead.
 func (*Expect) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{4}
+	return file_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Expect) GetType() string {
@@ -522,7 +603,7 @@ type Create struct {
 
 func (x *Create) Reset() {
 	*x = Create{}
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -534,7 +615,7 @@ func (x *Create) String() string {
 func (*Create) ProtoMessage() {}
 
 func (x *Create) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -547,7 +628,7 @@ func (x *Create) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Create.ProtoReflect.Descriptor instead.
 func (*Create) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{5}
+	return file_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Create) GetEntity() *Entity {
@@ -567,7 +648,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +660,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +673,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{6}
+	return file_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Update) GetEntity() *Entity {
@@ -620,7 +701,7 @@ type Patch struct {
 
 func (x *Patch) Reset() {
 	*x = Patch{}
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +713,7 @@ func (x *Patch) String() string {
 func (*Patch) ProtoMessage() {}
 
 func (x *Patch) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +726,7 @@ func (x *Patch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Patch.ProtoReflect.Descriptor instead.
 func (*Patch) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{7}
+	return file_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Patch) GetEntity() *Entity {
@@ -691,7 +772,7 @@ type Delete struct {
 
 func (x *Delete) Reset() {
 	*x = Delete{}
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +784,7 @@ func (x *Delete) String() string {
 func (*Delete) ProtoMessage() {}
 
 func (x *Delete) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +797,7 @@ func (x *Delete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delete.ProtoReflect.Descriptor instead.
 func (*Delete) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{8}
+	return file_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Delete) GetType() string {
@@ -759,7 +840,7 @@ type Entity struct {
 
 func (x *Entity) Reset() {
 	*x = Entity{}
-	mi := &file_command_proto_msgTypes[9]
+	mi := &file_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -771,7 +852,7 @@ func (x *Entity) String() string {
 func (*Entity) ProtoMessage() {}
 
 func (x *Entity) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[9]
+	mi := &file_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -784,7 +865,7 @@ func (x *Entity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entity.ProtoReflect.Descriptor instead.
 func (*Entity) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{9}
+	return file_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Entity) GetType() string {
@@ -845,7 +926,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_command_proto_msgTypes[10]
+	mi := &file_command_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +938,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[10]
+	mi := &file_command_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +951,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{10}
+	return file_command_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Result) GetCode() Result_Code {
@@ -917,7 +998,7 @@ const file_command_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12!\n" +
-	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xf5\x02\n" +
+	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xb5\x03\n" +
 	"\x02Op\x12-\n" +
 	"\x06create\x18\x01 \x01(\v2\x13.garrison.v1.CreateH\x00R\x06create\x12-\n" +
 	"\x06update\x18\x02 \x01(\v2\x13.garrison.v1.UpdateH\x00R\x06update\x12*\n" +
@@ -925,8 +1006,14 @@ const file_command_proto_rawDesc = "" +
 	"\x06delete\x18\x04 \x01(\v2\x13.garrison.v1.DeleteH\x00R\x06delete\x12-\n" +
 	"\x06expect\x18\x05 \x01(\v2\x13.garrison.v1.ExpectH\x00R\x06expect\x12=\n" +
 	"\flogin_failed\x18\x06 \x01(\v2\x18.garrison.v1.LoginFailedH\x00R\vloginFailed\x12@\n" +
-	"\rlogin_allowed\x18\a \x01(\v2\x19.garrison.v1.LoginAllowedH\x00R\floginAllowedB\x06\n" +
-	"\x04kind\"v\n" +
+	"\rlogin_allowed\x18\a \x01(\v2\x19.garrison.v1.LoginAllowedH\x00R\floginAllowed\x12>\n" +
+	"\rmfa_code_used\x18\b \x01(\v2\x18.garrison.v1.MfaCodeUsedH\x00R\vmfaCodeUsedB\x06\n" +
+	"\x04kind\"g\n" +
+	"\vMfaCodeUsed\x12\x1f\n" +
+	"\videntity_id\x18\x01 \x01(\tR\n" +
+	"identityId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x03R\x04step\x12#\n" +
+	"\rrecovery_hash\x18\x03 \x01(\tR\frecoveryHash\"v\n" +
 	"\vLoginFailed\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
 	"identityId\x12!\n" +
@@ -992,43 +1079,45 @@ func file_command_proto_rawDescGZIP() []byte {
 }
 
 var file_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_command_proto_goTypes = []any{
 	(Result_Code)(0),        // 0: garrison.v1.Result.Code
 	(*Command)(nil),         // 1: garrison.v1.Command
 	(*Op)(nil),              // 2: garrison.v1.Op
-	(*LoginFailed)(nil),     // 3: garrison.v1.LoginFailed
-	(*LoginAllowed)(nil),    // 4: garrison.v1.LoginAllowed
-	(*Expect)(nil),          // 5: garrison.v1.Expect
-	(*Create)(nil),          // 6: garrison.v1.Create
-	(*Update)(nil),          // 7: garrison.v1.Update
-	(*Patch)(nil),           // 8: garrison.v1.Patch
-	(*Delete)(nil),          // 9: garrison.v1.Delete
-	(*Entity)(nil),          // 10: garrison.v1.Entity
-	(*Result)(nil),          // 11: garrison.v1.Result
-	(*structpb.Struct)(nil), // 12: google.protobuf.Struct
-	(*anypb.Any)(nil),       // 13: google.protobuf.Any
+	(*MfaCodeUsed)(nil),     // 3: garrison.v1.MfaCodeUsed
+	(*LoginFailed)(nil),     // 4: garrison.v1.LoginFailed
+	(*LoginAllowed)(nil),    // 5: garrison.v1.LoginAllowed
+	(*Expect)(nil),          // 6: garrison.v1.Expect
+	(*Create)(nil),          // 7: garrison.v1.Create
+	(*Update)(nil),          // 8: garrison.v1.Update
+	(*Patch)(nil),           // 9: garrison.v1.Patch
+	(*Delete)(nil),          // 10: garrison.v1.Delete
+	(*Entity)(nil),          // 11: garrison.v1.Entity
+	(*Result)(nil),          // 12: garrison.v1.Result
+	(*structpb.Struct)(nil), // 13: google.protobuf.Struct
+	(*anypb.Any)(nil),       // 14: google.protobuf.Any
 }
 var file_command_proto_depIdxs = []int32{
 	2,  // 0: garrison.v1.Command.ops:type_name -> garrison.v1.Op
-	6,  // 1: garrison.v1.Op.create:type_name -> garrison.v1.Create
-	7,  // 2: garrison.v1.Op.update:type_name -> garrison.v1.Update
-	8,  // 3: garrison.v1.Op.patch:type_name -> garrison.v1.Patch
-	9,  // 4: garrison.v1.Op.delete:type_name -> garrison.v1.Delete
-	5,  // 5: garrison.v1.Op.expect:type_name -> garrison.v1.Expect
-	3,  // 6: garrison.v1.Op.login_failed:type_name -> garrison.v1.LoginFailed
-	4,  // 7: garrison.v1.Op.login_allowed:type_name -> garrison.v1.LoginAllowed
-	10, // 8: garrison.v1.Create.entity:type_name -> garrison.v1.Entity
-	10, // 9: garrison.v1.Update.entity:type_name -> garrison.v1.Entity
-	10, // 10: garrison.v1.Patch.entity:type_name -> garrison.v1.Entity
-	12, // 11: garrison.v1.Entity.tags:type_name -> google.protobuf.Struct
-	13, // 12: garrison.v1.Entity.body:type_name -> google.protobuf.Any
-	0,  // 13: garrison.v1.Result.code:type_name -> garrison.v1.Result.Code
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	7,  // 1: garrison.v1.Op.create:type_name -> garrison.v1.Create
+	8,  // 2: garrison.v1.Op.update:type_name -> garrison.v1.Update
+	9,  // 3: garrison.v1.Op.patch:type_name -> garrison.v1.Patch
+	10, // 4: garrison.v1.Op.delete:type_name -> garrison.v1.Delete
+	6,  // 5: garrison.v1.Op.expect:type_name -> garrison.v1.Expect
+	4,  // 6: garrison.v1.Op.login_failed:type_name -> garrison.v1.LoginFailed
+	5,  // 7: garrison.v1.Op.login_allowed:type_name -> garrison.v1.LoginAllowed
+	3,  // 8: garrison.v1.Op.mfa_code_used:type_name -> garrison.v1.MfaCodeUsed
+	11, // 9: garrison.v1.Create.entity:type_name -> garrison.v1.Entity
+	11, // 10: garrison.v1.Update.entity:type_name -> garrison.v1.Entity
+	11, // 11: garrison.v1.Patch.entity:type_name -> garrison.v1.Entity
+	13, // 12: garrison.v1.Entity.tags:type_name -> google.protobuf.Struct
+	14, // 13: garrison.v1.Entity.body:type_name -> google.protobuf.Any
+	0,  // 14: garrison.v1.Result.code:type_name -> garrison.v1.Result.Code
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -1044,6 +1133,7 @@ func file_command_proto_init() {
 		(*Op_Expect)(nil),
 		(*Op_LoginFailed)(nil),
 		(*Op_LoginAllowed)(nil),
+		(*Op_MfaCodeUsed)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1051,7 +1141,7 @@ func file_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2785,6 +2785,97 @@ func (x *AuthPolicySecondary) GetRequireExtJwtSigner() string {
 	return ""
 }
 
+// Mfa is an identity's TOTP enrollment; its id is the identity's. The
+// secret is the shared TOTP key (base32), which verifying a code needs.
+// Until the enrollment is verified its recovery codes are kept in clear,
+// to be shown to the identity; verification clears them, and from then on
+// only their SHA-256 hashes remain.
+type Mfa struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId           string                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	IsVerified           bool                   `protobuf:"varint,2,opt,name=is_verified,json=isVerified,proto3" json:"is_verified,omitempty"`
+	Secret               string                 `protobuf:"bytes,3,opt,name=secret,proto3" json:"secret,omitempty"`
+	RecoveryCodeHashes   []string               `protobuf:"bytes,4,rep,name=recovery_code_hashes,json=recoveryCodeHashes,proto3" json:"recovery_code_hashes,omitempty"`
+	PendingRecoveryCodes []string               `protobuf:"bytes,5,rep,name=pending_recovery_codes,json=pendingRecoveryCodes,proto3" json:"pending_recovery_codes,omitempty"`
+	// last_step is the TOTP time step of the last code accepted: a code of
+	// that step or an earlier one is refused, on every node (MfaCodeUsed).
+	LastStep      int64 `protobuf:"varint,6,opt,name=last_step,json=lastStep,proto3" json:"last_step,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Mfa) Reset() {
+	*x = Mfa{}
+	mi := &file_entities_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Mfa) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Mfa) ProtoMessage() {}
+
+func (x *Mfa) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Mfa.ProtoReflect.Descriptor instead.
+func (*Mfa) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *Mfa) GetIdentityId() string {
+	if x != nil {
+		return x.IdentityId
+	}
+	return ""
+}
+
+func (x *Mfa) GetIsVerified() bool {
+	if x != nil {
+		return x.IsVerified
+	}
+	return false
+}
+
+func (x *Mfa) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *Mfa) GetRecoveryCodeHashes() []string {
+	if x != nil {
+		return x.RecoveryCodeHashes
+	}
+	return nil
+}
+
+func (x *Mfa) GetPendingRecoveryCodes() []string {
+	if x != nil {
+		return x.PendingRecoveryCodes
+	}
+	return nil
+}
+
+func (x *Mfa) GetLastStep() int64 {
+	if x != nil {
+		return x.LastStep
+	}
+	return 0
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
@@ -3066,7 +3157,16 @@ const file_entities_proto_rawDesc = "" +
 	"\x0fallowed_signers\x18\x02 \x03(\tR\x0eallowedSigners\"m\n" +
 	"\x13AuthPolicySecondary\x12!\n" +
 	"\frequire_totp\x18\x01 \x01(\bR\vrequireTotp\x123\n" +
-	"\x16require_ext_jwt_signer\x18\x02 \x01(\tR\x13requireExtJwtSignerB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\x16require_ext_jwt_signer\x18\x02 \x01(\tR\x13requireExtJwtSigner\"\xe4\x01\n" +
+	"\x03Mfa\x12\x1f\n" +
+	"\videntity_id\x18\x01 \x01(\tR\n" +
+	"identityId\x12\x1f\n" +
+	"\vis_verified\x18\x02 \x01(\bR\n" +
+	"isVerified\x12\x16\n" +
+	"\x06secret\x18\x03 \x01(\tR\x06secret\x120\n" +
+	"\x14recovery_code_hashes\x18\x04 \x03(\tR\x12recoveryCodeHashes\x124\n" +
+	"\x16pending_recovery_codes\x18\x05 \x03(\tR\x14pendingRecoveryCodes\x12\x1b\n" +
+	"\tlast_step\x18\x06 \x01(\x03R\blastStepB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -3080,7 +3180,7 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),                // 0: garrison.v1.Identity
 	(*ServiceConfig)(nil),           // 1: garrison.v1.ServiceConfig
@@ -3113,19 +3213,20 @@ var file_entities_proto_goTypes = []any{
 	(*AuthPolicyUpdb)(nil),          // 28: garrison.v1.AuthPolicyUpdb
 	(*AuthPolicyExtJwt)(nil),        // 29: garrison.v1.AuthPolicyExtJwt
 	(*AuthPolicySecondary)(nil),     // 30: garrison.v1.AuthPolicySecondary
-	nil,                             // 31: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                             // 32: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                             // 33: garrison.v1.Controller.ApiAddressesEntry
-	nil,                             // 34: garrison.v1.PostureData.ProcessesEntry
+	(*Mfa)(nil),                     // 31: garrison.v1.Mfa
+	nil,                             // 32: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                             // 33: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                             // 34: garrison.v1.Controller.ApiAddressesEntry
+	nil,                             // 35: garrison.v1.PostureData.ProcessesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	31, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	32, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	32, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	33, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	1,  // 2: garrison.v1.Identity.service_configs:type_name -> garrison.v1.ServiceConfig
 	4,  // 3: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	33, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	34, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	8,  // 5: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
-	34, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
+	35, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
 	23, // 7: garrison.v1.PostureFailures.failures:type_name -> garrison.v1.PostureFailure
 	26, // 8: garrison.v1.AuthPolicy.primary:type_name -> garrison.v1.AuthPolicyPrimary
 	30, // 9: garrison.v1.AuthPolicy.secondary:type_name -> garrison.v1.AuthPolicySecondary
@@ -3152,7 +3253,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,60 @@
+package fsm
+
+import (
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// KindMfa is the type name of TOTP enrollments, one per identity (same id),
+// deleted with it.
+const KindMfa = "mfa"
+
+// MfaIdentity indexes enrollments by identity.
+var MfaIdentity = MultiIndex(KindMfa, "identity")
+
+var mfaKind = Kind{
+	Name: KindMfa,
+	New:  func() proto.Message { return &pb.Mfa{} },
+	Indexes: []Index{
+		MfaIdentity.Index("identityId", func(m proto.Message) []string { return keysOf(m.(*pb.Mfa).GetIdentityId()) }),
+	},
+	Refs: []Ref{{Index: MfaIdentity, Field: "identityId", Target: KindIdentity, OnDelete: Cascade}},
+}
+
+// MfaCodeUsedOp spends a TOTP code of time step step (recoveryHash "") or
+// the recovery code whose SHA-256 hex is recoveryHash (step 0).
+func MfaCodeUsedOp(identityID string, step int64, recoveryHash string) *pb.Op {
+	return &pb.Op{Kind: &pb.Op_MfaCodeUsed{MfaCodeUsed: &pb.MfaCodeUsed{IdentityId: identityID, Step: step, RecoveryHash: recoveryHash}}}
+}
+
+func (s *Store) mfaCodeUsed(j *journal, u *pb.MfaCodeUsed) (*pb.Result, error) {
+	kind, err := s.knownKind(KindMfa)
+	if err != nil {
+		return nil, err
+	}
+	old, oldBody, err := s.load(j, kind, u.GetIdentityId())
+	if err != nil {
+		return nil, err
+	}
+	if old == nil {
+		return failure(pb.Result_NOT_FOUND, "code", "", "the identity has no MFA enrollment"), nil
+	}
+	m := proto.Clone(oldBody).(*pb.Mfa)
+	if h := u.GetRecoveryHash(); h != "" {
+		i := slices.Index(m.RecoveryCodeHashes, h)
+		if i < 0 {
+			return failure(pb.Result_NOT_FOUND, "code", "", "no such unused recovery code"), nil
+		}
+		m.RecoveryCodeHashes = slices.Delete(m.RecoveryCodeHashes, i, i+1)
+	} else {
+		if u.GetStep() <= m.GetLastStep() {
+			return failure(pb.Result_CONFLICT, "code", "", "this code, or a later one, was already used"), nil
+		}
+		m.LastStep = u.GetStep()
+	}
+	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: old.GetUpdatedAt(), Tags: old.GetTags()}
+	return s.write(j, kind, stored, old, oldBody, m)
+}
