@@ -29,8 +29,10 @@ require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/openziti/edge-api v0.27.5
 	github.com/openziti/sdk-golang v1.7.0
+	github.com/pquerna/otp v1.5.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/sirupsen/logrus v1.9.4
+	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e
 	github.com/smallstep/pkcs7 v0.2.3
 	golang.org/x/text v0.43.0
 )
@@ -38,6 +40,7 @@ require (
 require (
 	github.com/Jeffail/gabs v1.4.0 // indirect
 	github.com/boltdb/bolt v1.3.1 // indirect
+	github.com/boombuler/barcode v1.0.1-0.20190219062509-6c824513bacc // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/emirpasic/gods v1.18.1 // indirect

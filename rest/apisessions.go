@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/garrison-ctrl/garrison/fsm"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
 	. "github.com/garrison-ctrl/garrison/rest/resource"
 )
@@ -26,9 +27,13 @@ func (s *Server) apiSessions() *Resource {
 			{Name: "isMfaComplete", Proto: "is_mfa_complete", Type: Bool, Access: ReadOnly, Filter: []string{"mfaComplete", "isMfaComplete"}},
 			{Name: "improperClientCertChain", Type: Bool, Access: ReadOnly, Get: func(*fsm.Reader, *fsm.Record) any { return false }},
 		},
-		Render: func(_ *fsm.Reader, rec *fsm.Record, d map[string]any) error {
+		Render: func(rd *fsm.Reader, rec *fsm.Record, d map[string]any) error {
 			d["token"] = ""
-			d["authQueries"] = []any{}
+			queries, err := authQueries(rd, rec.Body.(*pb.ApiSession))
+			if err != nil {
+				return err
+			}
+			d["authQueries"] = queries
 			d["isCertExtendable"], d["isCertExtendRequested"], d["isCertKeyRollRequested"] = false, false, false
 			d["cachedLastActivityAt"] = d["lastActivityAt"]
 			d["cachedUpdatedAt"] = api.Time(rec.UpdatedAt)

@@ -29,6 +29,9 @@ type caller struct {
 	sess     *pb.ApiSession
 	identity *fsm.Record
 	ident    *pb.Identity
+	// mfaPending: the session still owes its MFA code (partial routes
+	// only).
+	mfaPending bool
 }
 
 func isNotFound(err error) bool { return errors.Is(err, fsm.ErrNotFound) }
@@ -95,7 +98,8 @@ func (s *Server) resolve(r *http.Request) (*caller, *api.Error) {
 			return err
 		}
 		c.ident, _ = fsm.As[*pb.Identity](c.identity)
-		return nil
+		c.mfaPending, _, err = mfaPending(rd, c.sess, c.ident, c.identity.ID)
+		return err
 	})
 	if errors.Is(err, fsm.ErrNotFound) {
 		return nil, api.Unauthorized()
@@ -117,6 +121,22 @@ func (s *Server) resolve(r *http.Request) (*caller, *api.Error) {
 
 // authenticated lets only requests with a live session through.
 func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, aerr := s.resolve(r)
+		if aerr == nil && c.mfaPending {
+			aerr = api.Unauthorized()
+		}
+		if aerr != nil {
+			api.WriteError(w, r, aerr)
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), authKey, c)))
+	}
+}
+
+// partiallyAuthenticated is authenticated that also lets through a session
+// still waiting for its MFA code.
+func (s *Server) partiallyAuthenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, aerr := s.resolve(r)
 		if aerr != nil {

@@ -180,7 +180,8 @@ func renderIdentity(rd *fsm.Reader, rec *fsm.Record, d map[string]any) error {
 	d["hasApiSession"] = len(sessions) > 0
 	d["envInfo"], d["sdkInfo"] = map[string]any{}, map[string]any{}
 	d["hasEdgeRouterConnection"], d["edgeRouterConnectionStatus"] = false, "offline"
-	d["isMfaEnabled"] = false
+	mfa, err := rd.Get(fsm.KindMfa, rec.ID)
+	d["isMfaEnabled"] = err == nil && mfa.Body.(*pb.Mfa).GetIsVerified()
 	d["permissions"] = []string{}
 	return nil
 }

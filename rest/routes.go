@@ -38,6 +38,10 @@ const (
 	session
 	// admin routes need an admin's API session.
 	admin
+	// partial routes take any live API session, also one still waiting
+	// for its MFA code (OpenZiti's partial_auth): the session itself and
+	// the MFA enrollment and login steps.
+	partial
 )
 
 type route struct {
@@ -67,8 +71,20 @@ func (s *Server) routes() []route {
 		{get, edgeAPIs, "/", static, s.version},
 		{get, edgeAPIs, "/version", static, s.version},
 		{post, edgeAPIs, "/authenticate", public, api.Handle(s.authenticate)},
-		{get, edgeAPIs, "/current-api-session", session, api.Handle(s.currentAPISession)},
-		{del, edgeAPIs, "/current-api-session", session, api.Handle(s.logout)},
+		{get, edgeAPIs, "/current-api-session", partial, api.Handle(s.currentAPISession)},
+		{del, edgeAPIs, "/current-api-session", partial, api.Handle(s.logout)},
+
+		// mfa.go
+		{post, edgeAPIs, "/authenticate/mfa", partial, api.Handle(s.authenticateMfa)},
+		{get, edgeAPIs, "/current-identity/mfa", partial, api.Handle(s.currentMfa)},
+		{post, edgeAPIs, "/current-identity/mfa", partial, api.Handle(s.enrollMfa)},
+		{del, edgeAPIs, "/current-identity/mfa", session, api.Handle(s.deleteMfa)},
+		{post, edgeAPIs, "/current-identity/mfa/verify", partial, api.Handle(s.verifyMfa)},
+		{get, edgeAPIs, "/current-identity/mfa/qr-code", partial, api.Handle(s.mfaQRCode)},
+		{get, edgeAPIs, "/current-identity/mfa/recovery-codes", session, api.Handle(s.mfaRecoveryCodes)},
+		{post, edgeAPIs, "/current-identity/mfa/recovery-codes", session, api.Handle(s.newMfaRecoveryCodes)},
+		{del, mgmtAPI, "/identities/{id}/mfa", admin, api.Handle(s.deleteIdentityMfa)},
+
 		{get, edgeAPIs, "/current-identity", session, api.Handle(s.currentIdentity)},
 		// What an identity may reach: empty until services and policies
 		// exist (the SDKs list them right after logging in).

@@ -250,6 +250,8 @@ func (s *Server) Handler() http.Handler {
 			h = s.authenticated(h)
 		case admin:
 			h = s.admin(h)
+		case partial:
+			h = s.partiallyAuthenticated(h)
 		}
 		if rt.access != static {
 			h = s.fresh(h)

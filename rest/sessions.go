@@ -167,6 +167,9 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authe
 		SdkInfoJson:       req.SdkInfo,
 		LastActivityAt:    now.UnixNano(),
 		ExpirationSeconds: int64(s.cfg.SessionTimeout / time.Second),
+		// An identity with verified MFA owes its code before the session
+		// may do more than the partial routes.
+		IsMfaRequired: s.hasVerifiedMfa(ident.rec.ID),
 	}
 	id := uuid.NewString()
 	op, err := fsm.CreateOp(fsm.KindApiSession, id, sess, nil)

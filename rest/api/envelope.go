@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -45,8 +46,9 @@ type errorBody struct {
 }
 
 type errorEnvelope struct {
-	Error errorBody `json:"error"`
-	Meta  Meta      `json:"meta"`
+	Data  json.RawMessage `json:"data,omitempty"`
+	Error errorBody       `json:"error"`
+	Meta  Meta            `json:"meta"`
 }
 
 type ctxKey int
@@ -164,7 +166,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	if vars == nil {
 		vars = map[string]string{}
 	}
+	var data json.RawMessage
+	if ae.EmptyData {
+		data = json.RawMessage("{}")
+	}
 	WriteJSON(w, ae.Status, errorEnvelope{
+		Data: data,
 		Error: errorBody{
 			Code: ae.Code, Message: ae.Message, Cause: ae.Cause, CauseMessage: causeMessage,
 			Args: map[string]any{"urlVars": vars}, RequestID: RequestID(r),

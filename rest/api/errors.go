@@ -61,6 +61,10 @@ type Error struct {
 	Message      string
 	Cause        *FieldError
 	CauseMessage string
+	// EmptyData adds "data": {} to the error envelope, for an operation
+	// whose spec gives this status the empty envelope (POST
+	// /authenticate/mfa's 401): the body then fits both.
+	EmptyData bool
 }
 
 func (e *Error) Error() string {

@@ -1,0 +1,418 @@
+package rest
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/edge"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
+	. "github.com/garrison-ctrl/garrison/rest/resource"
+)
+
+// TOTP multi-factor authentication (rest/mfa.go). An identity enrolls
+// (POST /current-identity/mfa), sees its secret as a provisioning URL or QR
+// code and its recovery codes until it verifies a first code; from then on
+// every login makes a partial API session, which may only call the routes
+// marked partial until POST /authenticate/mfa takes a code. Every code is
+// spent through Raft (fsm.MfaCodeUsed), so a code accepted on one node is
+// refused on the others, and recovery codes are kept only as hashes once
+// the enrollment is verified.
+
+const mfaCodeHeader = "mfa-validation-code"
+
+// mfaPath is where an enrollment lives, for its _links.
+const mfaPath = "current-identity/mfa"
+
+// loadMfa reads the caller's enrollment; fsm.ErrNotFound if there is none.
+func (s *Server) loadMfa(identityID string) (*fsm.Record, *pb.Mfa, error) {
+	rec, err := s.store.Get(fsm.KindMfa, identityID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rec, rec.Body.(*pb.Mfa), nil
+}
+
+// callerMfa reads the caller's enrollment: 404 if there is none.
+func (s *Server) callerMfa(r *http.Request) (*caller, *fsm.Record, *pb.Mfa, *api.Error) {
+	c := callerOf(r)
+	rec, m, err := s.loadMfa(c.identity.ID)
+	if errors.Is(err, fsm.ErrNotFound) {
+		return c, nil, nil, noMfa()
+	}
+	if err != nil {
+		return c, nil, nil, api.Unhandled(err)
+	}
+	return c, rec, m, nil
+}
+
+// codeAndMfa reads the body's code and the caller's enrollment.
+func (s *Server) codeAndMfa(r *http.Request) (*caller, string, *pb.Mfa, *api.Error) {
+	code, aerr := mfaCode(r)
+	if aerr != nil {
+		return nil, "", nil, aerr
+	}
+	c, _, m, aerr := s.callerMfa(r)
+	return c, code, m, aerr
+}
+
+// newRecoveryCodes makes recovery codes and the hashes they are kept as.
+func newRecoveryCodes() (codes, hashes []string, err error) {
+	if codes, err = edge.NewRecoveryCodes(); err != nil {
+		return nil, nil, err
+	}
+	hashes = make([]string, len(codes))
+	for i, code := range codes {
+		hashes[i] = edge.HashRecoveryCode(code)
+	}
+	return codes, hashes, nil
+}
+
+func noMfa() *api.Error {
+	return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "The identity has no MFA enrollment"}
+}
+
+func invalidMfaCode() *api.Error {
+	return &api.Error{Status: http.StatusUnauthorized, Code: codeMfaInvalidToken, Message: "The MFA code is invalid or was already used"}
+}
+
+// OpenZiti's codes for a wrong MFA code, an enrollment that exists, and
+// none.
+const (
+	codeMfaInvalidToken = "MFA_INVALID_TOKEN"
+	codeMfaExists       = "MFA_EXISTS"
+	codeMfaNotEnrolled  = "MFA_NOT_ENROLLED"
+)
+
+// currentMfa answers GET /current-identity/mfa.
+func (s *Server) currentMfa(w http.ResponseWriter, r *http.Request) error {
+	c, rec, m, aerr := s.callerMfa(r)
+	if aerr != nil {
+		return aerr
+	}
+	out := BaseEntity(rec, mfaPath)
+	out["isVerified"] = m.GetIsVerified()
+	if !m.GetIsVerified() {
+		out["provisioningUrl"] = edge.TotpURL(m.GetSecret(), c.ident.GetName())
+		out["recoveryCodes"] = m.GetPendingRecoveryCodes()
+	}
+	api.WriteData(w, http.StatusOK, out, api.Meta{})
+	return nil
+}
+
+// enrollMfa answers POST /current-identity/mfa: a new, unverified
+// enrollment (409 if there is one).
+func (s *Server) enrollMfa(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	secret, err := edge.NewTotpSecret()
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	codes, hashes, err := newRecoveryCodes()
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	op, err := fsm.CreateOp(fsm.KindMfa, c.identity.ID, &pb.Mfa{
+		IdentityId: c.identity.ID, Secret: secret, RecoveryCodeHashes: hashes, PendingRecoveryCodes: codes}, nil)
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	res, aerr := s.applyResult(r, op)
+	if aerr != nil {
+		return aerr
+	}
+	if res.GetCode() == pb.Result_CONFLICT {
+		return &api.Error{Status: http.StatusConflict, Code: codeMfaExists, Message: "The identity is already enrolled in MFA; delete the enrollment first"}
+	}
+	if aerr := api.FromResult(res); aerr != nil {
+		return aerr
+	}
+	api.WriteCreated(w, mfaPath, c.identity.ID)
+	return nil
+}
+
+// mfaCode reads {"code": "..."} from the body.
+func mfaCode(r *http.Request) (string, *api.Error) {
+	in, aerr := api.DecodeObject(r)
+	if aerr != nil {
+		return "", aerr
+	}
+	code, _, aerr := in.String("code")
+	if aerr != nil {
+		return "", aerr
+	}
+	if code == "" || len(code) > 64 {
+		return "", api.Invalid("code", "is required: a six-digit code or a recovery code", nil)
+	}
+	return code, nil
+}
+
+// spendCode checks code against the enrollment and returns the op that
+// spends it: a current TOTP code, or, when recovery is allowed, an unused
+// recovery code. The op fails the command if another node spent it first.
+func spendCode(identityID string, m *pb.Mfa, code string, recovery bool) (*pb.Op, bool) {
+	if step, ok := edge.TotpStep(m.GetSecret(), code, time.Now()); ok {
+		if step <= m.GetLastStep() {
+			return nil, false
+		}
+		return fsm.MfaCodeUsedOp(identityID, step, ""), true
+	}
+	if recovery && m.GetIsVerified() {
+		return fsm.MfaCodeUsedOp(identityID, 0, edge.HashRecoveryCode(code)), true
+	}
+	return nil, false
+}
+
+// applyWithCode replicates ops after spend; a code another node spent
+// first (or an unknown recovery code) is a wrong code.
+func (s *Server) applyWithCode(r *http.Request, spend *pb.Op, ops ...*pb.Op) *api.Error {
+	res, aerr := s.applyResult(r, append([]*pb.Op{spend}, ops...)...)
+	if aerr != nil {
+		return aerr
+	}
+	if res.GetCode() != pb.Result_OK && res.GetOpIndex() == 0 {
+		return invalidMfaCode()
+	}
+	return api.FromResult(res)
+}
+
+// verifyMfa answers POST /current-identity/mfa/verify: a first TOTP code
+// completes the enrollment, which from then on keeps only the hashes of
+// its recovery codes; the session that verified counts as having passed.
+func (s *Server) verifyMfa(w http.ResponseWriter, r *http.Request) error {
+	c, code, m, aerr := s.codeAndMfa(r)
+	if aerr != nil {
+		return aerr
+	}
+	if m.GetIsVerified() {
+		return noMfa() // nothing left to verify, as OpenZiti answers
+	}
+	spend, ok := spendCode(c.identity.ID, m, code, false)
+	if !ok {
+		return invalidMfaCode()
+	}
+	verified, err := fsm.PatchOp(fsm.KindMfa, c.identity.ID, &pb.Mfa{IsVerified: true}, nil, "is_verified", "pending_recovery_codes")
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	passed, err := fsm.PatchOp(fsm.KindApiSession, c.session.ID, &pb.ApiSession{IsMfaRequired: true, IsMfaComplete: true}, nil, "is_mfa_required", "is_mfa_complete")
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	if aerr := s.applyWithCode(r, spend, verified, passed); aerr != nil {
+		return aerr
+	}
+	api.WriteEmpty(w)
+	return nil
+}
+
+// deleteMfa answers DELETE /current-identity/mfa: a verified enrollment
+// needs a code (TOTP or recovery) in the mfa-validation-code header; an
+// unverified one goes without.
+func (s *Server) deleteMfa(w http.ResponseWriter, r *http.Request) error {
+	c, _, m, aerr := s.callerMfa(r)
+	if aerr != nil {
+		return aerr
+	}
+	del := fsm.DeleteOp(fsm.KindMfa, c.identity.ID)
+	if !m.GetIsVerified() {
+		if aerr := s.apply(r, del); aerr != nil {
+			return aerr
+		}
+		api.WriteEmpty(w)
+		return nil
+	}
+	spend, ok := spendCode(c.identity.ID, m, r.Header.Get(mfaCodeHeader), true)
+	if !ok {
+		return invalidMfaCode()
+	}
+	if aerr := s.applyWithCode(r, spend, del); aerr != nil {
+		return aerr
+	}
+	api.WriteEmpty(w)
+	return nil
+}
+
+// mfaQRCode answers GET /current-identity/mfa/qr-code: the provisioning
+// URL as a PNG, only until the enrollment is verified.
+func (s *Server) mfaQRCode(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	_, m, err := s.loadMfa(c.identity.ID)
+	if errors.Is(err, fsm.ErrNotFound) || (err == nil && m.GetIsVerified()) {
+		// The spec gives this 404 no body.
+		w.WriteHeader(http.StatusNotFound)
+		return nil
+	}
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	png, err := edge.TotpQR(edge.TotpURL(m.GetSecret(), c.ident.GetName()))
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(png)
+	return nil
+}
+
+// mfaRecoveryCodes answers GET /current-identity/mfa/recovery-codes. Until
+// the enrollment is verified it shows the codes (a TOTP code in the
+// mfa-validation-code header); once verified only their hashes exist, so
+// it answers 404 and POST makes new ones.
+func (s *Server) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
+	_, rec, m, aerr := s.callerMfa(r)
+	if aerr != nil {
+		return aerr
+	}
+	if _, ok := edge.TotpStep(m.GetSecret(), r.Header.Get(mfaCodeHeader), time.Now()); !ok {
+		return invalidMfaCode()
+	}
+	if m.GetIsVerified() {
+		return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound,
+			Message: "Recovery codes are kept only as hashes once MFA is verified; POST to this path makes new ones and answers them once"}
+	}
+	out := BaseEntity(rec, mfaPath+"/recovery-codes")
+	out["recoveryCodes"] = m.GetPendingRecoveryCodes()
+	api.WriteData(w, http.StatusOK, out, api.Meta{})
+	return nil
+}
+
+// newMfaRecoveryCodes answers POST /current-identity/mfa/recovery-codes
+// {code} (TOTP or recovery): new recovery codes replace the old ones, answered once in
+// data.recoveryCodes (the spec's empty object takes any members) and
+// stored only as hashes.
+func (s *Server) newMfaRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
+	c, code, m, aerr := s.codeAndMfa(r)
+	if aerr != nil {
+		return aerr
+	}
+	if !m.GetIsVerified() {
+		return api.Invalid("code", "verify the MFA enrollment first; its recovery codes are shown until then", nil)
+	}
+	spend, ok := spendCode(c.identity.ID, m, code, true)
+	if !ok {
+		return invalidMfaCode()
+	}
+	codes, hashes, err := newRecoveryCodes()
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	replace, err := fsm.PatchOp(fsm.KindMfa, c.identity.ID, &pb.Mfa{RecoveryCodeHashes: hashes}, nil, "recovery_code_hashes")
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	if aerr := s.applyWithCode(r, spend, replace); aerr != nil {
+		return aerr
+	}
+	api.WriteData(w, http.StatusOK, map[string]any{"recoveryCodes": codes}, api.Meta{})
+	return nil
+}
+
+// authenticateMfa answers POST /authenticate/mfa {code}: a TOTP or unused
+// recovery code completes the caller's partial session. Its refusals are
+// 401 (the spec's only error status here) with the error envelope plus the
+// empty data the spec gives that status.
+func (s *Server) authenticateMfa(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	code, aerr := mfaCode(r)
+	if aerr != nil {
+		return aerr
+	}
+	_, m, err := s.loadMfa(c.identity.ID)
+	if errors.Is(err, fsm.ErrNotFound) || (err == nil && !m.GetIsVerified()) {
+		return &api.Error{Status: http.StatusUnauthorized, Code: codeMfaNotEnrolled, EmptyData: true,
+			Message: "The identity has no verified MFA enrollment: enroll at /current-identity/mfa and verify it"}
+	}
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	spend, ok := spendCode(c.identity.ID, m, code, true)
+	if !ok {
+		e := invalidMfaCode()
+		e.EmptyData = true
+		return e
+	}
+	passed, err := fsm.PatchOp(fsm.KindApiSession, c.session.ID, &pb.ApiSession{IsMfaRequired: true, IsMfaComplete: true}, nil, "is_mfa_required", "is_mfa_complete")
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	if aerr := s.applyWithCode(r, spend, passed); aerr != nil {
+		aerr.EmptyData = aerr.Status == http.StatusUnauthorized
+		return aerr
+	}
+	api.WriteEmpty(w)
+	return nil
+}
+
+// deleteIdentityMfa answers the management API's DELETE
+// /identities/{id}/mfa: an admin removes an identity's enrollment, on
+// every node (OpenZiti writes it only on the node asked).
+func (s *Server) deleteIdentityMfa(w http.ResponseWriter, r *http.Request) error {
+	id := mux.Vars(r)["id"]
+	if _, err := s.store.Get(fsm.KindIdentity, id); err != nil {
+		return api.NotFoundOr(err)
+	}
+	res, aerr := s.applyResult(r, fsm.DeleteOp(fsm.KindMfa, id))
+	if aerr != nil {
+		return aerr
+	}
+	if res.GetCode() == pb.Result_NOT_FOUND {
+		return noMfa()
+	}
+	if aerr := api.FromResult(res); aerr != nil {
+		return aerr
+	}
+	api.WriteEmpty(w)
+	return nil
+}
+
+// mfaPending reports whether an API session still owes an MFA code: its
+// identity had verified MFA when it logged in, or its auth policy requires
+// TOTP (as it says now), and no code was taken since. enrolled says
+// whether the identity has a verified enrollment.
+func mfaPending(rd *fsm.Reader, sess *pb.ApiSession, ident *pb.Identity, identityID string) (pending, enrolled bool, err error) {
+	if sess.GetIsMfaComplete() {
+		return false, true, nil
+	}
+	if rec, err := rd.Get(fsm.KindMfa, identityID); err == nil {
+		enrolled = rec.Body.(*pb.Mfa).GetIsVerified()
+	} else if !errors.Is(err, fsm.ErrNotFound) {
+		return false, false, err
+	}
+	if sess.GetIsMfaRequired() {
+		return true, enrolled, nil
+	}
+	policy, err := authPolicyOf(rd, ident)
+	if err != nil {
+		return false, false, err
+	}
+	return policy.GetSecondary().GetRequireTotp(), enrolled, nil
+}
+
+// authQueries renders what a session still owes: the TOTP code, as
+// OpenZiti's SDKs expect to find it.
+func authQueries(rd *fsm.Reader, sess *pb.ApiSession) ([]any, error) {
+	identRec, err := rd.Get(fsm.KindIdentity, sess.GetIdentityId())
+	if err != nil {
+		return []any{}, nil // gone: nothing to owe
+	}
+	pending, enrolled, err := mfaPending(rd, sess, identRec.Body.(*pb.Identity), identRec.ID)
+	if err != nil || !pending {
+		return []any{}, err
+	}
+	return []any{map[string]any{
+		"typeId": "MFA", "provider": "ziti", "format": "alphaNumeric", "httpMethod": "POST",
+		"httpUrl": "./authenticate/mfa", "minLength": 4, "maxLength": 6, "isTotpEnrolled": enrolled,
+	}}, nil
+}
+
+// hasVerifiedMfa reports whether identityID has a verified enrollment.
+func (s *Server) hasVerifiedMfa(identityID string) bool {
+	_, m, err := s.loadMfa(identityID)
+	return err == nil && m.GetIsVerified()
+}
