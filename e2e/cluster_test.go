@@ -5,12 +5,15 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/garrison-ctrl/garrison/internal/edge"
 )
 
 // A login through the load balancer yields a token that every node honours,
@@ -74,6 +77,66 @@ func TestLoginThroughLoadBalancerWorksOnEveryNode(t *testing.T) {
 		t.Fatalf("logged-out token through LB: %d %v", st, body)
 	}
 	t.Run("lockout counts guesses on every node", func(t *testing.T) { lockoutAcrossNodes(t, c) })
+	t.Run("mfa across nodes", func(t *testing.T) { mfaAcrossNodes(t, c) })
+}
+
+// mfaAcrossNodes: TOTP enrolled through node 1; a login's partial session
+// is refused full routes and completed with a code on node 2, then has full
+// rights on node 3; the same code replayed on node 3 is refused.
+func mfaAcrossNodes(t *testing.T, c *Cluster) {
+	admin := c.Login(c.LBURL)
+	mgmt := c.LBURL + "/edge/management/v1"
+	st, body, _ := c.Do("POST", mgmt+"/identities", admin, map[string]any{"name": "two-factor", "type": "User", "isAdmin": false})
+	if st != http.StatusCreated {
+		t.Fatalf("create the identity: %d %v", st, body)
+	}
+	ident := dig(body, "data", "id").(string)
+	if st, body, _ = c.Do("POST", mgmt+"/authenticators", admin, map[string]any{
+		"method": "updb", "identityId": ident, "username": "two-factor", "password": "two-factor-pw"}); st != http.StatusCreated {
+		t.Fatalf("create the authenticator: %d %v", st, body)
+	}
+	login := func(n *Node) string {
+		st, body, _ := c.Do("POST", n.URL()+"/edge/client/v1/authenticate?method=password", "", map[string]string{"username": "two-factor", "password": "two-factor-pw"})
+		if st != http.StatusOK {
+			t.Fatalf("login on %s: %d %v", n.Name, st, body)
+		}
+		return dig(body, "data", "token").(string)
+	}
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	tok := login(n1)
+	if st, body, _ = c.Do("POST", n1.URL()+"/edge/client/v1/current-identity/mfa", tok, nil); st != http.StatusCreated {
+		t.Fatalf("enroll: %d %v", st, body)
+	}
+	_, body, _ = c.Do("GET", n1.URL()+"/edge/client/v1/current-identity/mfa", tok, nil)
+	u, err := url.Parse(dig(body, "data", "provisioningUrl").(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := u.Query().Get("secret")
+	code := func(steps int) string {
+		code, err := edge.TotpCode(secret, time.Now().Add(time.Duration(steps)*30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	if st, body, _ = c.Do("POST", n1.URL()+"/edge/client/v1/current-identity/mfa/verify", tok, map[string]string{"code": code(0)}); st != http.StatusOK {
+		t.Fatalf("verify: %d %v", st, body)
+	}
+	partial := login(n1)
+	if st, _, _ := c.Do("GET", n2.URL()+"/edge/client/v1/services", partial, nil); st != http.StatusUnauthorized {
+		t.Fatalf("a full route with the partial session on %s: %d", n2.Name, st)
+	}
+	if st, body, _ = c.Do("POST", n2.URL()+"/edge/client/v1/authenticate/mfa", partial, map[string]string{"code": code(1)}); st != http.StatusOK {
+		t.Fatalf("the code on %s: %d %v", n2.Name, st, body)
+	}
+	if st, body, _ = c.Do("GET", n3.URL()+"/edge/client/v1/services", partial, nil); st != http.StatusOK {
+		t.Fatalf("a full route on %s once the code was given on %s: %d %v", n3.Name, n2.Name, st, body)
+	}
+	replay := login(n3)
+	if st, _, _ := c.Do("POST", n3.URL()+"/edge/client/v1/authenticate/mfa", replay, map[string]string{"code": code(1)}); st != http.StatusUnauthorized {
+		t.Fatalf("the code replayed on %s: %d", n3.Name, st)
+	}
 }
 
 // lockoutAcrossNodes: an auth policy allows three failed logins in a row.
