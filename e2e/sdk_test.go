@@ -28,6 +28,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/garrison-ctrl/garrison/internal/benchkit"
+	"github.com/garrison-ctrl/garrison/internal/edge"
 	"github.com/garrison-ctrl/garrison/pki"
 )
 
@@ -322,6 +323,8 @@ func TestSDKEnrollsAndLogsInThroughLoadBalancer(t *testing.T) {
 	}
 	verifyWithEveryNode(t, c, string(caJWT))
 
+	sdkTotp(t, c, admin, enrolled["sdk-ott-1"], ids["sdk-ott-1"])
+
 	// The minting node goes down; its JWTs still verify and enroll
 	// through HAProxy, and the identities log in there.
 	minter := c.Nodes[0]
@@ -513,4 +516,81 @@ func BenchmarkSDKEnrollment(b *testing.B) {
 			res.Report(b, "enrollments/s")
 		})
 	})
+}
+
+// sdkTotp: the SDK enrolls its identity in TOTP MFA and verifies it; the
+// identity's auth policy then requires TOTP, and the SDK's next login
+// answers the TOTP query from its listener and ends fully authenticated,
+// through the load balancer and through a node.
+func sdkTotp(t *testing.T, c *Cluster, admin string, cfg *ziti.Config, identityID string) {
+	t.Helper()
+	newCtx := func(base string) ziti.Context {
+		conf := *cfg
+		conf.ZtAPI, conf.ZtAPIs = clientAPI(base), nil
+		ctx, err := ziti.NewContext(&conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ctx
+	}
+	ctx := newCtx(c.LBURL)
+	defer ctx.Close()
+	if err := ctx.Authenticate(); err != nil {
+		t.Fatalf("login before MFA: %v", err)
+	}
+	detail, err := ctx.EnrollZitiMfa()
+	if err != nil || detail.ProvisioningURL == "" {
+		t.Fatalf("SDK MFA enrollment: %v %+v", err, detail)
+	}
+	u, err := url.Parse(detail.ProvisioningURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := u.Query().Get("secret")
+	code := func(steps int) string {
+		code, err := edge.TotpCode(secret, time.Now().Add(time.Duration(steps)*30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	if err := ctx.VerifyZitiMfa(code(-1)); err != nil {
+		t.Fatalf("SDK MFA verification: %v", err)
+	}
+	st, body, _ := c.Do("POST", c.LBURL+"/edge/management/v1/auth-policies", admin, map[string]any{
+		"name": "sdk-totp",
+		"primary": map[string]any{
+			"cert":   map[string]any{"allowed": true, "allowExpiredCerts": true},
+			"updb":   map[string]any{"allowed": true, "minPasswordLength": 5, "requireSpecialChar": false, "requireNumberChar": false, "requireMixedCase": false, "maxAttempts": 0, "lockoutDurationMinutes": 0},
+			"extJwt": map[string]any{"allowed": false, "allowedSigners": []string{}},
+		},
+		"secondary": map[string]any{"requireTotp": true},
+	})
+	if st != http.StatusCreated {
+		t.Fatalf("create the policy: %d %v", st, body)
+	}
+	if st, body, _ = c.Do("PATCH", c.LBURL+"/edge/management/v1/identities/"+identityID, admin,
+		map[string]any{"authPolicyId": dig(body, "data", "id")}); st != http.StatusOK {
+		t.Fatalf("set the policy: %d %v", st, body)
+	}
+	for i, base := range []string{c.LBURL, c.Nodes[1].URL()} {
+		ctx := newCtx(base)
+		asked := 0
+		ctx.Events().AddMfaTotpCodeListener(func(_ ziti.Context, q *rest_model.AuthQueryDetail, answer ziti.MfaCodeResponse) {
+			asked++
+			if err := answer(code(i)); err != nil {
+				t.Errorf("answering the TOTP query at %s: %v", base, err)
+			}
+		})
+		if err := ctx.Authenticate(); err != nil {
+			t.Fatalf("login with MFA at %s: %v", base, err)
+		}
+		if asked != 1 {
+			t.Fatalf("the SDK was asked for a TOTP code %d times at %s", asked, base)
+		}
+		if _, err := ctx.GetServices(); err != nil {
+			t.Fatalf("services after the TOTP code at %s: %v", base, err)
+		}
+		ctx.Close()
+	}
 }
