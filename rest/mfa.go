@@ -199,7 +199,8 @@ func (s *Server) verifyMfa(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	passed, err := fsm.PatchOp(fsm.KindApiSession, c.session.ID, &pb.ApiSession{IsMfaRequired: true, IsMfaComplete: true}, nil, "is_mfa_required", "is_mfa_complete")
+	passed, err := fsm.PatchOp(fsm.KindApiSession, c.session.ID, &pb.ApiSession{IsMfaRequired: true, IsMfaComplete: true, MfaPassedAt: time.Now().UnixNano()}, nil,
+		"is_mfa_required", "is_mfa_complete", "mfa_passed_at")
 	if err != nil {
 		return api.Unhandled(err)
 	}
@@ -337,7 +338,8 @@ func (s *Server) authenticateMfa(w http.ResponseWriter, r *http.Request) error {
 		e.EmptyData = true
 		return e
 	}
-	passed, err := fsm.PatchOp(fsm.KindApiSession, c.session.ID, &pb.ApiSession{IsMfaRequired: true, IsMfaComplete: true}, nil, "is_mfa_required", "is_mfa_complete")
+	passed, err := fsm.PatchOp(fsm.KindApiSession, c.session.ID, &pb.ApiSession{IsMfaRequired: true, IsMfaComplete: true, MfaPassedAt: time.Now().UnixNano()}, nil,
+		"is_mfa_required", "is_mfa_complete", "mfa_passed_at")
 	if err != nil {
 		return api.Unhandled(err)
 	}

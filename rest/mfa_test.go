@@ -102,6 +102,23 @@ func TestMfaLifeCycle(t *testing.T) {
 	if q := e.do(t, http.MethodGet, ClientBase+"/current-api-session", partial, nil).data()["authQueries"].([]any); len(q) != 0 {
 		t.Fatalf("queries after the code: %v", q)
 	}
+	// An MFA posture check passes for that session, not for one of an
+	// identity without MFA.
+	tag := uniq("mfa-pc")
+	svc := createOK(t, e, "/services", map[string]any{"name": uniq("mfa-svc"), "encryptionRequired": true})
+	check := createOK(t, e, "/posture-checks", map[string]any{"name": uniq("mfa-check"), "typeId": "MFA", "timeoutSeconds": 600})
+	other, otherToken := userWith(t, e, tag)
+	createOK(t, e, "/service-policies", map[string]any{"name": uniq("mfa-sp"), "type": "Dial", "semantic": "AnyOf",
+		"identityRoles": []string{"@" + ident, "@" + other}, "serviceRoles": []string{"@" + svc}, "postureCheckRoles": []string{"@" + check}})
+	for who, c := range map[string]struct {
+		token string
+		want  bool
+	}{"the MFA session": {partial, true}, "no MFA": {otherToken, false}} {
+		qs := e.do(t, http.MethodGet, ClientBase+"/services/"+svc, c.token, nil).data()["postureQueries"].([]any)
+		if len(qs) != 1 || obj(qs[0])["isPassing"] != c.want {
+			t.Fatalf("%s: MFA posture %v, want passing %v", who, qs, c.want)
+		}
+	}
 	// The same code on another session (any node: it is replicated) is a replay.
 	again := login()
 	wantError(t, "a replayed code", e.do(t, http.MethodPost, ClientBase+"/authenticate/mfa", again, map[string]any{"code": next}),

@@ -35,9 +35,13 @@ func (s *Server) identityPostureData(w http.ResponseWriter, r *http.Request) err
 		procs := map[string]*pb.ProcessState{}
 		perSession := map[string]any{}
 		for _, sid := range sessions {
+			sess := &pb.ApiSession{}
+			if rec, err := rd.Get(fsm.KindApiSession, sid); err == nil {
+				sess = rec.Body.(*pb.ApiSession)
+			}
 			perSession[sid] = map[string]any{"mfa": map[string]any{
-				// MFA arrives with the authentication issue: nobody has passed it.
-				"apiSessionId": sid, "passedMfa": false, "passedOnWake": false, "passedOnUnlock": false, "passedAt": epoch(),
+				"apiSessionId": sid, "passedMfa": sess.GetIsMfaComplete(), "passedOnWake": false, "passedOnUnlock": false,
+				"passedAt": api.Time(time.Unix(0, sess.GetMfaPassedAt())),
 			}}
 			rec, err := rd.Get(fsm.KindPostureData, sid)
 			if errors.Is(err, fsm.ErrNotFound) {
@@ -162,6 +166,10 @@ func newPostureRefusal(rd *fsm.Reader, g serviceGrant, sessionID, typ string) (*
 	if rec, err := rd.Get(fsm.KindPostureData, sessionID); err == nil {
 		data = rec.Body.(*pb.PostureData)
 	}
+	sess := &pb.ApiSession{}
+	if rec, err := rd.Get(fsm.KindApiSession, sessionID); err == nil {
+		sess = rec.Body.(*pb.ApiSession)
+	}
 	policies := []any{}
 	for _, pp := range g.posture {
 		if pp.Policy.Body.(*pb.ServicePolicy).GetType() != typ {
@@ -170,7 +178,7 @@ func newPostureRefusal(rd *fsm.Reader, g serviceGrant, sessionID, typ string) (*
 		checks := []any{}
 		for _, q := range pp.Queries {
 			if !q.IsPassing {
-				checks = append(checks, postureCheckFailure(q.Check, data))
+				checks = append(checks, postureCheckFailure(q.Check, data, sess))
 			}
 		}
 		policies = append(policies, map[string]any{
@@ -188,8 +196,9 @@ func newPostureRefusal(rd *fsm.Reader, g serviceGrant, sessionID, typ string) (*
 }
 
 // postureCheckFailure renders the spec's postureCheckFailure of check
-// against data: what the check expects and what was reported.
-func postureCheckFailure(check *fsm.Record, data *pb.PostureData) map[string]any {
+// against data and the MFA state of sess: what the check expects and what
+// was reported.
+func postureCheckFailure(check *fsm.Record, data *pb.PostureData, sess *pb.ApiSession) map[string]any {
 	pc := check.Body.(*pb.PostureCheck)
 	params := map[string]any{}
 	_ = json.Unmarshal(pc.GetParamsJson(), &params)
@@ -233,14 +242,19 @@ func postureCheckFailure(check *fsm.Record, data *pb.PostureData) map[string]any
 			out["semantic"] = fsm.SemanticAllOf
 		}
 	case "MFA":
-		// No MFA yet: nothing was ever passed.
 		timeout, _ := params["timeoutSeconds"].(float64)
 		wake, _ := params["promptOnWake"].(bool)
 		unlock, _ := params["promptOnUnlock"].(bool)
+		passedAt := time.Unix(0, sess.GetMfaPassedAt())
+		timedOut := sess.GetIsMfaComplete() && timeout > 0 && time.Since(passedAt) > time.Duration(timeout)*time.Second
+		remaining := int64(0)
+		if sess.GetIsMfaComplete() && timeout > 0 && !timedOut {
+			remaining = int64(time.Until(passedAt.Add(time.Duration(timeout) * time.Second)) / time.Second)
+		}
 		out["expectedValue"] = map[string]any{"passedMfa": true, "passedOnWake": wake, "passedOnUnlock": unlock, "timedOut": false}
-		out["actualValue"] = map[string]any{"passedMfa": false, "passedOnWake": false, "passedOnUnlock": false, "timedOut": false}
-		out["criteria"] = map[string]any{"passedMfaAt": epoch(), "wokenAt": epoch(), "unlockedAt": epoch(),
-			"timeoutSeconds": int64(timeout), "timeoutRemainingSeconds": 0}
+		out["actualValue"] = map[string]any{"passedMfa": sess.GetIsMfaComplete(), "passedOnWake": false, "passedOnUnlock": false, "timedOut": timedOut}
+		out["criteria"] = map[string]any{"passedMfaAt": api.Time(passedAt), "wokenAt": epoch(), "unlockedAt": epoch(),
+			"timeoutSeconds": int64(timeout), "timeoutRemainingSeconds": remaining}
 	}
 	return out
 }

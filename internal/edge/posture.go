@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -39,6 +40,11 @@ func ServiceAccess(rd *fsm.Reader, identity *fsm.Record, apiSessionID string) (m
 	if rec, err := rd.Get(fsm.KindPostureData, apiSessionID); err == nil {
 		data = rec.Body.(*pb.PostureData)
 	}
+	sess := &pb.ApiSession{}
+	if rec, err := rd.Get(fsm.KindApiSession, apiSessionID); err == nil {
+		sess = rec.Body.(*pb.ApiSession)
+	}
+	now := time.Now()
 	perms, posture := map[string][]string{}, map[string][]PolicyPosture{}
 	for _, pol := range policies {
 		svcs, err := ServicePolicyKind.Matched(rd, pol, sides.Services, Services)
@@ -65,7 +71,7 @@ func ServiceAccess(rd *fsm.Reader, identity *fsm.Record, apiSessionID string) (m
 			if err != nil {
 				continue
 			}
-			ok := PostureCheckPasses(rec.Body.(*pb.PostureCheck), data)
+			ok := PostureCheckPasses(rec.Body.(*pb.PostureCheck), data, sess, now)
 			pp.Queries = append(pp.Queries, PostureQuery{Check: rec, IsPassing: ok})
 			pp.IsPassing = pp.IsPassing && ok
 		}
@@ -80,15 +86,20 @@ func ServiceAccess(rd *fsm.Reader, identity *fsm.Record, apiSessionID string) (m
 var PostureChecks = Entities{fsm.KindPostureCheck, fsm.PostureCheckRoleAttributes,
 	func(r *fsm.Record) []string { return r.Body.(*pb.PostureCheck).GetRoleAttributes() }}
 
-// PostureCheckPasses reports whether posture data satisfies check. An MFA
-// check never passes: there is no MFA yet.
-func PostureCheckPasses(check *pb.PostureCheck, data *pb.PostureData) bool {
+// PostureCheckPasses reports whether the posture data and the MFA state of
+// API session sess satisfy check at now. An MFA check passes once the
+// session gave an MFA code, within timeoutSeconds of now when that is
+// positive (OpenZiti's -1: no timeout). Prompts on wake and unlock act on
+// endpoint-state reports, which Garrison does not take: no wake or unlock
+// is ever known, so they never fail a check.
+func PostureCheckPasses(check *pb.PostureCheck, data *pb.PostureData, sess *pb.ApiSession, now time.Time) bool {
 	var p struct {
 		OperatingSystems []struct {
 			Type     string   `json:"type"`
 			Versions []string `json:"versions"`
 		} `json:"operatingSystems"`
 		MacAddresses []string  `json:"macAddresses"`
+		Timeout      int64     `json:"timeoutSeconds"`
 		Domains      []string  `json:"domains"`
 		Process      *process  `json:"process"`
 		Processes    []process `json:"processes"`
@@ -124,6 +135,11 @@ func PostureCheckPasses(check *pb.PostureCheck, data *pb.PostureData) bool {
 		return data.GetDomain() != "" && slices.ContainsFunc(p.Domains, func(d string) bool { return strings.EqualFold(d, data.GetDomain()) })
 	case "PROCESS":
 		return p.Process != nil && p.Process.passes(data)
+	case "MFA":
+		if !sess.GetIsMfaComplete() {
+			return false
+		}
+		return p.Timeout <= 0 || now.Sub(time.Unix(0, sess.GetMfaPassedAt())) <= time.Duration(p.Timeout)*time.Second
 	case "PROCESS_MULTI":
 		if len(p.Processes) == 0 {
 			return false

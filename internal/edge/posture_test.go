@@ -2,6 +2,7 @@ package edge
 
 import (
 	"testing"
+	"time"
 
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
@@ -32,8 +33,20 @@ func TestPostureCheckPasses(t *testing.T) {
 		{"MFA", `{"timeoutSeconds":-1}`, false},
 	} {
 		check := &pb.PostureCheck{TypeId: c.typ, ParamsJson: []byte(c.params)}
-		if got := PostureCheckPasses(check, data); got != c.want {
+		if got := PostureCheckPasses(check, data, &pb.ApiSession{}, time.Now()); got != c.want {
 			t.Errorf("%s %s = %v, want %v", c.typ, c.params, got, c.want)
+		}
+	}
+	// MFA: passed by a session that gave its code, within the timeout.
+	now := time.Unix(10_000, 0)
+	passed := &pb.ApiSession{IsMfaRequired: true, IsMfaComplete: true, MfaPassedAt: now.Add(-10 * time.Minute).UnixNano()}
+	for params, want := range map[string]bool{
+		`{"timeoutSeconds":-1}`: true, `{"timeoutSeconds":0}`: true, `{"timeoutSeconds":900}`: true,
+		`{"timeoutSeconds":300}`: false, `{"timeoutSeconds":-1,"promptOnWake":true}`: true,
+	} {
+		check := &pb.PostureCheck{TypeId: "MFA", ParamsJson: []byte(params)}
+		if got := PostureCheckPasses(check, data, passed, now); got != want {
+			t.Errorf("MFA %s after a code 10 minutes ago = %v, want %v", params, got, want)
 		}
 	}
 	for _, c := range []struct {

@@ -422,8 +422,11 @@ type ApiSession struct {
 	ExpirationSeconds int64 `protobuf:"varint,9,opt,name=expiration_seconds,json=expirationSeconds,proto3" json:"expiration_seconds,omitempty"`
 	IsMfaRequired     bool  `protobuf:"varint,10,opt,name=is_mfa_required,json=isMfaRequired,proto3" json:"is_mfa_required,omitempty"`
 	IsMfaComplete     bool  `protobuf:"varint,11,opt,name=is_mfa_complete,json=isMfaComplete,proto3" json:"is_mfa_complete,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// mfa_passed_at is when the session last gave an MFA code (unix ns, set
+	// by the node that took it), for MFA posture checks with a timeout.
+	MfaPassedAt   int64 `protobuf:"varint,12,opt,name=mfa_passed_at,json=mfaPassedAt,proto3" json:"mfa_passed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApiSession) Reset() {
@@ -531,6 +534,13 @@ func (x *ApiSession) GetIsMfaComplete() bool {
 		return x.IsMfaComplete
 	}
 	return false
+}
+
+func (x *ApiSession) GetMfaPassedAt() int64 {
+	if x != nil {
+		return x.MfaPassedAt
+	}
+	return 0
 }
 
 // ApiAddress is one URL at which a controller serves an API.
@@ -2927,7 +2937,7 @@ const file_entities_proto_rawDesc = "" +
 	" \x01(\tR\x15unverifiedFingerprint\x12.\n" +
 	"\x13is_extend_requested\x18\v \x01(\bR\x11isExtendRequested\x121\n" +
 	"\x15is_key_roll_requested\x18\f \x01(\bR\x12isKeyRollRequested\x12.\n" +
-	"\x13extend_requested_at\x18\r \x01(\x03R\x11extendRequestedAt\"\xaa\x03\n" +
+	"\x13extend_requested_at\x18\r \x01(\x03R\x11extendRequestedAt\"\xce\x03\n" +
 	"\n" +
 	"ApiSession\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
@@ -2944,7 +2954,8 @@ const file_entities_proto_rawDesc = "" +
 	"\x12expiration_seconds\x18\t \x01(\x03R\x11expirationSeconds\x12&\n" +
 	"\x0fis_mfa_required\x18\n" +
 	" \x01(\bR\risMfaRequired\x12&\n" +
-	"\x0fis_mfa_complete\x18\v \x01(\bR\risMfaComplete\"8\n" +
+	"\x0fis_mfa_complete\x18\v \x01(\bR\risMfaComplete\x12\"\n" +
+	"\rmfa_passed_at\x18\f \x01(\x03R\vmfaPassedAt\"8\n" +
 	"\n" +
 	"ApiAddress\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +
