@@ -249,7 +249,7 @@ func postureCheckFailure(check *fsm.Record, data *pb.PostureData, sess *pb.ApiSe
 		timedOut := sess.GetIsMfaComplete() && timeout > 0 && time.Since(passedAt) > time.Duration(timeout)*time.Second
 		remaining := int64(0)
 		if sess.GetIsMfaComplete() && timeout > 0 && !timedOut {
-			remaining = int64(time.Until(passedAt.Add(time.Duration(timeout) * time.Second)) / time.Second)
+			remaining = int64(time.Until(passedAt.Add(time.Duration(timeout)*time.Second)) / time.Second)
 		}
 		out["expectedValue"] = map[string]any{"passedMfa": true, "passedOnWake": wake, "passedOnUnlock": unlock, "timedOut": false}
 		out["actualValue"] = map[string]any{"passedMfa": sess.GetIsMfaComplete(), "passedOnWake": false, "passedOnUnlock": false, "timedOut": timedOut}
