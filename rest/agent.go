@@ -87,7 +87,11 @@ func (s *Server) agentInit(w http.ResponseWriter, r *http.Request) error {
 // CreateDefaultAdmin creates the admin identity with a password
 // authenticator in one command.
 func (s *Server) CreateDefaultAdmin(r *http.Request, req InitRequest) *api.Error {
-	ops, err := edge.DefaultAdminOps(req.AdminName, req.AdminUsername, req.AdminPassword)
+	hash, err := s.hasher.Hash(req.AdminPassword)
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	ops, err := edge.DefaultAdminOps(req.AdminName, req.AdminUsername, hash)
 	if err != nil {
 		return api.Unhandled(err)
 	}

@@ -101,7 +101,7 @@ func (s *Server) checkAuthenticator(w *Write) error {
 				return err
 			}
 			defer s.releaseHashing()
-			hash, err := edge.HashPassword(password)
+			hash, err := s.hasher.Hash(password)
 			if err != nil {
 				return err
 			}

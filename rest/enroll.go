@@ -286,7 +286,7 @@ func (s *Server) finishUPDB(w http.ResponseWriter, r *http.Request, rec *fsm.Rec
 	if aerr := s.acquireHashing(r); aerr != nil {
 		return aerr
 	}
-	hash, err := edge.HashPassword(in.password)
+	hash, err := s.hasher.Hash(in.password)
 	s.releaseHashing()
 	if err != nil {
 		return api.Unhandled(err)

@@ -65,6 +65,9 @@ type Config struct {
 	// bundle (/.well-known/est/cacerts), of challenge answers, and of client
 	// certificates the cluster issued (through a member's intermediate).
 	CACerts []*x509.Certificate
+	// PasswordHashing are the argon2id costs of new password hashes (zero:
+	// edge.DefaultArgon2); the node's configuration validates them.
+	PasswordHashing edge.Argon2Params
 }
 
 // Server holds the API handlers of one node.
@@ -78,6 +81,7 @@ type Server struct {
 	hashing chan struct{}
 
 	// The domain services behind the handlers.
+	hasher   *edge.Hasher
 	trust    *edge.Trust
 	tokens   *edge.Tokens
 	minter   *edge.Minter
@@ -150,8 +154,13 @@ func New(cfg Config) *Server {
 	if cfg.Node != nil {
 		nodeID = cfg.Node.ID()
 	}
+	hasher, err := edge.NewHasher(cfg.PasswordHashing)
+	if err != nil {
+		cfg.Log.Error("password hashing parameters refused; using the defaults", "err", err)
+		hasher, _ = edge.NewHasher(edge.Argon2Params{})
+	}
 	trust := &edge.Trust{Roots: cfg.CACerts, Issuer: cfg.Issuer, ClientURL: cfg.AdvertiseURL + ClientBase, ClientAPI: APIEdgeClient}
-	s := &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log,
+	s := &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log, hasher: hasher,
 		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		// Services of 10,000 at a few KiB each.
 		serviceRenders: resource.NewRenderCache(50_000),

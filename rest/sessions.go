@@ -56,7 +56,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	hash := edge.DummyHash()
+	hash := s.hasher.Dummy()
 	if authRec != nil {
 		hash = authRec.body.GetPasswordHash()
 	}

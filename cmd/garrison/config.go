@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/garrison-ctrl/garrison/internal/edge"
 )
 
 // NodeConfig is the YAML configuration of one node (deploy/node.example.yml).
@@ -29,6 +31,11 @@ type NodeConfig struct {
 	LogLevel       string        `yaml:"logLevel,omitempty"`
 	Raft           RaftConfig    `yaml:"raft,omitempty"`
 	PKI            PKIConfig     `yaml:"pki"`
+	// PasswordHashing are the argon2id costs of new password hashes
+	// (default 19 MiB, 2 passes, 1 lane). Every hash records its own, so
+	// changing them leaves existing passwords working; a node verifies
+	// hashes of up to 256 MiB, 10 passes and 16 lanes.
+	PasswordHashing edge.Argon2Params `yaml:"passwordHashing,omitempty"`
 
 	// path is where the file was read from; relative paths in it are
 	// relative to its directory.
@@ -123,6 +130,11 @@ func (c *NodeConfig) normalize() error {
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
+	}
+	if c.PasswordHashing != (edge.Argon2Params{}) {
+		if err := c.PasswordHashing.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("passwordHashing: %w", err))
+		}
 	}
 	base := filepath.Dir(c.path)
 	for _, p := range []*string{&c.DataDir, &c.PKI.CA, &c.PKI.Cert, &c.PKI.Key, &c.PKI.SigningCert, &c.PKI.SigningKey, &c.PKI.IntermediateCert, &c.PKI.IntermediateKey, &c.PKI.APICert, &c.PKI.APIKey} {

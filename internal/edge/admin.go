@@ -10,13 +10,10 @@ import (
 )
 
 // DefaultAdminOps builds the default admin: an identity (isAdmin,
-// isDefaultAdmin) and its password authenticator, to be created in one
-// command so that neither exists without the other.
-func DefaultAdminOps(name, username, password string) ([]*pb.Op, error) {
-	hash, err := HashPassword(password)
-	if err != nil {
-		return nil, err
-	}
+// isDefaultAdmin) and its password authenticator with the hash of its
+// password, to be created in one command so that neither exists without
+// the other.
+func DefaultAdminOps(name, username, hash string) ([]*pb.Op, error) {
 	identityID, authID := uuid.NewString(), uuid.NewString()
 	createIdentity, err := fsm.CreateOp(fsm.KindIdentity, identityID, &pb.Identity{
 		Name: name, TypeId: "User", IsAdmin: true, IsDefaultAdmin: true,

@@ -24,7 +24,7 @@ func TestHashPasswordFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$", argon2.Version, argonMemoryKiB, argonTime, argonThreads)
+	want := fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$", argon2.Version, DefaultArgon2.MemoryKiB, DefaultArgon2.Passes, DefaultArgon2.Lanes)
 	if !strings.HasPrefix(h, want) {
 		t.Fatalf("hash %q does not start with %q", h, want)
 	}
@@ -430,4 +430,33 @@ func FuzzVerifyPassword(f *testing.F) {
 			// Within bounds but too slow to run per fuzz input.
 		}
 	})
+}
+
+// Hashes record their parameters: a hash made under other costs verifies
+// after a change, and parameters no node could verify are refused.
+func TestHasherParameters(t *testing.T) {
+	cheap, err := NewHasher(Argon2Params{MemoryKiB: 3 * 1024, Passes: 1, Lanes: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := cheap.Hash("a password")
+	if err != nil || !strings.Contains(h, "$m=3072,t=1,p=4$") {
+		t.Fatalf("hash %q %v", h, err)
+	}
+	if ok, err := VerifyPassword(h, "a password"); !ok || err != nil {
+		t.Fatalf("verify under other parameters: %v %v", ok, err)
+	}
+	if ok, _ := VerifyPassword(cheap.Dummy(), "anything"); ok {
+		t.Fatal("the dummy hash verified a password")
+	}
+	def, err := NewHasher(Argon2Params{})
+	if err != nil || def.Params != DefaultArgon2 {
+		t.Fatalf("zero parameters: %v %v", def, err)
+	}
+	for _, bad := range []Argon2Params{{MemoryKiB: 512, Passes: 1, Lanes: 1}, {MemoryKiB: 1 << 20, Passes: 1, Lanes: 1},
+		{MemoryKiB: 4096, Passes: 0, Lanes: 1}, {MemoryKiB: 4096, Passes: 11, Lanes: 1}, {MemoryKiB: 4096, Passes: 1, Lanes: 0}} {
+		if _, err := NewHasher(bad); err == nil {
+			t.Errorf("accepted %+v", bad)
+		}
+	}
 }
