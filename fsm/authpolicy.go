@@ -19,8 +19,12 @@ var AuthPolicyName = UniqueIndex(KindAuthPolicy, "name")
 var authPolicyKind = Kind{
 	Name: KindAuthPolicy,
 	New:  func() proto.Message { return &pb.AuthPolicy{} },
-	Indexes: []Index{
+	Indexes: append([]Index{
 		AuthPolicyName.Index("name", func(m proto.Message) []string { return keysOf(m.(*pb.AuthPolicy).GetName()) }),
+	}, authPolicySignerIndexes()...),
+	Refs: []Ref{
+		{Index: AuthPolicyAllowedSigners, Field: "primary.extJwt.allowedSigners", Target: KindExtJwtSigner, OnDelete: Restrict},
+		{Index: AuthPolicySecondSigner, Field: "secondary.requireExtJwtSigner", Target: KindExtJwtSigner, OnDelete: Restrict},
 	},
 }
 

@@ -185,6 +185,7 @@ func allKinds() []*Kind {
 		&terminatorKind,
 		&authPolicyKind,
 		&mfaKind,
+		&extJwtSignerKind,
 	}
 }
 

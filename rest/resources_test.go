@@ -151,6 +151,18 @@ func crudCases() map[string]crudCase {
 				return authPolicyBody(c["name"].(string)+"-put", 12, 0)
 			},
 		},
+		"external-jwt-signers": {
+			res: (*Server).extJwtSigners,
+			create: func(*testing.T, *testEnv) map[string]any {
+				return map[string]any{"name": uniq("rt-ejs"), "enabled": true, "issuer": "https://" + uniq("rt-ejs") + ".test",
+					"audience": "rt", "jwksEndpoint": "http://127.0.0.1:9/keys"}
+			},
+			patch: map[string]any{"audience": "rt-patched"},
+			put: func(c map[string]any) map[string]any {
+				return map[string]any{"name": c["name"].(string) + "-put", "enabled": false, "issuer": c["issuer"], "audience": "rt-put",
+					"jwksEndpoint": "http://[::1]:9/keys"}
+			},
+		},
 		"terminators": {
 			res: (*Server).terminators,
 			create: func(t *testing.T, e *testEnv) map[string]any {

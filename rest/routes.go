@@ -233,6 +233,15 @@ func (s *Server) routes() []route {
 		{patch, mgmtAPI, "/auth-policies/{id}", admin, h.Patch(r.authPolicies)},
 		{del, mgmtAPI, "/auth-policies/{id}", admin, h.Delete(r.authPolicies)},
 
+		// extjwtsigners.go
+		{get, mgmtAPI, "/external-jwt-signers", admin, h.List(r.extJwtSigners)},
+		{post, mgmtAPI, "/external-jwt-signers", admin, h.Create(r.extJwtSigners)},
+		{get, mgmtAPI, "/external-jwt-signers/{id}", admin, h.Detail(r.extJwtSigners)},
+		{put, mgmtAPI, "/external-jwt-signers/{id}", admin, h.Update(r.extJwtSigners)},
+		{patch, mgmtAPI, "/external-jwt-signers/{id}", admin, h.Patch(r.extJwtSigners)},
+		{del, mgmtAPI, "/external-jwt-signers/{id}", admin, h.Delete(r.extJwtSigners)},
+		{get, clientAPI, "/external-jwt-signers", public, h.List(r.clientExtJwtSigners)},
+
 		// terminators.go
 		{get, mgmtAPI, "/terminators", admin, h.List(r.terminators)},
 		{post, mgmtAPI, "/terminators", admin, h.Create(r.terminators)},

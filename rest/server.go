@@ -82,6 +82,7 @@ type Server struct {
 
 	// The domain services behind the handlers.
 	hasher   *edge.Hasher
+	jwks     *edge.JWKSCache
 	trust    *edge.Trust
 	tokens   *edge.Tokens
 	minter   *edge.Minter
@@ -100,7 +101,8 @@ type Server struct {
 type resources struct {
 	identities, authenticators, ownAuthenticators, enrollments, apiSessions, sessionCerts,
 	cas, edgeRouters, controllers, configTypes, configs, services, servicePolicies,
-	edgeRouterPolicies, serviceEdgeRouterPolicies, netSessions, ownSessions, postureChecks, terminators, clientTerminators, authPolicies *resource.Resource
+	edgeRouterPolicies, serviceEdgeRouterPolicies, netSessions, ownSessions, postureChecks, terminators, clientTerminators, authPolicies,
+	extJwtSigners, clientExtJwtSigners *resource.Resource
 }
 
 func (s *Server) declare() resources {
@@ -125,6 +127,8 @@ func (s *Server) declare() resources {
 		postureChecks:             s.postureChecks(),
 		terminators:               s.terminators(),
 		authPolicies:              s.authPolicies(),
+		extJwtSigners:             s.extJwtSigners(),
+		clientExtJwtSigners:       s.clientExtJwtSigners(),
 		clientTerminators:         s.clientTerminators(),
 	}
 }
@@ -133,7 +137,7 @@ func (r *resources) all() []*resource.Resource {
 	return []*resource.Resource{r.identities, r.authenticators, r.ownAuthenticators, r.enrollments, r.apiSessions,
 		r.sessionCerts, r.cas, r.edgeRouters, r.controllers, r.configTypes, r.configs, r.services, r.servicePolicies,
 		r.edgeRouterPolicies, r.serviceEdgeRouterPolicies, r.netSessions, r.ownSessions, r.postureChecks, r.terminators,
-		r.clientTerminators, r.authPolicies}
+		r.clientTerminators, r.authPolicies, r.extJwtSigners, r.clientExtJwtSigners}
 }
 
 // New returns a Server for cfg.
@@ -160,7 +164,7 @@ func New(cfg Config) *Server {
 		hasher, _ = edge.NewHasher(edge.Argon2Params{})
 	}
 	trust := &edge.Trust{Roots: cfg.CACerts, Issuer: cfg.Issuer, ClientURL: cfg.AdvertiseURL + ClientBase, ClientAPI: APIEdgeClient}
-	s := &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log, hasher: hasher,
+	s := &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log, hasher: hasher, jwks: edge.NewJWKSCache(nil),
 		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		// Services of 10,000 at a few KiB each.
 		serviceRenders: resource.NewRenderCache(50_000),

@@ -35,8 +35,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	case "":
 		return api.Invalid("method", "method is required", nil)
 	case "ext-jwt":
-		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidAuthMethod,
-			Message: "The supplied authentication method is not supported by this controller yet", Cause: &api.FieldError{Field: "method", Reason: "not supported", Value: method}}
+		return s.authenticateExtJwt(w, r)
 	default:
 		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidAuthMethod,
 			Message: "The supplied authentication method is not valid", Cause: &api.FieldError{Field: "method", Reason: "must be one of password, cert, ext-jwt", Value: method}}

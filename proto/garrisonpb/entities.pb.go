@@ -2886,6 +2886,225 @@ func (x *Mfa) GetLastStep() int64 {
 	return 0
 }
 
+// ExternalJwtSigner is an outside identity provider whose JWTs log
+// identities in (POST /authenticate?method=ext-jwt): its tokens carry
+// issuer and audience, and are verified with the key of cert_pem or with
+// the JSON Web Key Set at jwks_endpoint (exactly one of the two). The
+// claim claims_property (default "sub") names the identity, by id or, with
+// use_external_id, by its externalId.
+type ExternalJwtSigner struct {
+	state                         protoimpl.MessageState `protogen:"open.v1"`
+	Name                          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Enabled                       bool                   `protobuf:"varint,2,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Issuer                        string                 `protobuf:"bytes,3,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	Audience                      string                 `protobuf:"bytes,4,opt,name=audience,proto3" json:"audience,omitempty"`
+	CertPem                       string                 `protobuf:"bytes,5,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	JwksEndpoint                  string                 `protobuf:"bytes,6,opt,name=jwks_endpoint,json=jwksEndpoint,proto3" json:"jwks_endpoint,omitempty"`
+	Kid                           string                 `protobuf:"bytes,7,opt,name=kid,proto3" json:"kid,omitempty"`
+	ClaimsProperty                string                 `protobuf:"bytes,8,opt,name=claims_property,json=claimsProperty,proto3" json:"claims_property,omitempty"`
+	UseExternalId                 bool                   `protobuf:"varint,9,opt,name=use_external_id,json=useExternalId,proto3" json:"use_external_id,omitempty"`
+	ClientId                      string                 `protobuf:"bytes,10,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Scopes                        []string               `protobuf:"bytes,11,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	ExternalAuthUrl               string                 `protobuf:"bytes,12,opt,name=external_auth_url,json=externalAuthUrl,proto3" json:"external_auth_url,omitempty"`
+	TargetToken                   string                 `protobuf:"bytes,13,opt,name=target_token,json=targetToken,proto3" json:"target_token,omitempty"`
+	EnrollToCertEnabled           bool                   `protobuf:"varint,14,opt,name=enroll_to_cert_enabled,json=enrollToCertEnabled,proto3" json:"enroll_to_cert_enabled,omitempty"`
+	EnrollToTokenEnabled          bool                   `protobuf:"varint,15,opt,name=enroll_to_token_enabled,json=enrollToTokenEnabled,proto3" json:"enroll_to_token_enabled,omitempty"`
+	EnrollNameClaimsSelector      string                 `protobuf:"bytes,16,opt,name=enroll_name_claims_selector,json=enrollNameClaimsSelector,proto3" json:"enroll_name_claims_selector,omitempty"`
+	EnrollAttributeClaimsSelector string                 `protobuf:"bytes,17,opt,name=enroll_attribute_claims_selector,json=enrollAttributeClaimsSelector,proto3" json:"enroll_attribute_claims_selector,omitempty"`
+	EnrollAuthPolicyId            string                 `protobuf:"bytes,18,opt,name=enroll_auth_policy_id,json=enrollAuthPolicyId,proto3" json:"enroll_auth_policy_id,omitempty"`
+	// Of cert_pem, when it is set.
+	Fingerprint   string `protobuf:"bytes,19,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	CommonName    string `protobuf:"bytes,20,opt,name=common_name,json=commonName,proto3" json:"common_name,omitempty"`
+	NotBefore     int64  `protobuf:"varint,21,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	NotAfter      int64  `protobuf:"varint,22,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExternalJwtSigner) Reset() {
+	*x = ExternalJwtSigner{}
+	mi := &file_entities_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalJwtSigner) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalJwtSigner) ProtoMessage() {}
+
+func (x *ExternalJwtSigner) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalJwtSigner.ProtoReflect.Descriptor instead.
+func (*ExternalJwtSigner) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ExternalJwtSigner) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *ExternalJwtSigner) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetCertPem() string {
+	if x != nil {
+		return x.CertPem
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetJwksEndpoint() string {
+	if x != nil {
+		return x.JwksEndpoint
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetClaimsProperty() string {
+	if x != nil {
+		return x.ClaimsProperty
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetUseExternalId() bool {
+	if x != nil {
+		return x.UseExternalId
+	}
+	return false
+}
+
+func (x *ExternalJwtSigner) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *ExternalJwtSigner) GetExternalAuthUrl() string {
+	if x != nil {
+		return x.ExternalAuthUrl
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetTargetToken() string {
+	if x != nil {
+		return x.TargetToken
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetEnrollToCertEnabled() bool {
+	if x != nil {
+		return x.EnrollToCertEnabled
+	}
+	return false
+}
+
+func (x *ExternalJwtSigner) GetEnrollToTokenEnabled() bool {
+	if x != nil {
+		return x.EnrollToTokenEnabled
+	}
+	return false
+}
+
+func (x *ExternalJwtSigner) GetEnrollNameClaimsSelector() string {
+	if x != nil {
+		return x.EnrollNameClaimsSelector
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetEnrollAttributeClaimsSelector() string {
+	if x != nil {
+		return x.EnrollAttributeClaimsSelector
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetEnrollAuthPolicyId() string {
+	if x != nil {
+		return x.EnrollAuthPolicyId
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetCommonName() string {
+	if x != nil {
+		return x.CommonName
+	}
+	return ""
+}
+
+func (x *ExternalJwtSigner) GetNotBefore() int64 {
+	if x != nil {
+		return x.NotBefore
+	}
+	return 0
+}
+
+func (x *ExternalJwtSigner) GetNotAfter() int64 {
+	if x != nil {
+		return x.NotAfter
+	}
+	return 0
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
@@ -3177,7 +3396,33 @@ const file_entities_proto_rawDesc = "" +
 	"\x06secret\x18\x03 \x01(\tR\x06secret\x120\n" +
 	"\x14recovery_code_hashes\x18\x04 \x03(\tR\x12recoveryCodeHashes\x124\n" +
 	"\x16pending_recovery_codes\x18\x05 \x03(\tR\x14pendingRecoveryCodes\x12\x1b\n" +
-	"\tlast_step\x18\x06 \x01(\x03R\blastStepB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\tlast_step\x18\x06 \x01(\x03R\blastStep\"\xc2\x06\n" +
+	"\x11ExternalJwtSigner\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aenabled\x18\x02 \x01(\bR\aenabled\x12\x16\n" +
+	"\x06issuer\x18\x03 \x01(\tR\x06issuer\x12\x1a\n" +
+	"\baudience\x18\x04 \x01(\tR\baudience\x12\x19\n" +
+	"\bcert_pem\x18\x05 \x01(\tR\acertPem\x12#\n" +
+	"\rjwks_endpoint\x18\x06 \x01(\tR\fjwksEndpoint\x12\x10\n" +
+	"\x03kid\x18\a \x01(\tR\x03kid\x12'\n" +
+	"\x0fclaims_property\x18\b \x01(\tR\x0eclaimsProperty\x12&\n" +
+	"\x0fuse_external_id\x18\t \x01(\bR\ruseExternalId\x12\x1b\n" +
+	"\tclient_id\x18\n" +
+	" \x01(\tR\bclientId\x12\x16\n" +
+	"\x06scopes\x18\v \x03(\tR\x06scopes\x12*\n" +
+	"\x11external_auth_url\x18\f \x01(\tR\x0fexternalAuthUrl\x12!\n" +
+	"\ftarget_token\x18\r \x01(\tR\vtargetToken\x123\n" +
+	"\x16enroll_to_cert_enabled\x18\x0e \x01(\bR\x13enrollToCertEnabled\x125\n" +
+	"\x17enroll_to_token_enabled\x18\x0f \x01(\bR\x14enrollToTokenEnabled\x12=\n" +
+	"\x1benroll_name_claims_selector\x18\x10 \x01(\tR\x18enrollNameClaimsSelector\x12G\n" +
+	" enroll_attribute_claims_selector\x18\x11 \x01(\tR\x1denrollAttributeClaimsSelector\x121\n" +
+	"\x15enroll_auth_policy_id\x18\x12 \x01(\tR\x12enrollAuthPolicyId\x12 \n" +
+	"\vfingerprint\x18\x13 \x01(\tR\vfingerprint\x12\x1f\n" +
+	"\vcommon_name\x18\x14 \x01(\tR\n" +
+	"commonName\x12\x1d\n" +
+	"\n" +
+	"not_before\x18\x15 \x01(\x03R\tnotBefore\x12\x1b\n" +
+	"\tnot_after\x18\x16 \x01(\x03R\bnotAfterB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -3191,7 +3436,7 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),                // 0: garrison.v1.Identity
 	(*ServiceConfig)(nil),           // 1: garrison.v1.ServiceConfig
@@ -3225,19 +3470,20 @@ var file_entities_proto_goTypes = []any{
 	(*AuthPolicyExtJwt)(nil),        // 29: garrison.v1.AuthPolicyExtJwt
 	(*AuthPolicySecondary)(nil),     // 30: garrison.v1.AuthPolicySecondary
 	(*Mfa)(nil),                     // 31: garrison.v1.Mfa
-	nil,                             // 32: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                             // 33: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                             // 34: garrison.v1.Controller.ApiAddressesEntry
-	nil,                             // 35: garrison.v1.PostureData.ProcessesEntry
+	(*ExternalJwtSigner)(nil),       // 32: garrison.v1.ExternalJwtSigner
+	nil,                             // 33: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                             // 34: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                             // 35: garrison.v1.Controller.ApiAddressesEntry
+	nil,                             // 36: garrison.v1.PostureData.ProcessesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	32, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	33, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	33, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	34, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	1,  // 2: garrison.v1.Identity.service_configs:type_name -> garrison.v1.ServiceConfig
 	4,  // 3: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	34, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	35, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	8,  // 5: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
-	35, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
+	36, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
 	23, // 7: garrison.v1.PostureFailures.failures:type_name -> garrison.v1.PostureFailure
 	26, // 8: garrison.v1.AuthPolicy.primary:type_name -> garrison.v1.AuthPolicyPrimary
 	30, // 9: garrison.v1.AuthPolicy.secondary:type_name -> garrison.v1.AuthPolicySecondary
@@ -3264,7 +3510,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
