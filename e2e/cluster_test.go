@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +17,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/garrison-ctrl/garrison/internal/edge"
 )
@@ -78,6 +86,44 @@ func TestLoginThroughLoadBalancerWorksOnEveryNode(t *testing.T) {
 	}
 	t.Run("lockout counts guesses on every node", func(t *testing.T) { lockoutAcrossNodes(t, c) })
 	t.Run("mfa across nodes", func(t *testing.T) { mfaAcrossNodes(t, c) })
+	t.Run("ext-jwt on every node", func(t *testing.T) { extJwtOnEveryNode(t, c) })
+}
+
+// extJwtOnEveryNode: a signer whose key set a loopback server serves; a
+// token of it logs its identity in on every node and through HAProxy.
+func extJwtOnEveryNode(t *testing.T, c *Cluster) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "e2e", Algorithm: "ES256", Use: "sig"}}})
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(set) }))
+	defer jwks.Close()
+	admin := c.Login(c.LBURL)
+	mgmt := c.LBURL + "/edge/management/v1"
+	st, body, _ := c.Do("POST", mgmt+"/external-jwt-signers", admin, map[string]any{"name": "e2e-idp", "enabled": true,
+		"issuer": "https://idp.e2e.test", "audience": "garrison", "jwksEndpoint": jwks.URL})
+	if st != http.StatusCreated {
+		t.Fatalf("create the signer: %d %v", st, body)
+	}
+	st, body, _ = c.Do("POST", mgmt+"/identities", admin, map[string]any{"name": "e2e-ext", "type": "User", "isAdmin": false})
+	if st != http.StatusCreated {
+		t.Fatalf("create the identity: %d %v", st, body)
+	}
+	ident := dig(body, "data", "id").(string)
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": "https://idp.e2e.test", "aud": "garrison", "sub": ident,
+		"exp": time.Now().Add(time.Minute).Unix()})
+	tok.Header["kid"] = "e2e"
+	signed, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, base := range []string{c.Nodes[0].URL(), c.Nodes[1].URL(), c.Nodes[2].URL(), c.LBURL} {
+		r := c.doHeader("POST", base+"/edge/client/v1/authenticate?method=ext-jwt", "Authorization", "Bearer "+signed)
+		if r.Status != http.StatusOK || dig(r.Body, "data", "identityId") != ident {
+			t.Fatalf("ext-jwt login at %s: %d %v", base, r.Status, r.Body)
+		}
+	}
 }
 
 // mfaAcrossNodes: TOTP enrolled through node 1; a login's partial session
