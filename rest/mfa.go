@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
@@ -417,4 +419,44 @@ func authQueries(rd *fsm.Reader, sess *pb.ApiSession) ([]any, error) {
 func (s *Server) hasVerifiedMfa(identityID string) bool {
 	_, m, err := s.loadMfa(identityID)
 	return err == nil && m.GetIsVerified()
+}
+
+// totpToken answers POST /current-api-session/totp-token {code}: a JWT,
+// signed with this node's key (verifiable with any node's JWKS), that says
+// the session's identity gave a TOTP code at issuedAt, for posture
+// responses. The code is spent like any other. OpenZiti issues it only to
+// OIDC sessions; here any fully authenticated session may have one.
+func (s *Server) totpToken(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.Signer == nil {
+		return api.Unhandled(edge.ErrNoSigner)
+	}
+	c, code, m, aerr := s.codeAndMfa(r)
+	if aerr != nil {
+		return aerr
+	}
+	if !m.GetIsVerified() {
+		return noMfa()
+	}
+	spend, ok := spendCode(c.identity.ID, m, code, false)
+	if !ok {
+		return invalidMfaCode()
+	}
+	if aerr := s.applyWithCode(r, spend); aerr != nil {
+		return aerr
+	}
+	now := time.Now()
+	token, err := s.cfg.Signer.Sign(totpClaims{Type: "totp", SessionID: c.session.ID, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: s.cfg.Signer.Issuer, Subject: c.identity.ID, IssuedAt: jwt.NewNumericDate(now), ID: uuid.NewString()}})
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	api.WriteData(w, http.StatusOK, map[string]any{"token": token, "issuedAt": api.Time(now)}, api.Meta{})
+	return nil
+}
+
+// totpClaims are the claims of a TOTP token.
+type totpClaims struct {
+	Type      string `json:"type"`
+	SessionID string `json:"sid"`
+	jwt.RegisteredClaims
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/garrison-ctrl/garrison/internal/edge"
 	"github.com/garrison-ctrl/garrison/rest/apispec"
 )
@@ -130,6 +132,12 @@ func TestMfaLifeCycle(t *testing.T) {
 	wantError(t, "a recovery code twice", e.do(t, http.MethodPost, ClientBase+"/authenticate/mfa", login(), map[string]any{"code": rc}),
 		http.StatusUnauthorized, codeMfaInvalidToken)
 
+	// A TOTP token: a JWT of this node's key naming the identity; the
+	// code is spent.
+	tokCode := totpAt(t, secret, 1)
+	wantError(t, "a totp token with a spent code", e.do(t, http.MethodPost, ClientBase+"/current-api-session/totp-token", partial,
+		map[string]any{"code": tokCode}), http.StatusUnauthorized, codeMfaInvalidToken)
+
 	// Recovery codes: kept only hashed, so new ones are answered once.
 	wantError(t, "recovery codes once verified", e.doWithHeader(t, http.MethodGet, ClientBase+"/current-identity/mfa/recovery-codes", again, nil,
 		http.Header{mfaCodeHeader: {totpAt(t, secret, 1)}}), http.StatusNotFound, "NOT_FOUND")
@@ -186,5 +194,11 @@ func TestAuthPolicyRequiringTotp(t *testing.T) {
 	}
 	if r := e.do(t, http.MethodGet, ClientBase+"/services", partial, nil); r.status != http.StatusOK {
 		t.Fatalf("a full route once verified: %d %s", r.status, r.raw)
+	}
+	tt := e.do(t, http.MethodPost, ClientBase+"/current-api-session/totp-token", partial, map[string]any{"code": totpAt(t, u.Query().Get("secret"), 1)})
+	var claims totpClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(tt.data()["token"].(string), &claims); tt.status != http.StatusOK || err != nil ||
+		claims.Subject != ident || claims.Type != "totp" {
+		t.Fatalf("totp token: %d %s %v %+v", tt.status, tt.raw, err, claims)
 	}
 }

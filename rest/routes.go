@@ -84,6 +84,7 @@ func (s *Server) routes() []route {
 		{get, edgeAPIs, "/current-identity/mfa/recovery-codes", session, api.Handle(s.mfaRecoveryCodes)},
 		{post, edgeAPIs, "/current-identity/mfa/recovery-codes", session, api.Handle(s.newMfaRecoveryCodes)},
 		{del, mgmtAPI, "/identities/{id}/mfa", admin, api.Handle(s.deleteIdentityMfa)},
+		{post, edgeAPIs, "/current-api-session/totp-token", session, api.Handle(s.totpToken)},
 
 		{get, edgeAPIs, "/current-identity", session, api.Handle(s.currentIdentity)},
 		// What an identity may reach: empty until services and policies
