@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/garrison-ctrl/garrison/deploy"
+	"github.com/garrison-ctrl/garrison/internal/edge"
 	"github.com/garrison-ctrl/garrison/rest/apispec"
 )
 
@@ -70,6 +71,9 @@ type clusterOptions struct {
 	snapshotThreshold, trailingLogs int
 	snapshotInterval                time.Duration
 	noHAProxy                       bool
+	// passwordHashing, if set, is every node's passwordHashing (argon2id
+	// costs of new password hashes, the admin's included).
+	passwordHashing *edge.Argon2Params
 }
 
 // Cluster is a set of garrison processes with HAProxy in front.
@@ -189,6 +193,9 @@ logLevel: debug
   intermediateCert: pki/intermediate.pem
   intermediateKey: pki/intermediate.key
 `, name, n.ClusterAddr, n.APIAddr, publicURL)
+		if p := o.passwordHashing; p != nil {
+			cfg += fmt.Sprintf("passwordHashing:\n  memoryKiB: %d\n  passes: %d\n  lanes: %d\n", p.MemoryKiB, p.Passes, p.Lanes)
+		}
 		if o.snapshotThreshold > 0 {
 			cfg += fmt.Sprintf("raft:\n  snapshotThreshold: %d\n  trailingLogs: %d\n  snapshotInterval: %s\n",
 				o.snapshotThreshold, o.trailingLogs, o.snapshotInterval)

@@ -460,3 +460,28 @@ func TestHasherParameters(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkArgon2 measures one password verification on one core, the
+// ceiling of password logins per core, at Garrison's default costs and at
+// OpenZiti's.
+//
+//	go test -run '^$' -bench BenchmarkArgon2 -cpu 1 ./internal/edge/
+func BenchmarkArgon2(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		p    Argon2Params
+	}{{"default", DefaultArgon2}, {"openziti", Argon2Params{MemoryKiB: 3 * 1024, Passes: 1, Lanes: 4}}} {
+		b.Run(c.name, func(b *testing.B) {
+			h, err := c.p.Hash("benchmark password")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if ok, err := VerifyPassword(h, "benchmark password"); !ok || err != nil {
+					b.Fatal(ok, err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifies/s")
+		})
+	}
+}
