@@ -11,8 +11,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // The key set is fetched once, again for an unknown kid (a rotation), but
@@ -66,4 +68,39 @@ func TestCheckJwksURL(t *testing.T) {
 			t.Errorf("%q: %v", u, err)
 		}
 	}
+}
+
+// Tokens from outside never panic and verify only with the right key,
+// issuer and audience.
+func FuzzExtJwtToken(f *testing.F) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	good, _ := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": "i", "aud": "a", "sub": "s", "exp": 4102444800}).SignedString(key)
+	f.Add(good)
+	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJpIn0.")
+	f.Add("a.b.c")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, token string) {
+		_, _, _ = UnverifiedIssuerAndKid(token)
+		claims, err := VerifyExtJwt(token, &key.PublicKey, "i", "a")
+		if err == nil && (claims["iss"] != "i") {
+			t.Fatalf("verified a token of another issuer: %v", claims)
+		}
+	})
+}
+
+// Codes from outside never panic and only six digits can match.
+func FuzzTotpStep(f *testing.F) {
+	secret, _ := NewTotpSecret()
+	now := time.Unix(1_800_000_000, 0)
+	code, _ := TotpCode(secret, now)
+	f.Add(code)
+	f.Add("12345a")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, code string) {
+		if _, ok := TotpStep(secret, code, now); ok && len(code) != 6 {
+			t.Fatalf("accepted %q", code)
+		}
+		_ = HashRecoveryCode(code)
+		_ = CheckJwksURL(code)
+	})
 }
