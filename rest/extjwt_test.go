@@ -176,3 +176,78 @@ func TestExternalJwtLogin(t *testing.T) {
 		t.Fatalf("refused signers were stored: %d -> %d", before, n)
 	}
 }
+
+// Token enrollment: a signer's JWT creates the identity it describes (its
+// external id, name and attributes from the claims, the signer's enroll
+// policy), which then logs in with such tokens; with a CSR it also gets a
+// certificate. Twice is a conflict; what the signer does not allow, and a
+// bad token, are refused with nothing stored.
+func TestTokenEnrollment(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	jwks := jwksServer(t, key, "te")
+	policy := authPolicyBody(uniq("ap-enroll"), 8, 0)
+	obj(obj(policy["primary"])["extJwt"])["allowed"] = true
+	policyID := createOK(t, e, "/auth-policies", policy)
+	issuer := "https://" + uniq("enroll-idp") + ".test"
+	signer := createOK(t, e, "/external-jwt-signers", map[string]any{"name": uniq("enroll-idp"), "enabled": true, "issuer": issuer,
+		"audience": "garrison", "jwksEndpoint": jwks.URL, "useExternalId": true, "enrollToTokenEnabled": true, "enrollToCertEnabled": true,
+		"enrollNameClaimsSelector": "name", "enrollAttributeClaimsSelector": "/groups", "enrollAuthPolicyId": policyID})
+	token := func(sub string) string {
+		return signedJWT(t, jwt.SigningMethodES256, key, "te", jwt.MapClaims{"iss": issuer, "aud": "garrison", "sub": sub,
+			"name": "user " + sub, "groups": []string{"g1", "g2"}, "exp": time.Now().Add(time.Minute).Unix()})
+	}
+	enroll := func(tok string, body map[string]any) *response {
+		return e.doWithHeader(t, http.MethodPost, ClientBase+"/enroll/token", "", body, http.Header{"Authorization": {"Bearer " + tok}})
+	}
+	sub := uniq("sub")
+	if r := enroll(token(sub), map[string]any{}); r.status != http.StatusOK {
+		t.Fatalf("token enrollment: %d %s", r.status, r.raw)
+	}
+	l := e.do(t, http.MethodGet, mgmt+`/identities?filter=`+queryEscape(`externalId = "`+sub+`"`), admin, nil).list()
+	if len(l) != 1 {
+		t.Fatalf("the enrolled identity: %v", l)
+	}
+	d := obj(l[0])
+	if d["name"] != "user "+sub || d["authPolicyId"] != policyID || len(d["roleAttributes"].([]any)) != 2 {
+		t.Fatalf("the enrolled identity: %v", d)
+	}
+	login := e.doWithHeader(t, http.MethodPost, ClientBase+"/authenticate?method=ext-jwt", "", nil, http.Header{"Authorization": {"Bearer " + token(sub)}})
+	if login.status != http.StatusOK || login.data()["identityId"] != d["id"] {
+		t.Fatalf("the enrolled identity's login: %d %s", login.status, login.raw)
+	}
+	wantError(t, "enroll twice", enroll(token(sub), map[string]any{}), http.StatusConflict, codeAlreadyEnrolled)
+
+	// With a CSR: a certificate authenticator too.
+	certKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certSub := uniq("sub")
+	r := enroll(token(certSub), map[string]any{"clientCsr": csrPEM(t, certKey, "token-device", nil, nil)})
+	if r.status != http.StatusOK || r.data()["cert"] == nil || r.data()["ca"] == nil {
+		t.Fatalf("token enrollment with a CSR: %d %s", r.status, r.raw)
+	}
+	id := obj(e.do(t, http.MethodGet, mgmt+`/identities?filter=`+queryEscape(`externalId = "`+certSub+`"`), admin, nil).list()[0])["id"].(string)
+	auths := e.do(t, http.MethodGet, mgmt+"/identities/"+id+"/authenticators", admin, nil).list()
+	if len(auths) != 1 || obj(auths[0])["method"] != "cert" {
+		t.Fatalf("the certificate authenticator: %v", auths)
+	}
+
+	// Not allowed, bad tokens: refused, nothing stored.
+	if r := e.do(t, http.MethodPatch, mgmt+"/external-jwt-signers/"+signer, admin, map[string]any{"enrollToTokenEnabled": false}); r.status != http.StatusOK {
+		t.Fatalf("patch: %d %s", r.status, r.raw)
+	}
+	before := e.count(t, fsm.KindIdentity)
+	wantError(t, "token enrollment the signer does not allow", enroll(token(uniq("sub")), map[string]any{}), http.StatusBadRequest, codeEnrollmentNotAllowed)
+	wantError(t, "a bad token", enroll("not-a-token", map[string]any{}), http.StatusBadRequest, "INVALID_ENROLLMENT_TOKEN")
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	forged := signedJWT(t, jwt.SigningMethodES256, other, "te", jwt.MapClaims{"iss": issuer, "aud": "garrison", "sub": "forged", "exp": time.Now().Add(time.Minute).Unix()})
+	wantError(t, "a forged token", enroll(forged, map[string]any{"clientCsr": csrPEM(t, certKey, "x", nil, nil)}), http.StatusBadRequest, "INVALID_ENROLLMENT_TOKEN")
+	if n := e.count(t, fsm.KindIdentity); n != before {
+		t.Fatalf("refused enrollments created %d identities", n-before)
+	}
+	// A signer cannot promise what its enroll policy refuses.
+	strict := authPolicyBody(uniq("ap-strict"), 8, 0) // extJwt not allowed
+	strictID := createOK(t, e, "/auth-policies", strict)
+	wantFieldError(t, "token enrollment under a policy without ext-jwt", e.do(t, http.MethodPatch, mgmt+"/external-jwt-signers/"+signer, admin,
+		map[string]any{"enrollToTokenEnabled": true, "enrollAuthPolicyId": strictID}), "enrollToTokenEnabled")
+}

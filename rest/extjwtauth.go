@@ -1,12 +1,16 @@
 package rest
 
 import (
+	"context"
 	"crypto"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/go-openapi/jsonpointer"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/edge"
@@ -40,52 +44,13 @@ func (s *Server) extJwtIdentity(r *http.Request) (*identityRec, error) {
 	if !ok {
 		return nil, errors.New("no bearer token")
 	}
-	issuer, kid, err := edge.UnverifiedIssuerAndKid(token)
+	signerID, signer, claims, err := s.verifyExtToken(r.Context(), token, "")
 	if err != nil {
-		return nil, fmt.Errorf("unreadable token: %w", err)
-	}
-	var signerID string
-	var signer *pb.ExternalJwtSigner
-	err = s.store.View(func(rd *fsm.Reader) error {
-		rec, err := rd.Lookup(fsm.ExtJwtSignerIssuer, issuer)
-		if err != nil {
-			return err
-		}
-		signerID, signer = rec.ID, rec.Body.(*pb.ExternalJwtSigner)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("no signer of issuer %q: %w", issuer, err)
-	}
-	if !signer.GetEnabled() {
-		return nil, fmt.Errorf("signer %s is disabled", signerID)
-	}
-	// The key is fetched outside any read view: a key set may take a
-	// network round trip.
-	var key crypto.PublicKey
-	if signer.GetCertPem() != "" {
-		if signer.GetKid() != "" && kid != "" && kid != signer.GetKid() {
-			return nil, fmt.Errorf("token key id %q is not the signer's %q", kid, signer.GetKid())
-		}
-		cert, aerr := parseClientCert("certPem", signer.GetCertPem())
-		if aerr != nil {
-			return nil, aerr
-		}
-		key = cert.PublicKey
-	} else if key, err = s.jwks.Key(r.Context(), signer.GetJwksEndpoint(), kid); err != nil {
 		return nil, err
 	}
-	claims, err := edge.VerifyExtJwt(token, key, signer.GetIssuer(), signer.GetAudience())
+	name, err := claimString(claims, signer.GetClaimsProperty())
 	if err != nil {
-		return nil, fmt.Errorf("token of signer %s: %w", signerID, err)
-	}
-	prop := signer.GetClaimsProperty()
-	if prop == "" {
-		prop = "sub"
-	}
-	name, _ := claims[prop].(string)
-	if name == "" {
-		return nil, fmt.Errorf("token has no string claim %q", prop)
+		return nil, err
 	}
 	var ident *identityRec
 	err = s.store.View(func(rd *fsm.Reader) error {
@@ -104,8 +69,7 @@ func (s *Server) extJwtIdentity(r *http.Request) (*identityRec, error) {
 		if err != nil {
 			return err
 		}
-		ext := policy.GetPrimary().GetExtJwt()
-		if !ext.GetAllowed() || (len(ext.GetAllowedSigners()) > 0 && !slices.Contains(ext.GetAllowedSigners(), signerID)) {
+		if !policyAllowsSigner(policy, signerID) {
 			return fmt.Errorf("auth policy %s does not allow signer %s", policy.GetName(), signerID)
 		}
 		return nil
@@ -117,4 +81,95 @@ func (s *Server) extJwtIdentity(r *http.Request) (*identityRec, error) {
 		return nil, errors.New("the identity is disabled")
 	}
 	return ident, nil
+}
+
+// policyAllowsSigner: the policy allows external JWTs, of any signer or of
+// signerID among its allowed ones.
+func policyAllowsSigner(policy *pb.AuthPolicy, signerID string) bool {
+	ext := policy.GetPrimary().GetExtJwt()
+	return ext.GetAllowed() && (len(ext.GetAllowedSigners()) == 0 || slices.Contains(ext.GetAllowedSigners(), signerID))
+}
+
+// verifyExtToken verifies an external token with its enabled signer: the
+// one named signerID, else the one of the token's issuer. The signer's key
+// is fetched outside any read view (a key set may take a network round
+// trip).
+func (s *Server) verifyExtToken(ctx context.Context, token, signerID string) (string, *pb.ExternalJwtSigner, edge.ExtJwtClaims, error) {
+	issuer, kid, err := edge.UnverifiedIssuerAndKid(token)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("unreadable token: %w", err)
+	}
+	var signer *pb.ExternalJwtSigner
+	err = s.store.View(func(rd *fsm.Reader) error {
+		var rec *fsm.Record
+		var err error
+		if signerID != "" {
+			rec, err = rd.Get(fsm.KindExtJwtSigner, signerID)
+		} else {
+			rec, err = rd.Lookup(fsm.ExtJwtSignerIssuer, issuer)
+		}
+		if err != nil {
+			return err
+		}
+		signerID, signer = rec.ID, rec.Body.(*pb.ExternalJwtSigner)
+		return nil
+	})
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("no signer %q of issuer %q: %w", signerID, issuer, err)
+	}
+	if !signer.GetEnabled() {
+		return "", nil, nil, fmt.Errorf("signer %s is disabled", signerID)
+	}
+	var key crypto.PublicKey
+	if signer.GetCertPem() != "" {
+		if signer.GetKid() != "" && kid != "" && kid != signer.GetKid() {
+			return "", nil, nil, fmt.Errorf("token key id %q is not the signer's %q", kid, signer.GetKid())
+		}
+		cert, aerr := parseClientCert("certPem", signer.GetCertPem())
+		if aerr != nil {
+			return "", nil, nil, aerr
+		}
+		key = cert.PublicKey
+	} else if key, err = s.jwks.Key(ctx, signer.GetJwksEndpoint(), kid); err != nil {
+		return "", nil, nil, err
+	}
+	claims, err := edge.VerifyExtJwt(token, key, signer.GetIssuer(), signer.GetAudience())
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("token of signer %s: %w", signerID, err)
+	}
+	return signerID, signer, claims, nil
+}
+
+// claimAt reads the claim a selector names: a JSON pointer into the
+// claims, its leading "/" optional (OpenZiti's claimsProperty and enroll
+// selectors); "" means def.
+func claimAt(claims edge.ExtJwtClaims, selector, def string) (any, error) {
+	if selector == "" {
+		selector = def
+	}
+	if !strings.HasPrefix(selector, "/") {
+		selector = "/" + selector
+	}
+	ptr, err := jsonpointer.New(selector)
+	if err != nil {
+		return nil, fmt.Errorf("claims selector %q: %w", selector, err)
+	}
+	v, _, err := ptr.Get(map[string]any(claims))
+	if err != nil {
+		return nil, fmt.Errorf("token has no claim %s", selector)
+	}
+	return v, nil
+}
+
+// claimString is the non-empty string claim selector names (default /sub).
+func claimString(claims edge.ExtJwtClaims, selector string) (string, error) {
+	v, err := claimAt(claims, selector, "/sub")
+	if err != nil {
+		return "", err
+	}
+	str, _ := v.(string)
+	if str == "" {
+		return "", fmt.Errorf("claim %q is not a non-empty string", selector)
+	}
+	return str, nil
 }

@@ -5,7 +5,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
 	"net/http"
+	"strings"
+
+	"github.com/go-openapi/jsonpointer"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/edge"
@@ -123,9 +127,33 @@ func checkExtJwtSigner(w *Write) error {
 		sg.NotBefore, sg.NotAfter = cert.NotBefore.UnixNano(), cert.NotAfter.UnixNano()
 	}
 	w.Set("fingerprint", "common_name", "not_before", "not_after")
-	if id := sg.GetEnrollAuthPolicyId(); id != "" {
-		if _, err := w.Reader.Get(fsm.KindAuthPolicy, id); err != nil {
-			return api.Invalid("enrollAuthPolicyId", "no auth policy with this id exists", id)
+	for field, sel := range map[string]string{"claimsProperty": sg.GetClaimsProperty(), "enrollNameClaimsSelector": sg.GetEnrollNameClaimsSelector(),
+		"enrollAttributeClaimsSelector": sg.GetEnrollAttributeClaimsSelector()} {
+		if sel == "" {
+			continue
+		}
+		if !strings.HasPrefix(sel, "/") {
+			sel = "/" + sel
+		}
+		if _, err := jsonpointer.New(sel); err != nil {
+			return api.Invalid(field, "must be a claim name or a JSON pointer into the claims", sel)
+		}
+	}
+	// Enrollment creates identities under the enroll policy, which must
+	// allow what they will log in with.
+	if sg.GetEnrollToCertEnabled() || sg.GetEnrollToTokenEnabled() || sg.GetEnrollAuthPolicyId() != "" {
+		policy, err := authPolicyOf(w.Reader, &pb.Identity{AuthPolicyId: sg.GetEnrollAuthPolicyId()})
+		if errors.Is(err, fsm.ErrNotFound) {
+			return api.Invalid("enrollAuthPolicyId", "no auth policy with this id exists", sg.GetEnrollAuthPolicyId())
+		}
+		if err != nil {
+			return err
+		}
+		if sg.GetEnrollToCertEnabled() && !policy.GetPrimary().GetCert().GetAllowed() {
+			return api.Invalid("enrollToCertEnabled", "the enroll auth policy "+policy.GetName()+" does not allow certificates", nil)
+		}
+		if sg.GetEnrollToTokenEnabled() && !policy.GetPrimary().GetExtJwt().GetAllowed() {
+			return api.Invalid("enrollToTokenEnabled", "the enroll auth policy "+policy.GetName()+" does not allow external JWTs", nil)
 		}
 	}
 	return nil

@@ -242,6 +242,7 @@ func (s *Server) routes() []route {
 		{patch, mgmtAPI, "/external-jwt-signers/{id}", admin, h.Patch(r.extJwtSigners)},
 		{del, mgmtAPI, "/external-jwt-signers/{id}", admin, h.Delete(r.extJwtSigners)},
 		{get, clientAPI, "/external-jwt-signers", public, h.List(r.clientExtJwtSigners)},
+		{post, clientAPI, "/enroll/token", public, api.Handle(s.enrollToken)}, // enrolltoken.go
 
 		// terminators.go
 		{get, mgmtAPI, "/terminators", admin, h.List(r.terminators)},
