@@ -32,6 +32,11 @@ type caller struct {
 	// mfaPending: the session still owes its MFA code (partial routes
 	// only).
 	mfaPending bool
+	// extJwtSigner is the signer whose JWT the identity's auth policy
+	// requires with every request as a second factor; extJwtPending says
+	// this request lacks a valid one (partial routes only).
+	extJwtSigner  string
+	extJwtPending bool
 }
 
 func isNotFound(err error) bool { return errors.Is(err, fsm.ErrNotFound) }
@@ -69,13 +74,17 @@ func (s *Server) resolve(r *http.Request) (*caller, *api.Error) {
 	token := r.Header.Get(sessionHeader)
 	var claims *edge.AccessClaims
 	if token == "" {
-		raw, ok := bearerToken(r.Header.Get("Authorization"))
-		if !ok {
-			return nil, api.Unauthorized()
-		}
+		// Beside an access token a request may carry an external JWT (a
+		// second factor): the first bearer token this node verifies is
+		// the access token.
 		var err error
-		if claims, err = s.tokens.Verify(raw); err != nil {
-			s.log.Debug("bearer token refused", "requestId", api.RequestID(r), "err", err)
+		for _, raw := range bearerTokens(r) {
+			if claims, err = s.tokens.Verify(raw); err == nil {
+				break
+			}
+		}
+		if claims == nil {
+			s.log.Debug("no valid bearer token", "requestId", api.RequestID(r), "err", err)
 			return nil, api.Unauthorized()
 		}
 	}
@@ -98,7 +107,11 @@ func (s *Server) resolve(r *http.Request) (*caller, *api.Error) {
 			return err
 		}
 		c.ident, _ = fsm.As[*pb.Identity](c.identity)
-		c.mfaPending, _, err = mfaPending(rd, c.sess, c.ident, c.identity.ID)
+		if c.mfaPending, _, err = mfaPending(rd, c.sess, c.ident, c.identity.ID); err != nil {
+			return err
+		}
+		policy, err := authPolicyOf(rd, c.ident)
+		c.extJwtSigner = policy.GetSecondary().GetRequireExtJwtSigner()
 		return err
 	})
 	if errors.Is(err, fsm.ErrNotFound) {
@@ -115,15 +128,47 @@ func (s *Server) resolve(r *http.Request) (*caller, *api.Error) {
 	if time.Now().After(edge.ExpiresAt(c.sess)) || edge.IsDisabled(c.ident, time.Now()) {
 		return nil, api.Unauthorized()
 	}
+	if c.extJwtSigner != "" {
+		c.extJwtPending = !s.hasSecondaryJwt(r, c.extJwtSigner, c.identity.ID, c.ident)
+	}
 	s.sessions.Touch(c.session.ID, time.Now())
 	return c, nil
+}
+
+// bearerTokens are the request's bearer tokens, at most three (OpenZiti's
+// bound), from all its Authorization headers.
+func bearerTokens(r *http.Request) []string {
+	var out []string
+	for _, h := range r.Header.Values("Authorization") {
+		if tok, ok := bearerToken(h); ok && len(out) < 3 {
+			out = append(out, tok)
+		}
+	}
+	return out
+}
+
+// hasSecondaryJwt reports whether the request carries a valid JWT of
+// signer signerID naming the caller's identity (by id, or by externalId
+// when the signer uses it).
+func (s *Server) hasSecondaryJwt(r *http.Request, signerID, identityID string, ident *pb.Identity) bool {
+	for _, tok := range bearerTokens(r) {
+		_, signer, claims, err := s.verifyExtToken(r.Context(), tok, signerID)
+		if err != nil {
+			continue
+		}
+		name, err := claimString(claims, signer.GetClaimsProperty())
+		if err == nil && (name == identityID || (signer.GetUseExternalId() && name == ident.GetExternalId() && name != "")) {
+			return true
+		}
+	}
+	return false
 }
 
 // authenticated lets only requests with a live session through.
 func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, aerr := s.resolve(r)
-		if aerr == nil && c.mfaPending {
+		if aerr == nil && (c.mfaPending || c.extJwtPending) {
 			aerr = api.Unauthorized()
 		}
 		if aerr != nil {

@@ -251,3 +251,60 @@ func TestTokenEnrollment(t *testing.T) {
 	wantFieldError(t, "token enrollment under a policy without ext-jwt", e.do(t, http.MethodPatch, mgmt+"/external-jwt-signers/"+signer, admin,
 		map[string]any{"enrollToTokenEnabled": true, "enrollAuthPolicyId": strictID}), "enrollToTokenEnabled")
 }
+
+// An auth policy requiring an external signer as second factor: a
+// session is partial on every request that does not carry a valid JWT of
+// that signer naming its identity, and says so in its authQueries.
+func TestSecondaryExternalJwt(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	jwks := jwksServer(t, key, "2nd")
+	issuer := "https://" + uniq("second") + ".test"
+	signer := createOK(t, e, "/external-jwt-signers", map[string]any{"name": uniq("second"), "enabled": true, "issuer": issuer,
+		"audience": "garrison", "jwksEndpoint": jwks.URL, "externalAuthUrl": "https://idp.example/auth", "clientId": "garrison-cli"})
+	policy := authPolicyBody(uniq("ap-2nd"), 8, 0)
+	obj(policy["secondary"])["requireExtJwtSigner"] = signer
+	policyID := createOK(t, e, "/auth-policies", policy)
+	ident, _ := userWith(t, e)
+	if r := e.do(t, http.MethodPatch, mgmt+"/identities/"+ident, admin, map[string]any{"authPolicyId": policyID}); r.status != http.StatusOK {
+		t.Fatalf("set the policy: %d %s", r.status, r.raw)
+	}
+	name := e.do(t, http.MethodGet, mgmt+"/identities/"+ident, admin, nil).data()["name"].(string)
+	jwtFor := func(sub string) string {
+		return signedJWT(t, jwt.SigningMethodES256, key, "2nd", jwt.MapClaims{"iss": issuer, "aud": "garrison", "sub": sub, "exp": time.Now().Add(time.Minute).Unix()})
+	}
+	r := e.do(t, http.MethodPost, ClientBase+"/authenticate?method=password", "", map[string]any{"username": name, "password": "sp-password-1"})
+	qs, _ := r.data()["authQueries"].([]any)
+	if r.status != http.StatusOK || len(qs) != 1 || obj(qs[0])["typeId"] != "EXT-JWT" || obj(qs[0])["id"] != signer || obj(qs[0])["clientId"] != "garrison-cli" {
+		t.Fatalf("login without the second factor: %d %s", r.status, r.raw)
+	}
+	session := r.data()["token"].(string)
+	with := func(jwtText string) http.Header {
+		h := http.Header{sessionHeader: {session}}
+		if jwtText != "" {
+			h.Set("Authorization", "Bearer "+jwtText)
+		}
+		return h
+	}
+	for what, c := range map[string]struct {
+		jwt  string
+		want int
+	}{
+		"no JWT": {"", http.StatusUnauthorized}, "another identity's JWT": {jwtFor("someone-else"), http.StatusUnauthorized},
+		"its JWT": {jwtFor(ident), http.StatusOK},
+	} {
+		if r := e.doWithHeader(t, http.MethodGet, ClientBase+"/current-identity", "", nil, with(c.jwt)); r.status != c.want {
+			t.Errorf("%s: %d %s, want %d", what, r.status, r.raw, c.want)
+		}
+	}
+	cur := e.doWithHeader(t, http.MethodGet, ClientBase+"/current-api-session", "", nil, with(jwtFor(ident)))
+	if q := cur.data()["authQueries"].([]any); cur.status != http.StatusOK || len(q) != 0 {
+		t.Fatalf("the session with its JWT: %d %s", cur.status, cur.raw)
+	}
+	login := e.doWithHeader(t, http.MethodPost, ClientBase+"/authenticate?method=password", "", map[string]any{"username": name, "password": "sp-password-1"},
+		http.Header{"Authorization": {"Bearer " + jwtFor(ident)}})
+	if q, _ := login.data()["authQueries"].([]any); login.status != http.StatusOK || len(q) != 0 {
+		t.Fatalf("login with the second factor: %d %s", login.status, login.raw)
+	}
+}

@@ -173,3 +173,27 @@ func claimString(claims edge.ExtJwtClaims, selector string) (string, error) {
 	}
 	return str, nil
 }
+
+// extJwtQuery is the auth query of a secondary external JWT the request
+// lacks: the signer's id and where a client gets such a token.
+func (s *Server) extJwtQuery(signerID string) map[string]any {
+	q := map[string]any{"typeId": "EXT-JWT", "provider": "url", "id": signerID}
+	if rec, err := s.store.Get(fsm.KindExtJwtSigner, signerID); err == nil {
+		sg := rec.Body.(*pb.ExternalJwtSigner)
+		q["httpUrl"], q["clientId"], q["scopes"] = sg.GetExternalAuthUrl(), sg.GetClientId(), nonNil(sg.GetScopes())
+	}
+	return q
+}
+
+// addSecondaryQuery adds to a session view the auth query of the
+// secondary external JWT the identity's policy requires, unless the
+// request carries a valid one.
+func (s *Server) addSecondaryQuery(r *http.Request, d map[string]any, ident *identityRec) {
+	policy, err := s.loginPolicy(ident)
+	signerID := policy.GetSecondary().GetRequireExtJwtSigner()
+	if err != nil || signerID == "" || s.hasSecondaryJwt(r, signerID, ident.rec.ID, ident.body) {
+		return
+	}
+	queries, _ := d["authQueries"].([]any)
+	d["authQueries"] = append(queries, s.extJwtQuery(signerID))
+}

@@ -215,6 +215,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authe
 	w.Header().Set("expiration-seconds", strconv.FormatInt(sess.GetExpirationSeconds(), 10))
 	w.Header().Set("expires-at", api.Time(exp))
 	addAccessToken(d, access, accessExp)
+	s.addSecondaryQuery(r, d, ident)
 	api.WriteData(w, http.StatusOK, d, api.Meta{})
 	return nil
 }
@@ -298,6 +299,10 @@ func (s *Server) currentAPISession(w http.ResponseWriter, r *http.Request) error
 		return api.Unhandled(err)
 	}
 	addAccessToken(d, access, exp)
+	if c.extJwtPending {
+		queries, _ := d["authQueries"].([]any)
+		d["authQueries"] = append(queries, s.extJwtQuery(c.extJwtSigner))
+	}
 	api.WriteData(w, http.StatusOK, d, api.Meta{})
 	return nil
 }
