@@ -70,7 +70,7 @@ func (s *Store) checkOp(op *pb.Op) error {
 	case *pb.Op_Expect:
 		_, err := s.expectIndex(k.Expect)
 		return err
-	case *pb.Op_LoginFailed, *pb.Op_LoginAllowed, *pb.Op_MfaCodeUsed:
+	case *pb.Op_LoginFailed, *pb.Op_LoginAllowed, *pb.Op_MfaCodeUsed, *pb.Op_MfaFailed:
 		return nil
 	}
 	return incompatible("an op of a type this build does not know")
@@ -174,6 +174,8 @@ func (s *Store) applyOp(j *journal, ts int64, op *pb.Op) (*pb.Result, error) {
 		return s.loginAllowed(j, ts, k.LoginAllowed)
 	case *pb.Op_MfaCodeUsed:
 		return s.mfaCodeUsed(j, k.MfaCodeUsed)
+	case *pb.Op_MfaFailed:
+		return s.mfaFailed(j, ts, k.MfaFailed)
 	}
 	return nil, incompatible("an op of a type this build does not know")
 }

@@ -96,3 +96,22 @@ func TestMfaCodesAreSpentOnce(t *testing.T) {
 		t.Fatal("the enrollment outlived its identity")
 	}
 }
+
+// Wrong MFA codes are counted on the session, which ends at the limit.
+func TestMfaFailuresEndTheSession(t *testing.T) {
+	s := openTest(t)
+	a := &applier{t: t, s: s}
+	a.mustOK(1, createOp(entity(t, KindIdentity, "i1", &pb.Identity{Name: "alice"})),
+		createOp(entity(t, KindApiSession, "s1", &pb.ApiSession{IdentityId: "i1", TokenHash: "h"})))
+	a.mustOK(2, MfaFailedOp("s1", 3))
+	a.mustOK(3, MfaFailedOp("s1", 3))
+	rec, err := s.Get(KindApiSession, "s1")
+	if err != nil || rec.Body.(*pb.ApiSession).GetMfaFailures() != 2 {
+		t.Fatalf("after two: %v %v", rec, err)
+	}
+	a.mustOK(4, MfaFailedOp("s1", 3))
+	if _, err := s.Get(KindApiSession, "s1"); err == nil {
+		t.Fatal("the session outlived its third wrong code")
+	}
+	a.mustOK(5, MfaFailedOp("s1", 3)) // ended already: nothing to do
+}

@@ -58,3 +58,30 @@ func (s *Store) mfaCodeUsed(j *journal, u *pb.MfaCodeUsed) (*pb.Result, error) {
 	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: old.GetUpdatedAt(), Tags: old.GetTags()}
 	return s.write(j, kind, stored, old, oldBody, m)
 }
+
+// MfaFailedOp counts a wrong MFA code of API session sessionID, ending the
+// session at maxFailures.
+func MfaFailedOp(sessionID string, maxFailures int64) *pb.Op {
+	return &pb.Op{Kind: &pb.Op_MfaFailed{MfaFailed: &pb.MfaFailed{ApiSessionId: sessionID, MaxFailures: maxFailures}}}
+}
+
+func (s *Store) mfaFailed(j *journal, ts int64, f *pb.MfaFailed) (*pb.Result, error) {
+	kind, err := s.knownKind(KindApiSession)
+	if err != nil {
+		return nil, err
+	}
+	old, oldBody, err := s.load(j, kind, f.GetApiSessionId())
+	if err != nil {
+		return nil, err
+	}
+	if old == nil {
+		return ok(), nil // ended meanwhile
+	}
+	sess := proto.Clone(oldBody).(*pb.ApiSession)
+	sess.MfaFailures++
+	if f.GetMaxFailures() > 0 && sess.MfaFailures >= f.GetMaxFailures() {
+		return s.delete(j, ts, KindApiSession, f.GetApiSessionId())
+	}
+	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: old.GetUpdatedAt(), Tags: old.GetTags()}
+	return s.write(j, kind, stored, old, oldBody, sess)
+}

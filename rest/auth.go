@@ -180,10 +180,14 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 }
 
 // partiallyAuthenticated is authenticated that also lets through a session
-// still waiting for its MFA code.
-func (s *Server) partiallyAuthenticated(next http.HandlerFunc) http.HandlerFunc {
+// still owing a second factor; with mfaOnly, not one owing its secondary
+// external JWT.
+func (s *Server) partiallyAuthenticated(next http.HandlerFunc, mfaOnly bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, aerr := s.resolve(r)
+		if aerr == nil && mfaOnly && c.extJwtPending {
+			aerr = api.Unauthorized()
+		}
 		if aerr != nil {
 			api.WriteError(w, r, aerr)
 			return

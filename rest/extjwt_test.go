@@ -245,6 +245,9 @@ func TestTokenEnrollment(t *testing.T) {
 	if n := e.count(t, fsm.KindIdentity); n != before {
 		t.Fatalf("refused enrollments created %d identities", n-before)
 	}
+	// Token enrollment makes identities that log in by external id.
+	wantFieldError(t, "token enrollment without external ids", e.do(t, http.MethodPatch, mgmt+"/external-jwt-signers/"+signer, admin,
+		map[string]any{"enrollToTokenEnabled": true, "useExternalId": false}), "useExternalId")
 	// A signer cannot promise what its enroll policy refuses.
 	strict := authPolicyBody(uniq("ap-strict"), 8, 0) // extJwt not allowed
 	strictID := createOK(t, e, "/auth-policies", strict)
@@ -297,6 +300,10 @@ func TestSecondaryExternalJwt(t *testing.T) {
 		if r := e.doWithHeader(t, http.MethodGet, ClientBase+"/current-identity", "", nil, with(c.jwt)); r.status != c.want {
 			t.Errorf("%s: %d %s, want %d", what, r.status, r.raw, c.want)
 		}
+	}
+	// Holding only the password, one may not bind a TOTP to the identity.
+	if r := e.doWithHeader(t, http.MethodPost, ClientBase+"/current-identity/mfa", "", nil, with("")); r.status != http.StatusUnauthorized {
+		t.Fatalf("MFA enrollment without the second factor: %d %s", r.status, r.raw)
 	}
 	cur := e.doWithHeader(t, http.MethodGet, ClientBase+"/current-api-session", "", nil, with(jwtFor(ident)))
 	if q := cur.data()["authQueries"].([]any); cur.status != http.StatusOK || len(q) != 0 {

@@ -120,6 +120,12 @@ func (s *Server) verifyExtToken(ctx context.Context, token, signerID string) (st
 	if !signer.GetEnabled() {
 		return "", nil, nil, fmt.Errorf("signer %s is disabled", signerID)
 	}
+	// A token of another issuer (the access token beside a second factor)
+	// is not this signer's: refused before its key id sends a key set
+	// fetch.
+	if issuer != signer.GetIssuer() {
+		return "", nil, nil, fmt.Errorf("token issuer %q is not signer %s's", issuer, signerID)
+	}
 	var key crypto.PublicKey
 	if signer.GetCertPem() != "" {
 		if signer.GetKid() != "" && kid != "" && kid != signer.GetKid() {

@@ -139,6 +139,11 @@ func checkExtJwtSigner(w *Write) error {
 			return api.Invalid(field, "must be a claim name or a JSON pointer into the claims", sel)
 		}
 	}
+	// Token enrollment gives identities the token's id claim as external
+	// id; without useExternalId their tokens would never log them in.
+	if sg.GetEnrollToTokenEnabled() && !sg.GetUseExternalId() {
+		return api.Invalid("useExternalId", "enrollToTokenEnabled needs useExternalId: enrolled identities log in by external id", false)
+	}
 	// Enrollment creates identities under the enroll policy, which must
 	// allow what they will log in with.
 	if sg.GetEnrollToCertEnabled() || sg.GetEnrollToTokenEnabled() || sg.GetEnrollAuthPolicyId() != "" {

@@ -163,7 +163,7 @@ func spendCode(identityID string, m *pb.Mfa, code string, recovery bool) (*pb.Op
 		}
 		return fsm.MfaCodeUsedOp(identityID, step, ""), true
 	}
-	if recovery && m.GetIsVerified() {
+	if recovery && m.GetIsVerified() && edge.LooksLikeRecoveryCode(code) {
 		return fsm.MfaCodeUsedOp(identityID, 0, edge.HashRecoveryCode(code)), true
 	}
 	return nil, false
@@ -177,9 +177,28 @@ func (s *Server) applyWithCode(r *http.Request, spend *pb.Op, ops ...*pb.Op) *ap
 		return aerr
 	}
 	if res.GetCode() != pb.Result_OK && res.GetOpIndex() == 0 {
-		return invalidMfaCode()
+		return s.wrongMfaCode(r)
 	}
 	return api.FromResult(res)
+}
+
+// maxMfaFailures is how many wrong MFA codes an API session may give: at
+// that many it is ended, and guessing on costs a new password login.
+const maxMfaFailures = 5
+
+// wrongMfaCode counts a wrong code against the caller's session (through
+// Raft, so the count holds on every node) and answers 401; if the count
+// cannot be replicated the answer is that error instead, so no guess goes
+// uncounted.
+func (s *Server) wrongMfaCode(r *http.Request) *api.Error {
+	res, aerr := s.applyResult(r, fsm.MfaFailedOp(callerOf(r).session.ID, maxMfaFailures))
+	if aerr != nil {
+		return aerr
+	}
+	if aerr := api.FromResult(res); aerr != nil {
+		return aerr
+	}
+	return invalidMfaCode()
 }
 
 // verifyMfa answers POST /current-identity/mfa/verify: a first TOTP code
@@ -195,7 +214,7 @@ func (s *Server) verifyMfa(w http.ResponseWriter, r *http.Request) error {
 	}
 	spend, ok := spendCode(c.identity.ID, m, code, false)
 	if !ok {
-		return invalidMfaCode()
+		return s.wrongMfaCode(r)
 	}
 	verified, err := fsm.PatchOp(fsm.KindMfa, c.identity.ID, &pb.Mfa{IsVerified: true}, nil, "is_verified", "pending_recovery_codes")
 	if err != nil {
@@ -231,7 +250,7 @@ func (s *Server) deleteMfa(w http.ResponseWriter, r *http.Request) error {
 	}
 	spend, ok := spendCode(c.identity.ID, m, r.Header.Get(mfaCodeHeader), true)
 	if !ok {
-		return invalidMfaCode()
+		return s.wrongMfaCode(r)
 	}
 	if aerr := s.applyWithCode(r, spend, del); aerr != nil {
 		return aerr
@@ -273,7 +292,7 @@ func (s *Server) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) error 
 		return aerr
 	}
 	if _, ok := edge.TotpStep(m.GetSecret(), r.Header.Get(mfaCodeHeader), time.Now()); !ok {
-		return invalidMfaCode()
+		return s.wrongMfaCode(r)
 	}
 	if m.GetIsVerified() {
 		return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound,
@@ -299,7 +318,7 @@ func (s *Server) newMfaRecoveryCodes(w http.ResponseWriter, r *http.Request) err
 	}
 	spend, ok := spendCode(c.identity.ID, m, code, true)
 	if !ok {
-		return invalidMfaCode()
+		return s.wrongMfaCode(r)
 	}
 	codes, hashes, err := newRecoveryCodes()
 	if err != nil {
@@ -336,8 +355,8 @@ func (s *Server) authenticateMfa(w http.ResponseWriter, r *http.Request) error {
 	}
 	spend, ok := spendCode(c.identity.ID, m, code, true)
 	if !ok {
-		e := invalidMfaCode()
-		e.EmptyData = true
+		e := s.wrongMfaCode(r)
+		e.EmptyData = e.Status == http.StatusUnauthorized
 		return e
 	}
 	passed, err := fsm.PatchOp(fsm.KindApiSession, c.session.ID, &pb.ApiSession{IsMfaRequired: true, IsMfaComplete: true, MfaPassedAt: time.Now().UnixNano()}, nil,
@@ -439,7 +458,7 @@ func (s *Server) totpToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	spend, ok := spendCode(c.identity.ID, m, code, false)
 	if !ok {
-		return invalidMfaCode()
+		return s.wrongMfaCode(r)
 	}
 	if aerr := s.applyWithCode(r, spend); aerr != nil {
 		return aerr

@@ -132,6 +132,17 @@ func TestMfaLifeCycle(t *testing.T) {
 	wantError(t, "a recovery code twice", e.do(t, http.MethodPost, ClientBase+"/authenticate/mfa", login(), map[string]any{"code": rc}),
 		http.StatusUnauthorized, codeMfaInvalidToken)
 
+	// Wrong codes are counted on the session: the fifth ends it.
+	guesser := login()
+	for i := range maxMfaFailures {
+		r := e.do(t, http.MethodPost, ClientBase+"/authenticate/mfa", guesser, map[string]any{"code": "12345x"})
+		if want := http.StatusUnauthorized; r.status != want {
+			t.Fatalf("wrong code %d: %d %s", i+1, r.status, r.raw)
+		}
+	}
+	wantError(t, "the session after five wrong codes", e.do(t, http.MethodGet, ClientBase+"/current-api-session", guesser, nil),
+		http.StatusUnauthorized, "UNAUTHORIZED")
+
 	// A TOTP token: a JWT of this node's key naming the identity; the
 	// code is spent.
 	tokCode := totpAt(t, secret, 1)

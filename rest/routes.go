@@ -38,10 +38,14 @@ const (
 	session
 	// admin routes need an admin's API session.
 	admin
-	// partial routes take any live API session, also one still waiting
-	// for its MFA code (OpenZiti's partial_auth): the session itself and
-	// the MFA enrollment and login steps.
+	// partial routes take any live API session, also one still owing a
+	// second factor (OpenZiti's partial_auth): the session itself.
 	partial
+	// mfaStep routes take a session still owing its MFA code, but not one
+	// owing its secondary external JWT: enrolling and giving the code.
+	// (Someone holding only the password must not bind their own TOTP to
+	// the identity.)
+	mfaStep
 )
 
 type route struct {
@@ -75,12 +79,12 @@ func (s *Server) routes() []route {
 		{del, edgeAPIs, "/current-api-session", partial, api.Handle(s.logout)},
 
 		// mfa.go
-		{post, edgeAPIs, "/authenticate/mfa", partial, api.Handle(s.authenticateMfa)},
-		{get, edgeAPIs, "/current-identity/mfa", partial, api.Handle(s.currentMfa)},
-		{post, edgeAPIs, "/current-identity/mfa", partial, api.Handle(s.enrollMfa)},
+		{post, edgeAPIs, "/authenticate/mfa", mfaStep, api.Handle(s.authenticateMfa)},
+		{get, edgeAPIs, "/current-identity/mfa", mfaStep, api.Handle(s.currentMfa)},
+		{post, edgeAPIs, "/current-identity/mfa", mfaStep, api.Handle(s.enrollMfa)},
 		{del, edgeAPIs, "/current-identity/mfa", session, api.Handle(s.deleteMfa)},
-		{post, edgeAPIs, "/current-identity/mfa/verify", partial, api.Handle(s.verifyMfa)},
-		{get, edgeAPIs, "/current-identity/mfa/qr-code", partial, api.Handle(s.mfaQRCode)},
+		{post, edgeAPIs, "/current-identity/mfa/verify", mfaStep, api.Handle(s.verifyMfa)},
+		{get, edgeAPIs, "/current-identity/mfa/qr-code", mfaStep, api.Handle(s.mfaQRCode)},
 		{get, edgeAPIs, "/current-identity/mfa/recovery-codes", session, api.Handle(s.mfaRecoveryCodes)},
 		{post, edgeAPIs, "/current-identity/mfa/recovery-codes", session, api.Handle(s.newMfaRecoveryCodes)},
 		{del, mgmtAPI, "/identities/{id}/mfa", admin, api.Handle(s.deleteIdentityMfa)},

@@ -264,7 +264,9 @@ func (s *Server) Handler() http.Handler {
 		case admin:
 			h = s.admin(h)
 		case partial:
-			h = s.partiallyAuthenticated(h)
+			h = s.partiallyAuthenticated(h, false)
+		case mfaStep:
+			h = s.partiallyAuthenticated(h, true)
 		}
 		if rt.access != static {
 			h = s.fresh(h)

@@ -79,7 +79,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 		return api.InvalidAuth()
 	}
 	if !match {
-		s.countFailedLogin(r, ident.rec.ID, updb)
+		// A guess the cluster could not count is not answered as a wrong
+		// password: that would be an uncounted attempt.
+		if aerr := s.countFailedLogin(r, ident.rec.ID, updb); aerr != nil {
+			return aerr
+		}
 		return api.InvalidAuth()
 	}
 	return s.startSession(w, r, req, ident, authRec.rec.ID)
@@ -97,14 +101,16 @@ func (s *Server) loginPolicy(ident *identityRec) (*pb.AuthPolicy, error) {
 }
 
 // countFailedLogin replicates one failed password login of identityID, so
-// the lockout of its policy counts attempts on every node. The caller's
-// answer is 401 whatever happens here.
-func (s *Server) countFailedLogin(r *http.Request, identityID string, updb *pb.AuthPolicyUpdb) {
+// the lockout of its policy counts attempts on every node; an error when
+// the cluster could not take it.
+func (s *Server) countFailedLogin(r *http.Request, identityID string, updb *pb.AuthPolicyUpdb) *api.Error {
 	lockout := time.Duration(updb.GetLockoutDurationMinutes()) * time.Minute
 	res, aerr := s.applyResult(r, fsm.LoginFailedOp(identityID, updb.GetMaxAttempts(), int64(lockout)))
-	if aerr != nil || res.GetCode() != pb.Result_OK {
-		s.log.Warn("could not count a failed login", "identity", identityID, "err", aerr, "result", res)
+	if aerr != nil {
+		s.log.Warn("could not count a failed login", "identity", identityID, "err", aerr)
+		return aerr
 	}
+	return api.FromResult(res)
 }
 
 // Bounds of what a login may say about its client: it is replicated with

@@ -85,7 +85,11 @@ type jwksEntry struct {
 // verifies servers against the system roots).
 func NewJWKSCache(client *http.Client) *JWKSCache {
 	if client == nil {
-		client = &http.Client{Timeout: jwksTimeout}
+		// No redirects: a key set is where the signer says it is, and a
+		// redirect could point a node at its own network.
+		client = &http.Client{Timeout: jwksTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return errors.New("key set endpoints may not redirect")
+		}}
 	}
 	return &JWKSCache{client: client, sets: map[string]*jwksEntry{}}
 }
@@ -129,7 +133,10 @@ func (c *JWKSCache) Key(ctx context.Context, endpoint, kid string) (crypto.Publi
 
 func (c *JWKSCache) fetch(ctx context.Context, endpoint string) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
-	ctx, cancel := context.WithTimeout(ctx, jwksTimeout)
+	// The fetch outlives the request that caused it: a caller hanging up
+	// must not leave a failed fetch that blocks the next ones for the
+	// minimum interval.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {

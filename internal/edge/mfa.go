@@ -110,3 +110,18 @@ func HashRecoveryCode(code string) string {
 	sum := sha256.Sum256([]byte(strings.ToUpper(strings.TrimSpace(code))))
 	return hex.EncodeToString(sum[:])
 }
+
+// LooksLikeRecoveryCode reports whether code has the shape of a recovery
+// code, so that other wrong codes are refused without a replicated write.
+func LooksLikeRecoveryCode(code string) bool {
+	code = strings.ToUpper(strings.TrimSpace(code))
+	if len(code) != 8 {
+		return false
+	}
+	for _, c := range code {
+		if !strings.ContainsRune(recoveryAlphabet, c) {
+			return false
+		}
+	}
+	return true
+}

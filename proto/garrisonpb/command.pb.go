@@ -94,7 +94,7 @@ func (x Result_Code) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Result_Code.Descriptor instead.
 func (Result_Code) EnumDescriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{11, 0}
+	return file_command_proto_rawDescGZIP(), []int{12, 0}
 }
 
 // Command is one Raft log entry. Its ops are applied atomically: either all
@@ -175,6 +175,7 @@ type Op struct {
 	//	*Op_LoginFailed
 	//	*Op_LoginAllowed
 	//	*Op_MfaCodeUsed
+	//	*Op_MfaFailed
 	Kind          isOp_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -289,6 +290,15 @@ func (x *Op) GetMfaCodeUsed() *MfaCodeUsed {
 	return nil
 }
 
+func (x *Op) GetMfaFailed() *MfaFailed {
+	if x != nil {
+		if x, ok := x.Kind.(*Op_MfaFailed); ok {
+			return x.MfaFailed
+		}
+	}
+	return nil
+}
+
 type isOp_Kind interface {
 	isOp_Kind()
 }
@@ -325,6 +335,10 @@ type Op_MfaCodeUsed struct {
 	MfaCodeUsed *MfaCodeUsed `protobuf:"bytes,8,opt,name=mfa_code_used,json=mfaCodeUsed,proto3,oneof"`
 }
 
+type Op_MfaFailed struct {
+	MfaFailed *MfaFailed `protobuf:"bytes,9,opt,name=mfa_failed,json=mfaFailed,proto3,oneof"`
+}
+
 func (*Op_Create) isOp_Kind() {}
 
 func (*Op_Update) isOp_Kind() {}
@@ -340,6 +354,63 @@ func (*Op_LoginFailed) isOp_Kind() {}
 func (*Op_LoginAllowed) isOp_Kind() {}
 
 func (*Op_MfaCodeUsed) isOp_Kind() {}
+
+func (*Op_MfaFailed) isOp_Kind() {}
+
+// MfaFailed counts a wrong MFA code given by an API session; at
+// max_failures the session is deleted, so guessing codes costs a new
+// password login (and its lockout) every few guesses.
+type MfaFailed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiSessionId  string                 `protobuf:"bytes,1,opt,name=api_session_id,json=apiSessionId,proto3" json:"api_session_id,omitempty"`
+	MaxFailures   int64                  `protobuf:"varint,2,opt,name=max_failures,json=maxFailures,proto3" json:"max_failures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MfaFailed) Reset() {
+	*x = MfaFailed{}
+	mi := &file_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MfaFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MfaFailed) ProtoMessage() {}
+
+func (x *MfaFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MfaFailed.ProtoReflect.Descriptor instead.
+func (*MfaFailed) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MfaFailed) GetApiSessionId() string {
+	if x != nil {
+		return x.ApiSessionId
+	}
+	return ""
+}
+
+func (x *MfaFailed) GetMaxFailures() int64 {
+	if x != nil {
+		return x.MaxFailures
+	}
+	return 0
+}
 
 // MfaCodeUsed spends an MFA code of an identity, once across the cluster:
 // a TOTP code of time step `step` is refused (CONFLICT) unless the step is
@@ -357,7 +428,7 @@ type MfaCodeUsed struct {
 
 func (x *MfaCodeUsed) Reset() {
 	*x = MfaCodeUsed{}
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +440,7 @@ func (x *MfaCodeUsed) String() string {
 func (*MfaCodeUsed) ProtoMessage() {}
 
 func (x *MfaCodeUsed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +453,7 @@ func (x *MfaCodeUsed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MfaCodeUsed.ProtoReflect.Descriptor instead.
 func (*MfaCodeUsed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{2}
+	return file_command_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MfaCodeUsed) GetIdentityId() string {
@@ -422,7 +493,7 @@ type LoginFailed struct {
 
 func (x *LoginFailed) Reset() {
 	*x = LoginFailed{}
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +505,7 @@ func (x *LoginFailed) String() string {
 func (*LoginFailed) ProtoMessage() {}
 
 func (x *LoginFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +518,7 @@ func (x *LoginFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginFailed.ProtoReflect.Descriptor instead.
 func (*LoginFailed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{3}
+	return file_command_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LoginFailed) GetIdentityId() string {
@@ -484,7 +555,7 @@ type LoginAllowed struct {
 
 func (x *LoginAllowed) Reset() {
 	*x = LoginAllowed{}
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +567,7 @@ func (x *LoginAllowed) String() string {
 func (*LoginAllowed) ProtoMessage() {}
 
 func (x *LoginAllowed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +580,7 @@ func (x *LoginAllowed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginAllowed.ProtoReflect.Descriptor instead.
 func (*LoginAllowed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{4}
+	return file_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LoginAllowed) GetIdentityId() string {
@@ -536,7 +607,7 @@ type Expect struct {
 
 func (x *Expect) Reset() {
 	*x = Expect{}
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +619,7 @@ func (x *Expect) String() string {
 func (*Expect) ProtoMessage() {}
 
 func (x *Expect) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +632,7 @@ func (x *Expect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Expect.ProtoReflect.Descriptor instead.
 func (*Expect) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{5}
+	return file_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Expect) GetType() string {
@@ -603,7 +674,7 @@ type Create struct {
 
 func (x *Create) Reset() {
 	*x = Create{}
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -615,7 +686,7 @@ func (x *Create) String() string {
 func (*Create) ProtoMessage() {}
 
 func (x *Create) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -628,7 +699,7 @@ func (x *Create) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Create.ProtoReflect.Descriptor instead.
 func (*Create) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{6}
+	return file_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Create) GetEntity() *Entity {
@@ -648,7 +719,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +731,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +744,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{7}
+	return file_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Update) GetEntity() *Entity {
@@ -701,7 +772,7 @@ type Patch struct {
 
 func (x *Patch) Reset() {
 	*x = Patch{}
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +784,7 @@ func (x *Patch) String() string {
 func (*Patch) ProtoMessage() {}
 
 func (x *Patch) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +797,7 @@ func (x *Patch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Patch.ProtoReflect.Descriptor instead.
 func (*Patch) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{8}
+	return file_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Patch) GetEntity() *Entity {
@@ -772,7 +843,7 @@ type Delete struct {
 
 func (x *Delete) Reset() {
 	*x = Delete{}
-	mi := &file_command_proto_msgTypes[9]
+	mi := &file_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +855,7 @@ func (x *Delete) String() string {
 func (*Delete) ProtoMessage() {}
 
 func (x *Delete) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[9]
+	mi := &file_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +868,7 @@ func (x *Delete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delete.ProtoReflect.Descriptor instead.
 func (*Delete) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{9}
+	return file_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Delete) GetType() string {
@@ -840,7 +911,7 @@ type Entity struct {
 
 func (x *Entity) Reset() {
 	*x = Entity{}
-	mi := &file_command_proto_msgTypes[10]
+	mi := &file_command_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +923,7 @@ func (x *Entity) String() string {
 func (*Entity) ProtoMessage() {}
 
 func (x *Entity) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[10]
+	mi := &file_command_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +936,7 @@ func (x *Entity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entity.ProtoReflect.Descriptor instead.
 func (*Entity) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{10}
+	return file_command_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Entity) GetType() string {
@@ -926,7 +997,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_command_proto_msgTypes[11]
+	mi := &file_command_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1009,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[11]
+	mi := &file_command_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1022,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{11}
+	return file_command_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Result) GetCode() Result_Code {
@@ -998,7 +1069,7 @@ const file_command_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12!\n" +
-	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xb5\x03\n" +
+	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xee\x03\n" +
 	"\x02Op\x12-\n" +
 	"\x06create\x18\x01 \x01(\v2\x13.garrison.v1.CreateH\x00R\x06create\x12-\n" +
 	"\x06update\x18\x02 \x01(\v2\x13.garrison.v1.UpdateH\x00R\x06update\x12*\n" +
@@ -1007,8 +1078,13 @@ const file_command_proto_rawDesc = "" +
 	"\x06expect\x18\x05 \x01(\v2\x13.garrison.v1.ExpectH\x00R\x06expect\x12=\n" +
 	"\flogin_failed\x18\x06 \x01(\v2\x18.garrison.v1.LoginFailedH\x00R\vloginFailed\x12@\n" +
 	"\rlogin_allowed\x18\a \x01(\v2\x19.garrison.v1.LoginAllowedH\x00R\floginAllowed\x12>\n" +
-	"\rmfa_code_used\x18\b \x01(\v2\x18.garrison.v1.MfaCodeUsedH\x00R\vmfaCodeUsedB\x06\n" +
-	"\x04kind\"g\n" +
+	"\rmfa_code_used\x18\b \x01(\v2\x18.garrison.v1.MfaCodeUsedH\x00R\vmfaCodeUsed\x127\n" +
+	"\n" +
+	"mfa_failed\x18\t \x01(\v2\x16.garrison.v1.MfaFailedH\x00R\tmfaFailedB\x06\n" +
+	"\x04kind\"T\n" +
+	"\tMfaFailed\x12$\n" +
+	"\x0eapi_session_id\x18\x01 \x01(\tR\fapiSessionId\x12!\n" +
+	"\fmax_failures\x18\x02 \x01(\x03R\vmaxFailures\"g\n" +
 	"\vMfaCodeUsed\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
 	"identityId\x12\x12\n" +
@@ -1079,45 +1155,47 @@ func file_command_proto_rawDescGZIP() []byte {
 }
 
 var file_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_command_proto_goTypes = []any{
 	(Result_Code)(0),        // 0: garrison.v1.Result.Code
 	(*Command)(nil),         // 1: garrison.v1.Command
 	(*Op)(nil),              // 2: garrison.v1.Op
-	(*MfaCodeUsed)(nil),     // 3: garrison.v1.MfaCodeUsed
-	(*LoginFailed)(nil),     // 4: garrison.v1.LoginFailed
-	(*LoginAllowed)(nil),    // 5: garrison.v1.LoginAllowed
-	(*Expect)(nil),          // 6: garrison.v1.Expect
-	(*Create)(nil),          // 7: garrison.v1.Create
-	(*Update)(nil),          // 8: garrison.v1.Update
-	(*Patch)(nil),           // 9: garrison.v1.Patch
-	(*Delete)(nil),          // 10: garrison.v1.Delete
-	(*Entity)(nil),          // 11: garrison.v1.Entity
-	(*Result)(nil),          // 12: garrison.v1.Result
-	(*structpb.Struct)(nil), // 13: google.protobuf.Struct
-	(*anypb.Any)(nil),       // 14: google.protobuf.Any
+	(*MfaFailed)(nil),       // 3: garrison.v1.MfaFailed
+	(*MfaCodeUsed)(nil),     // 4: garrison.v1.MfaCodeUsed
+	(*LoginFailed)(nil),     // 5: garrison.v1.LoginFailed
+	(*LoginAllowed)(nil),    // 6: garrison.v1.LoginAllowed
+	(*Expect)(nil),          // 7: garrison.v1.Expect
+	(*Create)(nil),          // 8: garrison.v1.Create
+	(*Update)(nil),          // 9: garrison.v1.Update
+	(*Patch)(nil),           // 10: garrison.v1.Patch
+	(*Delete)(nil),          // 11: garrison.v1.Delete
+	(*Entity)(nil),          // 12: garrison.v1.Entity
+	(*Result)(nil),          // 13: garrison.v1.Result
+	(*structpb.Struct)(nil), // 14: google.protobuf.Struct
+	(*anypb.Any)(nil),       // 15: google.protobuf.Any
 }
 var file_command_proto_depIdxs = []int32{
 	2,  // 0: garrison.v1.Command.ops:type_name -> garrison.v1.Op
-	7,  // 1: garrison.v1.Op.create:type_name -> garrison.v1.Create
-	8,  // 2: garrison.v1.Op.update:type_name -> garrison.v1.Update
-	9,  // 3: garrison.v1.Op.patch:type_name -> garrison.v1.Patch
-	10, // 4: garrison.v1.Op.delete:type_name -> garrison.v1.Delete
-	6,  // 5: garrison.v1.Op.expect:type_name -> garrison.v1.Expect
-	4,  // 6: garrison.v1.Op.login_failed:type_name -> garrison.v1.LoginFailed
-	5,  // 7: garrison.v1.Op.login_allowed:type_name -> garrison.v1.LoginAllowed
-	3,  // 8: garrison.v1.Op.mfa_code_used:type_name -> garrison.v1.MfaCodeUsed
-	11, // 9: garrison.v1.Create.entity:type_name -> garrison.v1.Entity
-	11, // 10: garrison.v1.Update.entity:type_name -> garrison.v1.Entity
-	11, // 11: garrison.v1.Patch.entity:type_name -> garrison.v1.Entity
-	13, // 12: garrison.v1.Entity.tags:type_name -> google.protobuf.Struct
-	14, // 13: garrison.v1.Entity.body:type_name -> google.protobuf.Any
-	0,  // 14: garrison.v1.Result.code:type_name -> garrison.v1.Result.Code
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	8,  // 1: garrison.v1.Op.create:type_name -> garrison.v1.Create
+	9,  // 2: garrison.v1.Op.update:type_name -> garrison.v1.Update
+	10, // 3: garrison.v1.Op.patch:type_name -> garrison.v1.Patch
+	11, // 4: garrison.v1.Op.delete:type_name -> garrison.v1.Delete
+	7,  // 5: garrison.v1.Op.expect:type_name -> garrison.v1.Expect
+	5,  // 6: garrison.v1.Op.login_failed:type_name -> garrison.v1.LoginFailed
+	6,  // 7: garrison.v1.Op.login_allowed:type_name -> garrison.v1.LoginAllowed
+	4,  // 8: garrison.v1.Op.mfa_code_used:type_name -> garrison.v1.MfaCodeUsed
+	3,  // 9: garrison.v1.Op.mfa_failed:type_name -> garrison.v1.MfaFailed
+	12, // 10: garrison.v1.Create.entity:type_name -> garrison.v1.Entity
+	12, // 11: garrison.v1.Update.entity:type_name -> garrison.v1.Entity
+	12, // 12: garrison.v1.Patch.entity:type_name -> garrison.v1.Entity
+	14, // 13: garrison.v1.Entity.tags:type_name -> google.protobuf.Struct
+	15, // 14: garrison.v1.Entity.body:type_name -> google.protobuf.Any
+	0,  // 15: garrison.v1.Result.code:type_name -> garrison.v1.Result.Code
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -1134,6 +1212,7 @@ func file_command_proto_init() {
 		(*Op_LoginFailed)(nil),
 		(*Op_LoginAllowed)(nil),
 		(*Op_MfaCodeUsed)(nil),
+		(*Op_MfaFailed)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1141,7 +1220,7 @@ func file_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -424,7 +424,9 @@ type ApiSession struct {
 	IsMfaComplete     bool  `protobuf:"varint,11,opt,name=is_mfa_complete,json=isMfaComplete,proto3" json:"is_mfa_complete,omitempty"`
 	// mfa_passed_at is when the session last gave an MFA code (unix ns, set
 	// by the node that took it), for MFA posture checks with a timeout.
-	MfaPassedAt   int64 `protobuf:"varint,12,opt,name=mfa_passed_at,json=mfaPassedAt,proto3" json:"mfa_passed_at,omitempty"`
+	MfaPassedAt int64 `protobuf:"varint,12,opt,name=mfa_passed_at,json=mfaPassedAt,proto3" json:"mfa_passed_at,omitempty"`
+	// mfa_failures counts wrong MFA codes given by this session (MfaFailed).
+	MfaFailures   int64 `protobuf:"varint,13,opt,name=mfa_failures,json=mfaFailures,proto3" json:"mfa_failures,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -539,6 +541,13 @@ func (x *ApiSession) GetIsMfaComplete() bool {
 func (x *ApiSession) GetMfaPassedAt() int64 {
 	if x != nil {
 		return x.MfaPassedAt
+	}
+	return 0
+}
+
+func (x *ApiSession) GetMfaFailures() int64 {
+	if x != nil {
+		return x.MfaFailures
 	}
 	return 0
 }
@@ -3156,7 +3165,7 @@ const file_entities_proto_rawDesc = "" +
 	" \x01(\tR\x15unverifiedFingerprint\x12.\n" +
 	"\x13is_extend_requested\x18\v \x01(\bR\x11isExtendRequested\x121\n" +
 	"\x15is_key_roll_requested\x18\f \x01(\bR\x12isKeyRollRequested\x12.\n" +
-	"\x13extend_requested_at\x18\r \x01(\x03R\x11extendRequestedAt\"\xce\x03\n" +
+	"\x13extend_requested_at\x18\r \x01(\x03R\x11extendRequestedAt\"\xf1\x03\n" +
 	"\n" +
 	"ApiSession\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
@@ -3174,7 +3183,8 @@ const file_entities_proto_rawDesc = "" +
 	"\x0fis_mfa_required\x18\n" +
 	" \x01(\bR\risMfaRequired\x12&\n" +
 	"\x0fis_mfa_complete\x18\v \x01(\bR\risMfaComplete\x12\"\n" +
-	"\rmfa_passed_at\x18\f \x01(\x03R\vmfaPassedAt\"8\n" +
+	"\rmfa_passed_at\x18\f \x01(\x03R\vmfaPassedAt\x12!\n" +
+	"\fmfa_failures\x18\r \x01(\x03R\vmfaFailures\"8\n" +
 	"\n" +
 	"ApiAddress\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +
