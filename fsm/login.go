@@ -19,9 +19,11 @@ func LoginFailedOp(id string, maxAttempts, lockoutNanos int64) *pb.Op {
 }
 
 // LoginAllowedOp guards a login's session: the command fails with LOCKED if
-// identity id is disabled at the command's time.
-func LoginAllowedOp(id string) *pb.Op {
-	return &pb.Op{Kind: &pb.Op_LoginAllowed{LoginAllowed: &pb.LoginAllowed{IdentityId: id}}}
+// identity id is disabled at the command's time. With sessionID (created
+// before it in the same command) it also marks whether that session owes
+// an MFA code, from the enrollment as it is at that point in the log.
+func LoginAllowedOp(id, sessionID string) *pb.Op {
+	return &pb.Op{Kind: &pb.Op_LoginAllowed{LoginAllowed: &pb.LoginAllowed{IdentityId: id, ApiSessionId: sessionID}}}
 }
 
 // IdentityLocked reports whether an identity is disabled at unix time ns:
@@ -75,6 +77,9 @@ func (s *Store) loginAllowed(j *journal, ts int64, a *pb.LoginAllowed) (*pb.Resu
 	if IdentityLocked(ident, ts) {
 		return failure(pb.Result_LOCKED, "identityId", a.GetIdentityId(), "the identity is locked or disabled"), nil
 	}
+	if res, err := s.markMfaRequired(j, a); err != nil || res.GetCode() != pb.Result_OK {
+		return res, err
+	}
 	if ident.GetFailedLogins() == 0 {
 		return ok(), nil
 	}
@@ -82,4 +87,39 @@ func (s *Store) loginAllowed(j *journal, ts int64, a *pb.LoginAllowed) (*pb.Resu
 	cleared.FailedLogins = 0
 	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: old.GetUpdatedAt(), Tags: old.GetTags()}
 	return s.write(j, kind, stored, old, oldBody, cleared)
+}
+
+// markMfaRequired sets whether a login's new session owes an MFA code: the
+// identity has a verified enrollment.
+func (s *Store) markMfaRequired(j *journal, a *pb.LoginAllowed) (*pb.Result, error) {
+	if a.GetApiSessionId() == "" {
+		return ok(), nil
+	}
+	mfaKindP, err := s.knownKind(KindMfa)
+	if err != nil {
+		return nil, err
+	}
+	_, mfaBody, err := s.load(j, mfaKindP, a.GetIdentityId())
+	if err != nil {
+		return nil, err
+	}
+	required := mfaBody != nil && mfaBody.(*pb.Mfa).GetIsVerified()
+	kind, err := s.knownKind(KindApiSession)
+	if err != nil {
+		return nil, err
+	}
+	old, oldBody, err := s.load(j, kind, a.GetApiSessionId())
+	if err != nil {
+		return nil, err
+	}
+	if old == nil {
+		return failure(pb.Result_NOT_FOUND, "apiSessionId", a.GetApiSessionId(), "the login's session does not exist"), nil
+	}
+	if oldBody.(*pb.ApiSession).GetIsMfaRequired() == required {
+		return ok(), nil
+	}
+	sess := proto.Clone(oldBody).(*pb.ApiSession)
+	sess.IsMfaRequired = required
+	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: old.GetUpdatedAt(), Tags: old.GetTags()}
+	return s.write(j, kind, stored, old, oldBody, sess)
 }

@@ -27,7 +27,7 @@ func TestLoginFailuresLockAndClear(t *testing.T) {
 		t.Fatalf("after two failures: %v", got)
 	}
 	// A success clears the count.
-	a.mustOK(30, LoginAllowedOp("i1"))
+	a.mustOK(30, LoginAllowedOp("i1", ""))
 	if got := ident().GetFailedLogins(); got != 0 {
 		t.Fatalf("a login left the count at %d", got)
 	}
@@ -38,7 +38,7 @@ func TestLoginFailuresLockAndClear(t *testing.T) {
 	if !got.GetDisabled() || got.GetDisabledAt() != 60 || got.GetDisabledUntil() != 60+minute || got.GetFailedLogins() != 0 {
 		t.Fatalf("after three failures in a row: %v", got)
 	}
-	if res := a.apply(70, LoginAllowedOp("i1")); res.GetCode() != pb.Result_LOCKED {
+	if res := a.apply(70, LoginAllowedOp("i1", "")); res.GetCode() != pb.Result_LOCKED {
 		t.Fatalf("a login during the lockout: %v", res)
 	}
 	// Failures during the lockout do not count towards the next one.
@@ -46,7 +46,7 @@ func TestLoginFailuresLockAndClear(t *testing.T) {
 	if got := ident().GetFailedLogins(); got != 0 {
 		t.Fatalf("a failure during the lockout counted: %d", got)
 	}
-	a.mustOK(60+minute, LoginAllowedOp("i1"))
+	a.mustOK(60+minute, LoginAllowedOp("i1", ""))
 	// No limit: failures count but never lock; no duration: locked until
 	// an admin enables it.
 	a.mustOK(2*minute, LoginFailedOp("i1", 0, 0))
@@ -57,7 +57,7 @@ func TestLoginFailuresLockAndClear(t *testing.T) {
 	if got := ident(); !IdentityLocked(got, 1<<62) {
 		t.Fatalf("a lockout without a duration ends: %v", got)
 	}
-	if res := a.apply(3*minute, LoginAllowedOp("nobody")); res.GetCode() != pb.Result_NOT_FOUND {
+	if res := a.apply(3*minute, LoginAllowedOp("nobody", "")); res.GetCode() != pb.Result_NOT_FOUND {
 		t.Fatalf("a login of nobody: %v", res)
 	}
 }
@@ -114,4 +114,38 @@ func TestMfaFailuresEndTheSession(t *testing.T) {
 		t.Fatal("the session outlived its third wrong code")
 	}
 	a.mustOK(5, MfaFailedOp("s1", 3)) // ended already: nothing to do
+}
+
+// A login's session owes an MFA code exactly when the identity's
+// enrollment is verified where the session is created in the log.
+func TestLoginMarksMfaRequired(t *testing.T) {
+	s := openTest(t)
+	a := &applier{t: t, s: s}
+	a.mustOK(1, createOp(entity(t, KindIdentity, "i1", &pb.Identity{Name: "alice"})),
+		createOp(entity(t, KindMfa, "i1", &pb.Mfa{IdentityId: "i1", Secret: "S"})))
+	login := func(ts int64, sid string) bool {
+		t.Helper()
+		a.mustOK(ts, createOp(entity(t, KindApiSession, sid, &pb.ApiSession{IdentityId: "i1", TokenHash: sid})), LoginAllowedOp("i1", sid))
+		rec, err := s.Get(KindApiSession, sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.Body.(*pb.ApiSession).GetIsMfaRequired()
+	}
+	if login(2, "s1") {
+		t.Fatal("an unverified enrollment made the session owe a code")
+	}
+	a.mustOK(3, &pb.Op{Kind: &pb.Op_Patch{Patch: &pb.Patch{Entity: entity(t, KindMfa, "i1", &pb.Mfa{IsVerified: true}), Fields: []string{"is_verified"}}}})
+	if !login(4, "s2") {
+		t.Fatal("a verified enrollment left the session owing nothing")
+	}
+	// A locked identity's login command is undone whole: no session.
+	a.mustOK(5, LoginFailedOp("i1", 1, 0))
+	res := a.apply(6, createOp(entity(t, KindApiSession, "s3", &pb.ApiSession{IdentityId: "i1", TokenHash: "s3"})), LoginAllowedOp("i1", "s3"))
+	if res.GetCode() != pb.Result_LOCKED {
+		t.Fatalf("login while locked: %v", res)
+	}
+	if _, err := s.Get(KindApiSession, "s3"); err == nil {
+		t.Fatal("the refused login's session exists")
+	}
 }

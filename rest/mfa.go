@@ -434,12 +434,6 @@ func authQueries(rd *fsm.Reader, sess *pb.ApiSession) ([]any, error) {
 	}}, nil
 }
 
-// hasVerifiedMfa reports whether identityID has a verified enrollment.
-func (s *Server) hasVerifiedMfa(identityID string) bool {
-	_, m, err := s.loadMfa(identityID)
-	return err == nil && m.GetIsVerified()
-}
-
 // totpToken answers POST /current-api-session/totp-token {code}: a JWT,
 // signed with this node's key (verifiable with any node's JWKS), that says
 // the session's identity gave a TOTP code at issuedAt, for posture

@@ -79,6 +79,8 @@ type Server struct {
 	// hashing bounds concurrent argon2id verifications (19 MiB each), so a
 	// burst of logins cannot exhaust memory.
 	hashing chan struct{}
+	// passwordChecks serialises the password logins of each username.
+	passwordChecks keyLocks
 
 	// The domain services behind the handlers.
 	hasher   *edge.Hasher

@@ -51,6 +51,12 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 		return api.Invalid("password", "username and password fields are required", nil)
 	}
 
+	// One password check per username at a time on this node, reading the
+	// identity only once it is this request's turn: each check sees the
+	// failures and lockout the previous one replicated, so guesses sent in
+	// parallel get at most one per node past the policy's limit.
+	unlock := s.passwordChecks.lock(req.Username)
+	defer unlock()
 	authRec, ident, err := s.findPasswordAuthenticator(req.Username)
 	if err != nil {
 		return api.Unhandled(err)
@@ -172,19 +178,19 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authe
 		SdkInfoJson:       req.SdkInfo,
 		LastActivityAt:    now.UnixNano(),
 		ExpirationSeconds: int64(s.cfg.SessionTimeout / time.Second),
-		// An identity with verified MFA owes its code before the session
-		// may do more than the partial routes.
-		IsMfaRequired: s.hasVerifiedMfa(ident.rec.ID),
 	}
 	id := uuid.NewString()
 	op, err := fsm.CreateOp(fsm.KindApiSession, id, sess, nil)
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	// LoginAllowed refuses the session if the identity was locked or
+	// LoginAllowed also refuses the session if the identity was locked or
 	// disabled through another node after this node read it, and clears
 	// its failed-login count.
-	res, aerr := s.applyResult(r, fsm.LoginAllowedOp(ident.rec.ID), op)
+	// An identity with a verified TOTP enrollment owes its code before the
+	// session may do more than the partial routes: LoginAllowed marks it,
+	// from the enrollment as it is when the session is created.
+	res, aerr := s.applyResult(r, op, fsm.LoginAllowedOp(ident.rec.ID, id))
 	if aerr != nil {
 		return aerr
 	}

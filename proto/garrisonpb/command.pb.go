@@ -547,8 +547,12 @@ func (x *LoginFailed) GetLockoutNanos() int64 {
 // command's time (a lockout another node applied first wins), and clears
 // the identity's failed-login count.
 type LoginAllowed struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	IdentityId    string                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId string                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	// api_session_id, when set, is the login's new session (created earlier
+	// in the same command): it owes an MFA code exactly when the identity has
+	// a verified TOTP enrollment at this point in the log.
+	ApiSessionId  string `protobuf:"bytes,2,opt,name=api_session_id,json=apiSessionId,proto3" json:"api_session_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -586,6 +590,13 @@ func (*LoginAllowed) Descriptor() ([]byte, []int) {
 func (x *LoginAllowed) GetIdentityId() string {
 	if x != nil {
 		return x.IdentityId
+	}
+	return ""
+}
+
+func (x *LoginAllowed) GetApiSessionId() string {
+	if x != nil {
+		return x.ApiSessionId
 	}
 	return ""
 }
@@ -1094,10 +1105,11 @@ const file_command_proto_rawDesc = "" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
 	"identityId\x12!\n" +
 	"\fmax_attempts\x18\x02 \x01(\x03R\vmaxAttempts\x12#\n" +
-	"\rlockout_nanos\x18\x03 \x01(\x03R\flockoutNanos\"/\n" +
+	"\rlockout_nanos\x18\x03 \x01(\x03R\flockoutNanos\"U\n" +
 	"\fLoginAllowed\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
-	"identityId\"T\n" +
+	"identityId\x12$\n" +
+	"\x0eapi_session_id\x18\x02 \x01(\tR\fapiSessionId\"T\n" +
 	"\x06Expect\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\tR\x05index\x12\x10\n" +
