@@ -459,7 +459,10 @@ func (s *Server) totpToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := time.Now()
 	token, err := s.cfg.Signer.Sign(totpClaims{Type: "totp", SessionID: c.session.ID, RegisteredClaims: jwt.RegisteredClaims{
-		Issuer: s.cfg.Signer.Issuer, Subject: c.identity.ID, IssuedAt: jwt.NewNumericDate(now), ID: uuid.NewString()}})
+		Issuer: s.cfg.Signer.Issuer, Subject: c.identity.ID, IssuedAt: jwt.NewNumericDate(now), ID: uuid.NewString(),
+		// OpenZiti's has no expiry; a proof of a code should not outlive
+		// the sessions it may serve.
+		ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.SessionTimeout))}})
 	if err != nil {
 		return api.Unhandled(err)
 	}

@@ -209,7 +209,7 @@ func TestAuthPolicyRequiringTotp(t *testing.T) {
 	tt := e.do(t, http.MethodPost, ClientBase+"/current-api-session/totp-token", partial, map[string]any{"code": totpAt(t, u.Query().Get("secret"), 1)})
 	var claims totpClaims
 	if _, _, err := jwt.NewParser().ParseUnverified(tt.data()["token"].(string), &claims); tt.status != http.StatusOK || err != nil ||
-		claims.Subject != ident || claims.Type != "totp" {
+		claims.Subject != ident || claims.Type != "totp" || claims.ExpiresAt == nil {
 		t.Fatalf("totp token: %d %s %v %+v", tt.status, tt.raw, err, claims)
 	}
 }
