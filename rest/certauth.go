@@ -46,7 +46,7 @@ func clientAuthOptions(roots *x509.CertPool, chain []*x509.Certificate, extra ..
 // members' intermediates come from the replicated controller records (the
 // chain after each signing certificate), so a certificate issued by any
 // node verifies on every node, whether or not the issuer is online.
-func (s *Server) chainsToCluster(rd *fsm.Reader, chain []*x509.Certificate) (bool, error) {
+func (s *Server) chainsToCluster(rd *fsm.Reader, chain []*x509.Certificate, at time.Time) (bool, error) {
 	if len(s.cfg.CACerts) == 0 {
 		return false, nil
 	}
@@ -54,7 +54,9 @@ func (s *Server) chainsToCluster(rd *fsm.Reader, chain []*x509.Certificate) (boo
 	if err != nil {
 		return false, fmt.Errorf("read members' intermediates: %w", err)
 	}
-	_, verr := chain[0].Verify(clientAuthOptions(pki.NewCertPool(s.cfg.CACerts...), chain, s.trust.Intermediates(members)...))
+	opts := clientAuthOptions(pki.NewCertPool(s.cfg.CACerts...), chain, s.trust.Intermediates(members)...)
+	opts.CurrentTime = at
+	_, verr := chain[0].Verify(opts)
 	return verr == nil, nil
 }
 
@@ -67,6 +69,11 @@ type caRec struct {
 // vouchingCAs returns the verified third-party CAs, among those use
 // accepts, to which chain[0] chains for client authentication, in id order.
 func vouchingCAs(rd *fsm.Reader, chain []*x509.Certificate, use func(*pb.Ca) bool) ([]caRec, error) {
+	return vouchingCAsAt(rd, chain, use, time.Now())
+}
+
+// vouchingCAsAt is vouchingCAs with the chain verified as of at.
+func vouchingCAsAt(rd *fsm.Reader, chain []*x509.Certificate, use func(*pb.Ca) bool, at time.Time) ([]caRec, error) {
 	var out []caRec
 	err := rd.ForEach(fsm.KindCa, func(rec *fsm.Record) error {
 		ca, _ := fsm.As[*pb.Ca](rec)
@@ -77,7 +84,9 @@ func vouchingCAs(rd *fsm.Reader, chain []*x509.Certificate, use func(*pb.Ca) boo
 		if err != nil {
 			return nil // stored only after parsing; unreachable unless the store is damaged
 		}
-		if _, err := chain[0].Verify(clientAuthOptions(pki.NewCertPool(certs[0]), chain)); err == nil {
+		opts := clientAuthOptions(pki.NewCertPool(certs[0]), chain)
+		opts.CurrentTime = at
+		if _, err := chain[0].Verify(opts); err == nil {
 			out = append(out, caRec{rec, ca})
 		}
 		return nil
@@ -97,9 +106,19 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 	if len(chain) == 0 {
 		return api.InvalidAuth()
 	}
-	ident, authID, _, err := s.certIdentity(chain)
+	ident, authID, _, err := s.certIdentity(chain, time.Now())
 	if err != nil {
 		return api.Unhandled(err)
+	}
+	// An expired certificate is judged as of its last valid second; the
+	// identity's auth policy then says whether expired ones may log in
+	// (OpenZiti's default policy lets them, so they can be extended).
+	expired := false
+	if ident == nil && time.Now().After(chain[0].NotAfter) {
+		if ident, authID, _, err = s.certIdentity(chain, chain[0].NotAfter.Add(-time.Second)); err != nil {
+			return api.Unhandled(err)
+		}
+		expired = ident != nil
 	}
 	if ident == nil || edge.IsDisabled(ident.body, time.Now()) {
 		s.log.Debug("certificate login refused", "requestId", api.RequestID(r), "fingerprint", pki.Fingerprint(chain[0]))
@@ -110,7 +129,7 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 		return api.Unhandled(err)
 	}
 	cert := policy.GetPrimary().GetCert()
-	if !cert.GetAllowed() || (!cert.GetAllowExpiredCerts() && time.Now().After(chain[0].NotAfter)) {
+	if !cert.GetAllowed() || (expired && !cert.GetAllowExpiredCerts()) {
 		s.log.Debug("certificate login refused by the auth policy", "requestId", api.RequestID(r), "policy", policy.GetName())
 		return api.InvalidAuth()
 	}
@@ -120,7 +139,7 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 // certIdentity finds the identity a client certificate logs in as, and the
 // cert authenticator that matched ("" for a match by external id), or nil
 // if the certificate is not trusted or matches nobody; trusted reports
-// whether the chain verified at all.
+// whether the chain verified at all. Chains are verified as of at.
 //
 // Trust comes first: the chain must verify against the cluster's PKI or
 // against a verified third-party CA with isAuthEnabled. Then the leaf must
@@ -129,15 +148,15 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 // that vouched for this chain, so a CA whose auth is switched off locks
 // its certificates out. Failing that, a vouching CA with an externalIdClaim
 // may name the identity by the external id it reads from the certificate.
-func (s *Server) certIdentity(chain []*x509.Certificate) (ident *identityRec, authID string, trusted bool, err error) {
+func (s *Server) certIdentity(chain []*x509.Certificate, at time.Time) (ident *identityRec, authID string, trusted bool, err error) {
 	leaf := chain[0]
 	fp := pki.Fingerprint(leaf)
 	err = s.store.View(func(rd *fsm.Reader) error {
-		ours, err := s.chainsToCluster(rd, chain)
+		ours, err := s.chainsToCluster(rd, chain, at)
 		if err != nil {
 			return err
 		}
-		cas, err := vouchingCAs(rd, chain, (*pb.Ca).GetIsAuthEnabled)
+		cas, err := vouchingCAsAt(rd, chain, (*pb.Ca).GetIsAuthEnabled, at)
 		if err != nil {
 			return err
 		}

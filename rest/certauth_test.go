@@ -2,9 +2,14 @@ package rest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
 	"testing"
@@ -307,7 +312,7 @@ func TestChainsToClusterUsesMemberRecords(t *testing.T) {
 		var ok bool
 		if err := e.store.View(func(rd *fsm.Reader) error {
 			var err error
-			ok, err = s.chainsToCluster(rd, chain)
+			ok, err = s.chainsToCluster(rd, chain, time.Now())
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -347,4 +352,33 @@ func TestCertLoginNeedsTheAuthenticatorsCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantError(t, "cluster certificate bound to a third-party CA", e.certLogin(t, &cert), http.StatusUnauthorized, api.CodeInvalidAuth)
+}
+
+// An expired certificate logs in when the identity's auth policy allows
+// expired certificates (the default does, as OpenZiti's), and not when it
+// does not; its chain must still have been valid on its last day.
+func TestExpiredCertLoginFollowsThePolicy(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "expired-" + uuid.NewString()[:8]},
+		NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: time.Now().Add(-time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, e.pki.inter.Cert, &key.PublicKey, e.pki.inter.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	ident := newIdentity(t, e, map[string]any{"name": tmpl.Subject.CommonName, "type": "User", "isAdmin": false})
+	if r := e.do(t, http.MethodPost, mgmt+"/authenticators", admin, map[string]any{"method": "cert", "identityId": ident, "certPem": certPEM(cert)}); r.status != http.StatusCreated {
+		t.Fatalf("create cert authenticator: %d %s", r.status, r.raw)
+	}
+	e.wantCertLogin(t, &cert)
+	strict := authPolicyBody(uniq("ap-no-expired"), 8, 0) // allowExpiredCerts false
+	policy := createOK(t, e, "/auth-policies", strict)
+	if r := e.do(t, http.MethodPatch, mgmt+"/identities/"+ident, admin, map[string]any{"authPolicyId": policy}); r.status != http.StatusOK {
+		t.Fatalf("set the policy: %d %s", r.status, r.raw)
+	}
+	wantError(t, "an expired certificate under a policy refusing them", e.certLogin(t, &cert), http.StatusUnauthorized, api.CodeInvalidAuth)
 }
