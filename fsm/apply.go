@@ -70,7 +70,7 @@ func (s *Store) checkOp(op *pb.Op) error {
 	case *pb.Op_Expect:
 		_, err := s.expectIndex(k.Expect)
 		return err
-	case *pb.Op_LoginFailed, *pb.Op_LoginAllowed, *pb.Op_MfaCodeUsed, *pb.Op_MfaFailed:
+	case *pb.Op_LoginFailed, *pb.Op_LoginAllowed, *pb.Op_MfaCodeUsed, *pb.Op_MfaFailed, *pb.Op_MfaExpect:
 		return nil
 	}
 	return incompatible("an op of a type this build does not know")
@@ -176,6 +176,8 @@ func (s *Store) applyOp(j *journal, ts int64, op *pb.Op) (*pb.Result, error) {
 		return s.mfaCodeUsed(j, k.MfaCodeUsed)
 	case *pb.Op_MfaFailed:
 		return s.mfaFailed(j, ts, k.MfaFailed)
+	case *pb.Op_MfaExpect:
+		return s.mfaExpect(j, k.MfaExpect)
 	}
 	return nil, incompatible("an op of a type this build does not know")
 }

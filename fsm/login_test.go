@@ -149,3 +149,23 @@ func TestLoginMarksMfaRequired(t *testing.T) {
 		t.Fatal("the refused login's session exists")
 	}
 }
+
+// MfaExpect holds only for the enrollment read, in the state read.
+func TestMfaExpect(t *testing.T) {
+	s := openTest(t)
+	a := &applier{t: t, s: s}
+	old := &pb.Mfa{IdentityId: "i1", Secret: "OLD"}
+	a.mustOK(1, createOp(entity(t, KindIdentity, "i1", &pb.Identity{Name: "alice"})), createOp(entity(t, KindMfa, "i1", old)))
+	a.mustOK(2, MfaExpectOp("i1", old))
+	if res := a.apply(3, MfaExpectOp("i1", &pb.Mfa{Secret: "OLD", IsVerified: true})); res.GetCode() != pb.Result_CONFLICT {
+		t.Fatalf("another state: %v", res)
+	}
+	a.mustOK(4, deleteOp(KindMfa, "i1"), createOp(entity(t, KindMfa, "i1", &pb.Mfa{IdentityId: "i1", Secret: "NEW"})))
+	if res := a.apply(5, MfaExpectOp("i1", old)); res.GetCode() != pb.Result_CONFLICT {
+		t.Fatalf("a replaced enrollment: %v", res)
+	}
+	a.mustOK(6, deleteOp(KindMfa, "i1"))
+	if res := a.apply(7, MfaExpectOp("i1", old)); res.GetCode() != pb.Result_CONFLICT {
+		t.Fatalf("a deleted enrollment: %v", res)
+	}
+}

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 
 	"google.golang.org/protobuf/proto"
@@ -84,4 +86,33 @@ func (s *Store) mfaFailed(j *journal, ts int64, f *pb.MfaFailed) (*pb.Result, er
 	}
 	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: old.GetUpdatedAt(), Tags: old.GetTags()}
 	return s.write(j, kind, stored, old, oldBody, sess)
+}
+
+// MfaExpectOp guards a step decided on a read of enrollment m of identity
+// identityID: the command fails unless the enrollment is still that one,
+// in the same verified state.
+func MfaExpectOp(identityID string, m *pb.Mfa) *pb.Op {
+	return &pb.Op{Kind: &pb.Op_MfaExpect{MfaExpect: &pb.MfaExpect{IdentityId: identityID,
+		SecretSha256: secretDigest(m.GetSecret()), Verified: m.GetIsVerified()}}}
+}
+
+func secretDigest(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *Store) mfaExpect(j *journal, e *pb.MfaExpect) (*pb.Result, error) {
+	kind, err := s.knownKind(KindMfa)
+	if err != nil {
+		return nil, err
+	}
+	_, body, err := s.load(j, kind, e.GetIdentityId())
+	if err != nil {
+		return nil, err
+	}
+	m, _ := body.(*pb.Mfa)
+	if m == nil || secretDigest(m.GetSecret()) != e.GetSecretSha256() || m.GetIsVerified() != e.GetVerified() {
+		return failure(pb.Result_CONFLICT, "mfa", "", "the MFA enrollment changed meanwhile"), nil
+	}
+	return ok(), nil
 }

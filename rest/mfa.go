@@ -169,17 +169,30 @@ func spendCode(identityID string, m *pb.Mfa, code string, recovery bool) (*pb.Op
 	return nil, false
 }
 
-// applyWithCode replicates ops after spend; a code another node spent
-// first (or an unknown recovery code) is a wrong code.
-func (s *Server) applyWithCode(r *http.Request, spend *pb.Op, ops ...*pb.Op) *api.Error {
-	res, aerr := s.applyResult(r, append([]*pb.Op{spend}, ops...)...)
+// applyWithCode replicates ops after spend, guarded by the enrollment m the
+// request read (fsm.MfaExpect: still that one, in the same state); a code
+// another node spent first (or an unknown recovery code) is a wrong code.
+func (s *Server) applyWithCode(r *http.Request, m *pb.Mfa, spend *pb.Op, ops ...*pb.Op) *api.Error {
+	c := callerOf(r)
+	res, aerr := s.applyResult(r, append([]*pb.Op{fsm.MfaExpectOp(c.identity.ID, m), spend}, ops...)...)
 	if aerr != nil {
 		return aerr
 	}
-	if res.GetCode() != pb.Result_OK && res.GetOpIndex() == 0 {
+	switch {
+	case res.GetCode() == pb.Result_OK:
+		return nil
+	case res.GetOpIndex() == 0:
+		return enrollmentChanged()
+	case res.GetOpIndex() == 1:
 		return s.wrongMfaCode(r)
 	}
 	return api.FromResult(res)
+}
+
+// enrollmentChanged: the enrollment a request read was replaced, verified
+// or deleted before its write (MfaExpect).
+func enrollmentChanged() *api.Error {
+	return &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: "The MFA enrollment changed meanwhile; read it again"}
 }
 
 // maxMfaFailures is how many wrong MFA codes an API session may give: at
@@ -225,7 +238,7 @@ func (s *Server) verifyMfa(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	if aerr := s.applyWithCode(r, spend, verified, passed); aerr != nil {
+	if aerr := s.applyWithCode(r, m, spend, verified, passed); aerr != nil {
 		return aerr
 	}
 	api.WriteEmpty(w)
@@ -242,7 +255,14 @@ func (s *Server) deleteMfa(w http.ResponseWriter, r *http.Request) error {
 	}
 	del := fsm.DeleteOp(fsm.KindMfa, c.identity.ID)
 	if !m.GetIsVerified() {
-		if aerr := s.apply(r, del); aerr != nil {
+		res, aerr := s.applyResult(r, fsm.MfaExpectOp(c.identity.ID, m), del)
+		if aerr != nil {
+			return aerr
+		}
+		if res.GetCode() != pb.Result_OK && res.GetOpIndex() == 0 {
+			return enrollmentChanged() // verified meanwhile: that needs a code
+		}
+		if aerr := api.FromResult(res); aerr != nil {
 			return aerr
 		}
 		api.WriteEmpty(w)
@@ -252,7 +272,7 @@ func (s *Server) deleteMfa(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return s.wrongMfaCode(r)
 	}
-	if aerr := s.applyWithCode(r, spend, del); aerr != nil {
+	if aerr := s.applyWithCode(r, m, spend, del); aerr != nil {
 		return aerr
 	}
 	api.WriteEmpty(w)
@@ -328,7 +348,7 @@ func (s *Server) newMfaRecoveryCodes(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	if aerr := s.applyWithCode(r, spend, replace); aerr != nil {
+	if aerr := s.applyWithCode(r, m, spend, replace); aerr != nil {
 		return aerr
 	}
 	api.WriteData(w, http.StatusOK, map[string]any{"recoveryCodes": codes}, api.Meta{})
@@ -364,7 +384,7 @@ func (s *Server) authenticateMfa(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	if aerr := s.applyWithCode(r, spend, passed); aerr != nil {
+	if aerr := s.applyWithCode(r, m, spend, passed); aerr != nil {
 		aerr.EmptyData = aerr.Status == http.StatusUnauthorized
 		return aerr
 	}
@@ -454,7 +474,7 @@ func (s *Server) totpToken(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return s.wrongMfaCode(r)
 	}
-	if aerr := s.applyWithCode(r, spend); aerr != nil {
+	if aerr := s.applyWithCode(r, m, spend); aerr != nil {
 		return aerr
 	}
 	now := time.Now()

@@ -94,7 +94,7 @@ func (x Result_Code) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Result_Code.Descriptor instead.
 func (Result_Code) EnumDescriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{12, 0}
+	return file_command_proto_rawDescGZIP(), []int{13, 0}
 }
 
 // Command is one Raft log entry. Its ops are applied atomically: either all
@@ -176,6 +176,7 @@ type Op struct {
 	//	*Op_LoginAllowed
 	//	*Op_MfaCodeUsed
 	//	*Op_MfaFailed
+	//	*Op_MfaExpect
 	Kind          isOp_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -299,6 +300,15 @@ func (x *Op) GetMfaFailed() *MfaFailed {
 	return nil
 }
 
+func (x *Op) GetMfaExpect() *MfaExpect {
+	if x != nil {
+		if x, ok := x.Kind.(*Op_MfaExpect); ok {
+			return x.MfaExpect
+		}
+	}
+	return nil
+}
+
 type isOp_Kind interface {
 	isOp_Kind()
 }
@@ -339,6 +349,10 @@ type Op_MfaFailed struct {
 	MfaFailed *MfaFailed `protobuf:"bytes,9,opt,name=mfa_failed,json=mfaFailed,proto3,oneof"`
 }
 
+type Op_MfaExpect struct {
+	MfaExpect *MfaExpect `protobuf:"bytes,10,opt,name=mfa_expect,json=mfaExpect,proto3,oneof"`
+}
+
 func (*Op_Create) isOp_Kind() {}
 
 func (*Op_Update) isOp_Kind() {}
@@ -357,6 +371,74 @@ func (*Op_MfaCodeUsed) isOp_Kind() {}
 
 func (*Op_MfaFailed) isOp_Kind() {}
 
+func (*Op_MfaExpect) isOp_Kind() {}
+
+// MfaExpect is a precondition on an identity's TOTP enrollment: it fails
+// the command with CONFLICT unless the enrollment exists with the secret
+// whose SHA-256 (hex) is secret_sha256 and is verified exactly when
+// verified says. It writes nothing. A step decided on a read of the
+// enrollment (verify it, delete it) thus cannot act on another enrollment
+// made or verified meanwhile.
+type MfaExpect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId    string                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	SecretSha256  string                 `protobuf:"bytes,2,opt,name=secret_sha256,json=secretSha256,proto3" json:"secret_sha256,omitempty"`
+	Verified      bool                   `protobuf:"varint,3,opt,name=verified,proto3" json:"verified,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MfaExpect) Reset() {
+	*x = MfaExpect{}
+	mi := &file_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MfaExpect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MfaExpect) ProtoMessage() {}
+
+func (x *MfaExpect) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MfaExpect.ProtoReflect.Descriptor instead.
+func (*MfaExpect) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MfaExpect) GetIdentityId() string {
+	if x != nil {
+		return x.IdentityId
+	}
+	return ""
+}
+
+func (x *MfaExpect) GetSecretSha256() string {
+	if x != nil {
+		return x.SecretSha256
+	}
+	return ""
+}
+
+func (x *MfaExpect) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
 // MfaFailed counts a wrong MFA code given by an API session; at
 // max_failures the session is deleted, so guessing codes costs a new
 // password login (and its lockout) every few guesses.
@@ -370,7 +452,7 @@ type MfaFailed struct {
 
 func (x *MfaFailed) Reset() {
 	*x = MfaFailed{}
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +464,7 @@ func (x *MfaFailed) String() string {
 func (*MfaFailed) ProtoMessage() {}
 
 func (x *MfaFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +477,7 @@ func (x *MfaFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MfaFailed.ProtoReflect.Descriptor instead.
 func (*MfaFailed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{2}
+	return file_command_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MfaFailed) GetApiSessionId() string {
@@ -428,7 +510,7 @@ type MfaCodeUsed struct {
 
 func (x *MfaCodeUsed) Reset() {
 	*x = MfaCodeUsed{}
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -440,7 +522,7 @@ func (x *MfaCodeUsed) String() string {
 func (*MfaCodeUsed) ProtoMessage() {}
 
 func (x *MfaCodeUsed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -453,7 +535,7 @@ func (x *MfaCodeUsed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MfaCodeUsed.ProtoReflect.Descriptor instead.
 func (*MfaCodeUsed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{3}
+	return file_command_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MfaCodeUsed) GetIdentityId() string {
@@ -493,7 +575,7 @@ type LoginFailed struct {
 
 func (x *LoginFailed) Reset() {
 	*x = LoginFailed{}
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -505,7 +587,7 @@ func (x *LoginFailed) String() string {
 func (*LoginFailed) ProtoMessage() {}
 
 func (x *LoginFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -518,7 +600,7 @@ func (x *LoginFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginFailed.ProtoReflect.Descriptor instead.
 func (*LoginFailed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{4}
+	return file_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LoginFailed) GetIdentityId() string {
@@ -559,7 +641,7 @@ type LoginAllowed struct {
 
 func (x *LoginAllowed) Reset() {
 	*x = LoginAllowed{}
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +653,7 @@ func (x *LoginAllowed) String() string {
 func (*LoginAllowed) ProtoMessage() {}
 
 func (x *LoginAllowed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +666,7 @@ func (x *LoginAllowed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginAllowed.ProtoReflect.Descriptor instead.
 func (*LoginAllowed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{5}
+	return file_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LoginAllowed) GetIdentityId() string {
@@ -618,7 +700,7 @@ type Expect struct {
 
 func (x *Expect) Reset() {
 	*x = Expect{}
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -630,7 +712,7 @@ func (x *Expect) String() string {
 func (*Expect) ProtoMessage() {}
 
 func (x *Expect) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -643,7 +725,7 @@ func (x *Expect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Expect.ProtoReflect.Descriptor instead.
 func (*Expect) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{6}
+	return file_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Expect) GetType() string {
@@ -685,7 +767,7 @@ type Create struct {
 
 func (x *Create) Reset() {
 	*x = Create{}
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +779,7 @@ func (x *Create) String() string {
 func (*Create) ProtoMessage() {}
 
 func (x *Create) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +792,7 @@ func (x *Create) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Create.ProtoReflect.Descriptor instead.
 func (*Create) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{7}
+	return file_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Create) GetEntity() *Entity {
@@ -730,7 +812,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +824,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +837,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{8}
+	return file_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Update) GetEntity() *Entity {
@@ -783,7 +865,7 @@ type Patch struct {
 
 func (x *Patch) Reset() {
 	*x = Patch{}
-	mi := &file_command_proto_msgTypes[9]
+	mi := &file_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +877,7 @@ func (x *Patch) String() string {
 func (*Patch) ProtoMessage() {}
 
 func (x *Patch) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[9]
+	mi := &file_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +890,7 @@ func (x *Patch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Patch.ProtoReflect.Descriptor instead.
 func (*Patch) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{9}
+	return file_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Patch) GetEntity() *Entity {
@@ -854,7 +936,7 @@ type Delete struct {
 
 func (x *Delete) Reset() {
 	*x = Delete{}
-	mi := &file_command_proto_msgTypes[10]
+	mi := &file_command_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +948,7 @@ func (x *Delete) String() string {
 func (*Delete) ProtoMessage() {}
 
 func (x *Delete) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[10]
+	mi := &file_command_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +961,7 @@ func (x *Delete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delete.ProtoReflect.Descriptor instead.
 func (*Delete) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{10}
+	return file_command_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Delete) GetType() string {
@@ -922,7 +1004,7 @@ type Entity struct {
 
 func (x *Entity) Reset() {
 	*x = Entity{}
-	mi := &file_command_proto_msgTypes[11]
+	mi := &file_command_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1016,7 @@ func (x *Entity) String() string {
 func (*Entity) ProtoMessage() {}
 
 func (x *Entity) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[11]
+	mi := &file_command_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1029,7 @@ func (x *Entity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entity.ProtoReflect.Descriptor instead.
 func (*Entity) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{11}
+	return file_command_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Entity) GetType() string {
@@ -1008,7 +1090,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_command_proto_msgTypes[12]
+	mi := &file_command_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1102,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[12]
+	mi := &file_command_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1115,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{12}
+	return file_command_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Result) GetCode() Result_Code {
@@ -1080,7 +1162,7 @@ const file_command_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12!\n" +
-	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xee\x03\n" +
+	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xa7\x04\n" +
 	"\x02Op\x12-\n" +
 	"\x06create\x18\x01 \x01(\v2\x13.garrison.v1.CreateH\x00R\x06create\x12-\n" +
 	"\x06update\x18\x02 \x01(\v2\x13.garrison.v1.UpdateH\x00R\x06update\x12*\n" +
@@ -1091,8 +1173,16 @@ const file_command_proto_rawDesc = "" +
 	"\rlogin_allowed\x18\a \x01(\v2\x19.garrison.v1.LoginAllowedH\x00R\floginAllowed\x12>\n" +
 	"\rmfa_code_used\x18\b \x01(\v2\x18.garrison.v1.MfaCodeUsedH\x00R\vmfaCodeUsed\x127\n" +
 	"\n" +
-	"mfa_failed\x18\t \x01(\v2\x16.garrison.v1.MfaFailedH\x00R\tmfaFailedB\x06\n" +
-	"\x04kind\"T\n" +
+	"mfa_failed\x18\t \x01(\v2\x16.garrison.v1.MfaFailedH\x00R\tmfaFailed\x127\n" +
+	"\n" +
+	"mfa_expect\x18\n" +
+	" \x01(\v2\x16.garrison.v1.MfaExpectH\x00R\tmfaExpectB\x06\n" +
+	"\x04kind\"m\n" +
+	"\tMfaExpect\x12\x1f\n" +
+	"\videntity_id\x18\x01 \x01(\tR\n" +
+	"identityId\x12#\n" +
+	"\rsecret_sha256\x18\x02 \x01(\tR\fsecretSha256\x12\x1a\n" +
+	"\bverified\x18\x03 \x01(\bR\bverified\"T\n" +
 	"\tMfaFailed\x12$\n" +
 	"\x0eapi_session_id\x18\x01 \x01(\tR\fapiSessionId\x12!\n" +
 	"\fmax_failures\x18\x02 \x01(\x03R\vmaxFailures\"g\n" +
@@ -1167,47 +1257,49 @@ func file_command_proto_rawDescGZIP() []byte {
 }
 
 var file_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_command_proto_goTypes = []any{
 	(Result_Code)(0),        // 0: garrison.v1.Result.Code
 	(*Command)(nil),         // 1: garrison.v1.Command
 	(*Op)(nil),              // 2: garrison.v1.Op
-	(*MfaFailed)(nil),       // 3: garrison.v1.MfaFailed
-	(*MfaCodeUsed)(nil),     // 4: garrison.v1.MfaCodeUsed
-	(*LoginFailed)(nil),     // 5: garrison.v1.LoginFailed
-	(*LoginAllowed)(nil),    // 6: garrison.v1.LoginAllowed
-	(*Expect)(nil),          // 7: garrison.v1.Expect
-	(*Create)(nil),          // 8: garrison.v1.Create
-	(*Update)(nil),          // 9: garrison.v1.Update
-	(*Patch)(nil),           // 10: garrison.v1.Patch
-	(*Delete)(nil),          // 11: garrison.v1.Delete
-	(*Entity)(nil),          // 12: garrison.v1.Entity
-	(*Result)(nil),          // 13: garrison.v1.Result
-	(*structpb.Struct)(nil), // 14: google.protobuf.Struct
-	(*anypb.Any)(nil),       // 15: google.protobuf.Any
+	(*MfaExpect)(nil),       // 3: garrison.v1.MfaExpect
+	(*MfaFailed)(nil),       // 4: garrison.v1.MfaFailed
+	(*MfaCodeUsed)(nil),     // 5: garrison.v1.MfaCodeUsed
+	(*LoginFailed)(nil),     // 6: garrison.v1.LoginFailed
+	(*LoginAllowed)(nil),    // 7: garrison.v1.LoginAllowed
+	(*Expect)(nil),          // 8: garrison.v1.Expect
+	(*Create)(nil),          // 9: garrison.v1.Create
+	(*Update)(nil),          // 10: garrison.v1.Update
+	(*Patch)(nil),           // 11: garrison.v1.Patch
+	(*Delete)(nil),          // 12: garrison.v1.Delete
+	(*Entity)(nil),          // 13: garrison.v1.Entity
+	(*Result)(nil),          // 14: garrison.v1.Result
+	(*structpb.Struct)(nil), // 15: google.protobuf.Struct
+	(*anypb.Any)(nil),       // 16: google.protobuf.Any
 }
 var file_command_proto_depIdxs = []int32{
 	2,  // 0: garrison.v1.Command.ops:type_name -> garrison.v1.Op
-	8,  // 1: garrison.v1.Op.create:type_name -> garrison.v1.Create
-	9,  // 2: garrison.v1.Op.update:type_name -> garrison.v1.Update
-	10, // 3: garrison.v1.Op.patch:type_name -> garrison.v1.Patch
-	11, // 4: garrison.v1.Op.delete:type_name -> garrison.v1.Delete
-	7,  // 5: garrison.v1.Op.expect:type_name -> garrison.v1.Expect
-	5,  // 6: garrison.v1.Op.login_failed:type_name -> garrison.v1.LoginFailed
-	6,  // 7: garrison.v1.Op.login_allowed:type_name -> garrison.v1.LoginAllowed
-	4,  // 8: garrison.v1.Op.mfa_code_used:type_name -> garrison.v1.MfaCodeUsed
-	3,  // 9: garrison.v1.Op.mfa_failed:type_name -> garrison.v1.MfaFailed
-	12, // 10: garrison.v1.Create.entity:type_name -> garrison.v1.Entity
-	12, // 11: garrison.v1.Update.entity:type_name -> garrison.v1.Entity
-	12, // 12: garrison.v1.Patch.entity:type_name -> garrison.v1.Entity
-	14, // 13: garrison.v1.Entity.tags:type_name -> google.protobuf.Struct
-	15, // 14: garrison.v1.Entity.body:type_name -> google.protobuf.Any
-	0,  // 15: garrison.v1.Result.code:type_name -> garrison.v1.Result.Code
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	9,  // 1: garrison.v1.Op.create:type_name -> garrison.v1.Create
+	10, // 2: garrison.v1.Op.update:type_name -> garrison.v1.Update
+	11, // 3: garrison.v1.Op.patch:type_name -> garrison.v1.Patch
+	12, // 4: garrison.v1.Op.delete:type_name -> garrison.v1.Delete
+	8,  // 5: garrison.v1.Op.expect:type_name -> garrison.v1.Expect
+	6,  // 6: garrison.v1.Op.login_failed:type_name -> garrison.v1.LoginFailed
+	7,  // 7: garrison.v1.Op.login_allowed:type_name -> garrison.v1.LoginAllowed
+	5,  // 8: garrison.v1.Op.mfa_code_used:type_name -> garrison.v1.MfaCodeUsed
+	4,  // 9: garrison.v1.Op.mfa_failed:type_name -> garrison.v1.MfaFailed
+	3,  // 10: garrison.v1.Op.mfa_expect:type_name -> garrison.v1.MfaExpect
+	13, // 11: garrison.v1.Create.entity:type_name -> garrison.v1.Entity
+	13, // 12: garrison.v1.Update.entity:type_name -> garrison.v1.Entity
+	13, // 13: garrison.v1.Patch.entity:type_name -> garrison.v1.Entity
+	15, // 14: garrison.v1.Entity.tags:type_name -> google.protobuf.Struct
+	16, // 15: garrison.v1.Entity.body:type_name -> google.protobuf.Any
+	0,  // 16: garrison.v1.Result.code:type_name -> garrison.v1.Result.Code
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -1225,6 +1317,7 @@ func file_command_proto_init() {
 		(*Op_LoginAllowed)(nil),
 		(*Op_MfaCodeUsed)(nil),
 		(*Op_MfaFailed)(nil),
+		(*Op_MfaExpect)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1232,7 +1325,7 @@ func file_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
