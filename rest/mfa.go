@@ -189,6 +189,30 @@ func (s *Server) applyWithCode(r *http.Request, m *pb.Mfa, spend *pb.Op, ops ...
 	return api.FromResult(res)
 }
 
+// refuseCode answers a code that did not match: counted (wrongMfaCode) if
+// it has the shape of a code; one of neither shape (six digits, a
+// recovery code) cannot be right, and is answered alike without changing
+// anything.
+func (s *Server) refuseCode(r *http.Request, code string) *api.Error {
+	if !wellFormedCode(code) {
+		return invalidMfaCode()
+	}
+	return s.wrongMfaCode(r)
+}
+
+// wellFormedCode: six digits, or the shape of a recovery code.
+func wellFormedCode(code string) bool {
+	if len(code) == 6 {
+		for _, c := range code {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	return edge.LooksLikeRecoveryCode(code)
+}
+
 // enrollmentChanged: the enrollment a request read was replaced, verified
 // or deleted before its write (MfaExpect).
 func enrollmentChanged() *api.Error {
@@ -227,7 +251,7 @@ func (s *Server) verifyMfa(w http.ResponseWriter, r *http.Request) error {
 	}
 	spend, ok := spendCode(c.identity.ID, m, code, false)
 	if !ok {
-		return s.wrongMfaCode(r)
+		return s.refuseCode(r, code)
 	}
 	verified, err := fsm.PatchOp(fsm.KindMfa, c.identity.ID, &pb.Mfa{IsVerified: true}, nil, "is_verified", "pending_recovery_codes")
 	if err != nil {
@@ -270,7 +294,7 @@ func (s *Server) deleteMfa(w http.ResponseWriter, r *http.Request) error {
 	}
 	spend, ok := spendCode(c.identity.ID, m, r.Header.Get(mfaCodeHeader), true)
 	if !ok {
-		return s.wrongMfaCode(r)
+		return s.refuseCode(r, r.Header.Get(mfaCodeHeader))
 	}
 	if aerr := s.applyWithCode(r, m, spend, del); aerr != nil {
 		return aerr
@@ -312,7 +336,7 @@ func (s *Server) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) error 
 		return aerr
 	}
 	if _, ok := edge.TotpStep(m.GetSecret(), r.Header.Get(mfaCodeHeader), time.Now()); !ok {
-		return s.wrongMfaCode(r)
+		return s.refuseCode(r, r.Header.Get(mfaCodeHeader))
 	}
 	if m.GetIsVerified() {
 		return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound,
@@ -338,7 +362,7 @@ func (s *Server) newMfaRecoveryCodes(w http.ResponseWriter, r *http.Request) err
 	}
 	spend, ok := spendCode(c.identity.ID, m, code, true)
 	if !ok {
-		return s.wrongMfaCode(r)
+		return s.refuseCode(r, code)
 	}
 	codes, hashes, err := newRecoveryCodes()
 	if err != nil {
@@ -375,7 +399,7 @@ func (s *Server) authenticateMfa(w http.ResponseWriter, r *http.Request) error {
 	}
 	spend, ok := spendCode(c.identity.ID, m, code, true)
 	if !ok {
-		e := s.wrongMfaCode(r)
+		e := s.refuseCode(r, code)
 		e.EmptyData = e.Status == http.StatusUnauthorized
 		return e
 	}
@@ -472,7 +496,7 @@ func (s *Server) totpToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	spend, ok := spendCode(c.identity.ID, m, code, false)
 	if !ok {
-		return s.wrongMfaCode(r)
+		return s.refuseCode(r, code)
 	}
 	if aerr := s.applyWithCode(r, m, spend); aerr != nil {
 		return aerr

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -132,10 +133,16 @@ func TestMfaLifeCycle(t *testing.T) {
 	wantError(t, "a recovery code twice", e.do(t, http.MethodPost, ClientBase+"/authenticate/mfa", login(), map[string]any{"code": rc}),
 		http.StatusUnauthorized, codeMfaInvalidToken)
 
-	// Wrong codes are counted on the session: the fifth ends it.
+	// Wrong codes are counted on the session: the fifth ends it. Codes of
+	// no valid shape cannot be right and are not counted.
 	guesser := login()
+	for range 2 * maxMfaFailures {
+		wantError(t, "a malformed code", e.do(t, http.MethodPost, ClientBase+"/authenticate/mfa", guesser, map[string]any{"code": "12345x"}),
+			http.StatusUnauthorized, codeMfaInvalidToken)
+	}
+	wrong := wrongTotp(t, secret)
 	for i := range maxMfaFailures {
-		r := e.do(t, http.MethodPost, ClientBase+"/authenticate/mfa", guesser, map[string]any{"code": "12345x"})
+		r := e.do(t, http.MethodPost, ClientBase+"/authenticate/mfa", guesser, map[string]any{"code": wrong})
 		if want := http.StatusUnauthorized; r.status != want {
 			t.Fatalf("wrong code %d: %d %s", i+1, r.status, r.raw)
 		}
@@ -211,5 +218,19 @@ func TestAuthPolicyRequiringTotp(t *testing.T) {
 	if _, _, err := jwt.NewParser().ParseUnverified(tt.data()["token"].(string), &claims); tt.status != http.StatusOK || err != nil ||
 		claims.Subject != ident || claims.Type != "totp" || claims.ExpiresAt == nil {
 		t.Fatalf("totp token: %d %s %v %+v", tt.status, tt.raw, err, claims)
+	}
+}
+
+// wrongTotp is a six-digit code that no step around now accepts.
+func wrongTotp(t *testing.T, secret string) string {
+	t.Helper()
+	valid := map[string]bool{}
+	for d := -3; d <= 3; d++ {
+		valid[totpAt(t, secret, d)] = true
+	}
+	for n := 0; ; n++ {
+		if c := fmt.Sprintf("%06d", n); !valid[c] {
+			return c
+		}
 	}
 }
