@@ -1,11 +1,16 @@
 package rest
 
 import (
+	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/edge"
@@ -59,18 +64,73 @@ func (s *Server) ownAuthenticators() *Resource {
 	}
 	check := own.Check
 	own.Check = func(w *Write) error {
-		current, _, _ := w.In.String("currentPassword")
-		if err := s.acquireHashing(w.R); err != nil {
-			return err
-		}
-		ok, err := edge.VerifyPassword(w.Old.(*pb.Authenticator).GetPasswordHash(), current)
-		s.releaseHashing()
-		if err != nil || !ok {
-			return api.Invalid("currentPassword", "does not match the current password", nil)
+		// countCurrentPassword checked it already, unless the body did not
+		// get that far; then it is checked here (uncounted: such a body
+		// names no password of this identity's to guess).
+		if checked, _ := w.R.Context().Value(currentPasswordKey).(string); checked != w.ID {
+			current, _, _ := w.In.String("currentPassword")
+			if err := s.acquireHashing(w.R); err != nil {
+				return err
+			}
+			ok, err := edge.VerifyPassword(w.Old.(*pb.Authenticator).GetPasswordHash(), current)
+			s.releaseHashing()
+			if err != nil || !ok {
+				return api.Invalid("currentPassword", "does not match the current password", nil)
+			}
 		}
 		return check(w)
 	}
 	return &own
+}
+
+type currentPasswordCtx struct{}
+
+// currentPasswordKey marks a request whose currentPassword
+// countCurrentPassword verified, with the authenticator's id.
+var currentPasswordKey currentPasswordCtx
+
+// countCurrentPassword checks the currentPassword of a change to the
+// caller's own updb authenticator before the change is read, counting a
+// wrong one as a failed login (the auth policy's lockout), so a stolen
+// session cannot guess the password here without limit.
+func (s *Server) countCurrentPassword(next http.HandlerFunc) http.HandlerFunc {
+	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		data, aerr := api.ReadBody(r, api.MaxBody)
+		if aerr != nil {
+			return aerr
+		}
+		r.Body = io.NopCloser(bytes.NewReader(data))
+		in, aerr := api.ParseObject(data)
+		current, has, _ := in.String("currentPassword")
+		if aerr != nil || !has {
+			next(w, r) // the update answers the bad body
+			return nil
+		}
+		c := callerOf(r)
+		id := mux.Vars(r)["id"]
+		rec, err := s.store.Get(fsm.KindAuthenticator, id)
+		if err != nil || rec.Body.(*pb.Authenticator).GetIdentityId() != c.identity.ID || rec.Body.(*pb.Authenticator).GetMethod() != "updb" {
+			next(w, r) // not the caller's password: the update answers
+			return nil
+		}
+		if err := s.acquireHashing(r); err != nil {
+			return err
+		}
+		ok, verr := edge.VerifyPassword(rec.Body.(*pb.Authenticator).GetPasswordHash(), current)
+		s.releaseHashing()
+		if verr != nil || !ok {
+			policy, err := s.loginPolicy(&identityRec{c.identity, c.ident})
+			if err != nil {
+				return api.Unhandled(err)
+			}
+			if aerr := s.countFailedLogin(r, c.identity.ID, policy.GetPrimary().GetUpdb()); aerr != nil {
+				return aerr
+			}
+			return api.Invalid("currentPassword", "does not match the current password", nil)
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), currentPasswordKey, id)))
+		return nil
+	})
 }
 
 // checkAuthenticator: what a method needs (updb a username and password,

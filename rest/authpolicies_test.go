@@ -122,3 +122,22 @@ func TestAuthPolicyPasswordsAndLockout(t *testing.T) {
 	}
 	wantError(t, "the deleted policy", e.do(t, http.MethodGet, mgmt+"/auth-policies/"+policy, admin, nil), http.StatusNotFound, api.CodeNotFound)
 }
+
+// A wrong currentPassword on the caller's own authenticator counts as a
+// failed login: a stolen session cannot guess the password there freely.
+func TestCurrentPasswordGuessesCount(t *testing.T) {
+	e := env(t)
+	policy := createOK(t, e, "/auth-policies", authPolicyBody(uniq("ap-cur"), 8, 3))
+	ident := newIdentity(t, e, map[string]any{"name": uniq("cur-user"), "type": "User", "isAdmin": false, "authPolicyId": policy})
+	username := uniq("cur-login")
+	auth := createOK(t, e, "/authenticators", map[string]any{"method": "updb", "identityId": ident, "username": username, "password": "LongEnough1"})
+	token := e.login(t, ClientBase, username, "LongEnough1")
+	for range 3 {
+		wantFieldError(t, "a wrong current password", e.do(t, http.MethodPatch, ClientBase+"/current-identity/authenticators/"+auth, token,
+			map[string]any{"currentPassword": "NotTheOne1", "password": "NewPassword2"}), "currentPassword")
+	}
+	r := e.do(t, http.MethodPost, ClientBase+"/authenticate?method=password", "", map[string]any{"username": username, "password": "LongEnough1"})
+	if r.status != http.StatusUnauthorized {
+		t.Fatalf("the right password after three wrong current passwords: %d %s", r.status, r.raw)
+	}
+}

@@ -158,8 +158,8 @@ func (s *Server) routes() []route {
 		{post, mgmtAPI, "/authenticators/{id}/re-enroll", admin, api.Handle(s.reEnrollAuthenticator)},
 		{get, edgeAPIs, "/current-identity/authenticators", session, h.List(r.ownAuthenticators)},
 		{get, edgeAPIs, "/current-identity/authenticators/{id}", session, h.Detail(r.ownAuthenticators)},
-		{put, edgeAPIs, "/current-identity/authenticators/{id}", session, h.Update(r.ownAuthenticators)},
-		{patch, edgeAPIs, "/current-identity/authenticators/{id}", session, h.Patch(r.ownAuthenticators)},
+		{put, edgeAPIs, "/current-identity/authenticators/{id}", session, s.countCurrentPassword(h.Update(r.ownAuthenticators))},
+		{patch, edgeAPIs, "/current-identity/authenticators/{id}", session, s.countCurrentPassword(h.Patch(r.ownAuthenticators))},
 		{post, edgeAPIs, "/current-identity/authenticators/{id}/extend", session, api.Handle(s.extendAuthenticator)},
 		{post, edgeAPIs, "/current-identity/authenticators/{id}/extend-verify", session, api.Handle(s.verifyExtendAuthenticator)},
 
