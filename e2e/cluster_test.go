@@ -173,14 +173,17 @@ func mfaAcrossNodes(t *testing.T, c *Cluster) {
 	if st, _, _ := c.Do("GET", n2.URL()+"/edge/client/v1/services", partial, nil); st != http.StatusUnauthorized {
 		t.Fatalf("a full route with the partial session on %s: %d", n2.Name, st)
 	}
-	if st, body, _ = c.Do("POST", n2.URL()+"/edge/client/v1/authenticate/mfa", partial, map[string]string{"code": code(1)}); st != http.StatusOK {
+	// The code is kept for the replay below: computed again after a step
+	// boundary it would be a new, valid code.
+	given := code(1)
+	if st, body, _ = c.Do("POST", n2.URL()+"/edge/client/v1/authenticate/mfa", partial, map[string]string{"code": given}); st != http.StatusOK {
 		t.Fatalf("the code on %s: %d %v", n2.Name, st, body)
 	}
 	if st, body, _ = c.Do("GET", n3.URL()+"/edge/client/v1/services", partial, nil); st != http.StatusOK {
 		t.Fatalf("a full route on %s once the code was given on %s: %d %v", n3.Name, n2.Name, st, body)
 	}
 	replay := login(n3)
-	if st, _, _ := c.Do("POST", n3.URL()+"/edge/client/v1/authenticate/mfa", replay, map[string]string{"code": code(1)}); st != http.StatusUnauthorized {
+	if st, _, _ := c.Do("POST", n3.URL()+"/edge/client/v1/authenticate/mfa", replay, map[string]string{"code": given}); st != http.StatusUnauthorized {
 		t.Fatalf("the code replayed on %s: %d", n3.Name, st)
 	}
 }
