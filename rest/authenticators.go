@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -112,6 +113,17 @@ func (s *Server) countCurrentPassword(next http.HandlerFunc) http.HandlerFunc {
 		if err != nil || rec.Body.(*pb.Authenticator).GetIdentityId() != c.identity.ID || rec.Body.(*pb.Authenticator).GetMethod() != "updb" {
 			next(w, r) // not the caller's password: the update answers
 			return nil
+		}
+		// As a login: one check per username at a time, and the identity
+		// read again once it is this request's turn, so parallel guesses
+		// see the lockout the previous ones replicated.
+		unlock, err := s.passwordChecks.lock(r.Context(), rec.Body.(*pb.Authenticator).GetUsername())
+		if err != nil {
+			return busyKey()
+		}
+		defer unlock()
+		if irec, err := s.store.Get(fsm.KindIdentity, c.identity.ID); err != nil || edge.IsDisabled(irec.Body.(*pb.Identity), time.Now()) {
+			return api.Unauthorized()
 		}
 		if err := s.acquireHashing(r); err != nil {
 			return err

@@ -56,8 +56,27 @@ func (s *Server) chainsToCluster(rd *fsm.Reader, chain []*x509.Certificate, at t
 	}
 	opts := clientAuthOptions(pki.NewCertPool(s.cfg.CACerts...), chain, s.trust.Intermediates(members)...)
 	opts.CurrentTime = at
-	_, verr := chain[0].Verify(opts)
-	return verr == nil, nil
+	chains, verr := chain[0].Verify(opts)
+	return verr == nil && issuersValidNow(chains, time.Now()), nil
+}
+
+// issuersValidNow reports whether some verified chain's certificates other
+// than the leaf are valid now: an expired leaf is verified as of its end,
+// but the CAs that vouch for it must still be in force.
+func issuersValidNow(chains [][]*x509.Certificate, now time.Time) bool {
+	for _, c := range chains {
+		ok := true
+		for _, cert := range c[1:] {
+			if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // caRec is a stored third-party CA.
@@ -86,7 +105,7 @@ func vouchingCAsAt(rd *fsm.Reader, chain []*x509.Certificate, use func(*pb.Ca) b
 		}
 		opts := clientAuthOptions(pki.NewCertPool(certs[0]), chain)
 		opts.CurrentTime = at
-		if _, err := chain[0].Verify(opts); err == nil {
+		if chains, err := chain[0].Verify(opts); err == nil && issuersValidNow(chains, time.Now()) {
 			out = append(out, caRec{rec, ca})
 		}
 		return nil

@@ -382,3 +382,22 @@ func TestExpiredCertLoginFollowsThePolicy(t *testing.T) {
 	}
 	wantError(t, "an expired certificate under a policy refusing them", e.certLogin(t, &cert), http.StatusUnauthorized, api.CodeInvalidAuth)
 }
+
+// An expired leaf is judged as of its end, but the certificates vouching
+// for it must be valid now.
+func TestIssuersValidNow(t *testing.T) {
+	now := time.Now()
+	cert := func(from, to time.Duration) *x509.Certificate {
+		return &x509.Certificate{NotBefore: now.Add(from), NotAfter: now.Add(to)}
+	}
+	expiredLeaf, validCA, expiredCA := cert(-2*time.Hour, -time.Hour), cert(-time.Hour, time.Hour), cert(-3*time.Hour, -time.Minute)
+	if !issuersValidNow([][]*x509.Certificate{{expiredLeaf, validCA}}, now) {
+		t.Fatal("an expired leaf under a valid CA")
+	}
+	if issuersValidNow([][]*x509.Certificate{{expiredLeaf, validCA, expiredCA}}, now) {
+		t.Fatal("an expired leaf under an expired CA")
+	}
+	if !issuersValidNow([][]*x509.Certificate{{expiredLeaf, expiredCA}, {expiredLeaf, validCA}}, now) {
+		t.Fatal("one good chain of two")
+	}
+}

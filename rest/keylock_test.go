@@ -1,10 +1,13 @@
 package rest
 
 import (
+	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Work under one key never overlaps; other keys run beside it; nothing is
@@ -21,7 +24,11 @@ func TestKeyLocks(t *testing.T) {
 			if i%2 == 1 {
 				key = "bob"
 			}
-			unlock := k.lock(key)
+			unlock, err := k.lock(context.Background(), key)
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			if key == "alice" {
 				if inside.Add(1) > 1 {
 					overlap.Add(1)
@@ -38,5 +45,29 @@ func TestKeyLocks(t *testing.T) {
 	}
 	if len(k.locks) != 0 {
 		t.Fatalf("%d locks kept after unlocking", len(k.locks))
+	}
+}
+
+// A caller gives up when its context ends, and a key takes only so many
+// waiters.
+func TestKeyLocksBounded(t *testing.T) {
+	var k keyLocks
+	unlock, err := k.lock(context.Background(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := k.lock(ctx, "k"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a waiter past its deadline: %v", err)
+	}
+	k.locks["k"].refs = keyLockWaiters
+	if _, err := k.lock(context.Background(), "k"); !errors.Is(err, errKeyBusy) {
+		t.Fatalf("a waiter beyond the bound: %v", err)
+	}
+	k.locks["k"].refs = 1
+	unlock()
+	if len(k.locks) != 0 {
+		t.Fatalf("%d locks kept", len(k.locks))
 	}
 }

@@ -200,6 +200,24 @@ func (s *Server) refuseCode(r *http.Request, code string) *api.Error {
 	return s.wrongMfaCode(r)
 }
 
+// codeTurn serialises the MFA codes of the caller's session on this node
+// and reads the session again when it is this request's turn: a session
+// ended by its fifth wrong code takes no more codes, however many were
+// sent at once. It returns the unlock.
+func (s *Server) codeTurn(r *http.Request) (func(), *api.Error) {
+	c := callerOf(r)
+	unlock, err := s.passwordChecks.lock(r.Context(), "mfa\x00"+c.session.ID)
+	if err != nil {
+		return nil, busyKey()
+	}
+	rec, err := s.store.Get(fsm.KindApiSession, c.session.ID)
+	if err != nil || rec.Body.(*pb.ApiSession).GetMfaFailures() >= maxMfaFailures {
+		unlock()
+		return nil, api.Unauthorized()
+	}
+	return unlock, nil
+}
+
 // wellFormedCode: six digits, or the shape of a recovery code.
 func wellFormedCode(code string) bool {
 	if len(code) == 6 {
@@ -242,6 +260,11 @@ func (s *Server) wrongMfaCode(r *http.Request) *api.Error {
 // completes the enrollment, which from then on keeps only the hashes of
 // its recovery codes; the session that verified counts as having passed.
 func (s *Server) verifyMfa(w http.ResponseWriter, r *http.Request) error {
+	unlock, aerr := s.codeTurn(r)
+	if aerr != nil {
+		return aerr
+	}
+	defer unlock()
 	c, code, m, aerr := s.codeAndMfa(r)
 	if aerr != nil {
 		return aerr
@@ -273,6 +296,11 @@ func (s *Server) verifyMfa(w http.ResponseWriter, r *http.Request) error {
 // needs a code (TOTP or recovery) in the mfa-validation-code header; an
 // unverified one goes without.
 func (s *Server) deleteMfa(w http.ResponseWriter, r *http.Request) error {
+	unlock, aerr := s.codeTurn(r)
+	if aerr != nil {
+		return aerr
+	}
+	defer unlock()
 	c, _, m, aerr := s.callerMfa(r)
 	if aerr != nil {
 		return aerr
@@ -331,6 +359,11 @@ func (s *Server) mfaQRCode(w http.ResponseWriter, r *http.Request) error {
 // mfa-validation-code header); once verified only their hashes exist, so
 // it answers 404 and POST makes new ones.
 func (s *Server) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
+	unlock, aerr := s.codeTurn(r)
+	if aerr != nil {
+		return aerr
+	}
+	defer unlock()
 	_, rec, m, aerr := s.callerMfa(r)
 	if aerr != nil {
 		return aerr
@@ -353,6 +386,11 @@ func (s *Server) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) error 
 // data.recoveryCodes (the spec's empty object takes any members) and
 // stored only as hashes.
 func (s *Server) newMfaRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
+	unlock, aerr := s.codeTurn(r)
+	if aerr != nil {
+		return aerr
+	}
+	defer unlock()
 	c, code, m, aerr := s.codeAndMfa(r)
 	if aerr != nil {
 		return aerr
@@ -385,6 +423,12 @@ func (s *Server) newMfaRecoveryCodes(w http.ResponseWriter, r *http.Request) err
 // empty data the spec gives that status.
 func (s *Server) authenticateMfa(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
+	unlock, aerr := s.codeTurn(r)
+	if aerr != nil {
+		aerr.EmptyData = aerr.Status == http.StatusUnauthorized
+		return aerr
+	}
+	defer unlock()
 	code, aerr := mfaCode(r)
 	if aerr != nil {
 		return aerr
@@ -409,6 +453,11 @@ func (s *Server) authenticateMfa(w http.ResponseWriter, r *http.Request) error {
 		return api.Unhandled(err)
 	}
 	if aerr := s.applyWithCode(r, m, spend, passed); aerr != nil {
+		// The session ended on another node meanwhile (its fifth wrong
+		// code there): the same 401 as a wrong code, which tells nothing.
+		if aerr.Status == http.StatusNotFound {
+			aerr = invalidMfaCode()
+		}
 		aerr.EmptyData = aerr.Status == http.StatusUnauthorized
 		return aerr
 	}
@@ -487,6 +536,11 @@ func (s *Server) totpToken(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Signer == nil {
 		return api.Unhandled(edge.ErrNoSigner)
 	}
+	unlock, aerr := s.codeTurn(r)
+	if aerr != nil {
+		return aerr
+	}
+	defer unlock()
 	c, code, m, aerr := s.codeAndMfa(r)
 	if aerr != nil {
 		return aerr

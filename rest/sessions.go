@@ -55,7 +55,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	// identity only once it is this request's turn: each check sees the
 	// failures and lockout the previous one replicated, so guesses sent in
 	// parallel get at most one per node past the policy's limit.
-	unlock := s.passwordChecks.lock(req.Username)
+	unlock, err := s.passwordChecks.lock(r.Context(), req.Username)
+	if err != nil {
+		return busyKey()
+	}
 	defer unlock()
 	authRec, ident, err := s.findPasswordAuthenticator(req.Username)
 	if err != nil {
