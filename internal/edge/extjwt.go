@@ -9,9 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -69,9 +67,9 @@ const (
 // than its TTL or lacks the key asked for (a provider rotated its keys),
 // but not more often than once per jwksMinInterval per endpoint.
 type JWKSCache struct {
-	client *http.Client
-	mu     sync.Mutex
-	sets   map[string]*jwksEntry
+	fetch Fetcher
+	mu    sync.Mutex
+	sets  map[string]*jwksEntry
 }
 
 type jwksEntry struct {
@@ -81,17 +79,15 @@ type jwksEntry struct {
 	err       error
 }
 
-// NewJWKSCache returns a cache fetching with client (nil: a client that
-// verifies servers against the system roots).
-func NewJWKSCache(client *http.Client) *JWKSCache {
-	if client == nil {
-		// No redirects: a key set is where the signer says it is, and a
-		// redirect could point a node at its own network.
-		client = &http.Client{Timeout: jwksTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return errors.New("key set endpoints may not redirect")
-		}}
-	}
-	return &JWKSCache{client: client, sets: map[string]*jwksEntry{}}
+// Fetcher gets the document at a key set URL, at most limit bytes of it
+// (more is an error). The HTTP client, with its rules (server
+// verification, no redirects), belongs to the caller: this package has no
+// network code.
+type Fetcher func(ctx context.Context, url string, limit int64) ([]byte, error)
+
+// NewJWKSCache returns a cache that fetches key sets with fetch.
+func NewJWKSCache(fetch Fetcher) *JWKSCache {
+	return &JWKSCache{fetch: fetch, sets: map[string]*jwksEntry{}}
 }
 
 // Key returns the public key kid of the set at endpoint ("" kid: the set's
@@ -117,7 +113,7 @@ func (c *JWKSCache) Key(ctx context.Context, endpoint, kid string) (crypto.Publi
 		}
 		return nil, fmt.Errorf("no key %q in the key set of %s", kid, endpoint)
 	}
-	set, err := c.fetch(ctx, endpoint)
+	set, err := c.get(ctx, endpoint)
 	e.fetchedAt, e.err = time.Now(), err
 	if err == nil {
 		e.keys = set
@@ -131,29 +127,16 @@ func (c *JWKSCache) Key(ctx context.Context, endpoint, kid string) (crypto.Publi
 	return nil, fmt.Errorf("no key %q in the key set of %s", kid, endpoint)
 }
 
-func (c *JWKSCache) fetch(ctx context.Context, endpoint string) (jose.JSONWebKeySet, error) {
+func (c *JWKSCache) get(ctx context.Context, endpoint string) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
 	// The fetch outlives the request that caused it: a caller hanging up
 	// must not leave a failed fetch that blocks the next ones for the
 	// minimum interval.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
-	if err != nil {
-		return set, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.client.Do(req)
+	raw, err := c.fetch(ctx, endpoint, jwksMaxBytes)
 	if err != nil {
 		return set, fmt.Errorf("fetch key set %s: %w", endpoint, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return set, fmt.Errorf("fetch key set %s: status %d", endpoint, resp.StatusCode)
-	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))
-	if err != nil {
-		return set, fmt.Errorf("read key set %s: %w", endpoint, err)
 	}
 	if len(raw) > jwksMaxBytes {
 		return set, fmt.Errorf("key set %s is larger than %d bytes", endpoint, jwksMaxBytes)

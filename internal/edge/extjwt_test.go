@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,7 +31,7 @@ func TestJWKSCacheRefreshesOnUnknownKid(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: keys.Load().([]jose.JSONWebKey)})
 	}))
 	defer srv.Close()
-	c := NewJWKSCache(nil)
+	c := NewJWKSCache(httpFetch)
 	ctx := context.Background()
 	for range 3 {
 		if _, err := c.Key(ctx, srv.URL, "k1"); err != nil {
@@ -54,7 +55,7 @@ func TestJWKSCacheRefreshesOnUnknownKid(t *testing.T) {
 		_, _ = w.Write([]byte(`{"keys":[` + strings.Repeat(" ", jwksMaxBytes) + `]}`))
 	}))
 	defer big.Close()
-	if _, err := NewJWKSCache(nil).Key(ctx, big.URL, "k"); err == nil || !strings.Contains(err.Error(), "larger") {
+	if _, err := NewJWKSCache(httpFetch).Key(ctx, big.URL, "k"); err == nil || !strings.Contains(err.Error(), "larger") {
 		t.Fatalf("an oversized key set: %v", err)
 	}
 }
@@ -103,4 +104,20 @@ func FuzzTotpStep(f *testing.F) {
 		_ = HashRecoveryCode(code)
 		_ = CheckJwksURL(code)
 	})
+}
+
+// httpFetch is a plain Fetcher for the tests' loopback servers; it reads
+// one byte past the limit, as a real fetcher should, so the cache sees an
+// oversized set.
+func httpFetch(ctx context.Context, url string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, limit+1))
 }
