@@ -107,12 +107,13 @@ func (s *Server) resolve(r *http.Request) (*caller, *api.Error) {
 			return err
 		}
 		c.ident, _ = fsm.As[*pb.Identity](c.identity)
-		if c.mfaPending, _, err = mfaPending(rd, c.sess, c.ident, c.identity.ID); err != nil {
+		policy, err := authPolicyOf(rd, c.ident)
+		if err != nil {
 			return err
 		}
-		policy, err := authPolicyOf(rd, c.ident)
+		c.mfaPending = mfaPending(c.sess, policy)
 		c.extJwtSigner = policy.GetSecondary().GetRequireExtJwtSigner()
-		return err
+		return nil
 	})
 	if errors.Is(err, fsm.ErrNotFound) {
 		return nil, api.Unauthorized()

@@ -488,26 +488,22 @@ func (s *Server) deleteIdentityMfa(w http.ResponseWriter, r *http.Request) error
 }
 
 // mfaPending reports whether an API session still owes an MFA code: its
-// identity had verified MFA when it logged in, or its auth policy requires
-// TOTP (as it says now), and no code was taken since. enrolled says
-// whether the identity has a verified enrollment.
-func mfaPending(rd *fsm.Reader, sess *pb.ApiSession, ident *pb.Identity, identityID string) (pending, enrolled bool, err error) {
-	if sess.GetIsMfaComplete() {
-		return false, true, nil
+// identity had verified MFA when it logged in, or its auth policy (as it
+// says now) requires TOTP, and no code was taken since.
+func mfaPending(sess *pb.ApiSession, policy *pb.AuthPolicy) bool {
+	return !sess.GetIsMfaComplete() && (sess.GetIsMfaRequired() || policy.GetSecondary().GetRequireTotp())
+}
+
+// totpEnrolled reports whether identityID has a verified TOTP enrollment.
+func totpEnrolled(rd *fsm.Reader, identityID string) (bool, error) {
+	rec, err := rd.Get(fsm.KindMfa, identityID)
+	if errors.Is(err, fsm.ErrNotFound) {
+		return false, nil
 	}
-	if rec, err := rd.Get(fsm.KindMfa, identityID); err == nil {
-		enrolled = rec.Body.(*pb.Mfa).GetIsVerified()
-	} else if !errors.Is(err, fsm.ErrNotFound) {
-		return false, false, err
-	}
-	if sess.GetIsMfaRequired() {
-		return true, enrolled, nil
-	}
-	policy, err := authPolicyOf(rd, ident)
 	if err != nil {
-		return false, false, err
+		return false, err
 	}
-	return policy.GetSecondary().GetRequireTotp(), enrolled, nil
+	return rec.Body.(*pb.Mfa).GetIsVerified(), nil
 }
 
 // authQueries renders what a session still owes: the TOTP code, as
@@ -517,9 +513,13 @@ func authQueries(rd *fsm.Reader, sess *pb.ApiSession) ([]any, error) {
 	if err != nil {
 		return []any{}, nil // gone: nothing to owe
 	}
-	pending, enrolled, err := mfaPending(rd, sess, identRec.Body.(*pb.Identity), identRec.ID)
-	if err != nil || !pending {
+	policy, err := authPolicyOf(rd, identRec.Body.(*pb.Identity))
+	if err != nil || !mfaPending(sess, policy) {
 		return []any{}, err
+	}
+	enrolled, err := totpEnrolled(rd, identRec.ID)
+	if err != nil {
+		return nil, err
 	}
 	return []any{map[string]any{
 		"typeId": "MFA", "provider": "ziti", "format": "alphaNumeric", "httpMethod": "POST",
