@@ -30,6 +30,28 @@ func As[T proto.Message](r *Record) (T, bool) {
 type Reader struct {
 	s  *Store
 	tx *bolt.Tx
+	// buckets remembers the view's bucket handles: looking one up walks
+	// the root bucket, and a list reads the same few buckets many times.
+	buckets []namedBucket
+}
+
+type namedBucket struct {
+	name string
+	b    *bolt.Bucket
+}
+
+// bucket is the view's bucket name.
+func (r *Reader) bucket(name string) *bolt.Bucket {
+	for _, nb := range r.buckets {
+		if nb.name == name {
+			return nb.b
+		}
+	}
+	b := r.tx.Bucket([]byte(name))
+	if len(r.buckets) < 16 {
+		r.buckets = append(r.buckets, namedBucket{name, b})
+	}
+	return b
 }
 
 // View runs fn against a consistent read-only view of the state.
@@ -67,7 +89,7 @@ func (r *Reader) Get(kindName, id string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw := r.tx.Bucket([]byte(entityBucket(k.Name))).Get([]byte(id))
+	raw := r.bucket(entityBucket(k.Name)).Get([]byte(id))
 	if raw == nil {
 		return nil, fmt.Errorf("%s %s: %w", kindName, id, ErrNotFound)
 	}
@@ -82,7 +104,7 @@ func (r *Reader) Raw(kindName, id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.tx.Bucket([]byte(entityBucket(k.Name))).Get([]byte(id)), nil
+	return r.bucket(entityBucket(k.Name)).Get([]byte(id)), nil
 }
 
 // Decode decodes stored bytes Raw returned for an entity of kind.
@@ -100,7 +122,7 @@ func (r *Reader) Has(kindName, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return r.tx.Bucket([]byte(entityBucket(k.Name))).Get([]byte(id)) != nil, nil
+	return r.bucket(entityBucket(k.Name)).Get([]byte(id)) != nil, nil
 }
 
 // index resolves a handle against the registered kinds.
@@ -122,7 +144,7 @@ func (r *Reader) Lookup(h Unique, key string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	id := r.tx.Bucket([]byte(indexBucket(k.Name, h.name))).Get([]byte(key))
+	id := r.bucket(indexBucket(k.Name, h.name)).Get([]byte(key))
 	if id == nil {
 		return nil, fmt.Errorf("%s with %s %q: %w", k.Name, h.name, key, ErrNotFound)
 	}
@@ -135,7 +157,7 @@ func (r *Reader) IDsByIndex(h Multi, key string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return scanIndex(r.tx.Bucket([]byte(indexBucket(k.Name, h.name))), key), nil
+	return scanIndex(r.bucket(indexBucket(k.Name, h.name)), key), nil
 }
 
 // ForEach calls fn for every entity of a kind in id order; an error from fn
@@ -145,7 +167,7 @@ func (r *Reader) ForEach(kindName string, fn func(*Record) error) error {
 	if err != nil {
 		return err
 	}
-	return r.tx.Bucket([]byte(entityBucket(k.Name))).ForEach(func(_, raw []byte) error {
+	return r.bucket(entityBucket(k.Name)).ForEach(func(_, raw []byte) error {
 		rec, err := toRecord(k, raw)
 		if err != nil {
 			return err
@@ -161,7 +183,7 @@ func (r *Reader) IDs(kindName string) ([]string, error) {
 		return nil, err
 	}
 	var ids []string
-	err = r.tx.Bucket([]byte(entityBucket(k.Name))).ForEach(func(id, _ []byte) error {
+	err = r.bucket(entityBucket(k.Name)).ForEach(func(id, _ []byte) error {
 		ids = append(ids, string(id))
 		return nil
 	})
@@ -174,7 +196,7 @@ func (r *Reader) Count(kindName string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return r.tx.Bucket([]byte(entityBucket(k.Name))).Stats().KeyN, nil
+	return r.bucket(entityBucket(k.Name)).Stats().KeyN, nil
 }
 
 func toRecord(k *Kind, raw []byte) (*Record, error) {
@@ -220,7 +242,7 @@ func (r *Reader) ScanPrefix(h IndexRef, prefix string, fn func(key, id string) e
 	if err != nil {
 		return err
 	}
-	c := r.tx.Bucket([]byte(indexBucket(k.Name, ix.Name))).Cursor()
+	c := r.bucket(indexBucket(k.Name, ix.Name)).Cursor()
 	p := []byte(prefix)
 	for key, v := c.Seek(p); key != nil && bytes.HasPrefix(key, p); key, v = c.Next() {
 		if ix.Unique {
@@ -285,7 +307,7 @@ func (s *Store) IndexKeys(h IndexRef, rec *Record) []string {
 // /current-api-session/service-updates answers, conservatively for every
 // identity. It is replicated state, the same on every node.
 func (r *Reader) AccessChangedAt() time.Time {
-	v := r.tx.Bucket([]byte(metaBucket)).Get([]byte(accessKey))
+	v := r.bucket(metaBucket).Get([]byte(accessKey))
 	if len(v) != 8 {
 		return time.Time{}
 	}
