@@ -293,30 +293,28 @@ func (n *Node) Store() *fsm.Store { return n.cfg.Store }
 // Snapshot snapshots the state now and compacts the log down to the last
 // TrailingLogs entries, as the threshold would later. A member that needs a
 // compacted entry is then sent the snapshot. Nothing new since the last
-// snapshot is not an error. Raft refuses to snapshot before it has applied
-// its latest configuration, which a restarted node replays from its log
-// (its state is already there, so it serves meanwhile): Snapshot first
-// waits, up to ctx, until Raft has applied its latest configuration.
+// snapshot is not an error. Raft refuses to snapshot before its state
+// machine goroutine has applied the latest configuration, which a
+// restarted node replays from its log (its state is already there, so it
+// serves meanwhile); raft's own applied index runs ahead of that
+// goroutine, so Snapshot retries that refusal, up to ctx, instead of
+// predicting it.
 func (n *Node) Snapshot(ctx context.Context) error {
-	cf := n.raft.GetConfiguration()
-	if err := cf.Error(); err != nil {
-		return fmt.Errorf("snapshot: read the configuration: %w", err)
-	}
-	for target := cf.Index(); n.raft.AppliedIndex() < target; {
+	for {
+		err := n.raft.Snapshot().Error()
+		if err == nil || errors.Is(err, raft.ErrNothingNewToSnapshot) {
+			return nil
+		}
+		// hashicorp/raft has no sentinel for this transient refusal.
+		if !strings.Contains(err.Error(), "wait until the configuration entry") {
+			return fmt.Errorf("snapshot: %w", err)
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("snapshot: raft has applied %d of %d: %w", n.raft.AppliedIndex(), target, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
+			return fmt.Errorf("snapshot: %w (last: %v)", ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	err := n.raft.Snapshot().Error()
-	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
-	}
-	return nil
 }
 
 // IsLeader reports whether this node is the Raft leader.
