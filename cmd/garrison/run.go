@@ -45,6 +45,7 @@ it is initialised (garrison cluster init) or added to a cluster by its leader
 			if err != nil {
 				return err
 			}
+			tuneGC(os.Getenv, log)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runNode(ctx, cfg, log)
