@@ -217,3 +217,43 @@ func bearerToken(header string) (string, bool) {
 	}
 	return strings.TrimSpace(tok), true
 }
+
+// mfaPending reports whether an API session still owes an MFA code: its
+// identity had verified MFA when it logged in, or its auth policy (as it
+// says now) requires TOTP, and no code was taken since.
+func mfaPending(sess *pb.ApiSession, policy *pb.AuthPolicy) bool {
+	return !sess.GetIsMfaComplete() && (sess.GetIsMfaRequired() || policy.GetSecondary().GetRequireTotp())
+}
+
+// totpEnrolled reports whether identityID has a verified TOTP enrollment.
+func totpEnrolled(rd *fsm.Reader, identityID string) (bool, error) {
+	rec, err := rd.Get(fsm.KindMfa, identityID)
+	if errors.Is(err, fsm.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return rec.Body.(*pb.Mfa).GetIsVerified(), nil
+}
+
+// authQueries renders what a session still owes: the TOTP code, as
+// OpenZiti's SDKs expect to find it.
+func authQueries(rd *fsm.Reader, sess *pb.ApiSession) ([]any, error) {
+	identRec, err := rd.Get(fsm.KindIdentity, sess.GetIdentityId())
+	if err != nil {
+		return []any{}, nil // gone: nothing to owe
+	}
+	policy, err := authPolicyOf(rd, identRec.Body.(*pb.Identity))
+	if err != nil || !mfaPending(sess, policy) {
+		return []any{}, err
+	}
+	enrolled, err := totpEnrolled(rd, identRec.ID)
+	if err != nil {
+		return nil, err
+	}
+	return []any{map[string]any{
+		"typeId": "MFA", "provider": "ziti", "format": "alphaNumeric", "httpMethod": "POST",
+		"httpUrl": "./authenticate/mfa", "minLength": 4, "maxLength": 6, "isTotpEnrolled": enrolled,
+	}}, nil
+}

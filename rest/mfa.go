@@ -16,7 +16,8 @@ import (
 	. "github.com/garrison-ctrl/garrison/rest/resource"
 )
 
-// TOTP multi-factor authentication (rest/mfa.go). An identity enrolls
+// TOTP multi-factor authentication: the endpoints (taking codes is in
+// rest/mfacodes.go, the session state in rest/auth.go). An identity enrolls
 // (POST /current-identity/mfa), sees its secret as a provisioning URL or QR
 // code and its recovery codes until it verifies a first code; from then on
 // every login makes a partial API session, which may only call the routes
@@ -74,22 +75,6 @@ func newRecoveryCodes() (codes, hashes []string, err error) {
 	return codes, hashes, nil
 }
 
-func noMfa() *api.Error {
-	return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "The identity has no MFA enrollment"}
-}
-
-func invalidMfaCode() *api.Error {
-	return &api.Error{Status: http.StatusUnauthorized, Code: codeMfaInvalidToken, Message: "The MFA code is invalid or was already used"}
-}
-
-// OpenZiti's codes for a wrong MFA code, an enrollment that exists, and
-// none.
-const (
-	codeMfaInvalidToken = "MFA_INVALID_TOKEN"
-	codeMfaExists       = "MFA_EXISTS"
-	codeMfaNotEnrolled  = "MFA_NOT_ENROLLED"
-)
-
 // currentMfa answers GET /current-identity/mfa.
 func (s *Server) currentMfa(w http.ResponseWriter, r *http.Request) error {
 	c, rec, m, aerr := s.callerMfa(r)
@@ -137,125 +122,6 @@ func (s *Server) enrollMfa(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// mfaCode reads {"code": "..."} from the body.
-func mfaCode(r *http.Request) (string, *api.Error) {
-	in, aerr := api.DecodeObject(r)
-	if aerr != nil {
-		return "", aerr
-	}
-	code, _, aerr := in.String("code")
-	if aerr != nil {
-		return "", aerr
-	}
-	if code == "" || len(code) > 64 {
-		return "", api.Invalid("code", "is required: a six-digit code or a recovery code", nil)
-	}
-	return code, nil
-}
-
-// spendCode checks code against the enrollment and returns the op that
-// spends it: a current TOTP code, or, when recovery is allowed, an unused
-// recovery code. The op fails the command if another node spent it first.
-func spendCode(identityID string, m *pb.Mfa, code string, recovery bool) (*pb.Op, bool) {
-	if step, ok := edge.TotpStep(m.GetSecret(), code, time.Now()); ok {
-		if step <= m.GetLastStep() {
-			return nil, false
-		}
-		return fsm.MfaCodeUsedOp(identityID, step, ""), true
-	}
-	if recovery && m.GetIsVerified() && edge.LooksLikeRecoveryCode(code) {
-		return fsm.MfaCodeUsedOp(identityID, 0, edge.HashRecoveryCode(code)), true
-	}
-	return nil, false
-}
-
-// applyWithCode replicates ops after spend, guarded by the enrollment m the
-// request read (fsm.MfaExpect: still that one, in the same state); a code
-// another node spent first (or an unknown recovery code) is a wrong code.
-func (s *Server) applyWithCode(r *http.Request, m *pb.Mfa, spend *pb.Op, ops ...*pb.Op) *api.Error {
-	c := callerOf(r)
-	res, aerr := s.applyResult(r, append([]*pb.Op{fsm.MfaExpectOp(c.identity.ID, m), spend}, ops...)...)
-	if aerr != nil {
-		return aerr
-	}
-	switch {
-	case res.GetCode() == pb.Result_OK:
-		return nil
-	case res.GetOpIndex() == 0:
-		return enrollmentChanged()
-	case res.GetOpIndex() == 1:
-		return s.wrongMfaCode(r)
-	}
-	return api.FromResult(res)
-}
-
-// refuseCode answers a code that did not match: counted (wrongMfaCode) if
-// it has the shape of a code; one of neither shape (six digits, a
-// recovery code) cannot be right, and is answered alike without changing
-// anything.
-func (s *Server) refuseCode(r *http.Request, code string) *api.Error {
-	if !wellFormedCode(code) {
-		return invalidMfaCode()
-	}
-	return s.wrongMfaCode(r)
-}
-
-// codeTurn serialises the MFA codes of the caller's session on this node
-// and reads the session again when it is this request's turn: a session
-// ended by its fifth wrong code takes no more codes, however many were
-// sent at once. It returns the unlock.
-func (s *Server) codeTurn(r *http.Request) (func(), *api.Error) {
-	c := callerOf(r)
-	unlock, err := s.passwordChecks.lock(r.Context(), "mfa\x00"+c.session.ID)
-	if err != nil {
-		return nil, busyKey()
-	}
-	rec, err := s.store.Get(fsm.KindApiSession, c.session.ID)
-	if err != nil || rec.Body.(*pb.ApiSession).GetMfaFailures() >= maxMfaFailures {
-		unlock()
-		return nil, api.Unauthorized()
-	}
-	return unlock, nil
-}
-
-// wellFormedCode: six digits, or the shape of a recovery code.
-func wellFormedCode(code string) bool {
-	if len(code) == 6 {
-		for _, c := range code {
-			if c < '0' || c > '9' {
-				return false
-			}
-		}
-		return true
-	}
-	return edge.LooksLikeRecoveryCode(code)
-}
-
-// enrollmentChanged: the enrollment a request read was replaced, verified
-// or deleted before its write (MfaExpect).
-func enrollmentChanged() *api.Error {
-	return &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: "The MFA enrollment changed meanwhile; read it again"}
-}
-
-// maxMfaFailures is how many wrong MFA codes an API session may give: at
-// that many it is ended, and guessing on costs a new password login.
-const maxMfaFailures = 5
-
-// wrongMfaCode counts a wrong code against the caller's session (through
-// Raft, so the count holds on every node) and answers 401; if the count
-// cannot be replicated the answer is that error instead, so no guess goes
-// uncounted.
-func (s *Server) wrongMfaCode(r *http.Request) *api.Error {
-	res, aerr := s.applyResult(r, fsm.MfaFailedOp(callerOf(r).session.ID, maxMfaFailures))
-	if aerr != nil {
-		return aerr
-	}
-	if aerr := api.FromResult(res); aerr != nil {
-		return aerr
-	}
-	return invalidMfaCode()
-}
-
 // verifyMfa answers POST /current-identity/mfa/verify: a first TOTP code
 // completes the enrollment, which from then on keeps only the hashes of
 // its recovery codes; the session that verified counts as having passed.
@@ -272,16 +138,15 @@ func (s *Server) verifyMfa(w http.ResponseWriter, r *http.Request) error {
 	if m.GetIsVerified() {
 		return noMfa() // nothing left to verify, as OpenZiti answers
 	}
-	spend, ok := spendCode(c.identity.ID, m, code, false)
-	if !ok {
-		return s.refuseCode(r, code)
+	spend, aerr := s.takeCode(r, m, code, false)
+	if aerr != nil {
+		return aerr
 	}
 	verified, err := fsm.PatchOp(fsm.KindMfa, c.identity.ID, &pb.Mfa{IsVerified: true}, nil, "is_verified", "pending_recovery_codes")
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	passed, err := fsm.PatchOp(fsm.KindApiSession, c.session.ID, &pb.ApiSession{IsMfaRequired: true, IsMfaComplete: true, MfaPassedAt: time.Now().UnixNano()}, nil,
-		"is_mfa_required", "is_mfa_complete", "mfa_passed_at")
+	passed, err := mfaPassedOp(c.session.ID)
 	if err != nil {
 		return api.Unhandled(err)
 	}
@@ -305,26 +170,15 @@ func (s *Server) deleteMfa(w http.ResponseWriter, r *http.Request) error {
 	if aerr != nil {
 		return aerr
 	}
-	del := fsm.DeleteOp(fsm.KindMfa, c.identity.ID)
-	if !m.GetIsVerified() {
-		res, aerr := s.applyResult(r, fsm.MfaExpectOp(c.identity.ID, m), del)
-		if aerr != nil {
+	// An unverified enrollment goes without a code (spend nil); the guard
+	// still refuses it if it was verified meanwhile.
+	var spend *pb.Op
+	if m.GetIsVerified() {
+		if spend, aerr = s.takeCode(r, m, r.Header.Get(mfaCodeHeader), true); aerr != nil {
 			return aerr
 		}
-		if res.GetCode() != pb.Result_OK && res.GetOpIndex() == 0 {
-			return enrollmentChanged() // verified meanwhile: that needs a code
-		}
-		if aerr := api.FromResult(res); aerr != nil {
-			return aerr
-		}
-		api.WriteEmpty(w)
-		return nil
 	}
-	spend, ok := spendCode(c.identity.ID, m, r.Header.Get(mfaCodeHeader), true)
-	if !ok {
-		return s.refuseCode(r, r.Header.Get(mfaCodeHeader))
-	}
-	if aerr := s.applyWithCode(r, m, spend, del); aerr != nil {
+	if aerr := s.applyWithCode(r, m, spend, fsm.DeleteOp(fsm.KindMfa, c.identity.ID)); aerr != nil {
 		return aerr
 	}
 	api.WriteEmpty(w)
@@ -398,9 +252,9 @@ func (s *Server) newMfaRecoveryCodes(w http.ResponseWriter, r *http.Request) err
 	if !m.GetIsVerified() {
 		return api.Invalid("code", "verify the MFA enrollment first; its recovery codes are shown until then", nil)
 	}
-	spend, ok := spendCode(c.identity.ID, m, code, true)
-	if !ok {
-		return s.refuseCode(r, code)
+	spend, aerr := s.takeCode(r, m, code, true)
+	if aerr != nil {
+		return aerr
 	}
 	codes, hashes, err := newRecoveryCodes()
 	if err != nil {
@@ -441,14 +295,12 @@ func (s *Server) authenticateMfa(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	spend, ok := spendCode(c.identity.ID, m, code, true)
-	if !ok {
-		e := s.refuseCode(r, code)
-		e.EmptyData = e.Status == http.StatusUnauthorized
-		return e
+	spend, aerr := s.takeCode(r, m, code, true)
+	if aerr != nil {
+		aerr.EmptyData = aerr.Status == http.StatusUnauthorized
+		return aerr
 	}
-	passed, err := fsm.PatchOp(fsm.KindApiSession, c.session.ID, &pb.ApiSession{IsMfaRequired: true, IsMfaComplete: true, MfaPassedAt: time.Now().UnixNano()}, nil,
-		"is_mfa_required", "is_mfa_complete", "mfa_passed_at")
+	passed, err := mfaPassedOp(c.session.ID)
 	if err != nil {
 		return api.Unhandled(err)
 	}
@@ -487,46 +339,6 @@ func (s *Server) deleteIdentityMfa(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-// mfaPending reports whether an API session still owes an MFA code: its
-// identity had verified MFA when it logged in, or its auth policy (as it
-// says now) requires TOTP, and no code was taken since.
-func mfaPending(sess *pb.ApiSession, policy *pb.AuthPolicy) bool {
-	return !sess.GetIsMfaComplete() && (sess.GetIsMfaRequired() || policy.GetSecondary().GetRequireTotp())
-}
-
-// totpEnrolled reports whether identityID has a verified TOTP enrollment.
-func totpEnrolled(rd *fsm.Reader, identityID string) (bool, error) {
-	rec, err := rd.Get(fsm.KindMfa, identityID)
-	if errors.Is(err, fsm.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return rec.Body.(*pb.Mfa).GetIsVerified(), nil
-}
-
-// authQueries renders what a session still owes: the TOTP code, as
-// OpenZiti's SDKs expect to find it.
-func authQueries(rd *fsm.Reader, sess *pb.ApiSession) ([]any, error) {
-	identRec, err := rd.Get(fsm.KindIdentity, sess.GetIdentityId())
-	if err != nil {
-		return []any{}, nil // gone: nothing to owe
-	}
-	policy, err := authPolicyOf(rd, identRec.Body.(*pb.Identity))
-	if err != nil || !mfaPending(sess, policy) {
-		return []any{}, err
-	}
-	enrolled, err := totpEnrolled(rd, identRec.ID)
-	if err != nil {
-		return nil, err
-	}
-	return []any{map[string]any{
-		"typeId": "MFA", "provider": "ziti", "format": "alphaNumeric", "httpMethod": "POST",
-		"httpUrl": "./authenticate/mfa", "minLength": 4, "maxLength": 6, "isTotpEnrolled": enrolled,
-	}}, nil
-}
-
 // totpToken answers POST /current-api-session/totp-token {code}: a JWT,
 // signed with this node's key (verifiable with any node's JWKS), that says
 // the session's identity gave a TOTP code at issuedAt, for posture
@@ -548,9 +360,9 @@ func (s *Server) totpToken(w http.ResponseWriter, r *http.Request) error {
 	if !m.GetIsVerified() {
 		return noMfa()
 	}
-	spend, ok := spendCode(c.identity.ID, m, code, false)
-	if !ok {
-		return s.refuseCode(r, code)
+	spend, aerr := s.takeCode(r, m, code, false)
+	if aerr != nil {
+		return aerr
 	}
 	if aerr := s.applyWithCode(r, m, spend); aerr != nil {
 		return aerr
@@ -573,4 +385,10 @@ type totpClaims struct {
 	Type      string `json:"type"`
 	SessionID string `json:"sid"`
 	jwt.RegisteredClaims
+}
+
+// mfaPassedOp marks API session sessionID as having given its MFA code now.
+func mfaPassedOp(sessionID string) (*pb.Op, error) {
+	return fsm.PatchOp(fsm.KindApiSession, sessionID, &pb.ApiSession{IsMfaRequired: true, IsMfaComplete: true, MfaPassedAt: time.Now().UnixNano()}, nil,
+		"is_mfa_required", "is_mfa_complete", "mfa_passed_at")
 }
