@@ -205,35 +205,35 @@ func (s *Server) addSecondaryQuery(r *http.Request, d map[string]any, ident *ide
 	d["authQueries"] = append(queries, s.extJwtQuery(signerID))
 }
 
-// keySetClient fetches external signers' key sets: servers verified
-// against the system roots, no redirects (a key set is where the signer
-// says it is, and a redirect could point a node at its own network), a
-// bounded time.
-var keySetClient = &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-	return errors.New("key set endpoints may not redirect")
-}}
-
-// fetchKeySet is the edge.Fetcher of the JWKS cache.
-func fetchKeySet(ctx context.Context, url string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
+// keySetFetcher returns the edge.Fetcher of the JWKS cache: servers
+// verified against the system roots, no redirects (a key set is where the
+// signer says it is, and a redirect could point a node at its own
+// network), a bounded time and size.
+func keySetFetcher() edge.Fetcher {
+	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return errors.New("key set endpoints may not redirect")
+	}}
+	return func(ctx context.Context, url string, limit int64) ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Accept", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("status %d", resp.StatusCode)
+		}
+		raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(raw)) > limit {
+			return nil, fmt.Errorf("larger than %d bytes", limit)
+		}
+		return raw, nil
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := keySetClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(raw)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
-	}
-	return raw, nil
 }

@@ -166,7 +166,7 @@ func New(cfg Config) *Server {
 		hasher, _ = edge.NewHasher(edge.Argon2Params{})
 	}
 	trust := &edge.Trust{Roots: cfg.CACerts, Issuer: cfg.Issuer, ClientURL: cfg.AdvertiseURL + ClientBase, ClientAPI: APIEdgeClient}
-	s := &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log, hasher: hasher, jwks: edge.NewJWKSCache(fetchKeySet),
+	s := &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log, hasher: hasher, jwks: edge.NewJWKSCache(keySetFetcher()),
 		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		// Services of 10,000 at a few KiB each.
 		serviceRenders: resource.NewRenderCache(50_000),

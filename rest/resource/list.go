@@ -227,43 +227,8 @@ func (s *Store) list(w http.ResponseWriter, r *http.Request, res *Resource, sc S
 			if err != nil {
 				return err
 			}
-			ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-			present := ids[:0:0]
-			for _, id := range ids {
-				ok, err := rd.Has(res.Kind, id)
-				if err != nil {
-					return err
-				}
-				if ok {
-					present = append(present, id)
-				}
-			}
-			total = int64(len(present))
-			if res.cacheable() {
-				encoded = append(encoded, '[')
-				for i := offset; i < total && i < offset+limit; i++ {
-					if i > offset {
-						encoded = append(encoded, ',')
-					}
-					if encoded, err = res.appendCached(encoded, rd, present[i]); err != nil {
-						return err
-					}
-				}
-				encoded = append(encoded, ']')
-				return nil
-			}
-			for i := offset; i < total && i < offset+limit; i++ {
-				rec, err := rd.Get(res.Kind, present[i])
-				if err != nil {
-					return err
-				}
-				out, err := res.RenderRecord(rd, rec)
-				if err != nil {
-					return err
-				}
-				page = append(page, out)
-			}
-			return nil
+			page, encoded, total, err = res.pageOfIDs(rd, ids, offset, limit)
+			return err
 		}
 		var matches []*fsm.Record
 		var matchErr error
@@ -406,4 +371,47 @@ func eachID(rd *fsm.Reader, kind string, ids []string, fn func(*fsm.Record) erro
 		}
 	}
 	return nil
+}
+
+// pageOfIDs renders the page [offset, offset+limit) of ids (those that
+// exist, in id order) and counts them: as encoded JSON spliced from the
+// render cache when res has one that holds, else as rendered entities.
+func (res *Resource) pageOfIDs(rd *fsm.Reader, ids []string, offset, limit int64) (page []any, encoded []byte, total int64, err error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	present := ids[:0:0]
+	for _, id := range ids {
+		ok, err := rd.Has(res.Kind, id)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if ok {
+			present = append(present, id)
+		}
+	}
+	total = int64(len(present))
+	end := min(offset+limit, total)
+	if res.cacheable() {
+		encoded = append(encoded, '[')
+		for i := offset; i < end; i++ {
+			if i > offset {
+				encoded = append(encoded, ',')
+			}
+			if encoded, err = res.appendCached(encoded, rd, present[i]); err != nil {
+				return nil, nil, 0, err
+			}
+		}
+		return nil, append(encoded, ']'), total, nil
+	}
+	for i := offset; i < end; i++ {
+		rec, err := rd.Get(res.Kind, present[i])
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		out, err := res.RenderRecord(rd, rec)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		page = append(page, out)
+	}
+	return page, nil, total, nil
 }
