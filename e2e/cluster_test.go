@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,8 +19,6 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/garrison-ctrl/garrison/internal/edge"
 )
 
 // A login through the load balancer yields a token that every node honours,
@@ -131,16 +128,7 @@ func extJwtOnEveryNode(t *testing.T, c *Cluster) {
 // rights on node 3; the same code replayed on node 3 is refused.
 func mfaAcrossNodes(t *testing.T, c *Cluster) {
 	admin := c.Login(c.LBURL)
-	mgmt := c.LBURL + "/edge/management/v1"
-	st, body, _ := c.Do("POST", mgmt+"/identities", admin, map[string]any{"name": "two-factor", "type": "User", "isAdmin": false})
-	if st != http.StatusCreated {
-		t.Fatalf("create the identity: %d %v", st, body)
-	}
-	ident := dig(body, "data", "id").(string)
-	if st, body, _ = c.Do("POST", mgmt+"/authenticators", admin, map[string]any{
-		"method": "updb", "identityId": ident, "username": "two-factor", "password": "two-factor-pw"}); st != http.StatusCreated {
-		t.Fatalf("create the authenticator: %d %v", st, body)
-	}
+	c.passwordUser(t, admin, "two-factor", "two-factor-pw", "")
 	login := func(n *Node) string {
 		st, body, _ := c.Do("POST", n.URL()+"/edge/client/v1/authenticate?method=password", "", map[string]string{"username": "two-factor", "password": "two-factor-pw"})
 		if st != http.StatusOK {
@@ -150,23 +138,12 @@ func mfaAcrossNodes(t *testing.T, c *Cluster) {
 	}
 	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	tok := login(n1)
-	if st, body, _ = c.Do("POST", n1.URL()+"/edge/client/v1/current-identity/mfa", tok, nil); st != http.StatusCreated {
+	if st, body, _ := c.Do("POST", n1.URL()+"/edge/client/v1/current-identity/mfa", tok, nil); st != http.StatusCreated {
 		t.Fatalf("enroll: %d %v", st, body)
 	}
-	_, body, _ = c.Do("GET", n1.URL()+"/edge/client/v1/current-identity/mfa", tok, nil)
-	u, err := url.Parse(dig(body, "data", "provisioningUrl").(string))
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := u.Query().Get("secret")
-	code := func(steps int) string {
-		code, err := edge.TotpCode(secret, time.Now().Add(time.Duration(steps)*30*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return code
-	}
-	if st, body, _ = c.Do("POST", n1.URL()+"/edge/client/v1/current-identity/mfa/verify", tok, map[string]string{"code": code(0)}); st != http.StatusOK {
+	_, body, _ := c.Do("GET", n1.URL()+"/edge/client/v1/current-identity/mfa", tok, nil)
+	code := totpCodes(t, dig(body, "data", "provisioningUrl").(string))
+	if st, body, _ := c.Do("POST", n1.URL()+"/edge/client/v1/current-identity/mfa/verify", tok, map[string]string{"code": code(0)}); st != http.StatusOK {
 		t.Fatalf("verify: %d %v", st, body)
 	}
 	partial := login(n1)
@@ -176,10 +153,10 @@ func mfaAcrossNodes(t *testing.T, c *Cluster) {
 	// The code is kept for the replay below: computed again after a step
 	// boundary it would be a new, valid code.
 	given := code(1)
-	if st, body, _ = c.Do("POST", n2.URL()+"/edge/client/v1/authenticate/mfa", partial, map[string]string{"code": given}); st != http.StatusOK {
+	if st, body, _ := c.Do("POST", n2.URL()+"/edge/client/v1/authenticate/mfa", partial, map[string]string{"code": given}); st != http.StatusOK {
 		t.Fatalf("the code on %s: %d %v", n2.Name, st, body)
 	}
-	if st, body, _ = c.Do("GET", n3.URL()+"/edge/client/v1/services", partial, nil); st != http.StatusOK {
+	if st, body, _ := c.Do("GET", n3.URL()+"/edge/client/v1/services", partial, nil); st != http.StatusOK {
 		t.Fatalf("a full route on %s once the code was given on %s: %d %v", n3.Name, n2.Name, st, body)
 	}
 	replay := login(n3)
@@ -194,30 +171,8 @@ func mfaAcrossNodes(t *testing.T, c *Cluster) {
 // as OpenZiti does, would have allowed nine).
 func lockoutAcrossNodes(t *testing.T, c *Cluster) {
 	admin := c.Login(c.LBURL)
-	mgmt := c.LBURL + "/edge/management/v1"
-	st, body, _ := c.Do("POST", mgmt+"/auth-policies", admin, map[string]any{
-		"name": "three-strikes",
-		"primary": map[string]any{
-			"cert": map[string]any{"allowed": true, "allowExpiredCerts": true},
-			"updb": map[string]any{"allowed": true, "minPasswordLength": 8, "requireSpecialChar": false, "requireNumberChar": false,
-				"requireMixedCase": false, "maxAttempts": 3, "lockoutDurationMinutes": 10},
-			"extJwt": map[string]any{"allowed": false, "allowedSigners": []string{}},
-		},
-		"secondary": map[string]any{"requireTotp": false},
-	})
-	if st != http.StatusCreated {
-		t.Fatalf("create the policy: %d %v", st, body)
-	}
-	policy := dig(body, "data", "id").(string)
-	st, body, _ = c.Do("POST", mgmt+"/identities", admin, map[string]any{"name": "guessed", "type": "User", "isAdmin": false, "authPolicyId": policy})
-	if st != http.StatusCreated {
-		t.Fatalf("create the identity: %d %v", st, body)
-	}
-	ident := dig(body, "data", "id").(string)
-	if st, body, _ = c.Do("POST", mgmt+"/authenticators", admin, map[string]any{
-		"method": "updb", "identityId": ident, "username": "guessed", "password": "the-right-one"}); st != http.StatusCreated {
-		t.Fatalf("create the authenticator: %d %v", st, body)
-	}
+	policy := c.createThrough(t, admin, "/auth-policies", authPolicy("three-strikes", 3, false))
+	ident := c.passwordUser(t, admin, "guessed", "the-right-one", policy)
 	login := func(base, password string) int {
 		st, _, _ := c.Do("POST", base+"/edge/client/v1/authenticate?method=password", "", map[string]string{"username": "guessed", "password": password})
 		return st
@@ -232,7 +187,7 @@ func lockoutAcrossNodes(t *testing.T, c *Cluster) {
 			t.Fatalf("the right password at %s after three wrong guesses on three nodes: %d", base, st)
 		}
 	}
-	st, body, _ = c.Do("GET", c.Nodes[1].URL()+"/edge/management/v1/identities/"+ident, admin, nil)
+	st, body, _ := c.Do("GET", c.Nodes[1].URL()+"/edge/management/v1/identities/"+ident, admin, nil)
 	if st != http.StatusOK || dig(body, "data", "disabled") != true {
 		t.Fatalf("the locked identity: %d %v", st, body)
 	}

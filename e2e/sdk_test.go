@@ -28,7 +28,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/garrison-ctrl/garrison/internal/benchkit"
-	"github.com/garrison-ctrl/garrison/internal/edge"
 	"github.com/garrison-ctrl/garrison/pki"
 )
 
@@ -542,35 +541,12 @@ func sdkTotp(t *testing.T, c *Cluster, admin string, cfg *ziti.Config, identityI
 	if err != nil || detail.ProvisioningURL == "" {
 		t.Fatalf("SDK MFA enrollment: %v %+v", err, detail)
 	}
-	u, err := url.Parse(detail.ProvisioningURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := u.Query().Get("secret")
-	code := func(steps int) string {
-		code, err := edge.TotpCode(secret, time.Now().Add(time.Duration(steps)*30*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return code
-	}
+	code := totpCodes(t, detail.ProvisioningURL)
 	if err := ctx.VerifyZitiMfa(code(-1)); err != nil {
 		t.Fatalf("SDK MFA verification: %v", err)
 	}
-	st, body, _ := c.Do("POST", c.LBURL+"/edge/management/v1/auth-policies", admin, map[string]any{
-		"name": "sdk-totp",
-		"primary": map[string]any{
-			"cert":   map[string]any{"allowed": true, "allowExpiredCerts": true},
-			"updb":   map[string]any{"allowed": true, "minPasswordLength": 5, "requireSpecialChar": false, "requireNumberChar": false, "requireMixedCase": false, "maxAttempts": 0, "lockoutDurationMinutes": 0},
-			"extJwt": map[string]any{"allowed": false, "allowedSigners": []string{}},
-		},
-		"secondary": map[string]any{"requireTotp": true},
-	})
-	if st != http.StatusCreated {
-		t.Fatalf("create the policy: %d %v", st, body)
-	}
-	if st, body, _ = c.Do("PATCH", c.LBURL+"/edge/management/v1/identities/"+identityID, admin,
-		map[string]any{"authPolicyId": dig(body, "data", "id")}); st != http.StatusOK {
+	policy := c.createThrough(t, admin, "/auth-policies", authPolicy("sdk-totp", 0, true))
+	if st, body, _ := c.Do("PATCH", c.LBURL+"/edge/management/v1/identities/"+identityID, admin, map[string]any{"authPolicyId": policy}); st != http.StatusOK {
 		t.Fatalf("set the policy: %d %v", st, body)
 	}
 	for i, base := range []string{c.LBURL, c.Nodes[1].URL()} {
