@@ -100,8 +100,7 @@ func (res *Resource) fill(rd *fsm.Reader, id string, raw []byte) (*cached, error
 	if err != nil {
 		return nil, err
 	}
-	out := BaseEntity(rec, res.Path)
-	renderFields(rd, rec, res.Fields, rec.Body.ProtoReflect(), out)
+	out := res.renderDeclared(rd, rec)
 	for _, name := range res.RenderSets {
 		delete(out, name)
 	}

@@ -185,14 +185,20 @@ func (s *Store) load(rd *fsm.Reader, res *Resource, r *http.Request) (*fsm.Recor
 // RenderRecord renders one entity: the base fields, the declared fields, and the
 // Render hook's.
 func (res *Resource) RenderRecord(rd *fsm.Reader, rec *fsm.Record) (map[string]any, error) {
-	out := BaseEntity(rec, res.Path)
-	renderFields(rd, rec, res.Fields, rec.Body.ProtoReflect(), out)
+	out := res.renderDeclared(rd, rec)
 	if res.Render != nil {
 		if err := res.Render(rd, rec, out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// renderDeclared renders the base entity and the declared fields.
+func (res *Resource) renderDeclared(rd *fsm.Reader, rec *fsm.Record) map[string]any {
+	out := BaseEntity(rec, res.Path)
+	renderFields(rd, rec, res.Fields, rec.Body.ProtoReflect(), out)
+	return out
 }
 
 // Detail answers GET Path/{id}.
