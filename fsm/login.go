@@ -33,11 +33,7 @@ func IdentityLocked(ident *pb.Identity, ns int64) bool {
 }
 
 func (s *Store) loginFailed(j *journal, ts int64, f *pb.LoginFailed) (*pb.Result, error) {
-	kind, err := s.knownKind(KindIdentity)
-	if err != nil {
-		return nil, err
-	}
-	old, oldBody, err := s.load(j, kind, f.GetIdentityId())
+	kind, old, oldBody, err := s.loadKind(j, KindIdentity, f.GetIdentityId())
 	if err != nil {
 		return nil, err
 	}
@@ -57,16 +53,11 @@ func (s *Store) loginFailed(j *journal, ts int64, f *pb.LoginFailed) (*pb.Result
 		}
 	}
 	// Bookkeeping, not a change an admin made: updatedAt stays.
-	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: old.GetUpdatedAt(), Tags: old.GetTags()}
-	return s.write(j, kind, stored, old, oldBody, ident)
+	return s.rewrite(j, kind, old, oldBody, ident)
 }
 
 func (s *Store) loginAllowed(j *journal, ts int64, a *pb.LoginAllowed) (*pb.Result, error) {
-	kind, err := s.knownKind(KindIdentity)
-	if err != nil {
-		return nil, err
-	}
-	old, oldBody, err := s.load(j, kind, a.GetIdentityId())
+	kind, old, oldBody, err := s.loadKind(j, KindIdentity, a.GetIdentityId())
 	if err != nil {
 		return nil, err
 	}
@@ -85,8 +76,7 @@ func (s *Store) loginAllowed(j *journal, ts int64, a *pb.LoginAllowed) (*pb.Resu
 	}
 	cleared := proto.Clone(ident).(*pb.Identity)
 	cleared.FailedLogins = 0
-	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: old.GetUpdatedAt(), Tags: old.GetTags()}
-	return s.write(j, kind, stored, old, oldBody, cleared)
+	return s.rewrite(j, kind, old, oldBody, cleared)
 }
 
 // markMfaRequired sets whether a login's new session owes an MFA code: the
@@ -95,20 +85,12 @@ func (s *Store) markMfaRequired(j *journal, a *pb.LoginAllowed) (*pb.Result, err
 	if a.GetApiSessionId() == "" {
 		return ok(), nil
 	}
-	mfaKindP, err := s.knownKind(KindMfa)
-	if err != nil {
-		return nil, err
-	}
-	_, mfaBody, err := s.load(j, mfaKindP, a.GetIdentityId())
+	_, _, mfaBody, err := s.loadKind(j, KindMfa, a.GetIdentityId())
 	if err != nil {
 		return nil, err
 	}
 	required := mfaBody != nil && mfaBody.(*pb.Mfa).GetIsVerified()
-	kind, err := s.knownKind(KindApiSession)
-	if err != nil {
-		return nil, err
-	}
-	old, oldBody, err := s.load(j, kind, a.GetApiSessionId())
+	kind, old, oldBody, err := s.loadKind(j, KindApiSession, a.GetApiSessionId())
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +102,23 @@ func (s *Store) markMfaRequired(j *journal, a *pb.LoginAllowed) (*pb.Result, err
 	}
 	sess := proto.Clone(oldBody).(*pb.ApiSession)
 	sess.IsMfaRequired = required
+	return s.rewrite(j, kind, old, oldBody, sess)
+}
+
+// rewrite stores body as the new version of old, keeping its timestamps
+// and tags: bookkeeping (counts, flags), not a change anyone made.
+func (s *Store) rewrite(j *journal, kind *Kind, old *pb.Entity, oldBody, body proto.Message) (*pb.Result, error) {
 	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: old.GetUpdatedAt(), Tags: old.GetTags()}
-	return s.write(j, kind, stored, old, oldBody, sess)
+	return s.write(j, kind, stored, old, oldBody, body)
+}
+
+// loadKind is load of the entity id of kind kindName (nil if there is
+// none), with the kind.
+func (s *Store) loadKind(j *journal, kindName, id string) (*Kind, *pb.Entity, proto.Message, error) {
+	kind, err := s.knownKind(kindName)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	old, body, err := s.load(j, kind, id)
+	return kind, old, body, err
 }

@@ -33,11 +33,7 @@ func MfaCodeUsedOp(identityID string, step int64, recoveryHash string) *pb.Op {
 }
 
 func (s *Store) mfaCodeUsed(j *journal, u *pb.MfaCodeUsed) (*pb.Result, error) {
-	kind, err := s.knownKind(KindMfa)
-	if err != nil {
-		return nil, err
-	}
-	old, oldBody, err := s.load(j, kind, u.GetIdentityId())
+	kind, old, oldBody, err := s.loadKind(j, KindMfa, u.GetIdentityId())
 	if err != nil {
 		return nil, err
 	}
@@ -57,8 +53,7 @@ func (s *Store) mfaCodeUsed(j *journal, u *pb.MfaCodeUsed) (*pb.Result, error) {
 		}
 		m.LastStep = u.GetStep()
 	}
-	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: old.GetUpdatedAt(), Tags: old.GetTags()}
-	return s.write(j, kind, stored, old, oldBody, m)
+	return s.rewrite(j, kind, old, oldBody, m)
 }
 
 // MfaFailedOp counts a wrong MFA code of API session sessionID, ending the
@@ -68,11 +63,7 @@ func MfaFailedOp(sessionID string, maxFailures int64) *pb.Op {
 }
 
 func (s *Store) mfaFailed(j *journal, ts int64, f *pb.MfaFailed) (*pb.Result, error) {
-	kind, err := s.knownKind(KindApiSession)
-	if err != nil {
-		return nil, err
-	}
-	old, oldBody, err := s.load(j, kind, f.GetApiSessionId())
+	kind, old, oldBody, err := s.loadKind(j, KindApiSession, f.GetApiSessionId())
 	if err != nil {
 		return nil, err
 	}
@@ -84,8 +75,7 @@ func (s *Store) mfaFailed(j *journal, ts int64, f *pb.MfaFailed) (*pb.Result, er
 	if f.GetMaxFailures() > 0 && sess.MfaFailures >= f.GetMaxFailures() {
 		return s.delete(j, ts, KindApiSession, f.GetApiSessionId())
 	}
-	stored := &pb.Entity{Type: kind.Name, Id: old.GetId(), CreatedAt: old.GetCreatedAt(), UpdatedAt: old.GetUpdatedAt(), Tags: old.GetTags()}
-	return s.write(j, kind, stored, old, oldBody, sess)
+	return s.rewrite(j, kind, old, oldBody, sess)
 }
 
 // MfaExpectOp guards a step decided on a read of enrollment m of identity
@@ -102,11 +92,7 @@ func secretDigest(secret string) string {
 }
 
 func (s *Store) mfaExpect(j *journal, e *pb.MfaExpect) (*pb.Result, error) {
-	kind, err := s.knownKind(KindMfa)
-	if err != nil {
-		return nil, err
-	}
-	_, body, err := s.load(j, kind, e.GetIdentityId())
+	_, _, body, err := s.loadKind(j, KindMfa, e.GetIdentityId())
 	if err != nil {
 		return nil, err
 	}
