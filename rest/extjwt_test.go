@@ -239,6 +239,12 @@ func TestTokenEnrollment(t *testing.T) {
 	before := e.count(t, fsm.KindIdentity)
 	wantError(t, "token enrollment the signer does not allow", enroll(token(uniq("sub")), map[string]any{}), http.StatusBadRequest, codeEnrollmentNotAllowed)
 	wantError(t, "a bad token", enroll("not-a-token", map[string]any{}), http.StatusBadRequest, "INVALID_ENROLLMENT_TOKEN")
+	if r := enroll(token(uniq("sub")), map[string]any{"clientCsr": "not a CSR"}); r.status != http.StatusBadRequest {
+		t.Fatalf("a bad CSR: %d %s", r.status, r.raw)
+	}
+	if r := enroll(token(uniq("sub")), map[string]any{"clientCsr": 7}); r.status != http.StatusBadRequest {
+		t.Fatalf("a CSR that is not a string: %d %s", r.status, r.raw)
+	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	forged := signedJWT(t, jwt.SigningMethodES256, other, "te", jwt.MapClaims{"iss": issuer, "aud": "garrison", "sub": "forged", "exp": time.Now().Add(time.Minute).Unix()})
 	wantError(t, "a forged token", enroll(forged, map[string]any{"clientCsr": csrPEM(t, certKey, "x", nil, nil)}), http.StatusBadRequest, "INVALID_ENROLLMENT_TOKEN")

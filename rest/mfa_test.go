@@ -155,6 +155,8 @@ func TestMfaLifeCycle(t *testing.T) {
 
 	// A TOTP token: a JWT of this node's key naming the identity; the
 	// code is spent.
+	wantFieldError(t, "a totp token without a code", e.doUnchecked(t, http.MethodPost, ClientBase+"/current-api-session/totp-token", partial,
+		map[string]any{}), "code")
 	wantError(t, "a totp token with a spent code", e.do(t, http.MethodPost, ClientBase+"/current-api-session/totp-token", partial,
 		map[string]any{"code": next}), http.StatusUnauthorized, codeMfaInvalidToken)
 
