@@ -70,7 +70,7 @@ func (s *Store) checkOp(op *pb.Op) error {
 	case *pb.Op_Expect:
 		_, err := s.expectIndex(k.Expect)
 		return err
-	case *pb.Op_LoginFailed, *pb.Op_LoginAllowed, *pb.Op_MfaCodeUsed, *pb.Op_MfaFailed, *pb.Op_MfaExpect:
+	case *pb.Op_LoginFailed, *pb.Op_LoginAllowed, *pb.Op_MfaCodeUsed, *pb.Op_MfaFailed, *pb.Op_MfaExpect, *pb.Op_GrantRotate:
 		return nil
 	}
 	return incompatible("an op of a type this build does not know")
@@ -178,6 +178,8 @@ func (s *Store) applyOp(j *journal, ts int64, op *pb.Op) (*pb.Result, error) {
 		return s.mfaFailed(j, ts, k.MfaFailed)
 	case *pb.Op_MfaExpect:
 		return s.mfaExpect(j, k.MfaExpect)
+	case *pb.Op_GrantRotate:
+		return s.grantRotate(j, ts, k.GrantRotate)
 	}
 	return nil, incompatible("an op of a type this build does not know")
 }

@@ -41,6 +41,11 @@ type caller struct {
 
 func isNotFound(err error) bool { return errors.Is(err, fsm.ErrNotFound) }
 
+// withCaller is ctx carrying the request's caller.
+func withCaller(ctx context.Context, c *caller) context.Context {
+	return context.WithValue(ctx, authKey, c)
+}
+
 func callerOf(r *http.Request) *caller {
 	c, _ := r.Context().Value(authKey).(*caller)
 	return c
@@ -129,6 +134,13 @@ func (s *Server) resolve(r *http.Request) (*caller, *api.Error) {
 	if time.Now().After(edge.ExpiresAt(c.sess)) || edge.IsDisabled(c.ident, time.Now()) {
 		return nil, api.Unauthorized()
 	}
+	// An OAuth access token issued to a client presenting a certificate
+	// is good only with that certificate (RFC 8705 §3).
+	if claims != nil && claims.CertThumbprint != "" {
+		if leaf := leafOf(r); leaf == nil || edge.CertThumbprint(leaf) != claims.CertThumbprint {
+			return nil, api.Unauthorized()
+		}
+	}
 	if c.extJwtSigner != "" {
 		c.extJwtPending = !s.hasSecondaryJwt(r, c.extJwtSigner, c.identity.ID, c.ident)
 	}
@@ -176,7 +188,7 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 			api.WriteError(w, r, aerr)
 			return
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), authKey, c)))
+		next(w, r.WithContext(withCaller(r.Context(), c)))
 	}
 }
 
@@ -193,7 +205,7 @@ func (s *Server) partiallyAuthenticated(next http.HandlerFunc, mfaOnly bool) htt
 			api.WriteError(w, r, aerr)
 			return
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), authKey, c)))
+		next(w, r.WithContext(withCaller(r.Context(), c)))
 	}
 }
 

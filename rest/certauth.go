@@ -116,11 +116,8 @@ func vouchingCAsAt(rd *fsm.Reader, chain []*x509.Certificate, use func(*pb.Ca) b
 	return out, nil
 }
 
-func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error {
-	req, aerr := decodeAuthenticateRequest(r)
-	if aerr != nil {
-		return aerr
-	}
+// certLogin logs in the identity of the request's client certificate.
+func (s *Server) certLogin(w http.ResponseWriter, r *http.Request, req *authenticateRequest, done loginDone) error {
 	chain := clientChain(r)
 	if len(chain) == 0 {
 		return api.InvalidAuth()
@@ -152,7 +149,7 @@ func (s *Server) authenticateCert(w http.ResponseWriter, r *http.Request) error 
 		s.log.Debug("certificate login refused by the auth policy", "requestId", api.RequestID(r), "policy", policy.GetName())
 		return api.InvalidAuth()
 	}
-	return s.startSession(w, r, req, ident, authID)
+	return done(w, r, req, ident, authID)
 }
 
 // certIdentity finds the identity a client certificate logs in as, and the

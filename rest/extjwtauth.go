@@ -19,23 +19,19 @@ import (
 	"github.com/garrison-ctrl/garrison/rest/api"
 )
 
-// authenticateExtJwt answers POST /authenticate?method=ext-jwt with
-// "Authorization: Bearer <jwt>": a token of an enabled external signer,
+// extJwtLogin is the login of "Authorization: Bearer <jwt>"
+// (/authenticate?method=ext-jwt, /oidc/login/ext-jwt): a token of an enabled external signer,
 // chosen by the token's issuer, verified with the signer's certificate key
 // or its key set, logs in the identity its claim names, if that identity's
 // auth policy allows the signer. Every refusal is the same 401 (the reason
 // is logged at debug), and no session is created.
-func (s *Server) authenticateExtJwt(w http.ResponseWriter, r *http.Request) error {
-	req, aerr := decodeAuthenticateRequest(r)
-	if aerr != nil {
-		return aerr
-	}
+func (s *Server) extJwtLogin(w http.ResponseWriter, r *http.Request, req *authenticateRequest, done loginDone) error {
 	ident, err := s.extJwtIdentity(r)
 	if err != nil {
 		s.log.Debug("ext-jwt login refused", "requestId", api.RequestID(r), "err", err)
 		return api.InvalidAuth()
 	}
-	return s.startSession(w, r, req, ident, "")
+	return done(w, r, req, ident, "")
 }
 
 // extJwtIdentity verifies the request's bearer token and finds the

@@ -276,20 +276,30 @@ func (s *Server) newMfaRecoveryCodes(w http.ResponseWriter, r *http.Request) err
 // 401 (the spec's only error status here) with the error envelope plus the
 // empty data the spec gives that status.
 func (s *Server) authenticateMfa(w http.ResponseWriter, r *http.Request) error {
-	c := callerOf(r)
-	unlock, aerr := s.codeTurn(r)
+	code, aerr := mfaCode(r)
+	if aerr == nil {
+		aerr = s.passMfa(r, code)
+	}
 	if aerr != nil {
 		aerr.EmptyData = aerr.Status == http.StatusUnauthorized
 		return aerr
 	}
-	defer unlock()
-	code, aerr := mfaCode(r)
+	api.WriteEmpty(w)
+	return nil
+}
+
+// passMfa takes code, a TOTP or unused recovery code, for the caller's
+// session, marking the session's MFA done with ops, in one command.
+func (s *Server) passMfa(r *http.Request, code string, ops ...*pb.Op) *api.Error {
+	c := callerOf(r)
+	unlock, aerr := s.codeTurn(r)
 	if aerr != nil {
 		return aerr
 	}
+	defer unlock()
 	_, m, err := s.loadMfa(c.identity.ID)
 	if errors.Is(err, fsm.ErrNotFound) || (err == nil && !m.GetIsVerified()) {
-		return &api.Error{Status: http.StatusUnauthorized, Code: codeMfaNotEnrolled, EmptyData: true,
+		return &api.Error{Status: http.StatusUnauthorized, Code: codeMfaNotEnrolled,
 			Message: "The identity has no verified MFA enrollment: enroll at /current-identity/mfa and verify it"}
 	}
 	if err != nil {
@@ -297,23 +307,20 @@ func (s *Server) authenticateMfa(w http.ResponseWriter, r *http.Request) error {
 	}
 	spend, aerr := s.takeCode(r, m, code, true)
 	if aerr != nil {
-		aerr.EmptyData = aerr.Status == http.StatusUnauthorized
 		return aerr
 	}
 	passed, err := mfaPassedOp(c.session.ID)
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	if aerr := s.applyWithCode(r, m, spend, passed); aerr != nil {
+	if aerr := s.applyWithCode(r, m, spend, append([]*pb.Op{passed}, ops...)...); aerr != nil {
 		// The session ended on another node meanwhile (its fifth wrong
 		// code there): the same 401 as a wrong code, which tells nothing.
 		if aerr.Status == http.StatusNotFound {
 			aerr = invalidMfaCode()
 		}
-		aerr.EmptyData = aerr.Status == http.StatusUnauthorized
 		return aerr
 	}
-	api.WriteEmpty(w)
 	return nil
 }
 

@@ -280,7 +280,12 @@ func (s *Server) Handler() http.Handler {
 		}
 	}
 	notFound := routers[ClientBase].NotFoundHandler
+	oidcHandler := s.oidcHandler()
 	byBase := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == OIDCBase || strings.HasPrefix(p, OIDCBase+"/") {
+			oidcHandler.ServeHTTP(w, r)
+			return
+		}
 		for base, router := range routers {
 			if p := r.URL.Path; p == base || strings.HasPrefix(p, base+"/") {
 				router.ServeHTTP(w, r)
@@ -296,8 +301,8 @@ func (s *Server) Handler() http.Handler {
 // answers it at: the host root for the version and the trust bundle (the
 // ziti CLI fetches https://host/.well-known/est/cacerts before anything
 // else, the SDK's enrollment GETs https://host/ to see its certificate),
-// /edge/v1 (the API's old base), and any path outside /edge, /fabric and
-// /.well-known (identities of old SDKs name the bare host as their API).
+// /edge/v1 (the API's old base), and any path outside /edge, /fabric, /oidc
+// and /.well-known (identities of old SDKs name the bare host as their API).
 func clientAliases(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
@@ -305,7 +310,8 @@ func clientAliases(next http.Handler) http.Handler {
 		switch {
 		case p == "/edge/v1" || strings.HasPrefix(p, "/edge/v1/"):
 			strip, alias = "/edge/v1", true
-		case p == "/edge" || strings.HasPrefix(p, "/edge/"), p == "/fabric" || strings.HasPrefix(p, "/fabric/"):
+		case p == "/edge" || strings.HasPrefix(p, "/edge/"), p == "/fabric" || strings.HasPrefix(p, "/fabric/"),
+			p == OIDCBase || strings.HasPrefix(p, OIDCBase+"/"):
 		case p == "/.well-known/est/cacerts":
 			alias = true
 		case strings.HasPrefix(p, "/.well-known/"):

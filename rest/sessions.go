@@ -26,24 +26,46 @@ type authenticateRequest struct {
 	EnvInfo, SdkInfo []byte
 }
 
+// loginDone ends a login whose credentials were accepted: /authenticate
+// starts an API session and answers it, /oidc continues its authorization
+// request. authenticatorID names the credential that was used ("" when
+// none was stored, as for a third-party certificate matched by its
+// external id).
+type loginDone func(w http.ResponseWriter, r *http.Request, req *authenticateRequest, ident *identityRec, authenticatorID string) error
+
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	method := r.URL.Query().Get("method")
-	switch method {
-	case "password":
-	case "cert":
-		return s.authenticateCert(w, r)
-	case "":
-		return api.Invalid("method", "method is required", nil)
-	case "ext-jwt":
-		return s.authenticateExtJwt(w, r)
-	default:
-		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidAuthMethod,
-			Message: "The supplied authentication method is not valid", Cause: &api.FieldError{Field: "method", Reason: "must be one of password, cert, ext-jwt", Value: method}}
+	login, aerr := s.loginMethod(method)
+	if aerr != nil {
+		return aerr
 	}
 	req, aerr := decodeAuthenticateRequest(r)
 	if aerr != nil {
 		return aerr
 	}
+	return login(w, r, req, s.startSession)
+}
+
+// loginMethod is the login of a method name, as /authenticate?method=
+// and /oidc/login/ name them.
+func (s *Server) loginMethod(method string) (func(http.ResponseWriter, *http.Request, *authenticateRequest, loginDone) error, *api.Error) {
+	switch method {
+	case "password":
+		return s.passwordLogin, nil
+	case "cert":
+		return s.certLogin, nil
+	case "ext-jwt":
+		return s.extJwtLogin, nil
+	case "":
+		return nil, api.Invalid("method", "method is required", nil)
+	}
+	return nil, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidAuthMethod,
+		Message: "The supplied authentication method is not valid", Cause: &api.FieldError{Field: "method", Reason: "must be one of password, cert, ext-jwt", Value: method}}
+}
+
+// passwordLogin checks a username and password, counting a wrong password
+// against the identity's lockout.
+func (s *Server) passwordLogin(w http.ResponseWriter, r *http.Request, req *authenticateRequest, done loginDone) error {
 	if req.Username == "" {
 		return api.Invalid("username", "username and password fields are required", nil)
 	}
@@ -95,7 +117,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 		}
 		return api.InvalidAuth()
 	}
-	return s.startSession(w, r, req, ident, authRec.rec.ID)
+	return done(w, r, req, ident, authRec.rec.ID)
 }
 
 // loginPolicy reads the auth policy ident logs in under.
@@ -137,6 +159,12 @@ func decodeAuthenticateRequest(r *http.Request) (*authenticateRequest, *api.Erro
 	if aerr != nil {
 		return nil, aerr
 	}
+	return readAuthenticateRequest(in)
+}
+
+// readAuthenticateRequest reads the members of an "authenticate" body.
+func readAuthenticateRequest(in api.Object) (*authenticateRequest, *api.Error) {
+	var aerr *api.Error
 	req := &authenticateRequest{}
 	if req.Username, _, aerr = in.String("username"); aerr != nil {
 		return nil, aerr
@@ -171,46 +199,13 @@ func decodeAuthenticateRequest(r *http.Request) (*authenticateRequest, *api.Erro
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authenticateRequest, ident *identityRec, authenticatorID string) error {
 	token := uuid.NewString()
 	now := time.Now()
-	sess := &pb.ApiSession{
-		IdentityId:        ident.rec.ID,
-		AuthenticatorId:   authenticatorID,
-		TokenHash:         edge.TokenHash(token),
-		IpAddress:         clientIP(r),
-		ConfigTypes:       req.ConfigTypes,
-		EnvInfoJson:       req.EnvInfo,
-		SdkInfoJson:       req.SdkInfo,
-		LastActivityAt:    now.UnixNano(),
-		ExpirationSeconds: int64(s.cfg.SessionTimeout / time.Second),
-	}
+	sess := s.loginSession(r, req, ident, authenticatorID, token, now)
 	id := uuid.NewString()
-	op, err := fsm.CreateOp(fsm.KindApiSession, id, sess, nil)
-	if err != nil {
-		return api.Unhandled(err)
-	}
-	// LoginAllowed also refuses the session if the identity was locked or
-	// disabled through another node after this node read it, and clears
-	// its failed-login count.
-	// An identity with a verified TOTP enrollment owes its code before the
-	// session may do more than the partial routes: LoginAllowed marks it,
-	// from the enrollment as it is when the session is created.
-	res, aerr := s.applyResult(r, op, fsm.LoginAllowedOp(ident.rec.ID, id))
-	if aerr != nil {
-		return aerr
-	}
-	if res.GetCode() == pb.Result_LOCKED {
-		return api.InvalidAuth()
-	}
-	if aerr := api.FromResult(res); aerr != nil {
-		// The identity or authenticator was deleted through another node
-		// after this node read it: the store refused the session, and to
-		// the caller that is a failed login, not a bad request.
-		if aerr.Cause != nil && aerr.Cause.Field == "identityId" {
-			return api.InvalidAuth()
-		}
+	if aerr := s.createLoginSession(r, id, sess); aerr != nil {
 		return aerr
 	}
 	var d map[string]any
-	err = s.store.View(func(rd *fsm.Reader) error {
+	err := s.store.View(func(rd *fsm.Reader) error {
 		rec, err := rd.Get(fsm.KindApiSession, id)
 		if err != nil {
 			return err
@@ -232,6 +227,51 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, req *authe
 	addAccessToken(d, access, accessExp)
 	s.addSecondaryQuery(r, d, ident)
 	api.WriteData(w, http.StatusOK, d, api.Meta{})
+	return nil
+}
+
+// loginSession is the API session of a login, with the hash of its token.
+func (s *Server) loginSession(r *http.Request, req *authenticateRequest, ident *identityRec, authenticatorID, token string, now time.Time) *pb.ApiSession {
+	return &pb.ApiSession{
+		IdentityId:        ident.rec.ID,
+		AuthenticatorId:   authenticatorID,
+		TokenHash:         edge.TokenHash(token),
+		IpAddress:         clientIP(r),
+		ConfigTypes:       req.ConfigTypes,
+		EnvInfoJson:       req.EnvInfo,
+		SdkInfoJson:       req.SdkInfo,
+		LastActivityAt:    now.UnixNano(),
+		ExpirationSeconds: int64(s.cfg.SessionTimeout / time.Second),
+	}
+}
+
+// createLoginSession replicates a login's session under id. LoginAllowed
+// also refuses it if the identity was locked or disabled through another
+// node after this node read it, and clears its failed-login count. An
+// identity with a verified TOTP enrollment owes its code before the
+// session may do more than the partial routes: LoginAllowed marks it, from
+// the enrollment as it is when the session is created.
+func (s *Server) createLoginSession(r *http.Request, id string, sess *pb.ApiSession) *api.Error {
+	op, err := fsm.CreateOp(fsm.KindApiSession, id, sess, nil)
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	res, aerr := s.applyResult(r, op, fsm.LoginAllowedOp(sess.GetIdentityId(), id))
+	if aerr != nil {
+		return aerr
+	}
+	if res.GetCode() == pb.Result_LOCKED {
+		return api.InvalidAuth()
+	}
+	if aerr := api.FromResult(res); aerr != nil {
+		// The identity or authenticator was deleted through another node
+		// after this node read it: the store refused the session, and to
+		// the caller that is a failed login, not a bad request.
+		if aerr.Cause != nil && aerr.Cause.Field == "identityId" {
+			return api.InvalidAuth()
+		}
+		return aerr
+	}
 	return nil
 }
 

@@ -67,9 +67,20 @@ func (s *Server) wellKnownCACerts(w http.ResponseWriter, r *http.Request) error 
 // JWKS (no envelope: the spec's jwks is the standard document), each key
 // once.
 func (s *Server) enrollJWKS(w http.ResponseWriter, r *http.Request) error {
-	members, err := s.members()
+	set, err := s.memberJWKS()
 	if err != nil {
 		return api.Unhandled(err)
+	}
+	api.WriteJSON(w, http.StatusOK, set)
+	return nil
+}
+
+// memberJWKS is every member's public signing key and API key, each once:
+// it verifies every token and JWT any member signs.
+func (s *Server) memberJWKS() (jose.JSONWebKeySet, error) {
+	members, err := s.members()
+	if err != nil {
+		return jose.JSONWebKeySet{}, err
 	}
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	seen := map[string]bool{}
@@ -86,6 +97,5 @@ func (s *Server) enrollJWKS(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	api.WriteJSON(w, http.StatusOK, set)
-	return nil
+	return set, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,8 +49,16 @@ var ErrNoSigner = errors.New("this node has no signing key and cannot issue toke
 // AccessClaims are the claims of an access token; SessionID is the API
 // session it stands for, so ending the session revokes the token.
 type AccessClaims struct {
-	SessionID string `json:"sid"`
+	SessionID string `json:"sid,omitempty"`
 	jwt.RegisteredClaims
+
+	// The claims of an OAuth access token (see OidcClaims) that Verify reads.
+	OidcType      string        `json:"z_t,omitempty"`
+	OidcSessionID string        `json:"z_asid,omitempty"`
+	Confirmation  *Confirmation `json:"cnf,omitempty"`
+	// CertThumbprint is the base64url SHA-256 of the certificate an OAuth
+	// access token is bound to (RFC 8705), "" when it is not bound.
+	CertThumbprint string `json:"-"`
 }
 
 // ErrBadToken wraps every reason an access token is refused.
@@ -130,20 +139,54 @@ func (t *Tokens) memberKeyFor(kid string) (*memberKey, error) {
 	return mk, nil
 }
 
-// Verify checks signature (ES256 only: no "none", no HMAC keyed with a
-// public key), expiry, audience and that the issuer is the member whose key
-// signed it. It returns the claims; the caller checks the session.
+// Verify checks an access token for the APIs: one of /authenticate (this
+// package's AccessClaims) or an OAuth access token of /oidc (OidcClaims of
+// type "a"). It checks signature (ES256 only: no "none", no HMAC keyed with
+// a public key), expiry and audience, and for a token of /authenticate that
+// the issuer is the member whose key signed it. It returns the claims; the
+// caller checks the session and, for a token bound to a certificate
+// (CertThumbprint), the request's certificate.
 func (t *Tokens) Verify(raw string) (*AccessClaims, error) {
 	claims := &AccessClaims{}
+	signer, err := t.parse(raw, claims, accessTokenAudience, OidcAudience)
+	if err != nil {
+		return nil, err
+	}
+	if claims.OidcType != "" || claims.OidcSessionID != "" {
+		// An OAuth access token: its issuer is the URL the client used,
+		// which may be a load balancer's, not the signing member's.
+		if claims.OidcType != OidcAccess || claims.SessionID != "" || !slices.Contains(claims.Audience, OidcAudience) {
+			return nil, fmt.Errorf("%w: not an access token", ErrBadToken)
+		}
+		claims.SessionID = claims.OidcSessionID
+		if claims.Confirmation != nil {
+			claims.CertThumbprint = claims.Confirmation.X5tS256
+		}
+	} else if !slices.Contains(claims.Audience, accessTokenAudience) {
+		return nil, fmt.Errorf("%w: not an access token", ErrBadToken)
+	} else if !signer.issued(claims.Issuer) {
+		return nil, fmt.Errorf("%w: issuer %q is not the signing member", ErrBadToken, claims.Issuer)
+	}
+	if claims.SessionID == "" || claims.Subject == "" {
+		return nil, fmt.Errorf("%w: missing session or subject", ErrBadToken)
+	}
+	return claims, nil
+}
+
+// parse verifies raw's signature by a member's key, its expiry and issue
+// time and that its audience has one of audiences, into claims.
+func (t *Tokens) parse(raw string, claims jwt.Claims, audiences ...string) (*memberKey, error) {
 	var signer *memberKey
-	parser := jwt.NewParser(
+	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
-		jwt.WithAudience(accessTokenAudience),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(tokenLeeway),
-	)
-	_, err := parser.ParseWithClaims(raw, claims, func(tok *jwt.Token) (any, error) {
+	}
+	if len(audiences) > 0 {
+		opts = append(opts, jwt.WithAudience(audiences...))
+	}
+	_, err := jwt.NewParser(opts...).ParseWithClaims(raw, claims, func(tok *jwt.Token) (any, error) {
 		kid, _ := tok.Header["kid"].(string)
 		mk, err := t.memberKeyFor(kid)
 		if err != nil {
@@ -155,17 +198,15 @@ func (t *Tokens) Verify(raw string) (*AccessClaims, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadToken, err)
 	}
-	if claims.SessionID == "" || claims.Subject == "" {
-		return nil, fmt.Errorf("%w: missing sid or sub", ErrBadToken)
-	}
-	issuerOK := false
-	for _, u := range signer.issuers {
-		if claims.Issuer != "" && strings.HasPrefix(u, claims.Issuer) {
-			issuerOK = true
+	return signer, nil
+}
+
+// issued reports whether issuer names one of the member's API URLs.
+func (mk *memberKey) issued(issuer string) bool {
+	for _, u := range mk.issuers {
+		if issuer != "" && strings.HasPrefix(u, issuer) {
+			return true
 		}
 	}
-	if !issuerOK {
-		return nil, fmt.Errorf("%w: issuer %q is not the signing member", ErrBadToken, claims.Issuer)
-	}
-	return claims, nil
+	return false
 }

@@ -94,7 +94,7 @@ func (x Result_Code) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Result_Code.Descriptor instead.
 func (Result_Code) EnumDescriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{13, 0}
+	return file_command_proto_rawDescGZIP(), []int{14, 0}
 }
 
 // Command is one Raft log entry. Its ops are applied atomically: either all
@@ -177,6 +177,7 @@ type Op struct {
 	//	*Op_MfaCodeUsed
 	//	*Op_MfaFailed
 	//	*Op_MfaExpect
+	//	*Op_GrantRotate
 	Kind          isOp_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -309,6 +310,15 @@ func (x *Op) GetMfaExpect() *MfaExpect {
 	return nil
 }
 
+func (x *Op) GetGrantRotate() *GrantRotate {
+	if x != nil {
+		if x, ok := x.Kind.(*Op_GrantRotate); ok {
+			return x.GrantRotate
+		}
+	}
+	return nil
+}
+
 type isOp_Kind interface {
 	isOp_Kind()
 }
@@ -353,6 +363,10 @@ type Op_MfaExpect struct {
 	MfaExpect *MfaExpect `protobuf:"bytes,10,opt,name=mfa_expect,json=mfaExpect,proto3,oneof"`
 }
 
+type Op_GrantRotate struct {
+	GrantRotate *GrantRotate `protobuf:"bytes,11,opt,name=grant_rotate,json=grantRotate,proto3,oneof"`
+}
+
 func (*Op_Create) isOp_Kind() {}
 
 func (*Op_Update) isOp_Kind() {}
@@ -373,6 +387,74 @@ func (*Op_MfaFailed) isOp_Kind() {}
 
 func (*Op_MfaExpect) isOp_Kind() {}
 
+func (*Op_GrantRotate) isOp_Kind() {}
+
+// GrantRotate spends the one-time secret of an OAuth grant (an API session
+// started through /oidc): if the session's grant_secret_hash is spent_hash
+// it becomes next_hash; if it is anything else, the secret was spent
+// before (a replayed code or refresh token), and the session is deleted,
+// which revokes every token of the grant. It never fails the command: the
+// caller reads the session afterwards to learn which happened.
+type GrantRotate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiSessionId  string                 `protobuf:"bytes,1,opt,name=api_session_id,json=apiSessionId,proto3" json:"api_session_id,omitempty"`
+	SpentHash     string                 `protobuf:"bytes,2,opt,name=spent_hash,json=spentHash,proto3" json:"spent_hash,omitempty"`
+	NextHash      string                 `protobuf:"bytes,3,opt,name=next_hash,json=nextHash,proto3" json:"next_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantRotate) Reset() {
+	*x = GrantRotate{}
+	mi := &file_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantRotate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantRotate) ProtoMessage() {}
+
+func (x *GrantRotate) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantRotate.ProtoReflect.Descriptor instead.
+func (*GrantRotate) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GrantRotate) GetApiSessionId() string {
+	if x != nil {
+		return x.ApiSessionId
+	}
+	return ""
+}
+
+func (x *GrantRotate) GetSpentHash() string {
+	if x != nil {
+		return x.SpentHash
+	}
+	return ""
+}
+
+func (x *GrantRotate) GetNextHash() string {
+	if x != nil {
+		return x.NextHash
+	}
+	return ""
+}
+
 // MfaExpect is a precondition on an identity's TOTP enrollment: it fails
 // the command with CONFLICT unless the enrollment exists with the secret
 // whose SHA-256 (hex) is secret_sha256 and is verified exactly when
@@ -390,7 +472,7 @@ type MfaExpect struct {
 
 func (x *MfaExpect) Reset() {
 	*x = MfaExpect{}
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -402,7 +484,7 @@ func (x *MfaExpect) String() string {
 func (*MfaExpect) ProtoMessage() {}
 
 func (x *MfaExpect) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[2]
+	mi := &file_command_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -415,7 +497,7 @@ func (x *MfaExpect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MfaExpect.ProtoReflect.Descriptor instead.
 func (*MfaExpect) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{2}
+	return file_command_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MfaExpect) GetIdentityId() string {
@@ -452,7 +534,7 @@ type MfaFailed struct {
 
 func (x *MfaFailed) Reset() {
 	*x = MfaFailed{}
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +546,7 @@ func (x *MfaFailed) String() string {
 func (*MfaFailed) ProtoMessage() {}
 
 func (x *MfaFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[3]
+	mi := &file_command_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +559,7 @@ func (x *MfaFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MfaFailed.ProtoReflect.Descriptor instead.
 func (*MfaFailed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{3}
+	return file_command_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MfaFailed) GetApiSessionId() string {
@@ -510,7 +592,7 @@ type MfaCodeUsed struct {
 
 func (x *MfaCodeUsed) Reset() {
 	*x = MfaCodeUsed{}
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +604,7 @@ func (x *MfaCodeUsed) String() string {
 func (*MfaCodeUsed) ProtoMessage() {}
 
 func (x *MfaCodeUsed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[4]
+	mi := &file_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +617,7 @@ func (x *MfaCodeUsed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MfaCodeUsed.ProtoReflect.Descriptor instead.
 func (*MfaCodeUsed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{4}
+	return file_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *MfaCodeUsed) GetIdentityId() string {
@@ -575,7 +657,7 @@ type LoginFailed struct {
 
 func (x *LoginFailed) Reset() {
 	*x = LoginFailed{}
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +669,7 @@ func (x *LoginFailed) String() string {
 func (*LoginFailed) ProtoMessage() {}
 
 func (x *LoginFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[5]
+	mi := &file_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +682,7 @@ func (x *LoginFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginFailed.ProtoReflect.Descriptor instead.
 func (*LoginFailed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{5}
+	return file_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LoginFailed) GetIdentityId() string {
@@ -641,7 +723,7 @@ type LoginAllowed struct {
 
 func (x *LoginAllowed) Reset() {
 	*x = LoginAllowed{}
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +735,7 @@ func (x *LoginAllowed) String() string {
 func (*LoginAllowed) ProtoMessage() {}
 
 func (x *LoginAllowed) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[6]
+	mi := &file_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +748,7 @@ func (x *LoginAllowed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginAllowed.ProtoReflect.Descriptor instead.
 func (*LoginAllowed) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{6}
+	return file_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LoginAllowed) GetIdentityId() string {
@@ -700,7 +782,7 @@ type Expect struct {
 
 func (x *Expect) Reset() {
 	*x = Expect{}
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +794,7 @@ func (x *Expect) String() string {
 func (*Expect) ProtoMessage() {}
 
 func (x *Expect) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[7]
+	mi := &file_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +807,7 @@ func (x *Expect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Expect.ProtoReflect.Descriptor instead.
 func (*Expect) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{7}
+	return file_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Expect) GetType() string {
@@ -767,7 +849,7 @@ type Create struct {
 
 func (x *Create) Reset() {
 	*x = Create{}
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +861,7 @@ func (x *Create) String() string {
 func (*Create) ProtoMessage() {}
 
 func (x *Create) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[8]
+	mi := &file_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +874,7 @@ func (x *Create) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Create.ProtoReflect.Descriptor instead.
 func (*Create) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{8}
+	return file_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Create) GetEntity() *Entity {
@@ -812,7 +894,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_command_proto_msgTypes[9]
+	mi := &file_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +906,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[9]
+	mi := &file_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +919,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{9}
+	return file_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Update) GetEntity() *Entity {
@@ -865,7 +947,7 @@ type Patch struct {
 
 func (x *Patch) Reset() {
 	*x = Patch{}
-	mi := &file_command_proto_msgTypes[10]
+	mi := &file_command_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +959,7 @@ func (x *Patch) String() string {
 func (*Patch) ProtoMessage() {}
 
 func (x *Patch) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[10]
+	mi := &file_command_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +972,7 @@ func (x *Patch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Patch.ProtoReflect.Descriptor instead.
 func (*Patch) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{10}
+	return file_command_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Patch) GetEntity() *Entity {
@@ -936,7 +1018,7 @@ type Delete struct {
 
 func (x *Delete) Reset() {
 	*x = Delete{}
-	mi := &file_command_proto_msgTypes[11]
+	mi := &file_command_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -948,7 +1030,7 @@ func (x *Delete) String() string {
 func (*Delete) ProtoMessage() {}
 
 func (x *Delete) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[11]
+	mi := &file_command_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -961,7 +1043,7 @@ func (x *Delete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delete.ProtoReflect.Descriptor instead.
 func (*Delete) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{11}
+	return file_command_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Delete) GetType() string {
@@ -1004,7 +1086,7 @@ type Entity struct {
 
 func (x *Entity) Reset() {
 	*x = Entity{}
-	mi := &file_command_proto_msgTypes[12]
+	mi := &file_command_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1098,7 @@ func (x *Entity) String() string {
 func (*Entity) ProtoMessage() {}
 
 func (x *Entity) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[12]
+	mi := &file_command_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1111,7 @@ func (x *Entity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entity.ProtoReflect.Descriptor instead.
 func (*Entity) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{12}
+	return file_command_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Entity) GetType() string {
@@ -1090,7 +1172,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_command_proto_msgTypes[13]
+	mi := &file_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1184,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[13]
+	mi := &file_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1197,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{13}
+	return file_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Result) GetCode() Result_Code {
@@ -1162,7 +1244,7 @@ const file_command_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12!\n" +
-	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xa7\x04\n" +
+	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xe6\x04\n" +
 	"\x02Op\x12-\n" +
 	"\x06create\x18\x01 \x01(\v2\x13.garrison.v1.CreateH\x00R\x06create\x12-\n" +
 	"\x06update\x18\x02 \x01(\v2\x13.garrison.v1.UpdateH\x00R\x06update\x12*\n" +
@@ -1176,8 +1258,14 @@ const file_command_proto_rawDesc = "" +
 	"mfa_failed\x18\t \x01(\v2\x16.garrison.v1.MfaFailedH\x00R\tmfaFailed\x127\n" +
 	"\n" +
 	"mfa_expect\x18\n" +
-	" \x01(\v2\x16.garrison.v1.MfaExpectH\x00R\tmfaExpectB\x06\n" +
-	"\x04kind\"m\n" +
+	" \x01(\v2\x16.garrison.v1.MfaExpectH\x00R\tmfaExpect\x12=\n" +
+	"\fgrant_rotate\x18\v \x01(\v2\x18.garrison.v1.GrantRotateH\x00R\vgrantRotateB\x06\n" +
+	"\x04kind\"o\n" +
+	"\vGrantRotate\x12$\n" +
+	"\x0eapi_session_id\x18\x01 \x01(\tR\fapiSessionId\x12\x1d\n" +
+	"\n" +
+	"spent_hash\x18\x02 \x01(\tR\tspentHash\x12\x1b\n" +
+	"\tnext_hash\x18\x03 \x01(\tR\bnextHash\"m\n" +
 	"\tMfaExpect\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
 	"identityId\x12#\n" +
@@ -1257,49 +1345,51 @@ func file_command_proto_rawDescGZIP() []byte {
 }
 
 var file_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_command_proto_goTypes = []any{
 	(Result_Code)(0),        // 0: garrison.v1.Result.Code
 	(*Command)(nil),         // 1: garrison.v1.Command
 	(*Op)(nil),              // 2: garrison.v1.Op
-	(*MfaExpect)(nil),       // 3: garrison.v1.MfaExpect
-	(*MfaFailed)(nil),       // 4: garrison.v1.MfaFailed
-	(*MfaCodeUsed)(nil),     // 5: garrison.v1.MfaCodeUsed
-	(*LoginFailed)(nil),     // 6: garrison.v1.LoginFailed
-	(*LoginAllowed)(nil),    // 7: garrison.v1.LoginAllowed
-	(*Expect)(nil),          // 8: garrison.v1.Expect
-	(*Create)(nil),          // 9: garrison.v1.Create
-	(*Update)(nil),          // 10: garrison.v1.Update
-	(*Patch)(nil),           // 11: garrison.v1.Patch
-	(*Delete)(nil),          // 12: garrison.v1.Delete
-	(*Entity)(nil),          // 13: garrison.v1.Entity
-	(*Result)(nil),          // 14: garrison.v1.Result
-	(*structpb.Struct)(nil), // 15: google.protobuf.Struct
-	(*anypb.Any)(nil),       // 16: google.protobuf.Any
+	(*GrantRotate)(nil),     // 3: garrison.v1.GrantRotate
+	(*MfaExpect)(nil),       // 4: garrison.v1.MfaExpect
+	(*MfaFailed)(nil),       // 5: garrison.v1.MfaFailed
+	(*MfaCodeUsed)(nil),     // 6: garrison.v1.MfaCodeUsed
+	(*LoginFailed)(nil),     // 7: garrison.v1.LoginFailed
+	(*LoginAllowed)(nil),    // 8: garrison.v1.LoginAllowed
+	(*Expect)(nil),          // 9: garrison.v1.Expect
+	(*Create)(nil),          // 10: garrison.v1.Create
+	(*Update)(nil),          // 11: garrison.v1.Update
+	(*Patch)(nil),           // 12: garrison.v1.Patch
+	(*Delete)(nil),          // 13: garrison.v1.Delete
+	(*Entity)(nil),          // 14: garrison.v1.Entity
+	(*Result)(nil),          // 15: garrison.v1.Result
+	(*structpb.Struct)(nil), // 16: google.protobuf.Struct
+	(*anypb.Any)(nil),       // 17: google.protobuf.Any
 }
 var file_command_proto_depIdxs = []int32{
 	2,  // 0: garrison.v1.Command.ops:type_name -> garrison.v1.Op
-	9,  // 1: garrison.v1.Op.create:type_name -> garrison.v1.Create
-	10, // 2: garrison.v1.Op.update:type_name -> garrison.v1.Update
-	11, // 3: garrison.v1.Op.patch:type_name -> garrison.v1.Patch
-	12, // 4: garrison.v1.Op.delete:type_name -> garrison.v1.Delete
-	8,  // 5: garrison.v1.Op.expect:type_name -> garrison.v1.Expect
-	6,  // 6: garrison.v1.Op.login_failed:type_name -> garrison.v1.LoginFailed
-	7,  // 7: garrison.v1.Op.login_allowed:type_name -> garrison.v1.LoginAllowed
-	5,  // 8: garrison.v1.Op.mfa_code_used:type_name -> garrison.v1.MfaCodeUsed
-	4,  // 9: garrison.v1.Op.mfa_failed:type_name -> garrison.v1.MfaFailed
-	3,  // 10: garrison.v1.Op.mfa_expect:type_name -> garrison.v1.MfaExpect
-	13, // 11: garrison.v1.Create.entity:type_name -> garrison.v1.Entity
-	13, // 12: garrison.v1.Update.entity:type_name -> garrison.v1.Entity
-	13, // 13: garrison.v1.Patch.entity:type_name -> garrison.v1.Entity
-	15, // 14: garrison.v1.Entity.tags:type_name -> google.protobuf.Struct
-	16, // 15: garrison.v1.Entity.body:type_name -> google.protobuf.Any
-	0,  // 16: garrison.v1.Result.code:type_name -> garrison.v1.Result.Code
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	10, // 1: garrison.v1.Op.create:type_name -> garrison.v1.Create
+	11, // 2: garrison.v1.Op.update:type_name -> garrison.v1.Update
+	12, // 3: garrison.v1.Op.patch:type_name -> garrison.v1.Patch
+	13, // 4: garrison.v1.Op.delete:type_name -> garrison.v1.Delete
+	9,  // 5: garrison.v1.Op.expect:type_name -> garrison.v1.Expect
+	7,  // 6: garrison.v1.Op.login_failed:type_name -> garrison.v1.LoginFailed
+	8,  // 7: garrison.v1.Op.login_allowed:type_name -> garrison.v1.LoginAllowed
+	6,  // 8: garrison.v1.Op.mfa_code_used:type_name -> garrison.v1.MfaCodeUsed
+	5,  // 9: garrison.v1.Op.mfa_failed:type_name -> garrison.v1.MfaFailed
+	4,  // 10: garrison.v1.Op.mfa_expect:type_name -> garrison.v1.MfaExpect
+	3,  // 11: garrison.v1.Op.grant_rotate:type_name -> garrison.v1.GrantRotate
+	14, // 12: garrison.v1.Create.entity:type_name -> garrison.v1.Entity
+	14, // 13: garrison.v1.Update.entity:type_name -> garrison.v1.Entity
+	14, // 14: garrison.v1.Patch.entity:type_name -> garrison.v1.Entity
+	16, // 15: garrison.v1.Entity.tags:type_name -> google.protobuf.Struct
+	17, // 16: garrison.v1.Entity.body:type_name -> google.protobuf.Any
+	0,  // 17: garrison.v1.Result.code:type_name -> garrison.v1.Result.Code
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -1318,6 +1408,7 @@ func file_command_proto_init() {
 		(*Op_MfaCodeUsed)(nil),
 		(*Op_MfaFailed)(nil),
 		(*Op_MfaExpect)(nil),
+		(*Op_GrantRotate)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1325,7 +1416,7 @@ func file_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -426,9 +426,16 @@ type ApiSession struct {
 	// by the node that took it), for MFA posture checks with a timeout.
 	MfaPassedAt int64 `protobuf:"varint,12,opt,name=mfa_passed_at,json=mfaPassedAt,proto3" json:"mfa_passed_at,omitempty"`
 	// mfa_failures counts wrong MFA codes given by this session (MfaFailed).
-	MfaFailures   int64 `protobuf:"varint,13,opt,name=mfa_failures,json=mfaFailures,proto3" json:"mfa_failures,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MfaFailures int64 `protobuf:"varint,13,opt,name=mfa_failures,json=mfaFailures,proto3" json:"mfa_failures,omitempty"`
+	// oidc_client_id is the OAuth client of a session started through /oidc
+	// (its grant), "" for a session of /authenticate.
+	OidcClientId string `protobuf:"bytes,14,opt,name=oidc_client_id,json=oidcClientId,proto3" json:"oidc_client_id,omitempty"`
+	// grant_secret_hash is the hex SHA-256 of the one secret of the grant
+	// that may be spent next: the authorization code until it is exchanged,
+	// then the id (jti) of the newest refresh token. GrantRotate replaces it.
+	GrantSecretHash string `protobuf:"bytes,15,opt,name=grant_secret_hash,json=grantSecretHash,proto3" json:"grant_secret_hash,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ApiSession) Reset() {
@@ -550,6 +557,20 @@ func (x *ApiSession) GetMfaFailures() int64 {
 		return x.MfaFailures
 	}
 	return 0
+}
+
+func (x *ApiSession) GetOidcClientId() string {
+	if x != nil {
+		return x.OidcClientId
+	}
+	return ""
+}
+
+func (x *ApiSession) GetGrantSecretHash() string {
+	if x != nil {
+		return x.GrantSecretHash
+	}
+	return ""
 }
 
 // ApiAddress is one URL at which a controller serves an API.
@@ -3165,7 +3186,7 @@ const file_entities_proto_rawDesc = "" +
 	" \x01(\tR\x15unverifiedFingerprint\x12.\n" +
 	"\x13is_extend_requested\x18\v \x01(\bR\x11isExtendRequested\x121\n" +
 	"\x15is_key_roll_requested\x18\f \x01(\bR\x12isKeyRollRequested\x12.\n" +
-	"\x13extend_requested_at\x18\r \x01(\x03R\x11extendRequestedAt\"\xf1\x03\n" +
+	"\x13extend_requested_at\x18\r \x01(\x03R\x11extendRequestedAt\"\xc3\x04\n" +
 	"\n" +
 	"ApiSession\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
@@ -3184,7 +3205,9 @@ const file_entities_proto_rawDesc = "" +
 	" \x01(\bR\risMfaRequired\x12&\n" +
 	"\x0fis_mfa_complete\x18\v \x01(\bR\risMfaComplete\x12\"\n" +
 	"\rmfa_passed_at\x18\f \x01(\x03R\vmfaPassedAt\x12!\n" +
-	"\fmfa_failures\x18\r \x01(\x03R\vmfaFailures\"8\n" +
+	"\fmfa_failures\x18\r \x01(\x03R\vmfaFailures\x12$\n" +
+	"\x0eoidc_client_id\x18\x0e \x01(\tR\foidcClientId\x12*\n" +
+	"\x11grant_secret_hash\x18\x0f \x01(\tR\x0fgrantSecretHash\"8\n" +
 	"\n" +
 	"ApiAddress\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +

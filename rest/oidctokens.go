@@ -1,0 +1,289 @@
+package rest
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/edge"
+	"github.com/garrison-ctrl/garrison/pki"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+	"github.com/garrison-ctrl/garrison/rest/api"
+)
+
+// grantStep is one issue of tokens for a grant: after a code, a refresh
+// token, or (noRefresh) an access token exchanged for a new one.
+type grantStep struct {
+	sessionID, identityID, clientID string
+	// spent is the id of the code or refresh token this step spends.
+	spent     string
+	noRefresh bool
+	// exchange: the answer is a token exchange's (RFC 8693).
+	exchange bool
+	scopes   []string
+	nonce    string
+	authTime time.Time
+	amr      []string
+}
+
+// tokenResponse is RFC 6749's token response (RFC 8693's for an exchange)
+// with the identity the tokens stand for.
+type tokenResponse struct {
+	oidc.AccessTokenResponse
+	IssuedTokenType oidc.TokenType `json:"issued_token_type,omitempty"`
+	Identity        *tokenIdentity `json:"identity,omitempty"`
+}
+
+type tokenIdentity struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// grantTokens spends step's secret (GrantRotate) and answers new tokens.
+// A secret spent before revokes the grant: the session is gone when read
+// back, and the answer is invalid_grant.
+func (s *Server) grantTokens(r *http.Request, step grantStep) (*op.Response, error) {
+	now := time.Now()
+	iss := issuer(r)
+	var cnf *edge.Confirmation
+	var fingerprints []string
+	if cert := leafOf(r); cert != nil {
+		cnf = &edge.Confirmation{X5tS256: edge.CertThumbprint(cert)}
+		fingerprints = []string{pki.Fingerprint(cert)}
+	}
+	base := edge.OidcClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: step.identityID, Audience: jwt.ClaimStrings{edge.OidcAudience}},
+		ApiSessionID:     step.sessionID, ClientID: step.clientID, Scopes: step.scopes, Confirmation: cnf,
+	}
+	var refresh string
+	if !step.noRefresh {
+		rc := base
+		rc.AuthTime, rc.AMR = jwt.NewNumericDate(step.authTime), step.amr
+		var claims *edge.OidcClaims
+		var err error
+		if refresh, claims, err = s.tokens.SignOidc(iss, edge.OidcRefresh, rc, now, edge.OidcRefreshLifetime); err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		rotate := fsm.GrantRotateOp(step.sessionID, edge.TokenHash(step.spent), edge.TokenHash(claims.ID))
+		if aerr := s.apply(r, rotate); aerr != nil {
+			return nil, oauthError(aerr)
+		}
+		step.spent = claims.ID
+	}
+	sess, ident, err := s.liveGrant(step.sessionID, step.identityID)
+	if err != nil {
+		return nil, err
+	}
+	if !step.noRefresh && sess.GetGrantSecretHash() != edge.TokenHash(step.spent) {
+		// Another request spent the same secret at the same moment: one of
+		// them is a replay, and the grant is revoked (or about to be).
+		return nil, invalidGrant("the grant was revoked: a code or refresh token was used twice")
+	}
+	s.sessions.Touch(step.sessionID, now)
+	ac := base
+	ac.IsAdmin, ac.ExternalID, ac.ConfigTypes, ac.CertFingerprints = ident.body.GetIsAdmin(), ident.body.GetExternalId(), sess.GetConfigTypes(), fingerprints
+	access, _, err := s.tokens.SignOidc(iss, edge.OidcAccess, ac, now, edge.OidcAccessLifetime)
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	resp := &tokenResponse{AccessTokenResponse: oidc.AccessTokenResponse{
+		AccessToken: access, TokenType: oidc.BearerToken, RefreshToken: refresh,
+		ExpiresIn: uint64(edge.OidcAccessLifetime / time.Second), Scope: step.scopes,
+	}, Identity: &tokenIdentity{ID: ident.rec.ID, Name: ident.body.GetName()}}
+	if slices.Contains(step.scopes, oidc.ScopeOpenID) {
+		if resp.IDToken, err = s.signIDToken(r, step, ident, now); err != nil {
+			return nil, err
+		}
+	}
+	if step.exchange {
+		resp.IssuedTokenType = oidc.AccessTokenType
+	}
+	return op.NewResponse(resp), nil
+}
+
+// signIDToken signs the ID token of a grant step: its audience is the
+// client (OpenID Connect Core §2).
+func (s *Server) signIDToken(r *http.Request, step grantStep, ident *identityRec, now time.Time) (string, error) {
+	claims := edge.OidcClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: step.identityID, Audience: jwt.ClaimStrings{step.clientID}},
+		ApiSessionID:     step.sessionID, Name: ident.body.GetName(), Nonce: step.nonce, AMR: step.amr, AZP: step.clientID,
+	}
+	if !step.authTime.IsZero() {
+		claims.AuthTime = jwt.NewNumericDate(step.authTime)
+	}
+	tok, _, err := s.tokens.SignOidc(issuer(r), edge.OidcID, claims, now, edge.OidcAccessLifetime)
+	if err != nil {
+		return "", oidc.ErrServerError().WithParent(err)
+	}
+	return tok, nil
+}
+
+// idTokenOnly answers a token exchange for an ID token of a live grant.
+func (s *Server) idTokenOnly(r *http.Request, claims *edge.OidcClaims) (*op.Response, error) {
+	_, ident, err := s.liveGrant(claims.ApiSessionID, claims.Subject)
+	if err != nil {
+		return nil, err
+	}
+	step := grantStep{sessionID: claims.ApiSessionID, identityID: claims.Subject, clientID: claims.ClientID, amr: claims.AMR}
+	if claims.AuthTime != nil {
+		step.authTime = claims.AuthTime.Time
+	}
+	tok, err := s.signIDToken(r, step, ident, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return op.NewResponse(&oidc.TokenExchangeResponse{AccessToken: tok, IssuedTokenType: oidc.IDTokenType,
+		TokenType: "N_A", ExpiresIn: uint64(edge.OidcAccessLifetime / time.Second)}), nil
+}
+
+// liveGrant reads the session of a grant and its identity: the session
+// must exist, belong to identityID, owe no second factor and not have
+// expired, and the identity must not be disabled.
+func (s *Server) liveGrant(sessionID, identityID string) (*pb.ApiSession, *identityRec, error) {
+	var sess *pb.ApiSession
+	var ident *identityRec
+	var pending bool
+	err := s.store.View(func(rd *fsm.Reader) error {
+		rec, err := rd.Get(fsm.KindApiSession, sessionID)
+		if err != nil {
+			return err
+		}
+		sess = rec.Body.(*pb.ApiSession)
+		if sess.GetIdentityId() != identityID || sess.GetOidcClientId() == "" {
+			return fsm.ErrNotFound
+		}
+		if ident, err = readIdentity(rd, identityID); err != nil {
+			return err
+		}
+		policy, err := authPolicyOf(rd, ident.body)
+		if err != nil {
+			return err
+		}
+		pending = mfaPending(sess, policy)
+		return nil
+	})
+	if errors.Is(err, fsm.ErrNotFound) {
+		return nil, nil, invalidGrant("the grant was revoked or has ended")
+	}
+	if err != nil {
+		return nil, nil, oidc.ErrServerError().WithParent(err)
+	}
+	if last, ok := s.sessions.LastUse(sessionID); ok && last > sess.GetLastActivityAt() {
+		sess.LastActivityAt = last
+	}
+	now := time.Now()
+	switch {
+	case pending:
+		return nil, nil, invalidGrant("the identity owes a TOTP code: log in through /oidc/authorize and answer it")
+	case now.After(edge.ExpiresAt(sess)):
+		return nil, nil, invalidGrant("the grant has ended")
+	case edge.IsDisabled(ident.body, now):
+		return nil, nil, invalidGrant("the identity is disabled")
+	}
+	return sess, ident, nil
+}
+
+// verifyRefresh checks a refresh token presented by clientID: its
+// signature and type, its client, the certificate it is bound to, and
+// that a client certificate presented with it is not another identity's.
+func (s *Server) verifyRefresh(r *http.Request, raw, clientID string) (*edge.OidcClaims, error) {
+	claims, err := s.tokens.VerifyOidc(raw, edge.OidcRefresh)
+	if err != nil {
+		return nil, invalidGrant("the refresh token is not valid: %v", err)
+	}
+	if claims.ClientID != clientID {
+		return nil, invalidGrant("the refresh token was issued to another client")
+	}
+	cert := leafOf(r)
+	if !claims.Bound(cert) {
+		return nil, invalidGrant("the refresh token is bound to another client certificate")
+	}
+	if cert != nil {
+		ident, _, _, err := s.certIdentity(clientChain(r), time.Now())
+		if err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		if ident != nil && ident.rec.ID != claims.Subject {
+			return nil, invalidGrant("the refresh token belongs to another identity than the client certificate")
+		}
+	}
+	return claims, nil
+}
+
+// refreshStep is the grant step of a refresh token.
+func (s *Server) refreshStep(r *http.Request, raw, clientID string) (grantStep, error) {
+	claims, err := s.verifyRefresh(r, raw, clientID)
+	if err != nil {
+		return grantStep{}, err
+	}
+	step := grantStep{sessionID: claims.ApiSessionID, identityID: claims.Subject, clientID: clientID,
+		spent: claims.ID, scopes: claims.Scopes, amr: claims.AMR}
+	if claims.AuthTime != nil {
+		step.authTime = claims.AuthTime.Time
+	}
+	return step, nil
+}
+
+// startGrant creates the grant of a login that needs no authorization
+// request (the client credentials grant) and answers its first tokens.
+func (s *Server) startGrant(r *http.Request, req *authenticateRequest, ident *identityRec, authID, clientID string, scopes []string, amr string) (*op.Response, error) {
+	now := time.Now()
+	first := uuid.NewString()
+	sess := s.grantSession(r, req, ident, authID, clientID, now)
+	sess.GrantSecretHash = edge.TokenHash(first)
+	id := uuid.NewString()
+	if aerr := s.createLoginSession(r, id, sess); aerr != nil {
+		return nil, oauthError(aerr)
+	}
+	resp, err := s.grantTokens(r, grantStep{sessionID: id, identityID: ident.rec.ID, clientID: sess.GetOidcClientId(),
+		spent: first, scopes: scopes, authTime: now, amr: []string{amr}})
+	if err != nil {
+		_ = s.endGrant(r, id, ident.rec.ID)
+	}
+	return resp, err
+}
+
+// grantSession is the API session of an OAuth grant: it lives as long as
+// its refresh tokens are used, and its zt-session token is never given out.
+func (s *Server) grantSession(r *http.Request, req *authenticateRequest, ident *identityRec, authID, clientID string, now time.Time) *pb.ApiSession {
+	sess := s.loginSession(r, req, ident, authID, uuid.NewString(), now)
+	sess.OidcClientId = clientID
+	sess.ExpirationSeconds = int64(edge.OidcRefreshLifetime / time.Second)
+	return sess
+}
+
+// oauthError answers an API error (a cluster refusal, a store failure) in
+// OAuth's shape, with its status: a cluster without a leader is
+// temporarily_unavailable (RFC 6749 §4.1.2.1), never a server_error.
+func oauthError(aerr *api.Error) error {
+	e := &oidc.Error{ErrorType: oidc.ServerError, Description: aerr.Message}
+	switch {
+	case aerr.Status == http.StatusServiceUnavailable || aerr.Status == http.StatusTooManyRequests:
+		e.ErrorType = "temporarily_unavailable"
+	case aerr.Status == http.StatusUnauthorized:
+		e.ErrorType = oidc.AccessDenied
+	case aerr.Status < 500:
+		e.ErrorType = oidc.InvalidRequest
+	}
+	return op.NewStatusError(e, aerr.Status)
+}
+
+// asAPIError is the *api.Error a handler returned, or a 500 for any other
+// error.
+func asAPIError(err error) *api.Error {
+	if err == nil {
+		return nil
+	}
+	var aerr *api.Error
+	if errors.As(err, &aerr) {
+		return aerr
+	}
+	return api.Unhandled(err)
+}
