@@ -84,6 +84,7 @@ func TestLoginThroughLoadBalancerWorksOnEveryNode(t *testing.T) {
 	t.Run("lockout counts guesses on every node", func(t *testing.T) { lockoutAcrossNodes(t, c) })
 	t.Run("mfa across nodes", func(t *testing.T) { mfaAcrossNodes(t, c) })
 	t.Run("ext-jwt on every node", func(t *testing.T) { extJwtOnEveryNode(t, c) })
+	t.Run("oidc across nodes", func(t *testing.T) { oidcAcrossNodes(t, c) })
 }
 
 // extJwtOnEveryNode: a signer whose key set a loopback server serves; a

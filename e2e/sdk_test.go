@@ -100,6 +100,7 @@ func sdkLogin(t *testing.T, cfg *ziti.Config, ztAPI, name string, want ...map[st
 	if err != nil || ident.Name == nil || *ident.Name != name {
 		t.Fatalf("current identity at %s: %v %+v", ztAPI, err, ident)
 	}
+	oidcRefresh(t, ctx, ztAPI)
 	services, err := ctx.GetServices()
 	if err != nil {
 		t.Fatalf("services at %s: %v", ztAPI, err)
@@ -119,6 +120,26 @@ func sdkLogin(t *testing.T, cfg *ziti.Config, ztAPI, name string, want ...map[st
 	}
 	if !maps.Equal(got, expect) {
 		t.Fatalf("%s's services at %s: %v, want %v", name, ztAPI, got, expect)
+	}
+}
+
+// oidcRefresh checks that the SDK logged in through /oidc (Garrison
+// advertises OIDC_AUTH, so it prefers it) and refreshes its tokens the
+// SDK's way (a token exchange of its refresh token), through whichever
+// node the API URL reaches.
+func oidcRefresh(t *testing.T, ctx ziti.Context, ztAPI string) {
+	t.Helper()
+	impl := ctx.(*ziti.ContextImpl)
+	sess := impl.CtrlClt.GetCurrentApiSession()
+	if sess == nil || sess.GetType() != edge_apis.ApiSessionTypeOidc {
+		t.Fatalf("the SDK did not log in through OIDC at %s: %v", ztAPI, sess)
+	}
+	before := string(sess.GetToken())
+	if err, fatal := impl.RefreshApiSession(); err != nil || fatal != nil {
+		t.Fatalf("SDK token refresh at %s: %v %v", ztAPI, err, fatal)
+	}
+	if after := string(impl.CtrlClt.GetCurrentApiSession().GetToken()); after == "" || after == before {
+		t.Fatalf("the refresh at %s gave no new access token", ztAPI)
 	}
 }
 
@@ -564,6 +585,7 @@ func sdkTotp(t *testing.T, c *Cluster, admin string, cfg *ziti.Config, identityI
 		if asked != 1 {
 			t.Fatalf("the SDK was asked for a TOTP code %d times at %s", asked, base)
 		}
+		oidcRefresh(t, ctx, base)
 		if _, err := ctx.GetServices(); err != nil {
 			t.Fatalf("services after the TOTP code at %s: %v", base, err)
 		}
