@@ -266,7 +266,6 @@ func TestTokenEnrollment(t *testing.T) {
 // that signer naming its identity, and says so in its authQueries.
 func TestSecondaryExternalJwt(t *testing.T) {
 	e := env(t)
-	admin := e.adminToken(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	jwks := jwksServer(t, key, "2nd")
 	issuer := "https://" + uniq("second") + ".test"
@@ -274,12 +273,7 @@ func TestSecondaryExternalJwt(t *testing.T) {
 		"audience": "garrison", "jwksEndpoint": jwks.URL, "externalAuthUrl": "https://idp.example/auth", "clientId": "garrison-cli"})
 	policy := authPolicyBody(uniq("ap-2nd"), 8, 0)
 	obj(policy["secondary"])["requireExtJwtSigner"] = signer
-	policyID := createOK(t, e, "/auth-policies", policy)
-	ident, _ := userWith(t, e)
-	if r := e.do(t, http.MethodPatch, mgmt+"/identities/"+ident, admin, map[string]any{"authPolicyId": policyID}); r.status != http.StatusOK {
-		t.Fatalf("set the policy: %d %s", r.status, r.raw)
-	}
-	name := e.do(t, http.MethodGet, mgmt+"/identities/"+ident, admin, nil).data()["name"].(string)
+	ident, name := userUnderPolicy(t, e, policy)
 	jwtFor := func(sub string) string {
 		return signedJWT(t, jwt.SigningMethodES256, key, "2nd", jwt.MapClaims{"iss": issuer, "aud": "garrison", "sub": sub, "exp": time.Now().Add(time.Minute).Unix()})
 	}

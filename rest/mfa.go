@@ -94,6 +94,16 @@ func (s *Server) currentMfa(w http.ResponseWriter, r *http.Request) error {
 // enrollMfa answers POST /current-identity/mfa: a new, unverified
 // enrollment (409 if there is one).
 func (s *Server) enrollMfa(w http.ResponseWriter, r *http.Request) error {
+	if aerr := s.createMfa(r); aerr != nil {
+		return aerr
+	}
+	api.WriteCreated(w, mfaPath, callerOf(r).identity.ID)
+	return nil
+}
+
+// createMfa replicates a new, unverified enrollment of the caller's
+// identity (409 if there is one).
+func (s *Server) createMfa(r *http.Request) *api.Error {
 	c := callerOf(r)
 	secret, err := edge.NewTotpSecret()
 	if err != nil {
@@ -115,23 +125,33 @@ func (s *Server) enrollMfa(w http.ResponseWriter, r *http.Request) error {
 	if res.GetCode() == pb.Result_CONFLICT {
 		return &api.Error{Status: http.StatusConflict, Code: codeMfaExists, Message: "The identity is already enrolled in MFA; delete the enrollment first"}
 	}
-	if aerr := api.FromResult(res); aerr != nil {
-		return aerr
-	}
-	api.WriteCreated(w, mfaPath, c.identity.ID)
-	return nil
+	return api.FromResult(res)
 }
 
 // verifyMfa answers POST /current-identity/mfa/verify: a first TOTP code
 // completes the enrollment, which from then on keeps only the hashes of
 // its recovery codes; the session that verified counts as having passed.
 func (s *Server) verifyMfa(w http.ResponseWriter, r *http.Request) error {
+	code, aerr := mfaCode(r)
+	if aerr == nil {
+		aerr = s.verifyMfaCode(r, code)
+	}
+	if aerr != nil {
+		return aerr
+	}
+	api.WriteEmpty(w)
+	return nil
+}
+
+// verifyMfaCode completes the caller's enrollment with its first code,
+// and ops in the same command.
+func (s *Server) verifyMfaCode(r *http.Request, code string, ops ...*pb.Op) *api.Error {
 	unlock, aerr := s.codeTurn(r)
 	if aerr != nil {
 		return aerr
 	}
 	defer unlock()
-	c, code, m, aerr := s.codeAndMfa(r)
+	c, _, m, aerr := s.callerMfa(r)
 	if aerr != nil {
 		return aerr
 	}
@@ -150,11 +170,7 @@ func (s *Server) verifyMfa(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	if aerr := s.applyWithCode(r, m, spend, verified, passed); aerr != nil {
-		return aerr
-	}
-	api.WriteEmpty(w)
-	return nil
+	return s.applyWithCode(r, m, spend, append([]*pb.Op{verified, passed}, ops...)...)
 }
 
 // deleteMfa answers DELETE /current-identity/mfa: a verified enrollment

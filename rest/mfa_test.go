@@ -192,15 +192,9 @@ func TestMfaLifeCycle(t *testing.T) {
 // identity enrolls and verifies, which the partial session may do.
 func TestAuthPolicyRequiringTotp(t *testing.T) {
 	e := env(t)
-	admin := e.adminToken(t)
 	body := authPolicyBody(uniq("ap-totp"), 8, 0)
 	obj(body["secondary"])["requireTotp"] = true
-	policy := createOK(t, e, "/auth-policies", body)
-	ident, _ := userWith(t, e)
-	if r := e.do(t, http.MethodPatch, mgmt+"/identities/"+ident, admin, map[string]any{"authPolicyId": policy}); r.status != http.StatusOK {
-		t.Fatalf("set the policy: %d %s", r.status, r.raw)
-	}
-	name := e.do(t, http.MethodGet, mgmt+"/identities/"+ident, admin, nil).data()["name"].(string)
+	ident, name := userUnderPolicy(t, e, body)
 	partial := e.login(t, ClientBase, name, "sp-password-1")
 	q := e.do(t, http.MethodGet, ClientBase+"/current-api-session", partial, nil).data()["authQueries"].([]any)
 	if len(q) != 1 || obj(q[0])["isTotpEnrolled"] != false {

@@ -29,11 +29,14 @@ type oauthAnswer struct {
 
 // oidcDo sends a request to /oidc without following redirects; a form is
 // posted as application/x-www-form-urlencoded.
-func oidcDo(t *testing.T, n *apiNode, method, path string, form url.Values, header http.Header) *oauthAnswer {
+func oidcDo(t *testing.T, n *apiNode, method, path string, form url.Values, header http.Header, raw ...[]byte) *oauthAnswer {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
+	}
+	if len(raw) > 0 {
+		body = strings.NewReader(string(raw[0]))
 	}
 	req, err := http.NewRequest(method, n.url+path, body)
 	if err != nil {
@@ -52,9 +55,9 @@ func oidcDo(t *testing.T, n *apiNode, method, path string, form url.Values, head
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	a := &oauthAnswer{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	_ = json.Unmarshal(raw, &a.body)
+	out, _ := io.ReadAll(resp.Body)
+	a := &oauthAnswer{status: resp.StatusCode, header: resp.Header, raw: string(out)}
+	_ = json.Unmarshal(out, &a.body)
 	return a
 }
 
@@ -353,18 +356,7 @@ func TestOidcLoginOwingTotp(t *testing.T) {
 		t.Fatalf("login owing TOTP: %d %v %s", a.status, a.header, a.raw)
 	}
 	totp := func(code string) *oauthAnswer {
-		body, _ := json.Marshal(map[string]string{"id": id, "code": code})
-		req, _ := http.NewRequest(http.MethodPost, e.url+"/oidc/login/totp", strings.NewReader(string(body)))
-		req.Header.Set("Content-Type", "application/json")
-		c := *e.client
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		return &oauthAnswer{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+		return oidcJSON(t, e.apiNode, "/oidc/login/totp", map[string]string{"id": id, "code": code})
 	}
 	if a := totp(first); a.status != http.StatusBadRequest {
 		t.Fatalf("a spent TOTP code: %d %s", a.status, a.raw)
@@ -372,5 +364,47 @@ func TestOidcLoginOwingTotp(t *testing.T) {
 	code := codeOf(t, totp(totpAt(t, secret, 1)))
 	if a := exchangeCode(e.apiNode, t, code, p); a.status != http.StatusOK {
 		t.Fatalf("exchange after TOTP: %d %s", a.status, a.raw)
+	}
+}
+
+// oidcJSON posts a JSON body to /oidc without following redirects.
+func oidcJSON(t *testing.T, n *apiNode, path string, body any) *oauthAnswer {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	return oidcDo(t, n, http.MethodPost, path, nil, http.Header{"Content-Type": {"application/json"}}, raw)
+}
+
+// An identity whose auth policy requires TOTP and that has none enrolls
+// during the login step, as OpenZiti's SDK does when the query says it is
+// not enrolled: the enrollment's provisioning URL, then its first code
+// gives the redirect with the code.
+func TestOidcLoginEnrollsTotp(t *testing.T) {
+	e := env(t)
+	body := authPolicyBody(uniq("ap-oidc-totp"), 8, 0)
+	obj(body["secondary"])["requireTotp"] = true
+	ident, name := userUnderPolicy(t, e, body)
+	admin := e.adminToken(t)
+	p := newPKCE()
+	id := oidcAuthorize(t, e.apiNode, p)
+	a := oidcDo(t, e.apiNode, http.MethodPost, "/oidc/login/username", url.Values{"id": {id}, "username": {name}, "password": {"sp-password-1"}}, nil)
+	queries, _ := a.body["authQueries"].([]any)
+	if a.status != http.StatusOK || len(queries) != 1 || obj(queries[0])["isTotpEnrolled"] != false {
+		t.Fatalf("login owing a TOTP enrollment: %d %s", a.status, a.raw)
+	}
+	enroll := oidcJSON(t, e.apiNode, "/oidc/login/totp/enroll", map[string]string{"id": id})
+	u, err := url.Parse(stringOf(enroll.body["provisioningUrl"]))
+	if enroll.status != http.StatusCreated || err != nil || u.Query().Get("secret") == "" || len(enroll.body["recoveryCodes"].([]any)) != edge.RecoveryCodeCount {
+		t.Fatalf("enroll during the login: %d %s", enroll.status, enroll.raw)
+	}
+	secret := u.Query().Get("secret")
+	if a := oidcJSON(t, e.apiNode, "/oidc/login/totp/enroll/verify", map[string]string{"id": id, "code": wrongTotp(t, secret)}); a.status != http.StatusBadRequest {
+		t.Fatalf("verify with a wrong code: %d %s", a.status, a.raw)
+	}
+	code := codeOf(t, oidcJSON(t, e.apiNode, "/oidc/login/totp/enroll/verify", map[string]string{"id": id, "code": totpAt(t, secret, 0)}))
+	if a := exchangeCode(e.apiNode, t, code, p); a.status != http.StatusOK {
+		t.Fatalf("exchange after enrolling: %d %s", a.status, a.raw)
+	}
+	if d := e.do(t, http.MethodGet, mgmt+"/identities/"+ident, admin, nil).data(); d["isMfaEnabled"] != true {
+		t.Fatalf("the enrollment is not verified: %v", d["isMfaEnabled"])
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/garrison-ctrl/garrison/internal/edge"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
+	"github.com/garrison-ctrl/garrison/rest/resource"
 )
 
 // The login steps of an authorization request, OpenZiti's non-browser
@@ -22,7 +23,10 @@ import (
 // credentials to /oidc/login/{password|username|cert|ext-jwt} with that id
 // and gets a 302 to its redirect_uri with the code, or, when the identity
 // owes a TOTP code, 200 with the authQueries and a totp-required header,
-// and then posts {id, code} to /oidc/login/totp for the 302. The login is
+// and then posts {id, code} to /oidc/login/totp for the 302 (or, when its
+// auth policy requires TOTP and it has none, enrolls at
+// /oidc/login/totp/enroll and verifies at /oidc/login/totp/enroll/verify,
+// which gives the 302). The login is
 // the same as /authenticate's (lockout, auth policy, disabled identities),
 // and its session is the grant, created under the request's id, so a
 // request logs in once.
@@ -35,6 +39,8 @@ func (s *Server) oidcLoginRoutes() http.Handler {
 	m := mux.NewRouter()
 	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.WriteError(w, r, api.NotFound()) })
 	m.HandleFunc("/login/totp", api.Handle(s.oidcTotp)).Methods(http.MethodPost)
+	m.HandleFunc("/login/totp/enroll", api.Handle(s.oidcTotpEnroll)).Methods(http.MethodPost)
+	m.HandleFunc("/login/totp/enroll/verify", api.Handle(s.oidcTotpEnrollVerify)).Methods(http.MethodPost)
 	m.HandleFunc("/login/{method}", api.Handle(s.oidcLoginPage)).Methods(http.MethodGet)
 	m.HandleFunc("/login/{method}", api.Handle(s.oidcLogin)).Methods(http.MethodPost)
 	return m
@@ -95,20 +101,89 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) error {
 
 // oidcTotp takes the TOTP (or recovery) code a login step owes.
 func (s *Server) oidcTotp(w http.ResponseWriter, r *http.Request) error {
-	in, aerr := oidcLoginBody(r)
+	r, ar, code, aerr := s.totpStep(r, true)
 	if aerr != nil {
 		return aerr
+	}
+	return s.withNextCode(w, r, ar, "totp", func(grant *pb.Op) *api.Error { return s.passMfa(r, code, grant) })
+}
+
+// oidcTotpEnroll starts the TOTP enrollment a login step owes when the
+// identity's auth policy requires TOTP and it has none: the provisioning
+// URL and recovery codes, as the body of the enrollment itself.
+func (s *Server) oidcTotpEnroll(w http.ResponseWriter, r *http.Request) error {
+	r, _, _, aerr := s.totpStep(r, false)
+	if aerr != nil {
+		return aerr
+	}
+	c := callerOf(r)
+	if aerr := s.createMfa(r); aerr != nil {
+		return aerr
+	}
+	rec, m, err := s.loadMfa(c.identity.ID)
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	out := resource.BaseEntity(rec, mfaPath)
+	out["isVerified"] = false
+	out["provisioningUrl"] = edge.TotpURL(m.GetSecret(), c.ident.GetName())
+	out["recoveryCodes"] = m.GetPendingRecoveryCodes()
+	api.WriteJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// oidcTotpEnrollVerify completes that enrollment with its first code,
+// which is also the login's second factor.
+func (s *Server) oidcTotpEnrollVerify(w http.ResponseWriter, r *http.Request) error {
+	r, ar, code, aerr := s.totpStep(r, true)
+	if aerr != nil {
+		return aerr
+	}
+	return s.withNextCode(w, r, ar, "totp", func(grant *pb.Op) *api.Error { return s.verifyMfaCode(r, code, grant) })
+}
+
+// withNextCode runs a second-factor step with the op that makes a new
+// authorization code the grant's, and answers that code.
+func (s *Server) withNextCode(w http.ResponseWriter, r *http.Request, ar *edge.OidcClaims, amr string, step func(grant *pb.Op) *api.Error) error {
+	c := callerOf(r)
+	next, hash, err := s.signCode(r, ar, c.identity.ID, []string{"password", amr}, time.Now())
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	grant, err := fsm.PatchOp(fsm.KindApiSession, ar.ID, &pb.ApiSession{GrantSecretHash: hash}, nil, "grant_secret_hash")
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	if aerr := step(grant); aerr != nil {
+		// OpenZiti's clients read a refused code as 400.
+		if aerr.Status == http.StatusUnauthorized {
+			aerr.Status = http.StatusBadRequest
+		}
+		return aerr
+	}
+	return s.oidcAnswer(w, r, ar, next)
+}
+
+// totpStep reads the body of a second-factor step ({id, code}; the code
+// only if withCode) and returns the request carrying, as its caller, the
+// session its login created, which must still owe the factor.
+func (s *Server) totpStep(r *http.Request, withCode bool) (*http.Request, *edge.OidcClaims, string, *api.Error) {
+	in, aerr := oidcLoginBody(r)
+	if aerr != nil {
+		return nil, nil, "", aerr
 	}
 	ar, aerr := s.authRequest(requestIDOf(r, in))
 	if aerr != nil {
-		return aerr
+		return nil, nil, "", aerr
 	}
-	code, _, aerr := in.String("code")
-	if aerr != nil {
-		return aerr
-	}
-	if code == "" || len(code) > 64 {
-		return api.Invalid("code", "is required: a six-digit code or a recovery code", nil)
+	var code string
+	if withCode {
+		if code, _, aerr = in.String("code"); aerr != nil {
+			return nil, nil, "", aerr
+		}
+		if code == "" || len(code) > 64 {
+			return nil, nil, "", api.Invalid("code", "is required: a six-digit code or a recovery code", nil)
+		}
 	}
 	c := &caller{}
 	err := s.store.View(func(rd *fsm.Reader) error {
@@ -126,31 +201,15 @@ func (s *Server) oidcTotp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	})
 	if isNotFound(err) {
-		return api.Invalid("id", "this authorization request has not logged in, or its login ended after too many wrong codes", nil)
+		return nil, nil, "", api.Invalid("id", "this authorization request has not logged in, or its login ended after too many wrong codes", nil)
 	}
 	if err != nil {
-		return api.Unhandled(err)
+		return nil, nil, "", api.Unhandled(err)
 	}
 	if !c.mfaPending {
-		return api.Invalid("id", "this authorization request owes no TOTP code", nil)
+		return nil, nil, "", api.Invalid("id", "this authorization request owes no TOTP code", nil)
 	}
-	r = r.WithContext(withCaller(r.Context(), c))
-	next, hash, err := s.signCode(r, ar, c.identity.ID, []string{"password", "totp"}, time.Now())
-	if err != nil {
-		return api.Unhandled(err)
-	}
-	grant, err := fsm.PatchOp(fsm.KindApiSession, ar.ID, &pb.ApiSession{GrantSecretHash: hash}, nil, "grant_secret_hash")
-	if err != nil {
-		return api.Unhandled(err)
-	}
-	if aerr := s.passMfa(r, code, grant); aerr != nil {
-		// OpenZiti's clients read a refused code as 400.
-		if aerr.Status == http.StatusUnauthorized {
-			aerr.Status = http.StatusBadRequest
-		}
-		return aerr
-	}
-	return s.oidcAnswer(w, r, ar, next)
+	return r.WithContext(withCaller(r.Context(), c)), ar, code, nil
 }
 
 // oidcAnswer ends a login step: the code, or what is still owed.

@@ -19,6 +19,19 @@ func userWith(t *testing.T, e *testEnv, attrs ...string) (string, string) {
 	return id, e.login(t, ClientBase, name, "sp-password-1")
 }
 
+// userUnderPolicy creates the auth policy body and a password user
+// (password sp-password-1) under it, and returns the user's id and name.
+func userUnderPolicy(t *testing.T, e *testEnv, body map[string]any) (string, string) {
+	t.Helper()
+	admin := e.adminToken(t)
+	policy := createOK(t, e, "/auth-policies", body)
+	ident, _ := userWith(t, e)
+	if r := e.do(t, http.MethodPatch, mgmt+"/identities/"+ident, admin, map[string]any{"authPolicyId": policy}); r.status != http.StatusOK {
+		t.Fatalf("set the policy: %d %s", r.status, r.raw)
+	}
+	return ident, e.do(t, http.MethodGet, mgmt+"/identities/"+ident, admin, nil).data()["name"].(string)
+}
+
 // reachable is the client view: service name → permissions, of the
 // services named (the test environment is shared with other tests).
 func reachable(t *testing.T, e *testEnv, token string, names ...string) map[string][]string {
