@@ -408,3 +408,26 @@ func TestOidcLoginEnrollsTotp(t *testing.T) {
 		t.Fatalf("the enrollment is not verified: %v", d["isMfaEnabled"])
 	}
 }
+
+// Login step bodies from outside (form or JSON) never panic: they are read
+// or refused with a 4xx.
+func FuzzOidcLoginBody(f *testing.F) {
+	f.Add("id=x&username=u&password=p&configTypes=a&configTypes=b&envArch=amd64&sdkType=go", true)
+	f.Add(`{"id":"x","username":"u","password":"p","envInfo":{"os":"linux"}}`, false)
+	f.Add("%zz=1&id=%", true)
+	f.Add(`{"id":1}`, false)
+	f.Fuzz(func(t *testing.T, body string, form bool) {
+		r, _ := http.NewRequest(http.MethodPost, "https://n/oidc/login/password?authRequestID=q", strings.NewReader(body))
+		if form {
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		in, aerr := oidcLoginBody(r)
+		if aerr == nil {
+			_ = requestIDOf(r, in)
+			_, aerr = readAuthenticateRequest(in)
+		}
+		if aerr != nil && (aerr.Status < 400 || aerr.Status >= 500) {
+			t.Fatalf("status %d for %q", aerr.Status, body)
+		}
+	})
+}
