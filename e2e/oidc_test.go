@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/garrison-ctrl/garrison/internal/benchkit"
 )
 
 const oidcCallback = "http://localhost:8080/auth/callback"
@@ -31,7 +35,7 @@ func (c *Cluster) noRedirects() *http.Client {
 
 // oidcStep sends one request of the flow and returns its status,
 // Location and the auth-request-id header.
-func (c *Cluster) oidcStep(t *testing.T, method, u string, form url.Values) (int, string, string) {
+func (c *Cluster) oidcStep(t testing.TB, method, u string, form url.Values) (int, string, string) {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -68,6 +72,38 @@ func (c *Cluster) bearerStatus(t *testing.T, base, path, token string) int {
 	return resp.StatusCode
 }
 
+// oauthContext makes golang.org/x/oauth2 use the cluster's HTTPS client.
+func (c *Cluster) oauthContext() context.Context {
+	return context.WithValue(context.Background(), oauth2.HTTPClient, c.noRedirects())
+}
+
+// oidcGrant runs the code flow with a password: the authorization request
+// at authorizeBase, its login step at loginBase, the code exchanged at
+// exchangeBase (PKCE, golang.org/x/oauth2).
+func (c *Cluster) oidcGrant(t testing.TB, authorizeBase, loginBase, exchangeBase, username, password string) *oauth2.Token {
+	t.Helper()
+	verifier := oauth2.GenerateVerifier()
+	st, loc, _ := c.oidcStep(t, http.MethodGet, oauthConfig(authorizeBase).AuthCodeURL("st-e2e", oauth2.S256ChallengeOption(verifier)), nil)
+	if st != http.StatusFound || !strings.HasPrefix(loc, "/oidc/login/") {
+		t.Fatalf("authorize at %s: %d %q", authorizeBase, st, loc)
+	}
+	st, _, id := c.oidcStep(t, http.MethodGet, loginBase+loc, nil)
+	if st != http.StatusOK || id == "" {
+		t.Fatalf("login page at %s: %d", loginBase, st)
+	}
+	st, loc, _ = c.oidcStep(t, http.MethodPost, loginBase+"/oidc/login/password",
+		url.Values{"id": {id}, "username": {username}, "password": {password}})
+	back, err := url.Parse(loc)
+	if st != http.StatusFound || err != nil || back.Query().Get("state") != "st-e2e" {
+		t.Fatalf("password step at %s: %d %q", loginBase, st, loc)
+	}
+	tok, err := oauthConfig(exchangeBase).Exchange(c.oauthContext(), back.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("exchange at %s: %v %+v", exchangeBase, err, tok)
+	}
+	return tok
+}
+
 // oidcAcrossNodes: the authorization request starts on node 1, logs in on
 // node 2 and its code is exchanged on node 3 (golang.org/x/oauth2, PKCE);
 // the access token works on every node and through HAProxy; the refresh
@@ -75,25 +111,10 @@ func (c *Cluster) bearerStatus(t *testing.T, base, path, token string) int {
 // the grant everywhere at once.
 func oidcAcrossNodes(t *testing.T, c *Cluster) {
 	n1, n2, n3 := c.Nodes[0].URL(), c.Nodes[1].URL(), c.Nodes[2].URL()
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, c.noRedirects())
-	verifier := oauth2.GenerateVerifier()
-	st, loc, _ := c.oidcStep(t, http.MethodGet, oauthConfig(n1).AuthCodeURL("st-e2e", oauth2.S256ChallengeOption(verifier)), nil)
-	if st != http.StatusFound || !strings.HasPrefix(loc, "/oidc/login/") {
-		t.Fatalf("authorize on node 1: %d %q", st, loc)
-	}
-	st, _, id := c.oidcStep(t, http.MethodGet, n2+loc, nil)
-	if st != http.StatusOK || id == "" {
-		t.Fatalf("login page on node 2: %d", st)
-	}
-	st, loc, _ = c.oidcStep(t, http.MethodPost, n2+"/oidc/login/password",
-		url.Values{"id": {id}, "username": {adminUser}, "password": {adminPassword}})
-	back, err := url.Parse(loc)
-	if st != http.StatusFound || err != nil || back.Query().Get("state") != "st-e2e" {
-		t.Fatalf("password step on node 2: %d %q", st, loc)
-	}
-	tok, err := oauthConfig(n3).Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
-	if err != nil || tok.RefreshToken == "" || tok.Extra("id_token") == nil {
-		t.Fatalf("exchange on node 3: %v %+v", err, tok)
+	ctx := c.oauthContext()
+	tok := c.oidcGrant(t, n1, n2, n3, adminUser, adminPassword)
+	if tok.Extra("id_token") == nil {
+		t.Fatalf("no ID token: %+v", tok)
 	}
 	for _, base := range []string{n1, n2, n3, c.LBURL} {
 		if st := c.bearerStatus(t, base, "/edge/management/v1/current-identity", tok.AccessToken); st != http.StatusOK {
@@ -142,4 +163,48 @@ func oidcAcrossNodes(t *testing.T, c *Cluster) {
 			t.Fatalf("discovery at %s: %s", base, raw)
 		}
 	}
+}
+
+// BenchmarkTokenRefresh: eight clients, each refreshing its own grant
+// through HAProxy (grant_type=refresh_token; each refresh rotates the
+// refresh token through Raft and signs new access and ID tokens).
+func BenchmarkTokenRefresh(b *testing.B) {
+	skipShortBench(b)
+	benchkit.AsTest(b, func(t *testing.T) {
+		c := newCluster(t, clusterOptions{})
+		const clients = 8
+		grants := make(chan string, clients)
+		for range clients {
+			grants <- c.oidcGrant(t, c.LBURL, c.LBURL, c.LBURL, adminUser, adminPassword).RefreshToken
+		}
+		tokenURL := c.LBURL + "/oidc/oauth/token"
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			res := benchkit.Run(b, clients, func(int64) (time.Duration, error) {
+				refresh := <-grants
+				form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"native"}, "refresh_token": {refresh}}
+				start := time.Now()
+				resp, err := c.http.PostForm(tokenURL, form)
+				d := time.Since(start)
+				if err != nil {
+					grants <- refresh
+					return 0, err
+				}
+				var body struct {
+					Refresh string `json:"refresh_token"`
+				}
+				err = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || err != nil || body.Refresh == "" {
+					grants <- refresh
+					return 0, fmt.Errorf("refresh through HAProxy: status %d %v", resp.StatusCode, err)
+				}
+				grants <- body.Refresh
+				return d, nil
+			})
+			if res.Err != nil {
+				b.Fatalf("%d of %d refreshes failed; first: %v", res.Failed, b.N, res.Err)
+			}
+			res.Report(b, "refreshes/s")
+		})
+	})
 }
