@@ -11,8 +11,10 @@ import (
 // secret that is not the grant's current one was spent before: the session
 // is deleted (every token of the grant is refused from then on). The op
 // always succeeds; read the session afterwards to see which happened.
-func GrantRotateOp(sessionID, spentHash, nextHash string) *pb.Op {
-	return &pb.Op{Kind: &pb.Op_GrantRotate{GrantRotate: &pb.GrantRotate{ApiSessionId: sessionID, SpentHash: spentHash, NextHash: nextHash}}}
+// expirationSeconds, when not zero, becomes the session's idle timeout.
+func GrantRotateOp(sessionID, spentHash, nextHash string, expirationSeconds int64) *pb.Op {
+	return &pb.Op{Kind: &pb.Op_GrantRotate{GrantRotate: &pb.GrantRotate{ApiSessionId: sessionID, SpentHash: spentHash,
+		NextHash: nextHash, ExpirationSeconds: expirationSeconds}}}
 }
 
 func (s *Store) grantRotate(j *journal, ts int64, g *pb.GrantRotate) (*pb.Result, error) {
@@ -29,5 +31,8 @@ func (s *Store) grantRotate(j *journal, ts int64, g *pb.GrantRotate) (*pb.Result
 	}
 	next := proto.Clone(sess).(*pb.ApiSession)
 	next.GrantSecretHash = g.GetNextHash()
+	if g.GetExpirationSeconds() != 0 {
+		next.ExpirationSeconds = g.GetExpirationSeconds()
+	}
 	return s.rewrite(j, kind, old, oldBody, next)
 }

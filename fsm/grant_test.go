@@ -23,17 +23,20 @@ func TestGrantRotateSpendsOnceAndRevokesOnReplay(t *testing.T) {
 		}
 		return rec.Body.(*pb.ApiSession).GetGrantSecretHash()
 	}
-	a.mustOK(2, GrantRotateOp("s1", "code", "r1"))
-	a.mustOK(3, GrantRotateOp("s1", "r1", "r2"))
+	a.mustOK(2, GrantRotateOp("s1", "code", "r1", 86400))
+	a.mustOK(3, GrantRotateOp("s1", "r1", "r2", 0))
 	if got := hashOf("s1"); got != "r2" {
 		t.Fatalf("after two rotations the grant's secret is %q, want r2", got)
 	}
-	a.mustOK(4, GrantRotateOp("s1", "r1", "r3")) // r1 again: a replay
+	if rec, _ := s.Get(KindApiSession, "s1"); rec.Body.(*pb.ApiSession).GetExpirationSeconds() != 86400 {
+		t.Fatalf("the first rotation did not set the grant's lifetime: %v", rec.Body)
+	}
+	a.mustOK(4, GrantRotateOp("s1", "r1", "r3", 0)) // r1 again: a replay
 	if got := hashOf("s1"); got != "<gone>" {
 		t.Fatalf("a replayed refresh token left the session with secret %q", got)
 	}
-	a.mustOK(5, GrantRotateOp("s1", "r2", "r4")) // the family is gone: nothing to do
-	a.mustOK(6, GrantRotateOp("s2", "", "r1"))
+	a.mustOK(5, GrantRotateOp("s1", "r2", "r4", 0)) // the family is gone: nothing to do
+	a.mustOK(6, GrantRotateOp("s2", "", "r1", 0))
 	if got := hashOf("s2"); got != "<gone>" {
 		t.Fatalf("a session of /authenticate was rotated into a grant: %q", got)
 	}

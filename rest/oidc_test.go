@@ -156,7 +156,7 @@ func TestOidcCodeFlowRefreshRotationAndReuse(t *testing.T) {
 		t.Fatalf("token response: %v", tokens)
 	}
 	for _, path := range []string{ClientBase + "/current-identity", mgmt + "/current-api-session"} {
-		if r := e.bearer(t, http.MethodGet, path, access); r.status != http.StatusOK {
+		if r := bearerGet(t, e.apiNode, path, access); r.status != http.StatusOK {
 			t.Fatalf("bearer %s: %d %s", path, r.status, r.raw)
 		}
 	}
@@ -189,14 +189,14 @@ func TestOidcCodeFlowRefreshRotationAndReuse(t *testing.T) {
 		t.Fatalf("refresh: %d %s", a.status, a.raw)
 	}
 	second := a.body["refresh_token"].(string)
-	if r := e.bearer(t, http.MethodGet, ClientBase+"/current-identity", a.body["access_token"].(string)); r.status != http.StatusOK {
+	if r := bearerGet(t, e.apiNode, ClientBase+"/current-identity", a.body["access_token"].(string)); r.status != http.StatusOK {
 		t.Fatalf("refreshed access token: %d", r.status)
 	}
 	// The spent one again: the grant is revoked, its newest refresh token
 	// and its access tokens with it.
 	wantOAuthError(t, "a spent refresh token", refreshWith(t, e.apiNode, refresh), http.StatusBadRequest, "invalid_grant")
 	wantOAuthError(t, "the newest refresh token after a reuse", refreshWith(t, e.apiNode, second), http.StatusBadRequest, "invalid_grant")
-	if r := e.bearer(t, http.MethodGet, ClientBase+"/current-identity", access); r.status != http.StatusUnauthorized {
+	if r := bearerGet(t, e.apiNode, ClientBase+"/current-identity", access); r.status != http.StatusUnauthorized {
 		t.Fatalf("an access token of a revoked grant: %d", r.status)
 	}
 
@@ -216,7 +216,7 @@ func TestOidcCodeFlowRefreshRotationAndReuse(t *testing.T) {
 		t.Fatalf("exchange: %d %s", first.status, first.raw)
 	}
 	wantOAuthError(t, "a code used twice", exchangeCode(e.apiNode, t, code, p), http.StatusBadRequest, "invalid_grant")
-	if r := e.bearer(t, http.MethodGet, ClientBase+"/current-identity", first.body["access_token"].(string)); r.status != http.StatusUnauthorized {
+	if r := bearerGet(t, e.apiNode, ClientBase+"/current-identity", first.body["access_token"].(string)); r.status != http.StatusUnauthorized {
 		t.Fatalf("the access token of a replayed code: %d", r.status)
 	}
 }
@@ -232,7 +232,7 @@ func TestOidcRevocation(t *testing.T) {
 		if a.status != http.StatusOK {
 			t.Fatalf("revoke %s: %d %s", which, a.status, a.raw)
 		}
-		if r := e.bearer(t, http.MethodGet, ClientBase+"/current-identity", tokens["access_token"].(string)); r.status != http.StatusUnauthorized {
+		if r := bearerGet(t, e.apiNode, ClientBase+"/current-identity", tokens["access_token"].(string)); r.status != http.StatusUnauthorized {
 			t.Fatalf("access token after revoking the %s: %d", which, r.status)
 		}
 		wantOAuthError(t, "refresh after revocation", refreshWith(t, e.apiNode, tokens["refresh_token"].(string)), http.StatusBadRequest, "invalid_grant")
@@ -267,11 +267,11 @@ func TestOidcClientCredentialsWithCertificate(t *testing.T) {
 	if cnf, _ := claims["cnf"].(map[string]any); cnf["x5t#S256"] != edge.CertThumbprint(alice.leaf) || claims["z_asid"] == nil {
 		t.Fatalf("access token claims: %v", claims)
 	}
-	if r := asAlice.bearer(t, http.MethodGet, ClientBase+"/current-identity", access); r.status != http.StatusOK {
+	if r := bearerGet(t, asAlice, ClientBase+"/current-identity", access); r.status != http.StatusOK {
 		t.Fatalf("bound token with its certificate: %d %s", r.status, r.raw)
 	}
 	for what, n := range map[string]*apiNode{"no certificate": e.apiNode, "another certificate": asBob} {
-		if r := n.bearer(t, http.MethodGet, ClientBase+"/current-identity", access); r.status != http.StatusUnauthorized {
+		if r := bearerGet(t, n, ClientBase+"/current-identity", access); r.status != http.StatusUnauthorized {
 			t.Fatalf("bound token with %s: %d", what, r.status)
 		}
 	}
@@ -430,4 +430,11 @@ func FuzzOidcLoginBody(f *testing.F) {
 			t.Fatalf("status %d for %q", aerr.Status, body)
 		}
 	})
+}
+
+// bearerGet GETs path with an access token, checking the answer against
+// the spec.
+func bearerGet(t *testing.T, n *apiNode, path, token string) *response {
+	t.Helper()
+	return n.doWithHeader(t, http.MethodGet, path, "", nil, http.Header{"Authorization": {"Bearer " + token}})
 }

@@ -71,7 +71,8 @@ func (s *Server) grantTokens(r *http.Request, step grantStep) (*op.Response, err
 		if refresh, claims, err = s.tokens.SignOidc(iss, edge.OidcRefresh, rc, now, edge.OidcRefreshLifetime); err != nil {
 			return nil, oidc.ErrServerError().WithParent(err)
 		}
-		rotate := fsm.GrantRotateOp(step.sessionID, edge.TokenHash(step.spent), edge.TokenHash(claims.ID))
+		rotate := fsm.GrantRotateOp(step.sessionID, edge.TokenHash(step.spent), edge.TokenHash(claims.ID),
+			int64(edge.OidcRefreshLifetime/time.Second))
 		if aerr := s.apply(r, rotate); aerr != nil {
 			return nil, oauthError(aerr)
 		}
@@ -250,12 +251,14 @@ func (s *Server) startGrant(r *http.Request, req *authenticateRequest, ident *id
 	return resp, err
 }
 
-// grantSession is the API session of an OAuth grant: it lives as long as
-// its refresh tokens are used, and its zt-session token is never given out.
+// grantSession is the API session of an OAuth grant; its zt-session
+// token is never given out. Until its first tokens it lives as long as a
+// login step may take; from then on (GrantRotate), as long as its refresh
+// tokens are used.
 func (s *Server) grantSession(r *http.Request, req *authenticateRequest, ident *identityRec, authID, clientID string, now time.Time) *pb.ApiSession {
 	sess := s.loginSession(r, req, ident, authID, uuid.NewString(), now)
 	sess.OidcClientId = clientID
-	sess.ExpirationSeconds = int64(edge.OidcRefreshLifetime / time.Second)
+	sess.ExpirationSeconds = int64(edge.OidcLoginLifetime / time.Second)
 	return sess
 }
 

@@ -396,12 +396,16 @@ func (*Op_GrantRotate) isOp_Kind() {}
 // which revokes every token of the grant. It never fails the command: the
 // caller reads the session afterwards to learn which happened.
 type GrantRotate struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ApiSessionId  string                 `protobuf:"bytes,1,opt,name=api_session_id,json=apiSessionId,proto3" json:"api_session_id,omitempty"`
-	SpentHash     string                 `protobuf:"bytes,2,opt,name=spent_hash,json=spentHash,proto3" json:"spent_hash,omitempty"`
-	NextHash      string                 `protobuf:"bytes,3,opt,name=next_hash,json=nextHash,proto3" json:"next_hash,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ApiSessionId string                 `protobuf:"bytes,1,opt,name=api_session_id,json=apiSessionId,proto3" json:"api_session_id,omitempty"`
+	SpentHash    string                 `protobuf:"bytes,2,opt,name=spent_hash,json=spentHash,proto3" json:"spent_hash,omitempty"`
+	NextHash     string                 `protobuf:"bytes,3,opt,name=next_hash,json=nextHash,proto3" json:"next_hash,omitempty"`
+	// expiration_seconds, when not zero, becomes the session's idle
+	// timeout: a login step's session waits minutes for its code, a grant
+	// lives as long as its refresh tokens.
+	ExpirationSeconds int64 `protobuf:"varint,4,opt,name=expiration_seconds,json=expirationSeconds,proto3" json:"expiration_seconds,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GrantRotate) Reset() {
@@ -453,6 +457,13 @@ func (x *GrantRotate) GetNextHash() string {
 		return x.NextHash
 	}
 	return ""
+}
+
+func (x *GrantRotate) GetExpirationSeconds() int64 {
+	if x != nil {
+		return x.ExpirationSeconds
+	}
+	return 0
 }
 
 // MfaExpect is a precondition on an identity's TOTP enrollment: it fails
@@ -1260,12 +1271,13 @@ const file_command_proto_rawDesc = "" +
 	"mfa_expect\x18\n" +
 	" \x01(\v2\x16.garrison.v1.MfaExpectH\x00R\tmfaExpect\x12=\n" +
 	"\fgrant_rotate\x18\v \x01(\v2\x18.garrison.v1.GrantRotateH\x00R\vgrantRotateB\x06\n" +
-	"\x04kind\"o\n" +
+	"\x04kind\"\x9e\x01\n" +
 	"\vGrantRotate\x12$\n" +
 	"\x0eapi_session_id\x18\x01 \x01(\tR\fapiSessionId\x12\x1d\n" +
 	"\n" +
 	"spent_hash\x18\x02 \x01(\tR\tspentHash\x12\x1b\n" +
-	"\tnext_hash\x18\x03 \x01(\tR\bnextHash\"m\n" +
+	"\tnext_hash\x18\x03 \x01(\tR\bnextHash\x12-\n" +
+	"\x12expiration_seconds\x18\x04 \x01(\x03R\x11expirationSeconds\"m\n" +
 	"\tMfaExpect\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
 	"identityId\x12#\n" +
