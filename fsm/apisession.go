@@ -14,6 +14,9 @@ var (
 	ApiSessionIdentity = MultiIndex(KindApiSession, "identity")
 	// ApiSessionToken holds the SHA-256 of each session's token.
 	ApiSessionToken = UniqueIndex(KindApiSession, "token")
+	// ApiSessionAuthRequest holds the authorization request of each
+	// session an /oidc login step created.
+	ApiSessionAuthRequest = UniqueIndex(KindApiSession, "authRequest")
 )
 
 var apiSessionKind = Kind{
@@ -25,6 +28,9 @@ var apiSessionKind = Kind{
 		}),
 		ApiSessionToken.Index("token", func(m proto.Message) []string {
 			return keysOf(m.(*pb.ApiSession).GetTokenHash())
+		}),
+		ApiSessionAuthRequest.Index("oidcAuthRequestId", func(m proto.Message) []string {
+			return keysOf(m.(*pb.ApiSession).GetOidcAuthRequestId())
 		}),
 	},
 	// Ending an identity ends its sessions everywhere, in the same apply.

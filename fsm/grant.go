@@ -30,7 +30,7 @@ func (s *Store) grantRotate(j *journal, ts int64, g *pb.GrantRotate) (*pb.Result
 		return s.delete(j, ts, KindApiSession, g.GetApiSessionId())
 	}
 	next := proto.Clone(sess).(*pb.ApiSession)
-	next.GrantSecretHash = g.GetNextHash()
+	next.PreviousGrantSecretHash, next.GrantSecretHash = sess.GetGrantSecretHash(), g.GetNextHash()
 	if g.GetExpirationSeconds() != 0 {
 		next.ExpirationSeconds = g.GetExpirationSeconds()
 	}

@@ -28,8 +28,9 @@ func TestGrantRotateSpendsOnceAndRevokesOnReplay(t *testing.T) {
 	if got := hashOf("s1"); got != "r2" {
 		t.Fatalf("after two rotations the grant's secret is %q, want r2", got)
 	}
-	if rec, _ := s.Get(KindApiSession, "s1"); rec.Body.(*pb.ApiSession).GetExpirationSeconds() != 86400 {
-		t.Fatalf("the first rotation did not set the grant's lifetime: %v", rec.Body)
+	if rec, _ := s.Get(KindApiSession, "s1"); rec.Body.(*pb.ApiSession).GetExpirationSeconds() != 86400 ||
+		rec.Body.(*pb.ApiSession).GetPreviousGrantSecretHash() != "r1" {
+		t.Fatalf("the rotations did not set the grant's lifetime and previous secret: %v", rec.Body)
 	}
 	a.mustOK(4, GrantRotateOp("s1", "r1", "r3", 0)) // r1 again: a replay
 	if got := hashOf("s1"); got != "<gone>" {

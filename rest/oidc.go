@@ -72,8 +72,18 @@ func (s *Server) oidcHandler() http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		r = r.WithContext(context.WithValue(r.Context(), oidcReqKey{}, r))
 		var h http.Handler = std
-		if strings.HasPrefix(r.URL.Path, "/login/") {
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, "/login/"):
 			h = login
+		case p == oidcEndpoints.Token.Relative() || p == oidcEndpoints.Revocation.Relative():
+			// RFC 6749 §3.2 and RFC 7009 §2.1: POST, parameters in the
+			// body only, so codes and tokens stay out of URLs and logs.
+			if r.Method != http.MethodPost {
+				w.Header().Set("Allow", http.MethodPost)
+				api.WriteJSON(w, http.StatusMethodNotAllowed, oidc.ErrInvalidRequest().WithDescription("use POST with a form body"))
+				return
+			}
+			r.URL.RawQuery = ""
 		}
 		if r.URL.Path == "/logged-out" && r.Method == http.MethodGet {
 			api.WriteJSON(w, http.StatusOK, map[string]any{"loggedOut": true})
@@ -310,7 +320,8 @@ func (o *oidcServer) TokenExchange(ctx context.Context, r *op.ClientRequest[oidc
 			return o.s.idTokenOnly(hr, claims)
 		}
 		step := grantStep{sessionID: claims.ApiSessionID, identityID: claims.Subject, clientID: claims.ClientID,
-			scopes: withoutScope(claims.Scopes, oidc.ScopeOfflineAccess), noRefresh: true, exchange: true}
+			scopes: withoutScope(claims.Scopes, oidc.ScopeOfflineAccess), noRefresh: true, exchange: true,
+			notAfter: claims.ExpiresAt.Time}
 		return o.s.grantTokens(hr, step)
 	}
 	return nil, oidc.ErrInvalidRequest().WithDescription("subject_token_type must be a refresh or access token")
@@ -361,6 +372,9 @@ func (o *oidcServer) Revocation(ctx context.Context, r *op.ClientRequest[oidc.Re
 	if claims.ClientID != r.Client.GetID() {
 		return nil, op.NewStatusError(oidc.ErrUnauthorizedClient().WithDescription("the token was issued to another client"), http.StatusBadRequest)
 	}
+	if !claims.Bound(leafOf(hr)) {
+		return nil, op.NewStatusError(oidc.ErrUnauthorizedClient().WithDescription("the token is bound to a client certificate this request does not present"), http.StatusBadRequest)
+	}
 	if err := o.s.endGrant(hr, claims.ApiSessionID, claims.Subject); err != nil {
 		return nil, err
 	}
@@ -375,15 +389,15 @@ func (o *oidcServer) EndSession(ctx context.Context, r *op.Request[oidc.EndSessi
 	if err != nil {
 		return nil, oidc.ErrInvalidRequest().WithDescription("id_token_hint must be an ID token of this network: %v", err)
 	}
+	back := r.Data.PostLogoutRedirectURI
+	if back != "" && !callbackAllowed(back) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("post_logout_redirect_uri must be a loopback or openziti:// callback")
+	}
 	if err := o.s.endGrant(hr, claims.ApiSessionID, claims.Subject); err != nil {
 		return nil, err
 	}
-	back := r.Data.PostLogoutRedirectURI
 	if back == "" {
 		return op.NewRedirect(OIDCBase + "/logged-out"), nil
-	}
-	if err := op.ValidateEndSessionPostLogoutRedirectURI(back, &oidcClient{id: claims.AZP}); err != nil {
-		return nil, err
 	}
 	if r.Data.State != "" {
 		u, _ := url.Parse(back)
@@ -414,6 +428,22 @@ func (s *Server) endGrant(r *http.Request, sessionID, identityID string) error {
 		return oauthError(aerr)
 	}
 	return nil
+}
+
+// callbackAllowed reports whether uri is one of the clients' callbacks,
+// a loopback one on any port (RFC 8252 §7.3), as /authorize allows them.
+func callbackAllowed(uri string) bool {
+	u, loopback := op.HTTPLoopbackOrLocalhost(uri)
+	for _, allowed := range (&oidcClient{}).RedirectURIs() {
+		if uri == allowed {
+			return true
+		}
+		if a, ok := op.HTTPLoopbackOrLocalhost(allowed); ok && loopback && u.Scheme == a.Scheme &&
+			u.Hostname() == a.Hostname() && u.Path == a.Path && u.RawQuery == "" && u.User == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // leafOf is the request's client certificate, or nil.

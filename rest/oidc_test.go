@@ -438,3 +438,108 @@ func bearerGet(t *testing.T, n *apiNode, path, token string) *response {
 	t.Helper()
 	return n.doWithHeader(t, http.MethodGet, path, "", nil, http.Header{"Authorization": {"Bearer " + token}})
 }
+
+// exchange posts an RFC 8693 token exchange.
+func exchange(t *testing.T, n *apiNode, subject, subjectType, requested string) *oauthAnswer {
+	t.Helper()
+	return oidcDo(t, n, http.MethodPost, "/oidc/oauth/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"client_id": {"native"}, "subject_token": {subject}, "subject_token_type": {subjectType}, "requested_token_type": {requested}}, nil)
+}
+
+const (
+	refreshType = "urn:ietf:params:oauth:token-type:refresh_token"
+	accessType  = "urn:ietf:params:oauth:token-type:access_token"
+	idType      = "urn:ietf:params:oauth:token-type:id_token"
+)
+
+// Token exchange as the Go SDK uses it, and its limits: a refresh token
+// for new tokens (a rotation), the just-rotated one for an ID token but
+// not one spent before that; an access token for another that does not
+// outlive it.
+func TestOidcTokenExchange(t *testing.T) {
+	e := env(t)
+	tokens := oidcPasswordTokens(t, e.apiNode, userUsername, userPassword)
+	first := tokens["refresh_token"].(string)
+	a := exchange(t, e.apiNode, first, refreshType, refreshType)
+	if a.status != http.StatusOK || a.body["refresh_token"] == nil || a.body["issued_token_type"] != accessType {
+		t.Fatalf("refresh by exchange: %d %s", a.status, a.raw)
+	}
+	second := a.body["refresh_token"].(string)
+	if a := exchange(t, e.apiNode, first, refreshType, idType); a.status != http.StatusOK || a.body["issued_token_type"] != idType {
+		t.Fatalf("an ID token for the just-rotated refresh token: %d %s", a.status, a.raw)
+	}
+	if a := exchange(t, e.apiNode, second, refreshType, refreshType); a.status != http.StatusOK {
+		t.Fatalf("second rotation: %d %s", a.status, a.raw)
+	}
+	wantOAuthError(t, "an ID token for a refresh token spent two rotations ago", exchange(t, e.apiNode, first, refreshType, idType),
+		http.StatusBadRequest, "invalid_grant")
+
+	access := a.body["access_token"].(string)
+	subject := jwt.MapClaims{}
+	_, _, _ = jwt.NewParser().ParseUnverified(access, subject)
+	b := exchange(t, e.apiNode, access, accessType, accessType)
+	if b.status != http.StatusOK || b.body["refresh_token"] != nil {
+		t.Fatalf("access for access: %d %s", b.status, b.raw)
+	}
+	renewed := jwt.MapClaims{}
+	_, _, _ = jwt.NewParser().ParseUnverified(b.body["access_token"].(string), renewed)
+	if renewed["exp"].(float64) > subject["exp"].(float64) {
+		t.Fatalf("an exchanged access token outlives its subject: %v > %v", renewed["exp"], subject["exp"])
+	}
+	wantOAuthError(t, "an access token for a refresh token", exchange(t, e.apiNode, access, accessType, refreshType), http.StatusBadRequest, "invalid_grant")
+}
+
+// Revoking a grant is final: logging in again with the same authorization
+// request makes a new grant, and the revoked grant's tokens stay refused.
+func TestOidcRevokedGrantStaysRevoked(t *testing.T) {
+	e := env(t)
+	p := newPKCE()
+	id := oidcAuthorize(t, e.apiNode, p)
+	login := func() *oauthAnswer {
+		return oidcDo(t, e.apiNode, http.MethodPost, "/oidc/login/password", url.Values{"id": {id}, "username": {userUsername}, "password": {userPassword}}, nil)
+	}
+	a := exchangeCode(e.apiNode, t, codeOf(t, login()), p)
+	access := a.body["access_token"].(string)
+	if r := oidcDo(t, e.apiNode, http.MethodPost, "/oidc/revoke", url.Values{"client_id": {"native"}, "token": {access}}, nil); r.status != http.StatusOK {
+		t.Fatalf("revoke: %d", r.status)
+	}
+	again := exchangeCode(e.apiNode, t, codeOf(t, login()), p)
+	if again.status != http.StatusOK {
+		t.Fatalf("a new login of the request: %d %s", again.status, again.raw)
+	}
+	if r := bearerGet(t, e.apiNode, ClientBase+"/current-identity", access); r.status != http.StatusUnauthorized {
+		t.Fatalf("the revoked grant's access token after a new login of its request: %d", r.status)
+	}
+	// The token endpoint and revocation take POST bodies only.
+	for _, path := range []string{"/oidc/oauth/token?grant_type=refresh_token&client_id=native&refresh_token=x", "/oidc/revoke?token=x&client_id=native"} {
+		if r := oidcDo(t, e.apiNode, http.MethodGet, path, nil, nil); r.status != http.StatusMethodNotAllowed || r.body["error"] != "invalid_request" {
+			t.Fatalf("GET %s: %d %s", path, r.status, r.raw)
+		}
+	}
+	wantOAuthError(t, "parameters in the query", oidcDo(t, e.apiNode, http.MethodPost,
+		"/oidc/oauth/token?grant_type=refresh_token&client_id=native&refresh_token="+again.body["refresh_token"].(string), url.Values{}, nil),
+		http.StatusBadRequest, "invalid_request")
+}
+
+// End of session: a redirect that is not a callback is refused before
+// anything ends; a loopback callback on any port is where the client goes.
+func TestOidcEndSession(t *testing.T) {
+	e := env(t)
+	tokens := oidcPasswordTokens(t, e.apiNode, userUsername, userPassword)
+	hint := tokens["id_token"].(string)
+	bad := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://evil.example/bye"}}
+	if a := oidcDo(t, e.apiNode, http.MethodGet, "/oidc/end_session?"+bad.Encode(), nil, nil); a.status != http.StatusBadRequest {
+		t.Fatalf("end session to a foreign redirect: %d %s", a.status, a.raw)
+	}
+	if r := bearerGet(t, e.apiNode, ClientBase+"/current-identity", tokens["access_token"].(string)); r.status != http.StatusOK {
+		t.Fatalf("a refused end of session ended the grant: %d", r.status)
+	}
+	good := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"http://127.0.0.1:51234/auth/callback"}, "state": {"bye"}}
+	a := oidcDo(t, e.apiNode, http.MethodGet, "/oidc/end_session?"+good.Encode(), nil, nil)
+	if a.status != http.StatusFound || a.header.Get("Location") != "http://127.0.0.1:51234/auth/callback?state=bye" {
+		t.Fatalf("end session: %d %q %s", a.status, a.header.Get("Location"), a.raw)
+	}
+	if r := bearerGet(t, e.apiNode, ClientBase+"/current-identity", tokens["access_token"].(string)); r.status != http.StatusUnauthorized {
+		t.Fatalf("the ended grant's access token: %d", r.status)
+	}
+}

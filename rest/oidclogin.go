@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
@@ -84,18 +85,22 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) error {
 	return login(w, r, req, func(w http.ResponseWriter, r *http.Request, req *authenticateRequest, ident *identityRec, authID string) error {
 		now := time.Now()
 		sess := s.grantSession(r, req, ident, authID, ar.Request.ClientID, now)
-		code, hash, err := s.signCode(r, ar, ident.rec.ID, []string{method}, now)
+		// The session's id is new at every login: were it the request's,
+		// logging in again with a request whose grant was revoked would
+		// bring the revoked tokens back.
+		id := uuid.NewString()
+		code, hash, err := s.signCode(r, ar, id, ident.rec.ID, []string{method}, now)
 		if err != nil {
 			return api.Unhandled(err)
 		}
-		sess.GrantSecretHash = hash
-		if aerr := s.createLoginSession(r, ar.ID, sess); aerr != nil {
+		sess.GrantSecretHash, sess.OidcAuthRequestId, sess.OidcLoginMethod = hash, ar.ID, method
+		if aerr := s.createLoginSession(r, id, sess); aerr != nil {
 			if aerr.Status == http.StatusConflict {
 				return api.Invalid("id", "this authorization request has logged in already: start again at /oidc/authorize", nil)
 			}
 			return aerr
 		}
-		return s.oidcAnswer(w, r, ar, code)
+		return s.oidcAnswer(w, r, ar, id, code)
 	})
 }
 
@@ -117,10 +122,14 @@ func (s *Server) oidcTotpEnroll(w http.ResponseWriter, r *http.Request) error {
 		return aerr
 	}
 	c := callerOf(r)
-	if aerr := s.createMfa(r); aerr != nil {
+	// A client whose answer to this step was lost asks again: the
+	// unverified enrollment is answered again (the login proved the
+	// password, as a partial session may read it at /current-identity/mfa).
+	aerr = s.createMfa(r)
+	rec, m, err := s.loadMfa(c.identity.ID)
+	if aerr != nil && (err != nil || m.GetIsVerified()) {
 		return aerr
 	}
-	rec, m, err := s.loadMfa(c.identity.ID)
 	if err != nil {
 		return api.Unhandled(err)
 	}
@@ -146,11 +155,11 @@ func (s *Server) oidcTotpEnrollVerify(w http.ResponseWriter, r *http.Request) er
 // authorization code the grant's, and answers that code.
 func (s *Server) withNextCode(w http.ResponseWriter, r *http.Request, ar *edge.OidcClaims, amr string, step func(grant *pb.Op) *api.Error) error {
 	c := callerOf(r)
-	next, hash, err := s.signCode(r, ar, c.identity.ID, []string{"password", amr}, time.Now())
+	next, hash, err := s.signCode(r, ar, c.session.ID, c.identity.ID, []string{c.sess.GetOidcLoginMethod(), amr}, time.Now())
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	grant, err := fsm.PatchOp(fsm.KindApiSession, ar.ID, &pb.ApiSession{GrantSecretHash: hash}, nil, "grant_secret_hash")
+	grant, err := fsm.PatchOp(fsm.KindApiSession, c.session.ID, &pb.ApiSession{GrantSecretHash: hash}, nil, "grant_secret_hash")
 	if err != nil {
 		return api.Unhandled(err)
 	}
@@ -161,7 +170,7 @@ func (s *Server) withNextCode(w http.ResponseWriter, r *http.Request, ar *edge.O
 		}
 		return aerr
 	}
-	return s.oidcAnswer(w, r, ar, next)
+	return s.oidcAnswer(w, r, ar, c.session.ID, next)
 }
 
 // totpStep reads the body of a second-factor step ({id, code}; the code
@@ -188,7 +197,7 @@ func (s *Server) totpStep(r *http.Request, withCode bool) (*http.Request, *edge.
 	c := &caller{}
 	err := s.store.View(func(rd *fsm.Reader) error {
 		var err error
-		if c.session, err = rd.Get(fsm.KindApiSession, ar.ID); err != nil {
+		if c.session, err = rd.Lookup(fsm.ApiSessionAuthRequest, ar.ID); err != nil {
 			return err
 		}
 		c.sess = c.session.Body.(*pb.ApiSession)
@@ -213,10 +222,10 @@ func (s *Server) totpStep(r *http.Request, withCode bool) (*http.Request, *edge.
 }
 
 // oidcAnswer ends a login step: the code, or what is still owed.
-func (s *Server) oidcAnswer(w http.ResponseWriter, r *http.Request, ar *edge.OidcClaims, code string) error {
+func (s *Server) oidcAnswer(w http.ResponseWriter, r *http.Request, ar *edge.OidcClaims, sessionID, code string) error {
 	var queries []any
 	err := s.store.View(func(rd *fsm.Reader) error {
-		rec, err := rd.Get(fsm.KindApiSession, ar.ID)
+		rec, err := rd.Get(fsm.KindApiSession, sessionID)
 		if err != nil {
 			return err
 		}
@@ -228,7 +237,6 @@ func (s *Server) oidcAnswer(w http.ResponseWriter, r *http.Request, ar *edge.Oid
 	}
 	if len(queries) > 0 {
 		w.Header().Set(totpRequiredHeader, "true")
-		w.Header().Set(authRequestHeader, ar.ID)
 		api.WriteJSON(w, http.StatusOK, map[string]any{"authQueries": queries})
 		return nil
 	}
@@ -246,12 +254,12 @@ func (s *Server) oidcAnswer(w http.ResponseWriter, r *http.Request, ar *edge.Oid
 	return nil
 }
 
-// signCode signs the authorization code of a login of identityID for
-// request ar, and returns the hash the grant keeps of it.
-func (s *Server) signCode(r *http.Request, ar *edge.OidcClaims, identityID string, amr []string, now time.Time) (string, string, error) {
+// signCode signs the authorization code of the grant sessionID of
+// identityID for request ar, and returns the hash the grant keeps of it.
+func (s *Server) signCode(r *http.Request, ar *edge.OidcClaims, sessionID, identityID string, amr []string, now time.Time) (string, string, error) {
 	claims := edge.OidcClaims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: identityID, Audience: jwt.ClaimStrings{edge.OidcAudience}},
-		ApiSessionID:     ar.ID, ClientID: ar.Request.ClientID, Request: ar.Request, AMR: amr, AuthTime: jwt.NewNumericDate(now),
+		ApiSessionID:     sessionID, ClientID: ar.Request.ClientID, Request: ar.Request, AMR: amr, AuthTime: jwt.NewNumericDate(now),
 	}
 	code, signed, err := s.tokens.SignOidc(issuer(r), edge.OidcCode, claims, now, edge.OidcCodeLifetime)
 	if err != nil {

@@ -25,6 +25,9 @@ type grantStep struct {
 	// spent is the id of the code or refresh token this step spends.
 	spent     string
 	noRefresh bool
+	// notAfter bounds the new access token (an exchanged access token's
+	// expiry); zero for none.
+	notAfter time.Time
 	// exchange: the answer is a token exchange's (RFC 8693).
 	exchange bool
 	scopes   []string
@@ -52,11 +55,14 @@ type tokenIdentity struct {
 func (s *Server) grantTokens(r *http.Request, step grantStep) (*op.Response, error) {
 	now := time.Now()
 	iss := issuer(r)
-	var cnf *edge.Confirmation
-	var fingerprints []string
-	if cert := leafOf(r); cert != nil {
-		cnf = &edge.Confirmation{X5tS256: edge.CertThumbprint(cert)}
-		fingerprints = []string{pki.Fingerprint(cert)}
+	// Refuse what the grant cannot give before spending its secret, so a
+	// refused request leaves the client's refresh token good.
+	if _, _, err := s.liveGrant(step.sessionID, step.identityID); err != nil {
+		return nil, err
+	}
+	cnf, fingerprints, err := s.certBinding(r, step.identityID)
+	if err != nil {
+		return nil, err
 	}
 	base := edge.OidcClaims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: step.identityID, Audience: jwt.ClaimStrings{edge.OidcAudience}},
@@ -67,7 +73,6 @@ func (s *Server) grantTokens(r *http.Request, step grantStep) (*op.Response, err
 		rc := base
 		rc.AuthTime, rc.AMR = jwt.NewNumericDate(step.authTime), step.amr
 		var claims *edge.OidcClaims
-		var err error
 		if refresh, claims, err = s.tokens.SignOidc(iss, edge.OidcRefresh, rc, now, edge.OidcRefreshLifetime); err != nil {
 			return nil, oidc.ErrServerError().WithParent(err)
 		}
@@ -90,13 +95,19 @@ func (s *Server) grantTokens(r *http.Request, step grantStep) (*op.Response, err
 	s.sessions.Touch(step.sessionID, now)
 	ac := base
 	ac.IsAdmin, ac.ExternalID, ac.ConfigTypes, ac.CertFingerprints = ident.body.GetIsAdmin(), ident.body.GetExternalId(), sess.GetConfigTypes(), fingerprints
-	access, _, err := s.tokens.SignOidc(iss, edge.OidcAccess, ac, now, edge.OidcAccessLifetime)
+	// An access token exchanged for another never outlives it: only a
+	// refresh token renews access.
+	lifetime := edge.OidcAccessLifetime
+	if !step.notAfter.IsZero() && step.notAfter.Sub(now) < lifetime {
+		lifetime = step.notAfter.Sub(now)
+	}
+	access, _, err := s.tokens.SignOidc(iss, edge.OidcAccess, ac, now, lifetime)
 	if err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	resp := &tokenResponse{AccessTokenResponse: oidc.AccessTokenResponse{
 		AccessToken: access, TokenType: oidc.BearerToken, RefreshToken: refresh,
-		ExpiresIn: uint64(edge.OidcAccessLifetime / time.Second), Scope: step.scopes,
+		ExpiresIn: uint64(lifetime / time.Second), Scope: step.scopes,
 	}, Identity: &tokenIdentity{ID: ident.rec.ID, Name: ident.body.GetName()}}
 	if slices.Contains(step.scopes, oidc.ScopeOpenID) {
 		if resp.IDToken, err = s.signIDToken(r, step, ident, now); err != nil {
@@ -127,10 +138,15 @@ func (s *Server) signIDToken(r *http.Request, step grantStep, ident *identityRec
 }
 
 // idTokenOnly answers a token exchange for an ID token of a live grant.
+// A refresh token must be the grant's newest or the one it replaced (the
+// Go SDK asks for the ID token with the refresh token it just rotated).
 func (s *Server) idTokenOnly(r *http.Request, claims *edge.OidcClaims) (*op.Response, error) {
-	_, ident, err := s.liveGrant(claims.ApiSessionID, claims.Subject)
+	sess, ident, err := s.liveGrant(claims.ApiSessionID, claims.Subject)
 	if err != nil {
 		return nil, err
+	}
+	if h := edge.TokenHash(claims.ID); claims.Type == edge.OidcRefresh && h != sess.GetGrantSecretHash() && h != sess.GetPreviousGrantSecretHash() {
+		return nil, invalidGrant("the refresh token was spent")
 	}
 	step := grantStep{sessionID: claims.ApiSessionID, identityID: claims.Subject, clientID: claims.ClientID, amr: claims.AMR}
 	if claims.AuthTime != nil {
@@ -202,20 +218,33 @@ func (s *Server) verifyRefresh(r *http.Request, raw, clientID string) (*edge.Oid
 	if claims.ClientID != clientID {
 		return nil, invalidGrant("the refresh token was issued to another client")
 	}
-	cert := leafOf(r)
-	if !claims.Bound(cert) {
+	if !claims.Bound(leafOf(r)) {
 		return nil, invalidGrant("the refresh token is bound to another client certificate")
 	}
-	if cert != nil {
-		ident, _, _, err := s.certIdentity(clientChain(r), time.Now())
-		if err != nil {
-			return nil, oidc.ErrServerError().WithParent(err)
-		}
-		if ident != nil && ident.rec.ID != claims.Subject {
-			return nil, invalidGrant("the refresh token belongs to another identity than the client certificate")
-		}
-	}
 	return claims, nil
+}
+
+// certBinding is what the tokens of identityID's grant say of the
+// request's client certificate: bound to it (RFC 8705 cnf) whatever it
+// is, and its fingerprint in z_cfs only if it is that identity's. The
+// certificate of another identity is refused.
+func (s *Server) certBinding(r *http.Request, identityID string) (*edge.Confirmation, []string, error) {
+	cert := leafOf(r)
+	if cert == nil {
+		return nil, nil, nil
+	}
+	ident, _, _, err := s.certIdentity(clientChain(r), time.Now())
+	if err != nil {
+		return nil, nil, oidc.ErrServerError().WithParent(err)
+	}
+	cnf := &edge.Confirmation{X5tS256: edge.CertThumbprint(cert)}
+	switch {
+	case ident == nil:
+		return cnf, nil, nil
+	case ident.rec.ID != identityID:
+		return nil, nil, invalidGrant("the grant belongs to another identity than the client certificate")
+	}
+	return cnf, []string{pki.Fingerprint(cert)}, nil
 }
 
 // refreshStep is the grant step of a refresh token.
@@ -235,9 +264,17 @@ func (s *Server) refreshStep(r *http.Request, raw, clientID string) (grantStep, 
 // startGrant creates the grant of a login that needs no authorization
 // request (the client credentials grant) and answers its first tokens.
 func (s *Server) startGrant(r *http.Request, req *authenticateRequest, ident *identityRec, authID, clientID string, scopes []string, amr string) (*op.Response, error) {
+	owes, err := s.owesTotp(ident)
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	if owes {
+		return nil, invalidGrant("the identity owes a TOTP code: log in through /oidc/authorize and answer it")
+	}
 	now := time.Now()
 	first := uuid.NewString()
 	sess := s.grantSession(r, req, ident, authID, clientID, now)
+	sess.OidcLoginMethod = amr
 	sess.GrantSecretHash = edge.TokenHash(first)
 	id := uuid.NewString()
 	if aerr := s.createLoginSession(r, id, sess); aerr != nil {
@@ -249,6 +286,22 @@ func (s *Server) startGrant(r *http.Request, req *authenticateRequest, ident *id
 		_ = s.endGrant(r, id, ident.rec.ID)
 	}
 	return resp, err
+}
+
+// owesTotp reports whether a login of ident would owe a TOTP code: a
+// verified enrollment, or an auth policy requiring one.
+func (s *Server) owesTotp(ident *identityRec) (bool, error) {
+	var owes bool
+	err := s.store.View(func(rd *fsm.Reader) error {
+		enrolled, err := totpEnrolled(rd, ident.rec.ID)
+		if err != nil {
+			return err
+		}
+		policy, err := authPolicyOf(rd, ident.body)
+		owes = enrolled || policy.GetSecondary().GetRequireTotp()
+		return err
+	})
+	return owes, err
 }
 
 // grantSession is the API session of an OAuth grant; its zt-session

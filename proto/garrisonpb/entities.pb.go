@@ -434,6 +434,17 @@ type ApiSession struct {
 	// that may be spent next: the authorization code until it is exchanged,
 	// then the id (jti) of the newest refresh token. GrantRotate replaces it.
 	GrantSecretHash string `protobuf:"bytes,15,opt,name=grant_secret_hash,json=grantSecretHash,proto3" json:"grant_secret_hash,omitempty"`
+	// oidc_auth_request_id is the id (jti) of the authorization request
+	// whose login step created the session: unique among sessions, so a
+	// request logs in once while its grant lives.
+	OidcAuthRequestId string `protobuf:"bytes,16,opt,name=oidc_auth_request_id,json=oidcAuthRequestId,proto3" json:"oidc_auth_request_id,omitempty"`
+	// previous_grant_secret_hash is the secret GrantRotate replaced last:
+	// the refresh token the Go SDK still exchanges for an ID token right
+	// after rotating it.
+	PreviousGrantSecretHash string `protobuf:"bytes,17,opt,name=previous_grant_secret_hash,json=previousGrantSecretHash,proto3" json:"previous_grant_secret_hash,omitempty"`
+	// oidc_login_method is the primary login of the grant (password, cert,
+	// ext-jwt), for its tokens' amr.
+	OidcLoginMethod string `protobuf:"bytes,18,opt,name=oidc_login_method,json=oidcLoginMethod,proto3" json:"oidc_login_method,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -569,6 +580,27 @@ func (x *ApiSession) GetOidcClientId() string {
 func (x *ApiSession) GetGrantSecretHash() string {
 	if x != nil {
 		return x.GrantSecretHash
+	}
+	return ""
+}
+
+func (x *ApiSession) GetOidcAuthRequestId() string {
+	if x != nil {
+		return x.OidcAuthRequestId
+	}
+	return ""
+}
+
+func (x *ApiSession) GetPreviousGrantSecretHash() string {
+	if x != nil {
+		return x.PreviousGrantSecretHash
+	}
+	return ""
+}
+
+func (x *ApiSession) GetOidcLoginMethod() string {
+	if x != nil {
+		return x.OidcLoginMethod
 	}
 	return ""
 }
@@ -3186,7 +3218,7 @@ const file_entities_proto_rawDesc = "" +
 	" \x01(\tR\x15unverifiedFingerprint\x12.\n" +
 	"\x13is_extend_requested\x18\v \x01(\bR\x11isExtendRequested\x121\n" +
 	"\x15is_key_roll_requested\x18\f \x01(\bR\x12isKeyRollRequested\x12.\n" +
-	"\x13extend_requested_at\x18\r \x01(\x03R\x11extendRequestedAt\"\xc3\x04\n" +
+	"\x13extend_requested_at\x18\r \x01(\x03R\x11extendRequestedAt\"\xdd\x05\n" +
 	"\n" +
 	"ApiSession\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
@@ -3207,7 +3239,10 @@ const file_entities_proto_rawDesc = "" +
 	"\rmfa_passed_at\x18\f \x01(\x03R\vmfaPassedAt\x12!\n" +
 	"\fmfa_failures\x18\r \x01(\x03R\vmfaFailures\x12$\n" +
 	"\x0eoidc_client_id\x18\x0e \x01(\tR\foidcClientId\x12*\n" +
-	"\x11grant_secret_hash\x18\x0f \x01(\tR\x0fgrantSecretHash\"8\n" +
+	"\x11grant_secret_hash\x18\x0f \x01(\tR\x0fgrantSecretHash\x12/\n" +
+	"\x14oidc_auth_request_id\x18\x10 \x01(\tR\x11oidcAuthRequestId\x12;\n" +
+	"\x1aprevious_grant_secret_hash\x18\x11 \x01(\tR\x17previousGrantSecretHash\x12*\n" +
+	"\x11oidc_login_method\x18\x12 \x01(\tR\x0foidcLoginMethod\"8\n" +
 	"\n" +
 	"ApiAddress\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +
