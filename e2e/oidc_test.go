@@ -151,6 +151,7 @@ func oidcAcrossNodes(t *testing.T, c *Cluster) {
 			}
 		}
 	}
+	oidcClientCredentials(t, c)
 	// Discovery names the URL it was fetched at, node or load balancer.
 	for _, base := range []string{n1, c.LBURL} {
 		resp, err := c.http.Get(base + "/oidc/.well-known/openid-configuration")
@@ -162,6 +163,44 @@ func oidcAcrossNodes(t *testing.T, c *Cluster) {
 		if !strings.Contains(string(raw), `"issuer":"`+base+`/oidc"`) {
 			t.Fatalf("discovery at %s: %s", base, raw)
 		}
+	}
+}
+
+// oidcClientCredentials: an enrolled identity's certificate gets tokens
+// through HAProxy (which passes TLS through, so the node sees the
+// certificate) by the client credentials grant; they are bound to it and
+// open the APIs on a node only with it.
+func oidcClientCredentials(t *testing.T, c *Cluster) {
+	admin := c.Login(c.LBURL)
+	seq := 0
+	tokens, csrs, keys := mintEnrollments(t, c, admin, 1, &seq)
+	r := c.do("POST", c.LBURL+"/edge/client/v1/enroll/ott", "", map[string]any{"token": tokens[0], "clientCsr": csrs[0]}, false)
+	if r.Status != http.StatusOK {
+		t.Fatalf("enroll: %d %v", r.Status, r.Body)
+	}
+	withCert := c.certClient(tlsCert(t, dig(r.Body, "data", "cert").(string), keys[0]))
+	resp, err := withCert.PostForm(c.LBURL+"/oidc/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"openziti"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		Access   string         `json:"access_token"`
+		Identity map[string]any `json:"identity"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil || tok.Access == "" || tok.Identity["id"] == nil {
+		t.Fatalf("client credentials through HAProxy: %d %v %+v", resp.StatusCode, err, tok)
+	}
+	req, _ := http.NewRequest(http.MethodGet, c.Nodes[0].URL()+"/edge/client/v1/current-identity", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.Access)
+	resp, err = withCert.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("a bound token with its certificate: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	if st := c.bearerStatus(t, c.Nodes[1].URL(), "/edge/client/v1/current-identity", tok.Access); st != http.StatusUnauthorized {
+		t.Fatalf("a bound token without its certificate: %d", st)
 	}
 }
 
