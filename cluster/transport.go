@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"golang.org/x/time/rate"
 
 	"github.com/garrison-ctrl/garrison/pki"
 )
@@ -99,6 +100,33 @@ type mux struct {
 	admitRaft atomic.Pointer[func(id string) bool]
 	raft      *chanListener
 	link      *chanListener
+	// refused logs refused connections, rate-limited.
+	refused refusalLog
+}
+
+// refusalLog writes a refused connection's WARN line at most once per
+// interval, with the count of those left out since (they go to DEBUG), so
+// whoever can reach the cluster port cannot grow the log at will.
+type refusalLog struct {
+	log     *slog.Logger
+	limit   rate.Sometimes
+	dropped atomic.Int64
+}
+
+func newRefusalLog(log *slog.Logger, interval time.Duration) refusalLog {
+	return refusalLog{log: log, limit: rate.Sometimes{Interval: interval}}
+}
+
+func (l *refusalLog) warn(msg string, args ...any) {
+	logged := false
+	l.limit.Do(func() {
+		logged = true
+		l.log.Warn(msg, append(args, "refusalsNotLoggedSince", l.dropped.Swap(0))...)
+	})
+	if !logged {
+		l.dropped.Add(1)
+		l.log.Debug(msg, args...)
+	}
 }
 
 func listen(addr string, tc TLSConfig, log *slog.Logger) (*mux, error) {
@@ -112,6 +140,8 @@ func listen(addr string, tc TLSConfig, log *slog.Logger) (*mux, error) {
 		log:  log,
 		raft: newChanListener(ln.Addr()),
 		link: newChanListener(ln.Addr()),
+		// One line per 10 s shows an attack or a misconfigured peer.
+		refused: newRefusalLog(log, 10*time.Second),
 	}
 	go m.serve()
 	return m, nil
@@ -134,7 +164,7 @@ func (m *mux) handshake(conn net.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
-		m.log.Warn("cluster link handshake refused", "remote", conn.RemoteAddr().String(), "err", err)
+		m.refused.warn("cluster link handshake refused", "remote", conn.RemoteAddr().String(), "err", err)
 		conn.Close()
 		return
 	}
@@ -146,7 +176,7 @@ func (m *mux) handshake(conn net.Conn) {
 		id, _ := m.tls.peerID(ptr(tc.ConnectionState()))
 		admit := m.admitRaft.Load()
 		if admit == nil || !(*admit)(id) {
-			m.log.Warn("cluster link: refused Raft connection from a non-member", "peer", id, "remote", conn.RemoteAddr().String())
+			m.refused.warn("cluster link: refused Raft connection from a non-member", "peer", id, "remote", conn.RemoteAddr().String())
 			tc.Close()
 			return
 		}
@@ -154,7 +184,7 @@ func (m *mux) handshake(conn net.Conn) {
 	case protoLink:
 		target = m.link
 	default:
-		m.log.Warn("cluster link: peer chose no known protocol", "remote", conn.RemoteAddr().String())
+		m.refused.warn("cluster link: peer chose no known protocol", "remote", conn.RemoteAddr().String())
 		tc.Close()
 		return
 	}

@@ -74,6 +74,8 @@ type clusterOptions struct {
 	// passwordHashing, if set, is every node's passwordHashing (argon2id
 	// costs of new password hashes, the admin's included).
 	passwordHashing *edge.Argon2Params
+	// extraConfig is YAML added to every node's config.
+	extraConfig string
 }
 
 // Cluster is a set of garrison processes with HAProxy in front.
@@ -196,6 +198,7 @@ logLevel: debug
 		if p := o.passwordHashing; p != nil {
 			cfg += fmt.Sprintf("passwordHashing:\n  memoryKiB: %d\n  passes: %d\n  lanes: %d\n", p.MemoryKiB, p.Passes, p.Lanes)
 		}
+		cfg += o.extraConfig
 		if o.snapshotThreshold > 0 {
 			cfg += fmt.Sprintf("raft:\n  snapshotThreshold: %d\n  trailingLogs: %d\n  snapshotInterval: %s\n",
 				o.snapshotThreshold, o.trailingLogs, o.snapshotInterval)

@@ -142,3 +142,26 @@ func TestIdentityAuthenticatorsList(t *testing.T) {
 		t.Fatalf("filter parameter not ignored: %d %s", r.status, r.raw)
 	}
 }
+
+// Queries that do not decode, and sorts beyond their bounds, are 400s,
+// never an unfiltered list.
+func TestMalformedQueriesAndLongSortsAreRefused(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	keys := make([]string, 17)
+	for i := range keys {
+		keys[i] = "name"
+	}
+	for what, q := range map[string]string{
+		"bad percent-encoding": "?filter=%zz",
+		"bad escape in a name": "?fil%zzter=true",
+		"a semicolon":          "?limit=1;offset=2",
+		"17 sort keys":         "?sort=" + strings.Join(keys, ","),
+		"a 1.1 KB sort":        "?sort=name" + strings.Repeat("%20", 1100) + "asc",
+	} {
+		r := e.do(t, http.MethodGet, mgmt+"/identities"+q, admin, nil)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", what, r.status, r.raw)
+		}
+	}
+}

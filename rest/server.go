@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -68,6 +69,10 @@ type Config struct {
 	// PasswordHashing are the argon2id costs of new password hashes (zero:
 	// edge.DefaultArgon2); the node's configuration validates them.
 	PasswordHashing edge.Argon2Params
+	// MaxPublicRequests bounds the requests in flight on routes that need
+	// no session (logins, enrollment, /oidc); more are answered 429. Zero:
+	// 256.
+	MaxPublicRequests int
 }
 
 // Server holds the API handlers of one node.
@@ -81,6 +86,11 @@ type Server struct {
 	hashing chan struct{}
 	// passwordChecks serialises the password logins of each username.
 	passwordChecks keyLocks
+	// public holds a slot per request in flight that needs no session, so
+	// clients that send their bodies slowly cannot hold the node's
+	// goroutines and memory without bound (cmd/garrison also bounds the
+	// time a request may take to arrive).
+	public chan struct{}
 
 	// The domain services behind the handlers.
 	hasher   *edge.Hasher
@@ -156,6 +166,9 @@ func New(cfg Config) *Server {
 	if cfg.EnrollSigner == nil {
 		cfg.EnrollSigner = cfg.Signer
 	}
+	if cfg.MaxPublicRequests <= 0 {
+		cfg.MaxPublicRequests = 256
+	}
 	nodeID := ""
 	if cfg.Node != nil {
 		nodeID = cfg.Node.ID()
@@ -168,6 +181,7 @@ func New(cfg Config) *Server {
 	trust := &edge.Trust{Roots: cfg.CACerts, Issuer: cfg.Issuer, ClientURL: cfg.AdvertiseURL + ClientBase, ClientAPI: APIEdgeClient}
 	s := &Server{cfg: cfg, node: cfg.Node, store: cfg.Store, log: cfg.Log, hasher: hasher, jwks: edge.NewJWKSCache(keySetFetcher()),
 		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+		public:  make(chan struct{}, cfg.MaxPublicRequests),
 		// Services of 10,000 at a few KiB each.
 		serviceRenders: resource.NewRenderCache(50_000),
 		trust:          trust,
@@ -273,6 +287,9 @@ func (s *Server) Handler() http.Handler {
 		if rt.access != static {
 			h = s.fresh(h)
 		}
+		if rt.access == public {
+			h = s.limitPublic(h)
+		}
 		for set, base := range bases {
 			if rt.apis&set != 0 {
 				routers[base].Handle(base+rt.path, h).Methods(rt.method)
@@ -280,10 +297,17 @@ func (s *Server) Handler() http.Handler {
 		}
 	}
 	notFound := routers[ClientBase].NotFoundHandler
-	oidcHandler := s.oidcHandler()
+	oidcHandler := s.limitPublic(s.oidcHandler().ServeHTTP)
 	byBase := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.Path; p == OIDCBase || strings.HasPrefix(p, OIDCBase+"/") {
 			oidcHandler.ServeHTTP(w, r)
+			return
+		}
+		// A query that does not decode is refused, not read without its
+		// bad parts (?filter=%zz would list everything).
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			api.WriteError(w, r, &api.Error{Status: http.StatusBadRequest, Code: api.CodeCouldNotValidate,
+				Message: "The query string could not be decoded", Cause: &api.FieldError{Field: "query", Reason: err.Error()}})
 			return
 		}
 		for base, router := range routers {
@@ -295,6 +319,23 @@ func (s *Server) Handler() http.Handler {
 		notFound.ServeHTTP(w, r)
 	})
 	return api.WithRequestID(s.nameNode(s.recoverPanics(clientAliases(byBase))))
+}
+
+// limitPublic answers 429 at once when MaxPublicRequests requests that
+// need no session are in flight: whoever may reach the node could
+// otherwise hold any number of them open by sending bodies slowly.
+func (s *Server) limitPublic(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.public <- struct{}{}:
+			defer func() { <-s.public }()
+			next(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			api.WriteError(w, r, &api.Error{Status: http.StatusTooManyRequests, Code: api.CodeRateLimited,
+				Message: "Too many requests without a session are in flight on this node; retry shortly"})
+		}
+	}
 }
 
 // clientAliases serves the Edge Client API under the paths OpenZiti also

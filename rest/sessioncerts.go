@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,6 +71,32 @@ type signedCert struct {
 	caPEM string
 }
 
+// refuseMemberSubject refuses a CSR whose subject names a cluster member:
+// a client certificate keeps the CSR's subject, and one the cluster's CA
+// signed with CN=node1 would pass for that member wherever a name is read
+// from a certificate.
+func (s *Server) refuseMemberSubject(field string, csr *x509.CertificateRequest) *api.Error {
+	cn := strings.TrimSpace(csr.Subject.CommonName)
+	if cn == "" {
+		return nil
+	}
+	named := s.node != nil && strings.EqualFold(cn, s.node.ID())
+	if !named {
+		_ = s.store.View(func(rd *fsm.Reader) error {
+			return rd.ForEach(fsm.KindController, func(rec *fsm.Record) error {
+				if strings.EqualFold(cn, rec.ID) || strings.EqualFold(cn, rec.Body.(*pb.Controller).GetName()) {
+					named = true
+				}
+				return nil
+			})
+		})
+	}
+	if named {
+		return errBadCSR(field, fmt.Errorf("the subject's common name %q is a cluster member's; choose another", cn))
+	}
+	return nil
+}
+
 // signClientCSR parses a PEM CSR from field and signs a client certificate
 // for identityID with this node's issuer.
 func (s *Server) signClientCSR(field, csrPEM, identityID string, validity time.Duration) (*signedCert, *api.Error) {
@@ -80,6 +107,9 @@ func (s *Server) signClientCSR(field, csrPEM, identityID string, validity time.D
 	csr, err := pki.ParseCSR([]byte(csrPEM))
 	if err != nil {
 		return nil, errBadCSR(field, err)
+	}
+	if aerr := s.refuseMemberSubject(field, csr); aerr != nil {
+		return nil, aerr
 	}
 	bundle, err := s.caBundle()
 	if err != nil {

@@ -488,3 +488,22 @@ func TestSessionCertificatesAcrossNodes(t *testing.T) {
 	}
 	wantError(t, "list after logout", b.do(t, http.MethodGet, sessionCerts, tok, nil), http.StatusUnauthorized, api.CodeUnauthorized)
 }
+
+// A client certificate may not name a cluster member: the CA would vouch
+// for CN=<node> to anyone reading names from certificates.
+func TestSessionCertificateNamingAMemberIsRefused(t *testing.T) {
+	e := env(t)
+	tok := e.login(t, ClientBase, userUsername, userPassword)
+	t.Cleanup(func() { e.doUnchecked(t, http.MethodDelete, ClientBase+"/current-api-session", tok, nil) })
+	before := len(sessionCertIDs(t, e.apiNode, sessionID(t, e.apiNode, tok)))
+	for _, cn := range []string{e.name, strings.ToUpper(e.name)} {
+		csr, _ := newCSR(t, cn)
+		ae := wantError(t, "CN="+cn, e.do(t, http.MethodPost, sessionCerts, tok, map[string]any{"csr": csr}), http.StatusBadRequest, "COULD_NOT_PROCESS_CSR")
+		if causeField(ae) != "csr" {
+			t.Errorf("cause field %q", causeField(ae))
+		}
+	}
+	if n := len(sessionCertIDs(t, e.apiNode, sessionID(t, e.apiNode, tok))); n != before {
+		t.Errorf("%d certificates stored, want %d", n, before)
+	}
+}

@@ -36,11 +36,32 @@ type NodeConfig struct {
 	// changing them leaves existing passwords working; a node verifies
 	// hashes of up to 256 MiB, 10 passes and 16 lanes.
 	PasswordHashing edge.Argon2Params `yaml:"passwordHashing,omitempty"`
+	// HTTP bounds the API listener's requests.
+	HTTP HTTPConfig `yaml:"http,omitempty"`
 
 	// path is where the file was read from; relative paths in it are
 	// relative to its directory.
 	path string
 }
+
+// HTTPConfig bounds what slow or many clients can hold on the API
+// listener; zero values keep the defaults.
+type HTTPConfig struct {
+	// ReadTimeout bounds reading a whole request, body included (default
+	// 30s): a client that sends its headers and then trickles or
+	// withholds its body is cut off.
+	ReadTimeout time.Duration `yaml:"readTimeout,omitempty"`
+	// MaxPublicRequests bounds the requests in flight that need no
+	// session (logins, enrollment, /oidc; default 256); more are answered
+	// 429 at once.
+	MaxPublicRequests int `yaml:"maxPublicRequests,omitempty"`
+}
+
+// Defaults of HTTPConfig.
+const (
+	defaultReadTimeout       = 30 * time.Second
+	defaultMaxPublicRequests = 256
+)
 
 // RaftConfig tunes replication; zero values keep the defaults.
 type RaftConfig struct {
@@ -130,6 +151,18 @@ func (c *NodeConfig) normalize() error {
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
+	}
+	switch {
+	case c.HTTP.ReadTimeout == 0:
+		c.HTTP.ReadTimeout = defaultReadTimeout
+	case c.HTTP.ReadTimeout < time.Second:
+		errs = append(errs, fmt.Errorf("http.readTimeout %s: want at least 1s", c.HTTP.ReadTimeout))
+	}
+	switch {
+	case c.HTTP.MaxPublicRequests == 0:
+		c.HTTP.MaxPublicRequests = defaultMaxPublicRequests
+	case c.HTTP.MaxPublicRequests < 1:
+		errs = append(errs, fmt.Errorf("http.maxPublicRequests %d: want at least 1", c.HTTP.MaxPublicRequests))
 	}
 	if c.PasswordHashing != (edge.Argon2Params{}) {
 		if err := c.PasswordHashing.Validate(); err != nil {

@@ -216,7 +216,8 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 	api := rest.New(rest.Config{Node: node, Store: store, AdvertiseURL: apiURL, Log: log, SessionTimeout: cfg.SessionTimeout,
 		Signer:       &edge.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL},
 		EnrollSigner: &edge.TokenSigner{Key: certs.apiKey, KeyID: certs.apiKeyID, Issuer: cfg.PublicURL},
-		Issuer:       certs.issuer, TrustDomain: cfg.TrustDomain, CACerts: certs.caCerts, PasswordHashing: cfg.PasswordHashing})
+		Issuer:       certs.issuer, TrustDomain: cfg.TrustDomain, CACerts: certs.caCerts, PasswordHashing: cfg.PasswordHashing,
+		MaxPublicRequests: cfg.HTTP.MaxPublicRequests})
 	ln, err := net.Listen("tcp", cfg.APIAddress)
 	if err != nil {
 		return fmt.Errorf("listen on API address %s: %w", cfg.APIAddress, err)
@@ -231,6 +232,7 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 			ClientAuth: tls.RequestClientCert,
 		},
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}

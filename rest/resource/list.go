@@ -2,6 +2,7 @@ package resource
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,6 +20,9 @@ const (
 	defaultLimit = 10
 	maxLimit     = 500
 	maxFilterLen = 4096
+	// A sort names a few fields; more only costs comparisons.
+	maxSortLen  = 1024
+	maxSortKeys = 16
 )
 
 // baseFilters are the filter fields every entity has.
@@ -113,11 +117,14 @@ func parseQuery(r *http.Request, fields map[string]query.FieldType, defLimit int
 	// has no sort by clause of its own.
 	if sortParam := v.Get("sort"); sortParam != "" && len(q.Sort) == 0 {
 		sq, err := query.Parse("sort by " + sortParam)
-		if err != nil || sq.Where != nil || sq.Skip != nil || sq.Limit != nil {
+		if err != nil || sq.Where != nil || sq.Skip != nil || sq.Limit != nil || len(sortParam) > maxSortLen {
 			return nil, 0, 0, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidFilter,
 				Message: "The sort parameter is invalid", Cause: &api.FieldError{Field: "sort", Reason: "want FIELD [asc|desc], ...", Value: sortParam}}
 		}
 		q.Sort = sq.Sort
+	}
+	if len(q.Sort) > maxSortKeys {
+		return nil, 0, 0, errFilter(fmt.Errorf("at most %d sort keys", maxSortKeys))
 	}
 	if err := q.Validate(fields); err != nil {
 		return nil, 0, 0, errFilter(err)
