@@ -20,7 +20,9 @@ import (
 // until it has applied that far. Concurrent callers share one round trip.
 // It fails with ErrNoLeader when no leader answers within LeaderWait, and
 // with ErrBehind when this node has not caught up LeaderWait later.
-func (n *Node) ReadBarrier(ctx context.Context) error {
+func (n *Node) ReadBarrier(ctx context.Context) (err error) {
+	start := time.Now()
+	defer func() { n.cfg.Metrics.ObserveReadBarrier(err, time.Since(start)) }()
 	rp, err := n.reads.do(ctx)
 	if err != nil {
 		return err

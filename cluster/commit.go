@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/metrics"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 
@@ -124,7 +125,45 @@ func (f pushFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			}
 		}
 	}
-	return f.Store.ApplyBatch(logs)
+	start := time.Now()
+	out := f.Store.ApplyBatch(logs)
+	f.n.cfg.Metrics.ObserveApplyBatch(len(logs), time.Since(start))
+	return out
+}
+
+// Snapshot times the persisting of each Raft snapshot and measures it.
+func (f pushFSM) Snapshot() (raft.FSMSnapshot, error) {
+	snap, err := f.Store.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return timedSnapshot{FSMSnapshot: snap, m: f.n.cfg.Metrics}, nil
+}
+
+type timedSnapshot struct {
+	raft.FSMSnapshot
+	m *metrics.Metrics
+}
+
+func (t timedSnapshot) Persist(sink raft.SnapshotSink) error {
+	start := time.Now()
+	counted := &countingSink{SnapshotSink: sink}
+	err := t.FSMSnapshot.Persist(counted)
+	if err == nil {
+		t.m.ObserveSnapshot(counted.n, time.Since(start))
+	}
+	return err
+}
+
+type countingSink struct {
+	raft.SnapshotSink
+	n int64
+}
+
+func (c *countingSink) Write(p []byte) (int, error) {
+	n, err := c.SnapshotSink.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // activeWindow is how long a follower counts as serving clients after its

@@ -24,6 +24,7 @@ import (
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/buildinfo"
+	"github.com/garrison-ctrl/garrison/internal/metrics"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 
@@ -94,6 +95,9 @@ type Config struct {
 	// its API key), used to answer nonce challenges for their key ids (here
 	// or forwarded by another member).
 	ChallengeSigners []*ChallengeSigner
+	// Metrics receives the node's Raft, write and read-barrier figures;
+	// nil for none.
+	Metrics *metrics.Metrics
 }
 
 func (c *Config) setDefaults() {
@@ -256,10 +260,12 @@ func Start(cfg Config) (*Node, error) {
 	m.admitRaft.Store(&admit)
 	n.linkSrv = &http.Server{Handler: n.linkHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = n.linkSrv.Serve(m.link) }()
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.pushLoop()
 	go n.probeLoop()
 	go n.registerLoop()
+	go n.watchLeader()
+	n.registerMetrics()
 	return n, nil
 }
 
@@ -359,7 +365,9 @@ func (n *Node) WaitForLeader(ctx context.Context) error {
 // applied it, so the caller can read its own write here. A follower
 // forwards the command to the leader. During an election Apply waits up to
 // LeaderWait for a leader before failing with ErrNoLeader.
-func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, uint64, error) {
+func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (res *pb.Result, index uint64, err error) {
+	start, leading := time.Now(), n.IsLeader()
+	defer func() { n.cfg.Metrics.ObserveWrite(!leading, err, time.Since(start)) }()
 	retryUntil := time.Now().Add(n.cfg.LeaderWait)
 	for {
 		a, err := n.applyOnce(ctx, cmd)

@@ -436,3 +436,31 @@ func syncDir(dir string) error {
 
 // ErrNotFound is returned by reads of an entity that does not exist.
 var ErrNotFound = errors.New("not found")
+
+// DBStats are figures of the state database for monitoring.
+type DBStats struct {
+	// FileBytes is the database file's size.
+	FileBytes int64
+	// ReadTxs is how many read transactions were started; OpenReadTxs how
+	// many are open now.
+	ReadTxs, OpenReadTxs int
+	// WriteTime, SpillTime and RebalanceTime are bbolt's cumulative times
+	// spent writing pages to disk, splitting and rebalancing nodes in
+	// commits.
+	WriteTime, SpillTime, RebalanceTime time.Duration
+	// Writes is how many page writes were made.
+	Writes int64
+}
+
+// Stats reads the database's figures.
+func (s *Store) Stats() DBStats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := s.db.Stats()
+	out := DBStats{ReadTxs: st.TxN, OpenReadTxs: st.OpenTxN, WriteTime: st.TxStats.GetWriteTime(),
+		SpillTime: st.TxStats.GetSpillTime(), RebalanceTime: st.TxStats.GetRebalanceTime(), Writes: st.TxStats.GetWrite()}
+	if fi, err := os.Stat(s.path); err == nil {
+		out.FileBytes = fi.Size()
+	}
+	return out
+}

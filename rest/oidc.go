@@ -69,6 +69,9 @@ func (s *Server) oidcHandler() http.Handler {
 		op.WithServerCORSOptions(nil), op.WithFallbackLogger(s.log))
 	login := s.oidcLoginRoutes()
 	return http.StripPrefix(OIDCBase, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l, ok := r.Context().Value(routeKey{}).(*routeLabel); ok {
+			l.api, l.route = "oidc", oidcRoute(r.URL.Path)
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		r = r.WithContext(context.WithValue(r.Context(), oidcReqKey{}, r))
 		var h http.Handler = std
@@ -84,6 +87,14 @@ func (s *Server) oidcHandler() http.Handler {
 				return
 			}
 			r.URL.RawQuery = ""
+			if p == oidcEndpoints.Token.Relative() && s.cfg.Metrics != nil {
+				// Parsed here, the form is the one op reads (it parses a
+				// request once), and its grant type labels the count.
+				_ = r.ParseForm()
+				sw := &statusWriter{ResponseWriter: w}
+				w = sw
+				defer func() { s.cfg.Metrics.TokenRequest(grantLabel(r.PostForm.Get("grant_type")), statusOutcome(sw.status)) }()
+			}
 		}
 		if r.URL.Path == "/logged-out" && r.Method == http.MethodGet {
 			api.WriteJSON(w, http.StatusOK, map[string]any{"loggedOut": true})
@@ -95,6 +106,26 @@ func (s *Server) oidcHandler() http.Handler {
 		}
 		s.fresh(h.ServeHTTP)(w, r)
 	}))
+}
+
+// grantLabel bounds the grant_type label of the token metrics.
+func grantLabel(g string) string {
+	switch oidc.GrantType(g) {
+	case oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeTokenExchange, oidc.GrantTypeClientCredentials:
+		return g
+	}
+	return "other"
+}
+
+// statusOutcome is the outcome label of an answer's status.
+func statusOutcome(status int) string {
+	switch {
+	case status < 400:
+		return "success"
+	case status < 500:
+		return "refused"
+	}
+	return "error"
 }
 
 // issuer is the OIDC issuer of a request: the URL the client used (OpenID

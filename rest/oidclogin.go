@@ -82,7 +82,7 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) error {
 	if aerr != nil {
 		return aerr
 	}
-	return login(w, r, req, func(w http.ResponseWriter, r *http.Request, req *authenticateRequest, ident *identityRec, authID string) error {
+	err := login(w, r, req, func(w http.ResponseWriter, r *http.Request, req *authenticateRequest, ident *identityRec, authID string) error {
 		now := time.Now()
 		sess := s.grantSession(r, req, ident, authID, ar.Request.ClientID, now)
 		// The session's id is new at every login: were it the request's,
@@ -102,6 +102,8 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) error {
 		}
 		return s.oidcAnswer(w, r, ar, id, code)
 	})
+	s.countLogin("oidc-"+method, err)
+	return err
 }
 
 // oidcTotp takes the TOTP (or recovery) code a login step owes.

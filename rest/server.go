@@ -25,6 +25,7 @@ import (
 	"github.com/garrison-ctrl/garrison/cluster"
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/edge"
+	"github.com/garrison-ctrl/garrison/internal/metrics"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
@@ -69,6 +70,12 @@ type Config struct {
 	// PasswordHashing are the argon2id costs of new password hashes (zero:
 	// edge.DefaultArgon2); the node's configuration validates them.
 	PasswordHashing edge.Argon2Params
+	// Metrics receives the HTTP, login and token figures and is served at
+	// /metrics; nil switches both off.
+	Metrics *metrics.Metrics
+	// ScrapeCerts, when set, are the only client certificates /metrics
+	// answers.
+	ScrapeCerts []*x509.Certificate
 	// MaxPublicRequests bounds the requests in flight on routes that need
 	// no session (logins, enrollment, /oidc); more are answered 429. Zero:
 	// 256.
@@ -190,6 +197,15 @@ func New(cfg Config) *Server {
 		sessions:       &edge.Sessions{Node: cfg.Node, Store: cfg.Store, Timeout: cfg.SessionTimeout, WriteTimeout: cfg.WriteTimeout, Log: cfg.Log},
 	}
 	s.rs = resource.Store{State: cfg.Store, Apply: s.applyResult}
+	cfg.Metrics.Gauge("garrison_api_sessions", "API sessions in the replicated state (OAuth grants included).", func() float64 {
+		var n int
+		_ = cfg.Store.View(func(rd *fsm.Reader) error {
+			var err error
+			n, err = rd.Count(fsm.KindApiSession)
+			return err
+		})
+		return float64(n)
+	})
 	s.res = s.declare()
 	return s
 }
@@ -271,6 +287,7 @@ func (s *Server) Handler() http.Handler {
 		return r
 	}
 	bases := map[apiSet]string{clientAPI: ClientBase, mgmtAPI: ManagementBase, fabricAPI: FabricBase}
+	apiNames := map[apiSet]string{clientAPI: "client", mgmtAPI: "management", fabricAPI: "fabric"}
 	routers := map[string]*mux.Router{ClientBase: newRouter(), ManagementBase: newRouter(), FabricBase: newRouter()}
 	for _, rt := range s.routes() {
 		h := rt.handle
@@ -292,13 +309,18 @@ func (s *Server) Handler() http.Handler {
 		}
 		for set, base := range bases {
 			if rt.apis&set != 0 {
-				routers[base].Handle(base+rt.path, h).Methods(rt.method)
+				routers[base].Handle(base+rt.path, labelRoute(apiNames[set], base+rt.path, h)).Methods(rt.method)
 			}
 		}
 	}
 	notFound := routers[ClientBase].NotFoundHandler
 	oidcHandler := s.limitPublic(s.oidcHandler().ServeHTTP)
+	metricsHandler := labelRoute("metrics", "/metrics", s.serveMetrics)
 	byBase := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" && s.cfg.Metrics != nil {
+			metricsHandler(w, r)
+			return
+		}
 		if p := r.URL.Path; p == OIDCBase || strings.HasPrefix(p, OIDCBase+"/") {
 			oidcHandler.ServeHTTP(w, r)
 			return
@@ -318,7 +340,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		notFound.ServeHTTP(w, r)
 	})
-	return api.WithRequestID(s.nameNode(s.recoverPanics(clientAliases(byBase))))
+	return api.WithRequestID(s.nameNode(s.observe(s.recoverPanics(clientAliases(byBase)))))
 }
 
 // limitPublic answers 429 at once when MaxPublicRequests requests that
@@ -355,6 +377,7 @@ func clientAliases(next http.Handler) http.Handler {
 			p == OIDCBase || strings.HasPrefix(p, OIDCBase+"/"):
 		case p == "/.well-known/est/cacerts":
 			alias = true
+		case p == "/metrics":
 		case strings.HasPrefix(p, "/.well-known/"):
 		default:
 			alias = true

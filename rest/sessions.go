@@ -43,7 +43,26 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	if aerr != nil {
 		return aerr
 	}
-	return login(w, r, req, s.startSession)
+	err := login(w, r, req, s.startSession)
+	s.countLogin(method, err)
+	return err
+}
+
+// countLogin counts a login by method and outcome: success, refused (a
+// 401: wrong or unusable credentials), busy (429) or error.
+func (s *Server) countLogin(method string, err error) {
+	outcome := "success"
+	if err != nil {
+		switch asAPIError(err).Status {
+		case http.StatusUnauthorized:
+			outcome = "refused"
+		case http.StatusTooManyRequests:
+			outcome = "busy"
+		default:
+			outcome = "error"
+		}
+	}
+	s.cfg.Metrics.Login(method, outcome)
 }
 
 // loginMethod is the login of a method name, as /authenticate?method=
@@ -140,6 +159,10 @@ func (s *Server) countFailedLogin(r *http.Request, identityID string, updb *pb.A
 	if aerr != nil {
 		s.log.Warn("could not count a failed login", "identity", identityID, "err", aerr)
 		return aerr
+	}
+	if rec, err := s.store.Get(fsm.KindIdentity, identityID); err == nil && updb.GetMaxAttempts() > 0 &&
+		rec.Body.(*pb.Identity).GetFailedLogins() == 0 && fsm.IdentityLocked(rec.Body.(*pb.Identity), time.Now().UnixNano()) {
+		s.cfg.Metrics.Lockout()
 	}
 	return api.FromResult(res)
 }

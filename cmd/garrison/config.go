@@ -38,6 +38,8 @@ type NodeConfig struct {
 	PasswordHashing edge.Argon2Params `yaml:"passwordHashing,omitempty"`
 	// HTTP bounds the API listener's requests.
 	HTTP HTTPConfig `yaml:"http,omitempty"`
+	// Metrics serves Prometheus metrics at /metrics on the API listener.
+	Metrics MetricsConfig `yaml:"metrics,omitempty"`
 
 	// path is where the file was read from; relative paths in it are
 	// relative to its directory.
@@ -55,6 +57,14 @@ type HTTPConfig struct {
 	// session (logins, enrollment, /oidc; default 256); more are answered
 	// 429 at once.
 	MaxPublicRequests int `yaml:"maxPublicRequests,omitempty"`
+}
+
+// MetricsConfig switches /metrics on and says who may scrape it.
+type MetricsConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// ScrapeCert is a PEM file of the client certificate(s) a scraper must
+	// present; without it anyone who reaches the API port may scrape.
+	ScrapeCert string `yaml:"scrapeCert,omitempty"`
 }
 
 // Defaults of HTTPConfig.
@@ -170,7 +180,7 @@ func (c *NodeConfig) normalize() error {
 		}
 	}
 	base := filepath.Dir(c.path)
-	for _, p := range []*string{&c.DataDir, &c.PKI.CA, &c.PKI.Cert, &c.PKI.Key, &c.PKI.SigningCert, &c.PKI.SigningKey, &c.PKI.IntermediateCert, &c.PKI.IntermediateKey, &c.PKI.APICert, &c.PKI.APIKey} {
+	for _, p := range []*string{&c.DataDir, &c.PKI.CA, &c.PKI.Cert, &c.PKI.Key, &c.PKI.SigningCert, &c.PKI.SigningKey, &c.PKI.IntermediateCert, &c.PKI.IntermediateKey, &c.PKI.APICert, &c.PKI.APIKey, &c.Metrics.ScrapeCert} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}

@@ -272,6 +272,8 @@ func createQuickstartHome(home string, s *quickstartState, logLevel, publicURL s
 			APIAddress:     "127.0.0.1:" + strconv.Itoa(s.BasePort+i),
 			LogLevel:       logLevel,
 			PublicURL:      publicURL,
+			// As OpenZiti's quickstart: a local cluster to look at.
+			Metrics: MetricsConfig{Enabled: true},
 			PKI: PKIConfig{CA: files.CA, Cert: files.ServerCert, Key: files.ServerKey, SigningCert: files.SigningCert,
 				SigningKey: files.SigningKey, IntermediateCert: files.IntermediateCert, IntermediateKey: files.IntermediateKey,
 				APICert: apiCert, APIKey: apiKey},

@@ -22,6 +22,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/buildinfo"
 	"github.com/garrison-ctrl/garrison/internal/edge"
+	"github.com/garrison-ctrl/garrison/internal/metrics"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest"
@@ -158,6 +159,22 @@ func trustDomain(cfg *NodeConfig) string {
 	return cfg.TrustDomain
 }
 
+// loadScrapeCerts reads metrics.scrapeCert, if set.
+func loadScrapeCerts(cfg *NodeConfig) ([]*x509.Certificate, error) {
+	if cfg.Metrics.ScrapeCert == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(cfg.Metrics.ScrapeCert)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.scrapeCert: %w", err)
+	}
+	certs, err := pki.ParseCertificatesPEM(data)
+	if err != nil || len(certs) == 0 {
+		return nil, fmt.Errorf("metrics.scrapeCert %s: no certificate: %v", cfg.Metrics.ScrapeCert, err)
+	}
+	return certs, nil
+}
+
 // runNode runs a node until ctx ends.
 func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 	log = log.With("node", cfg.Name)
@@ -192,8 +209,20 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 			Version:        buildinfo.Version,
 		}
 	}
+	var mtr *metrics.Metrics
+	var scrapeCerts []*x509.Certificate
+	if cfg.Metrics.Enabled {
+		mtr = metrics.New()
+		if scrapeCerts, err = loadScrapeCerts(cfg); err != nil {
+			return err
+		}
+		if len(scrapeCerts) == 0 {
+			log.Warn("metrics are on and no scrapeCert is set: anyone who reaches the API port can read /metrics")
+		}
+	}
 	node, err := cluster.Start(cluster.Config{
-		ID: cfg.Name, DataDir: cfg.DataDir, BindAddress: cfg.ClusterAddress, AdvertiseAddress: cfg.AdvertiseCluster,
+		Metrics: mtr,
+		ID:      cfg.Name, DataDir: cfg.DataDir, BindAddress: cfg.ClusterAddress, AdvertiseAddress: cfg.AdvertiseCluster,
 		TLS:   cluster.TLSConfig{Cert: certs.cert, Roots: certs.roots, TrustDomain: cfg.TrustDomain},
 		Store: store, Log: log, Self: self,
 		SnapshotThreshold: cfg.Raft.SnapshotThreshold, TrailingLogs: cfg.Raft.TrailingLogs,
@@ -217,7 +246,7 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 		Signer:       &edge.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL},
 		EnrollSigner: &edge.TokenSigner{Key: certs.apiKey, KeyID: certs.apiKeyID, Issuer: cfg.PublicURL},
 		Issuer:       certs.issuer, TrustDomain: cfg.TrustDomain, CACerts: certs.caCerts, PasswordHashing: cfg.PasswordHashing,
-		MaxPublicRequests: cfg.HTTP.MaxPublicRequests})
+		MaxPublicRequests: cfg.HTTP.MaxPublicRequests, Metrics: mtr, ScrapeCerts: scrapeCerts})
 	ln, err := net.Listen("tcp", cfg.APIAddress)
 	if err != nil {
 		return fmt.Errorf("listen on API address %s: %w", cfg.APIAddress, err)
