@@ -145,3 +145,44 @@ func dashboardNamesKnown(t *testing.T, families map[string]*dto.MetricFamily) {
 		}
 	}
 }
+
+// The log level changes at run time through the agent socket: one line
+// per request at info, none once the level is warn.
+func TestLogLevelChangesWithoutARestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	c := newCluster(t, clusterOptions{nodes: 1, noHAProxy: true})
+	n := c.Nodes[0]
+	requestLines := func() int {
+		raw, err := os.ReadFile(n.LogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(raw), `msg=request `)
+	}
+	if out, err := garrison(t, "cluster", "log-level", "--config", n.ConfigPath); err != nil || !strings.Contains(out, "log level debug") {
+		t.Fatalf("show the level (the harness starts nodes at debug): %v %s", err, out)
+	}
+	if out, err := garrison(t, "cluster", "log-level", "--config", n.ConfigPath, "info"); err != nil || !strings.Contains(out, "log level info") {
+		t.Fatalf("set info: %v %s", err, out)
+	}
+	start := requestLines()
+	c.Do("GET", n.URL()+"/edge/client/v1/version", "", nil)
+	before := requestLines()
+	if before <= start {
+		t.Fatal("no request line at info")
+	}
+	if out, err := garrison(t, "cluster", "log-level", "--config", n.ConfigPath, "warn"); err != nil || !strings.Contains(out, "log level warn") {
+		t.Fatalf("set warn: %v %s", err, out)
+	}
+	for range 5 {
+		c.Do("GET", n.URL()+"/edge/client/v1/version", "", nil)
+	}
+	if after := requestLines(); after != before {
+		t.Fatalf("%d request lines at warn", after-before)
+	}
+	if out, err := garrison(t, "cluster", "log-level", "--config", n.ConfigPath, "loud"); err == nil {
+		t.Fatalf("an unknown level was taken: %s", out)
+	}
+}

@@ -3,7 +3,9 @@ package rest
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/garrison-ctrl/garrison/cluster"
@@ -14,9 +16,16 @@ import (
 // Agent paths, served only on the node's unix socket (mode 0600 in its
 // data directory): whoever can open it already controls the node's files.
 const (
-	AgentInitPath   = "/agent/v1/cluster/init"
-	AgentStatusPath = "/agent/v1/status"
+	AgentInitPath     = "/agent/v1/cluster/init"
+	AgentStatusPath   = "/agent/v1/status"
+	AgentLogLevelPath = "/agent/v1/log-level"
 )
+
+// LogLevel is the body of the agent's log-level calls: debug, info, warn
+// or error.
+type LogLevel struct {
+	Level string `json:"level"`
+}
 
 // InitRequest is the body of an agent init call.
 type InitRequest struct {
@@ -47,7 +56,32 @@ func (s *Server) AgentHandler() http.Handler {
 		}, api.Meta{})
 		return nil
 	}))
+	mux.Handle("GET "+AgentLogLevelPath, api.Handle(s.agentLogLevel))
+	mux.Handle("PUT "+AgentLogLevelPath, api.Handle(s.agentLogLevel))
 	return api.WithRequestID(mux)
+}
+
+// agentLogLevel reads or, with PUT, sets the node's log level, at once and
+// until the node restarts (node.yml's logLevel is the level it starts at).
+func (s *Server) agentLogLevel(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.LogLevel == nil {
+		return &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: "This node's log level is fixed"}
+	}
+	if r.Method == http.MethodPut {
+		var req LogLevel
+		if err := api.Decode(r, &req); err != nil {
+			return err
+		}
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(req.Level)); err != nil {
+			return api.Invalid("level", "must be debug, info, warn or error", req.Level)
+		}
+		old := s.cfg.LogLevel.Level()
+		s.cfg.LogLevel.Set(l)
+		s.log.Warn("log level changed through the agent socket", "from", old.String(), "to", l.String())
+	}
+	api.WriteData(w, http.StatusOK, LogLevel{Level: strings.ToLower(s.cfg.LogLevel.Level().String())}, api.Meta{})
+	return nil
 }
 
 func (s *Server) agentInit(w http.ResponseWriter, r *http.Request) error {

@@ -70,6 +70,9 @@ type Config struct {
 	// PasswordHashing are the argon2id costs of new password hashes (zero:
 	// edge.DefaultArgon2); the node's configuration validates them.
 	PasswordHashing edge.Argon2Params
+	// LogLevel, when set, is the level of the node's log, which the agent
+	// socket's log-level call changes at run time.
+	LogLevel *slog.LevelVar
 	// Metrics receives the HTTP, login and token figures and is served at
 	// /metrics; nil switches both off.
 	Metrics *metrics.Metrics

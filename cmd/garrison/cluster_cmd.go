@@ -22,7 +22,7 @@ import (
 func newClusterCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster", Short: "Form and manage the controller cluster"}
 	cmd.AddCommand(newClusterInitCommand(), newClusterAddCommand(), newClusterRemoveCommand(),
-		newClusterListCommand(), newClusterTransferCommand(), newClusterRecoverCommand())
+		newClusterListCommand(), newClusterTransferCommand(), newClusterRecoverCommand(), newClusterLogLevelCommand())
 	return cmd
 }
 
@@ -40,6 +40,38 @@ func agentCall(ctx context.Context, socket, method, path string, body, out any) 
 		return fmt.Errorf("node agent at %s: %w (is the node running?)", socket, err)
 	}
 	return err
+}
+
+func newClusterLogLevelCommand() *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "log-level --config node.yml [debug|info|warn|error]",
+		Short: "Show or change a running node's log level, without a restart",
+		Long: `Shows the log level of the running node that node.yml describes or, given a
+level, changes it at once, until the node restarts (node.yml's logLevel is
+the level it starts at). It talks to the node's local agent socket, so run it
+on the node's host as a user who can read the node's data directory.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadNodeConfig(configPath)
+			if err != nil {
+				return err
+			}
+			var out rest.LogLevel
+			method, body := http.MethodGet, any(nil)
+			if len(args) == 1 {
+				method, body = http.MethodPut, rest.LogLevel{Level: args[0]}
+			}
+			if err := agentCall(cmd.Context(), cfg.agentSocket(), method, rest.AgentLogLevelPath, body, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: log level %s\n", cfg.Name, out.Level)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "the node's configuration file")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
 }
 
 func newClusterInitCommand() *cobra.Command {
@@ -237,7 +269,7 @@ same list on each of them, and on no other node.`,
 					return fmt.Errorf("node %s is running: stop it before recovering", cfg.Name)
 				}
 			}
-			log, err := newLogger("warn", false)
+			log, _, err := newLogger("warn", false)
 			if err != nil {
 				return err
 			}

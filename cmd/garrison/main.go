@@ -45,15 +45,16 @@ func newRootCommand() *cobra.Command {
 	return root
 }
 
-// newLogger writes structured logs to stderr at the named level.
-func newLogger(level string, json bool) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: %w", level, err)
+// newLogger writes structured logs to stderr at the named level, which
+// the returned LevelVar changes while the process runs.
+func newLogger(level string, json bool) (*slog.Logger, *slog.LevelVar, error) {
+	lv := &slog.LevelVar{}
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, nil, fmt.Errorf("log level %q: %w", level, err)
 	}
-	opts := &slog.HandlerOptions{Level: l}
+	opts := &slog.HandlerOptions{Level: lv}
 	if json {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), lv, nil
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	return slog.New(slog.NewTextHandler(os.Stderr, opts)), lv, nil
 }

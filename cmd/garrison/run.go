@@ -42,14 +42,14 @@ it is initialised (garrison cluster init) or added to a cluster by its leader
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(cfg.LogLevel, jsonLogs)
+			log, level, err := newLogger(cfg.LogLevel, jsonLogs)
 			if err != nil {
 				return err
 			}
 			tuneGC(os.Getenv, log)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runNode(ctx, cfg, log)
+			return runNode(ctx, cfg, log, level)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "node configuration file (YAML)")
@@ -176,7 +176,7 @@ func loadScrapeCerts(cfg *NodeConfig) ([]*x509.Certificate, error) {
 }
 
 // runNode runs a node until ctx ends.
-func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
+func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger, level *slog.LevelVar) error {
 	log = log.With("node", cfg.Name)
 	certs, err := loadNodeTLS(cfg)
 	if err != nil {
@@ -246,7 +246,7 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger) error {
 		Signer:       &edge.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL},
 		EnrollSigner: &edge.TokenSigner{Key: certs.apiKey, KeyID: certs.apiKeyID, Issuer: cfg.PublicURL},
 		Issuer:       certs.issuer, TrustDomain: cfg.TrustDomain, CACerts: certs.caCerts, PasswordHashing: cfg.PasswordHashing,
-		MaxPublicRequests: cfg.HTTP.MaxPublicRequests, Metrics: mtr, ScrapeCerts: scrapeCerts})
+		MaxPublicRequests: cfg.HTTP.MaxPublicRequests, Metrics: mtr, ScrapeCerts: scrapeCerts, LogLevel: level})
 	ln, err := net.Listen("tcp", cfg.APIAddress)
 	if err != nil {
 		return fmt.Errorf("listen on API address %s: %w", cfg.APIAddress, err)
