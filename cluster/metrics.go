@@ -74,7 +74,9 @@ func (n *Node) registerMetrics() {
 		}
 		return out
 	})
-	db := func(f func(fsm.DBStats) float64) func() float64 { return func() float64 { return f(n.cfg.Store.Stats()) } }
+	db := func(f func(fsm.DBStats) float64) func() float64 {
+		return func() float64 { return f(n.cfg.Store.Stats()) }
+	}
 	m.Gauge("garrison_bbolt_file_bytes", "Size of the state database file.", db(func(s fsm.DBStats) float64 { return float64(s.FileBytes) }))
 	m.Gauge("garrison_bbolt_open_read_transactions", "Read transactions open on the state database.", db(func(s fsm.DBStats) float64 { return float64(s.OpenReadTxs) }))
 	m.Counter("garrison_bbolt_read_transactions_total", "Read transactions started on the state database.", db(func(s fsm.DBStats) float64 { return float64(s.ReadTxs) }))
