@@ -74,7 +74,7 @@ func TestRenderHAProxyThreeServers(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"uri /edge/client/v1/version",
+		"uri /health-checks/ready",
 		"check-ssl verify none",
 		"inter 1s",
 		"fall 2 rise 1",
@@ -252,7 +252,8 @@ func (b *syncBuffer) String() string {
 
 // fakeNode is an HTTPS server standing in for a Garrison node: it requests
 // (but does not require) client certificates, like the real API listener,
-// and answers GET /edge/client/v1/version with its name.
+// and answers GET /edge/client/v1/version with its name and GET
+// /health-checks/ready with 200.
 type fakeNode struct {
 	name string
 	addr string
@@ -266,6 +267,10 @@ func startFakeNode(t *testing.T, name, addr string) *fakeNode {
 		t.Fatalf("listen %s: %v", addr, err)
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health-checks/ready", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"data":{"healthy":true,"checks":[]},"meta":{}}`))
+	})
 	mux.HandleFunc("GET /edge/client/v1/version", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"data": map[string]string{"version": "test", "node": name}})

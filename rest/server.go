@@ -319,7 +319,12 @@ func (s *Server) Handler() http.Handler {
 	notFound := routers[ClientBase].NotFoundHandler
 	oidcHandler := s.limitPublic(s.oidcHandler().ServeHTTP)
 	metricsHandler := labelRoute("metrics", "/metrics", s.serveMetrics)
+	health := s.healthHandler()
 	byBase := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == HealthBase || strings.HasPrefix(p, HealthBase+"/") {
+			health.ServeHTTP(w, r)
+			return
+		}
 		if r.URL.Path == "/metrics" && s.cfg.Metrics != nil {
 			metricsHandler(w, r)
 			return
@@ -367,8 +372,8 @@ func (s *Server) limitPublic(next http.HandlerFunc) http.HandlerFunc {
 // answers it at: the host root for the version and the trust bundle (the
 // ziti CLI fetches https://host/.well-known/est/cacerts before anything
 // else, the SDK's enrollment GETs https://host/ to see its certificate),
-// /edge/v1 (the API's old base), and any path outside /edge, /fabric, /oidc
-// and /.well-known (identities of old SDKs name the bare host as their API).
+// /edge/v1 (the API's old base), and any path outside /edge, /fabric, /oidc,
+// /health-checks, /metrics and /.well-known (identities of old SDKs name the bare host as their API).
 func clientAliases(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
@@ -380,7 +385,7 @@ func clientAliases(next http.Handler) http.Handler {
 			p == OIDCBase || strings.HasPrefix(p, OIDCBase+"/"):
 		case p == "/.well-known/est/cacerts":
 			alias = true
-		case p == "/metrics":
+		case p == "/metrics", p == HealthBase || strings.HasPrefix(p, HealthBase+"/"):
 		case strings.HasPrefix(p, "/.well-known/"):
 		default:
 			alias = true
