@@ -74,6 +74,12 @@ func (s *Server) routes() []route {
 		{get, edgeAPIs, "", static, s.version},
 		{get, edgeAPIs, "/", static, s.version},
 		{get, edgeAPIs, "/version", static, s.version},
+		// apispecs.go: what the node serves, no session needed
+		{get, edgeAPIs, "/specs", static, api.Handle(s.listSpecs)},
+		{get, edgeAPIs, "/specs/{id}", static, api.Handle(s.detailSpec)},
+		{get, edgeAPIs, "/specs/{id}/spec", static, api.Handle(s.detailSpecBody)},
+		{get, edgeAPIs, "/enumerated-capabilities", static, api.Handle(s.listEnumeratedCapabilities)},
+		{get, clientAPI, "/protocols", static, api.Handle(s.listProtocols)},
 		{post, edgeAPIs, "/authenticate", public, api.Handle(s.authenticate)},
 		{get, edgeAPIs, "/current-api-session", partial, api.Handle(s.currentAPISession)},
 		{del, edgeAPIs, "/current-api-session", partial, api.Handle(s.logout)},

@@ -36,7 +36,7 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 		"revision":       buildinfo.Revision(),
 		"buildDate":      buildinfo.BuildDate,
 		"runtimeVersion": buildinfo.RuntimeVersion(),
-		"capabilities":   []string{"HA_CONTROLLER", "OIDC_AUTH"},
+		"capabilities":   capabilities,
 		"apiVersions":    apiVersions,
 	}, api.Meta{})
 }
