@@ -100,22 +100,36 @@ func (s *Server) agentInit(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Bootstrap and admin creation are two steps; an init that failed after
 	// the first may be repeated and completes the second.
-	if err := s.node.Bootstrap(); err != nil && !errors.Is(err, cluster.ErrAlreadyInitialized) {
+	err := s.node.Bootstrap()
+	if err != nil && !errors.Is(err, cluster.ErrAlreadyInitialized) {
 		return api.Unhandled(err)
 	}
+	bootstrapped := err == nil
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	if err := s.node.WaitForLeader(ctx); err != nil {
 		return api.FromCluster(err)
 	}
 	if s.hasDefaultAdmin() {
+		// A state restored from a backup brings its admin: the new
+		// cluster is initialised with it.
+		if bootstrapped {
+			api.WriteData(w, http.StatusOK, InitResult{AdminCreated: false}, api.Meta{})
+			return nil
+		}
 		return &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: "the cluster is already initialised and has its default admin"}
 	}
 	if err := s.CreateDefaultAdmin(r, req); err != nil {
 		return err
 	}
-	api.WriteEmpty(w)
+	api.WriteData(w, http.StatusOK, InitResult{AdminCreated: true}, api.Meta{})
 	return nil
+}
+
+// InitResult answers an agent init: whether the default admin was
+// created (false when the state restored from a backup has one).
+type InitResult struct {
+	AdminCreated bool `json:"adminCreated"`
 }
 
 // CreateDefaultAdmin creates the admin identity with a password

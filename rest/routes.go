@@ -313,6 +313,13 @@ func (s *Server) routes() []route {
 
 		// controllers.go, fabric_cluster.go: the cluster
 		{get, edgeAPIs, "/controllers", session, h.List(r.controllers)},
+		// database.go
+		{post, mgmtAPI, "/database/snapshot", admin, api.Handle(s.createSnapshot)},
+		{post, fabricAPI, "/database", admin, api.Handle(s.createSnapshot)},
+		{post, fabricAPI, "/database/snapshot", admin, api.Handle(s.createSnapshotWithPath)},
+		{post, mgmtAPI | fabricAPI, "/database/check-data-integrity", admin, api.Handle(s.startIntegrityCheck(false))},
+		{post, mgmtAPI | fabricAPI, "/database/fix-data-integrity", admin, api.Handle(s.startIntegrityCheck(true))},
+		{get, mgmtAPI | fabricAPI, "/database/data-integrity-results", admin, api.Handle(s.integrityResults)},
 		{get, fabricAPI, "/cluster/list-members", admin, api.Handle(s.listMembers)},
 		{post, fabricAPI, "/cluster/add-member", admin, api.Handle(s.addMember)},
 		{post, fabricAPI, "/cluster/remove-member", admin, api.Handle(s.removeMember)},

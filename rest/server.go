@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -79,6 +80,9 @@ type Config struct {
 	// ScrapeCerts, when set, are the only client certificates /metrics
 	// answers.
 	ScrapeCerts []*x509.Certificate
+	// BackupDir is where database snapshots are written (POST
+	// /database/snapshot); "" refuses them.
+	BackupDir string
 	// MaxPublicRequests bounds the requests in flight on routes that need
 	// no session (logins, enrollment, /oidc); more are answered 429. Zero:
 	// 256.
@@ -101,6 +105,10 @@ type Server struct {
 	// goroutines and memory without bound (cmd/garrison also bounds the
 	// time a request may take to arrive).
 	public chan struct{}
+	// snapshotting allows one database snapshot file at a time.
+	snapshotting sync.Mutex
+	// integrity is this node's latest data integrity check.
+	integrity integrityCheck
 
 	// The domain services behind the handlers.
 	hasher   *edge.Hasher
@@ -320,7 +328,12 @@ func (s *Server) Handler() http.Handler {
 	oidcHandler := s.limitPublic(s.oidcHandler().ServeHTTP)
 	metricsHandler := labelRoute("metrics", "/metrics", s.serveMetrics)
 	health := s.healthHandler()
+	backup := labelRoute("garrison", BackupPath, s.fresh(s.admin(s.backup)))
 	byBase := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == BackupPath && r.Method == http.MethodGet {
+			backup(w, r)
+			return
+		}
 		if p := r.URL.Path; p == HealthBase || strings.HasPrefix(p, HealthBase+"/") {
 			health.ServeHTTP(w, r)
 			return
@@ -385,7 +398,7 @@ func clientAliases(next http.Handler) http.Handler {
 			p == OIDCBase || strings.HasPrefix(p, OIDCBase+"/"):
 		case p == "/.well-known/est/cacerts":
 			alias = true
-		case p == "/metrics", p == HealthBase || strings.HasPrefix(p, HealthBase+"/"):
+		case p == "/metrics", p == HealthBase || strings.HasPrefix(p, HealthBase+"/"), p == BackupPath:
 		case strings.HasPrefix(p, "/.well-known/"):
 		default:
 			alias = true

@@ -93,8 +93,13 @@ host as a user who can read that directory. Add more nodes with
 				password = os.Getenv("GARRISON_PASSWORD")
 			}
 			req := rest.InitRequest{AdminUsername: username, AdminPassword: password, AdminName: name}
-			if err := agentCall(cmd.Context(), cfg.agentSocket(), http.MethodPost, rest.AgentInitPath, req, nil); err != nil {
+			var res rest.InitResult
+			if err := agentCall(cmd.Context(), cfg.agentSocket(), http.MethodPost, rest.AgentInitPath, req, &res); err != nil {
 				return err
+			}
+			if !res.AdminCreated {
+				fmt.Fprintf(cmd.OutOrStdout(), "cluster initialised on %s with the restored state and its admin\n", cfg.Name)
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "cluster initialised on %s; admin %q created\n", cfg.Name, username)
 			return nil

@@ -33,6 +33,8 @@ func newRootCommand() *cobra.Command {
 		newClusterCommand(),
 		newPKICommand(),
 		newEdgeCommand(),
+		newBackupCommand(),
+		newRestoreCommand(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -246,7 +246,8 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger, level *slog
 		Signer:       &edge.TokenSigner{Key: certs.signingKey, KeyID: certs.signingKeyID, Issuer: apiURL},
 		EnrollSigner: &edge.TokenSigner{Key: certs.apiKey, KeyID: certs.apiKeyID, Issuer: cfg.PublicURL},
 		Issuer:       certs.issuer, TrustDomain: cfg.TrustDomain, CACerts: certs.caCerts, PasswordHashing: cfg.PasswordHashing,
-		MaxPublicRequests: cfg.HTTP.MaxPublicRequests, Metrics: mtr, ScrapeCerts: scrapeCerts, LogLevel: level})
+		MaxPublicRequests: cfg.HTTP.MaxPublicRequests, Metrics: mtr, ScrapeCerts: scrapeCerts, LogLevel: level,
+		BackupDir: filepath.Join(cfg.DataDir, "backups")})
 	ln, err := net.Listen("tcp", cfg.APIAddress)
 	if err != nil {
 		return fmt.Errorf("listen on API address %s: %w", cfg.APIAddress, err)
