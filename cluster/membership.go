@@ -104,7 +104,11 @@ func (n *Node) membershipLocal(ctx context.Context, req *pb.MembershipRequest) e
 		} else {
 			f = n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(req.GetAddress()), 0, membershipTimeout)
 		}
-		return raftErr(f.Error(), "add member "+id)
+		if err := raftErr(f.Error(), "add member "+id); err != nil {
+			return err
+		}
+		n.log.Info("member added", "member", id, "address", req.GetAddress(), "voter", req.GetVoter())
+		return nil
 	case pb.MembershipRequest_REMOVE:
 		if find(req.GetId()) == nil {
 			return fmt.Errorf("%w: %q", ErrNotFound, req.GetId())
@@ -121,7 +125,11 @@ func (n *Node) membershipLocal(ctx context.Context, req *pb.MembershipRequest) e
 		if _, _, err := n.applyLocal(ctx, cmd); err != nil {
 			return err
 		}
-		return raftErr(n.raft.RemoveServer(raft.ServerID(req.GetId()), 0, membershipTimeout).Error(), "remove member")
+		if err := raftErr(n.raft.RemoveServer(raft.ServerID(req.GetId()), 0, membershipTimeout).Error(), "remove member"); err != nil {
+			return err
+		}
+		n.log.Info("member removed", "member", req.GetId())
+		return nil
 	case pb.MembershipRequest_TRANSFER_LEADERSHIP:
 		if req.GetId() == "" {
 			if voters(servers) < 2 {

@@ -9,7 +9,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 )
 
-// watchLeader counts the leader changes this node sees.
+// watchLeader counts and logs the leader changes this node sees.
 func (n *Node) watchLeader() {
 	defer n.wg.Done()
 	ch := make(chan raft.Observation, 8)
@@ -23,8 +23,11 @@ func (n *Node) watchLeader() {
 		select {
 		case <-n.stop:
 			return
-		case <-ch:
+		case o := <-ch:
 			n.cfg.Metrics.LeaderChanged()
+			if lo, ok := o.Data.(raft.LeaderObservation); ok {
+				n.log.Info("leader changed", "leader", string(lo.LeaderID), "leaderAddress", string(lo.LeaderAddr))
+			}
 		}
 	}
 }
