@@ -370,12 +370,26 @@ func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (res *pb.Result, inde
 	defer func() { n.cfg.Metrics.ObserveWrite(!leading, err, time.Since(start)) }()
 	retryUntil := time.Now().Add(n.cfg.LeaderWait)
 	for {
-		a, err := n.applyOnce(ctx, cmd)
+		a, err := n.applyAttempt(ctx, cmd)
 		if err == nil {
 			if werr := n.waitApplied(ctx, a.index, a.commit, a.leaderID, a.leaderAddr); werr != nil {
 				return nil, a.index, fmt.Errorf("%w: applied at index %d but not yet on this node: %v", ErrUnknownOutcome, a.index, werr)
 			}
 			return a.result, a.index, nil
+		}
+		// A command with a dedup_id takes effect once however often it is
+		// sent: one whose outcome is unknown (a leader that froze or lost
+		// its leadership while holding it) is sent again, to whichever
+		// node leads by then, until the outcome is known or the caller's
+		// deadline passes.
+		if errors.Is(err, ErrUnknownOutcome) && cmd.GetDedupId() != "" && ctx.Err() == nil {
+			retryUntil = time.Now().Add(n.cfg.LeaderWait)
+			select {
+			case <-ctx.Done():
+				return nil, 0, err
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
 		}
 		if !retryable(err) {
 			return nil, 0, err
@@ -389,6 +403,26 @@ func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (res *pb.Result, inde
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// AttemptTimeout bounds one attempt of a command with a dedup_id sent to
+// the leader: past it the attempt's outcome is unknown and Apply sends the
+// command again (to a new leader, if one was elected meanwhile).
+const AttemptTimeout = 2 * time.Second
+
+// applyAttempt is one applyOnce, bounded by AttemptTimeout when the command
+// may safely be sent again.
+func (n *Node) applyAttempt(ctx context.Context, cmd *pb.Command) (applied, error) {
+	if cmd.GetDedupId() == "" || n.IsLeader() {
+		return n.applyOnce(ctx, cmd)
+	}
+	actx, cancel := context.WithTimeout(ctx, AttemptTimeout)
+	defer cancel()
+	a, err := n.applyOnce(actx, cmd)
+	if err != nil && actx.Err() != nil && ctx.Err() == nil {
+		return a, fmt.Errorf("%w: the leader did not answer within %s: %v", ErrUnknownOutcome, AttemptTimeout, err)
+	}
+	return a, err
 }
 
 // applied is the outcome of one apply attempt; a forwarded one also says

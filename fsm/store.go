@@ -175,7 +175,7 @@ func (s *Store) openDB() error {
 		return fmt.Errorf("open state db %s: %w", s.path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		names := []string{metaBucket}
+		names := []string{metaBucket, dedupBucket, dedupByTime}
 		for _, k := range s.kinds {
 			names = append(names, entityBucket(k.Name))
 			for _, ix := range k.allIndexes() {
@@ -326,9 +326,20 @@ func (s *Store) applyChunk(logs []*raft.Log, out []interface{}) (int, error) {
 				return fmt.Errorf("apply index %d: %w", l.Index, incompatible("undecodable command: %v", err))
 			}
 			ops += len(cmd.GetOps())
+			prev, err := dedupResult(j, cmd)
+			if err != nil {
+				return fmt.Errorf("apply index %d: %w", l.Index, err)
+			}
+			if prev != nil {
+				out[i] = prev // applied before: once is enough
+				continue
+			}
 			res, err := s.applyCommand(j, cmd)
 			if err != nil {
 				return fmt.Errorf("apply index %d: %w", l.Index, err)
+			}
+			if err := rememberResult(j, cmd, res); err != nil {
+				return fmt.Errorf("apply index %d: remember its result: %w", l.Index, err)
 			}
 			out[i] = res
 		}

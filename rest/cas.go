@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
@@ -105,7 +106,7 @@ func (s *Server) checkCA(w *Write) error {
 	}
 	ca.CertPem = string(pki.EncodeCertificatesPEM(cert))
 	ca.Fingerprint = pki.Fingerprint(cert)
-	ca.VerificationToken = newID()
+	ca.VerificationToken = uuid.NewString()
 	return nil
 }
 

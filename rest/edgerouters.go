@@ -24,12 +24,12 @@ const syncStatusUnknown = "SYNC_UNKNOWN"
 // newRouterEnrollment builds a router's erott enrollment, token and JWT
 // minted here (in the caller's read view), ready to be created in the same
 // command as whatever makes the router need it.
-func (s *Server) newRouterEnrollment(rd *fsm.Reader, routerID string) (*pb.Op, *api.Error) {
+func (s *Server) newRouterEnrollment(r *http.Request, rd *fsm.Reader, routerID string) (*pb.Op, *api.Error) {
 	e := &pb.Enrollment{Method: edge.MethodEROTT, EdgeRouterId: routerID}
 	if aerr := s.mint(rd, e, routerID, time.Now().Add(edge.DefaultEnrollmentLifetime)); aerr != nil {
 		return nil, aerr
 	}
-	op, err := fsm.CreateOp(fsm.KindEnrollment, newID(), e, nil)
+	op, err := fsm.CreateOp(fsm.KindEnrollment, s.newID(r), e, nil)
 	if err != nil {
 		return nil, api.Unhandled(err)
 	}
@@ -71,7 +71,7 @@ func (s *Server) reEnrollEdgeRouter(w http.ResponseWriter, r *http.Request) erro
 		var enroll *pb.Op
 		var aerr *api.Error
 		if err := s.store.View(func(rd *fsm.Reader) error {
-			enroll, aerr = s.newRouterEnrollment(rd, rec.ID)
+			enroll, aerr = s.newRouterEnrollment(r, rd, rec.ID)
 			return nil
 		}); err != nil {
 			return api.Unhandled(err)
@@ -144,7 +144,7 @@ func (s *Server) checkEdgeRouter(w *Write) error {
 	if w.Mode != Create {
 		return nil
 	}
-	op, aerr := s.newRouterEnrollment(w.Reader, w.ID)
+	op, aerr := s.newRouterEnrollment(w.R, w.Reader, w.ID)
 	if aerr != nil {
 		return aerr
 	}

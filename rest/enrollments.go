@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/garrison-ctrl/garrison/fsm"
@@ -212,7 +211,7 @@ func (s *Server) reEnrollAuthenticator(w http.ResponseWriter, r *http.Request) e
 		return aerr
 	}
 	authID := mux.Vars(r)["id"]
-	enrollID := uuid.NewString()
+	enrollID := s.newID(r)
 	var ops []*pb.Op
 	err := s.store.View(func(rd *fsm.Reader) error {
 		rec, err := rd.Get(fsm.KindAuthenticator, authID)

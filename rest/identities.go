@@ -86,7 +86,7 @@ func (s *Server) checkIdentity(w *Write) error {
 			if aerr != nil {
 				return aerr
 			}
-			op, err := fsm.CreateOp(fsm.KindEnrollment, newID(), e, nil)
+			op, err := fsm.CreateOp(fsm.KindEnrollment, s.newID(w.R), e, nil)
 			if err != nil {
 				return err
 			}

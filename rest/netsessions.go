@@ -162,7 +162,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.NotFoundOr(err)
 	}
-	id := uuid.NewString()
+	id := s.newID(r)
 	op, err := fsm.CreateOp(fsm.KindSession, id, &pb.Session{
 		ApiSessionId: c.session.ID, IdentityId: c.identity.ID, ServiceId: serviceID, Type: typ, Token: uuid.NewString(),
 	}, tags)

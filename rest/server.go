@@ -207,7 +207,7 @@ func New(cfg Config) *Server {
 		minter:         &edge.Minter{Signer: cfg.EnrollSigner, NetworkSigner: cfg.Signer, Trust: trust, NodeID: nodeID},
 		sessions:       &edge.Sessions{Node: cfg.Node, Store: cfg.Store, Timeout: cfg.SessionTimeout, WriteTimeout: cfg.WriteTimeout, Log: cfg.Log},
 	}
-	s.rs = resource.Store{State: cfg.Store, Apply: s.applyResult}
+	s.rs = resource.Store{State: cfg.Store, Apply: s.applyResult, NewID: s.newID}
 	cfg.Metrics.Gauge("garrison_api_sessions", "API sessions in the replicated state (OAuth grants included).", func() float64 {
 		var n int
 		_ = cfg.Store.View(func(rd *fsm.Reader) error {
@@ -253,8 +253,45 @@ func (s *Server) acquireHashing(r *http.Request) *api.Error {
 
 func (s *Server) releaseHashing() { <-s.hashing }
 
-// newID makes the id of a new entity.
-func newID() string { return uuid.NewString() }
+// dedupScope is what a request's writes are numbered under: the caller's
+// identity and the request's idempotency key (the client's
+// Idempotency-Key, or one made for this request), "" for a request without
+// a session (a login is not repeated by key).
+func dedupScope(r *http.Request) string {
+	c := callerOf(r)
+	if c == nil || c.identity == nil {
+		return ""
+	}
+	key, _ := api.IdempotencyKey(r)
+	return c.identity.ID + ":" + key
+}
+
+// dedupID is the dedup_id of the request's next command (fsm: applied
+// once). Under a scope, a retry of the same request with the same key
+// numbers its commands alike and gets the first outcome.
+func (s *Server) dedupID(r *http.Request) string {
+	n := api.NextCommand(r)
+	if scope := dedupScope(r); scope != "" {
+		return fmt.Sprintf("ik:%s/%d", scope, n)
+	}
+	if id := api.RequestID(r); id != "" {
+		return fmt.Sprintf("rq:%s/%d", id, n)
+	}
+	return "rq:" + uuid.NewString() // a request made outside the handler chain
+}
+
+// idNamespace is the UUID namespace of ids derived from idempotency keys.
+var idNamespace = uuid.MustParse("6f1c5a0e-3d6b-4b8e-9a57-0b7e2f4c9d21")
+
+// newID makes the id of a new entity: random, or, under a dedup scope,
+// derived from it, so that a retry with the same Idempotency-Key names the
+// entity the first attempt created.
+func (s *Server) newID(r *http.Request) string {
+	if scope := dedupScope(r); scope != "" {
+		return uuid.NewSHA1(idNamespace, fmt.Appendf(nil, "%s/id/%d", scope, api.NextID(r))).String()
+	}
+	return uuid.NewString()
+}
 
 // RunSessionMaintenance replicates session activity in batches and, on the
 // leader, deletes sessions idle past their timeout, until ctx ends.
@@ -460,9 +497,17 @@ func (s *Server) apply(r *http.Request, ops ...*pb.Op) *api.Error {
 func (s *Server) applyResult(r *http.Request, ops ...*pb.Op) (*pb.Result, *api.Error) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
 	defer cancel()
-	res, _, err := s.node.Apply(ctx, &pb.Command{RequestId: api.RequestID(r), Timestamp: time.Now().UnixNano(), Ops: ops})
+	res, _, err := s.node.Apply(ctx, &pb.Command{RequestId: api.RequestID(r), DedupId: s.dedupID(r), Timestamp: time.Now().UnixNano(), Ops: ops})
 	if err != nil {
-		return nil, api.FromCluster(err)
+		aerr := api.FromCluster(err)
+		if errors.Is(err, cluster.ErrUnknownOutcome) && dedupScope(r) != "" {
+			// Only a truly unknown outcome reaches here: the node kept
+			// sending the write until the deadline.
+			key, _ := api.IdempotencyKey(r)
+			aerr.Message = "The cluster did not confirm the write before the deadline; it may or may not have taken effect. " +
+				"Retry the same request with the header " + api.IdempotencyHeader + ": " + key + " and it takes effect at most once"
+		}
+		return nil, aerr
 	}
 	return res, nil
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/pki"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -153,7 +151,7 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 		return aerr
 	}
 	cert := sc.cert
-	id := uuid.NewString()
+	id := s.newID(r)
 	op, err := fsm.CreateOp(fsm.KindApiSessionCertificate, id, &pb.ApiSessionCertificate{
 		ApiSessionId: c.session.ID,
 		Subject:      cert.Subject.String(),

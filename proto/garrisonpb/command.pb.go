@@ -105,8 +105,15 @@ type Command struct {
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// timestamp is the proposer's clock (unix nanoseconds). It becomes
 	// createdAt/updatedAt; the FSM never reads a clock itself.
-	Timestamp     int64 `protobuf:"varint,2,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
-	Ops           []*Op `protobuf:"bytes,3,rep,name=ops,proto3" json:"ops,omitempty"`
+	Timestamp int64 `protobuf:"varint,2,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	Ops       []*Op `protobuf:"bytes,3,rep,name=ops,proto3" json:"ops,omitempty"`
+	// dedup_id, when set, makes the command take effect once: the state
+	// remembers the result of every dedup_id it applied (for
+	// fsm.DedupWindow of command time, snapshots included), and a command
+	// whose dedup_id it remembers changes nothing and answers that result.
+	// A node retrying a write whose outcome it does not know, and a client
+	// retrying with the same Idempotency-Key, send the same dedup_id.
+	DedupId       string `protobuf:"bytes,4,opt,name=dedup_id,json=dedupId,proto3" json:"dedup_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -160,6 +167,13 @@ func (x *Command) GetOps() []*Op {
 		return x.Ops
 	}
 	return nil
+}
+
+func (x *Command) GetDedupId() string {
+	if x != nil {
+		return x.DedupId
+	}
+	return ""
 }
 
 // Op is one change to one entity.
@@ -1250,12 +1264,13 @@ var File_command_proto protoreflect.FileDescriptor
 
 const file_command_proto_rawDesc = "" +
 	"\n" +
-	"\rcommand.proto\x12\vgarrison.v1\x1a\x19google/protobuf/any.proto\x1a\x1cgoogle/protobuf/struct.proto\"i\n" +
+	"\rcommand.proto\x12\vgarrison.v1\x1a\x19google/protobuf/any.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x84\x01\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12!\n" +
-	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\"\xe6\x04\n" +
+	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\x12\x19\n" +
+	"\bdedup_id\x18\x04 \x01(\tR\adedupId\"\xe6\x04\n" +
 	"\x02Op\x12-\n" +
 	"\x06create\x18\x01 \x01(\v2\x13.garrison.v1.CreateH\x00R\x06create\x12-\n" +
 	"\x06update\x18\x02 \x01(\v2\x13.garrison.v1.UpdateH\x00R\x06update\x12*\n" +

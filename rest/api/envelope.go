@@ -67,8 +67,17 @@ func WithRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := uuid.NewString()
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(WithID(r.Context(), id)))
+		r = r.WithContext(WithID(r.Context(), id))
+		r, ok := withIdempotency(w, r)
+		if !ok {
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
+}
+
+func contextWith(r *http.Request, key, value any) context.Context {
+	return context.WithValue(r.Context(), key, value)
 }
 
 // WithID returns ctx carrying a request id, for work no HTTP request

@@ -124,6 +124,8 @@ func (w *Write) Changes(field string) bool {
 type Store struct {
 	State *fsm.Store
 	Apply func(r *http.Request, ops ...*pb.Op) (*pb.Result, *api.Error)
+	// NewID makes a new entity's id (default: a random UUID).
+	NewID func(r *http.Request) string
 }
 
 // apply replicates ops and maps a failed result, through explain first.
@@ -233,7 +235,11 @@ func (s *Store) Create(res *Resource) http.HandlerFunc {
 		if err != nil {
 			return api.Unhandled(err)
 		}
-		wr := &Write{R: r, Mode: Create, ID: uuid.NewString(), In: in, Body: body}
+		id := uuid.NewString()
+		if s.NewID != nil {
+			id = s.NewID(r)
+		}
+		wr := &Write{R: r, Mode: Create, ID: id, In: in, Body: body}
 		if err := s.prepare(res, wr); err != nil {
 			return err
 		}

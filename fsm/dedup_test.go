@@ -1,0 +1,67 @@
+package fsm
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
+)
+
+// A command with a dedup_id takes effect once: applied again (a retry), it
+// changes nothing and answers the first result, failures included; the
+// record expires after DedupWindow of command time.
+func TestDedupAppliesOnce(t *testing.T) {
+	s := openTest(t)
+	index := uint64(0)
+	apply := func(ts int64, dedup string, ops ...*pb.Op) *pb.Result {
+		t.Helper()
+		index++
+		res, err := s.ApplyLocal(index, &pb.Command{Timestamp: ts, DedupId: dedup, Ops: ops})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	first := apply(base, "req-1", createOp(entity(t, KindIdentity, "i1", &pb.Identity{Name: "alice"})))
+	if first.GetCode() != pb.Result_OK {
+		t.Fatal(first)
+	}
+	// The same id again, even with other ops: nothing happens, same answer.
+	again := apply(base+1, "req-1", createOp(entity(t, KindIdentity, "i2", &pb.Identity{Name: "bob"})))
+	if again.GetCode() != pb.Result_OK {
+		t.Fatalf("replay: %v", again)
+	}
+	if _, err := s.Get(KindIdentity, "i2"); err == nil {
+		t.Fatal("a replayed command took effect")
+	}
+	// A failure is remembered as a failure.
+	fail := apply(base+2, "req-2", createOp(entity(t, KindIdentity, "i3", &pb.Identity{Name: "alice"})))
+	if fail.GetCode() != pb.Result_CONFLICT {
+		t.Fatalf("conflict: %v", fail)
+	}
+	apply(base+3, "", deleteOp(KindIdentity, "i1"))
+	if res := apply(base+4, "req-2", createOp(entity(t, KindIdentity, "i3", &pb.Identity{Name: "alice"}))); res.GetCode() != pb.Result_CONFLICT {
+		t.Fatalf("a replayed failure: %v", res)
+	}
+	if _, err := s.Get(KindIdentity, "i3"); err == nil {
+		t.Fatal("a replayed failed command took effect")
+	}
+	// Without a dedup_id nothing is remembered.
+	apply(base+5, "", createOp(entity(t, KindIdentity, "i4", &pb.Identity{Name: "carol"})))
+	apply(base+6, "", deleteOp(KindIdentity, "i4"))
+	if res := apply(base+7, "", createOp(entity(t, KindIdentity, "i4", &pb.Identity{Name: "carol"}))); res.GetCode() != pb.Result_OK {
+		t.Fatalf("a command without dedup_id: %v", res)
+	}
+	// After the window (in command time) the record is gone: the id is new.
+	for i := range 3 {
+		apply(base+int64(DedupWindow)+int64(i+10), fmt.Sprintf("later-%d", i), createOp(entity(t, KindIdentity, fmt.Sprintf("l%d", i), &pb.Identity{Name: fmt.Sprintf("later-%d", i)})))
+	}
+	if res := apply(base+int64(DedupWindow)+100, "req-1", createOp(entity(t, KindIdentity, "i2", &pb.Identity{Name: "bob"}))); res.GetCode() != pb.Result_OK {
+		t.Fatalf("an expired id: %v", res)
+	}
+	if _, err := s.Get(KindIdentity, "i2"); err != nil {
+		t.Fatal("an expired dedup_id still blocked its command")
+	}
+}
