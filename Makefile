@@ -32,7 +32,7 @@ FUZZTIME ?= 30s
 BENCH     ?= .
 BENCHTIME ?= 5s
 
-.PHONY: help build run test test-unit proto bench fuzz lint clean
+.PHONY: help build run test test-unit proto bench fuzz lint clean chaos
 
 help: ## list the targets
 	@echo "Garrison make targets:"
@@ -55,6 +55,16 @@ test: ## run the whole suite, end-to-end tests included (installs haproxy if it 
 	go mod download
 	$(GO_BUILD)
 	GARRISON_BIN=$(CURDIR)/$(BIN) go test -count=1 -timeout 25m ./...
+
+# How many cycles `make chaos` runs, and where it writes its report.
+CHAOS_CYCLES ?= 200
+CHAOS_OUT ?= $(CURDIR)/chaos-out
+
+chaos: build ## run the fault harness for CHAOS_CYCLES cycles (default 200); report in CHAOS_OUT
+	scripts/ensure-tools.sh haproxy --require
+	mkdir -p $(CHAOS_OUT)
+	GARRISON_BIN=$(CURDIR)/$(BIN) GARRISON_CHAOS_CYCLES=$(CHAOS_CYCLES) GARRISON_CHAOS_REPORT=$(CHAOS_OUT)/chaos-report.json \
+	  go test -count=1 -run 'TestChaos$$' -timeout 600m -v ./e2e/ | tee $(CHAOS_OUT)/chaos.log
 
 test-unit: ## run the fast tests only (go test -short; end-to-end tests skip)
 	go test -short -count=1 ./...

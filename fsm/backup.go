@@ -207,3 +207,36 @@ func (s *Store) PrepareRestore() (map[string]int, error) {
 	s.setApplied(0)
 	return kept, nil
 }
+
+// Digest is a SHA-256 over every bucket's keys and values but the
+// applied index: two nodes that applied the same log have the same
+// digest, whatever the layout of their files.
+func (s *Store) Digest() (string, uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h := sha256.New()
+	var applied uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			h.Write(name)
+			h.Write([]byte{0})
+			return b.ForEach(func(k, v []byte) error {
+				if string(name) == metaBucket && string(k) == appliedKey {
+					if len(v) == 8 {
+						applied = binary.BigEndian.Uint64(v)
+					}
+					return nil
+				}
+				var n [8]byte
+				binary.BigEndian.PutUint64(n[:], uint64(len(k)))
+				h.Write(n[:])
+				h.Write(k)
+				binary.BigEndian.PutUint64(n[:], uint64(len(v)))
+				h.Write(n[:])
+				h.Write(v)
+				return nil
+			})
+		})
+	})
+	return hex.EncodeToString(h.Sum(nil)), applied, err
+}
