@@ -63,7 +63,8 @@ CHAOS_OUT ?= $(CURDIR)/chaos-out
 chaos: build ## run the fault harness for CHAOS_CYCLES cycles (default 200); report in CHAOS_OUT
 	scripts/ensure-tools.sh haproxy --require
 	mkdir -p $(CHAOS_OUT)
-	GARRISON_BIN=$(CURDIR)/$(BIN) GARRISON_CHAOS_CYCLES=$(CHAOS_CYCLES) GARRISON_CHAOS_REPORT=$(CHAOS_OUT)/chaos-report.json \
+	set -o pipefail; GARRISON_BIN=$(CURDIR)/$(BIN) GARRISON_CHAOS_CYCLES=$(CHAOS_CYCLES) \
+	  GARRISON_CHAOS_REPORT=$(CHAOS_OUT)/chaos-report.json \
 	  go test -count=1 -run 'TestChaos$$' -timeout 600m -v ./e2e/ | tee $(CHAOS_OUT)/chaos.log
 
 test-unit: ## run the fast tests only (go test -short; end-to-end tests skip)
