@@ -35,9 +35,11 @@ import (
 const chaosKeys = 6
 
 // faultKinds are the faults a cycle may strike with.
-// The smoke runs the first five.
-var faultKinds = []string{"kill-leader", "freeze-leader", "remove-readd-follower", "slow-network", "restart-all",
-	"kill-follower", "freeze-follower"}
+// The smoke runs the first five. A partition cuts a node's network link
+// (its namespace's veth) where nodes run in namespaces, and freezes it
+// otherwise.
+var faultKinds = []string{"partition-leader", "sever-leader-follower", "remove-readd-follower", "kill-leader", "restart-all",
+	"freeze-leader", "slow-network", "kill-follower", "freeze-follower", "partition-follower"}
 
 type cycleReport struct {
 	Cycle     int             `json:"cycle"`
@@ -119,7 +121,10 @@ func TestChaos(t *testing.T) {
 	if reportPath == "" {
 		reportPath = filepath.Join(t.TempDir(), "chaos-report.json")
 	}
-	c := newCluster(t, clusterOptions{})
+	c := newCluster(t, clusterOptions{netns: true})
+	if c.Net != nil {
+		t.Logf("nodes run in network namespaces %v at %v: partitions cut their links", c.Net.ns, c.Net.ips)
+	}
 	run := &chaosRun{t: t, c: c, admin: c.Login(c.LBURL), initial: map[string]int64{},
 		client: &http.Client{Timeout: 3 * time.Second, Transport: c.http.Transport}}
 	for i := range chaosKeys {
@@ -141,7 +146,7 @@ func TestChaos(t *testing.T) {
 		rep.Ops += cr.Ops
 		rep.Unknown += cr.Unknown
 		rep.Anomalies += len(cr.Anomalies)
-		if fault == "kill-leader" || fault == "freeze-leader" {
+		if fault == "kill-leader" || fault == "freeze-leader" || fault == "partition-leader" {
 			recoveries = append(recoveries, cr.RecoveryMs)
 		}
 		rep.PerCycle = append(rep.PerCycle, cr)
@@ -411,6 +416,41 @@ func (r *chaosRun) strike(fault string, rng *rand.Rand) func() {
 		}
 		_ = n.cmd.Process.Signal(syscall.SIGSTOP)
 		return func() { _ = n.cmd.Process.Signal(syscall.SIGCONT) }
+	case "partition-leader", "partition-follower":
+		n := r.follower()
+		if fault == "partition-leader" {
+			n = r.leaderNode()
+		}
+		if r.c.Net == nil {
+			_ = n.cmd.Process.Signal(syscall.SIGSTOP)
+			return func() { _ = n.cmd.Process.Signal(syscall.SIGCONT) }
+		}
+		i := slices.Index(r.c.Nodes, n)
+		if err := r.c.Net.cut(i); err != nil {
+			r.t.Fatal(err)
+		}
+		return func() {
+			if err := r.c.Net.heal(i); err != nil {
+				r.t.Fatal(err)
+			}
+		}
+	case "sever-leader-follower":
+		// The leader and one follower lose each other; both still reach
+		// the other follower (a partial partition).
+		leader, follower := r.leaderNode(), r.follower()
+		if r.c.Net == nil {
+			_ = follower.cmd.Process.Signal(syscall.SIGSTOP)
+			return func() { _ = follower.cmd.Process.Signal(syscall.SIGCONT) }
+		}
+		restore, err := r.c.Net.sever(slices.Index(r.c.Nodes, leader), slices.Index(r.c.Nodes, follower))
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		return func() {
+			if err := restore(); err != nil {
+				r.t.Fatal(err)
+			}
+		}
 	case "restart-all":
 		for _, n := range r.c.Nodes {
 			n.Stop()

@@ -76,6 +76,10 @@ type clusterOptions struct {
 	passwordHashing *edge.Argon2Params
 	// extraConfig is YAML added to every node's config.
 	extraConfig string
+	// netns runs every node in a network namespace of its own where the
+	// machine allows it (Cluster.Net is then set), so tests can cut
+	// nodes off.
+	netns bool
 }
 
 // Cluster is a set of garrison processes with HAProxy in front.
@@ -89,6 +93,8 @@ type Cluster struct {
 	lb     *exec.Cmd
 	// cliHome is HOME for the CLI calls of this cluster (saved login).
 	cliHome string
+	// Net is the nodes' network namespaces, nil when they run on loopback.
+	Net *netLayout
 }
 
 // Node is one garrison process.
@@ -100,8 +106,10 @@ type Node struct {
 	ClusterAddr string
 	LogPath     string
 	DataDir     string
-	cmd         *exec.Cmd
-	exited      chan struct{}
+	// netns is the network namespace the node runs in ("" for none).
+	netns  string
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 // URL is the node's API base URL.
@@ -165,9 +173,19 @@ func newCluster(t testing.TB, o clusterOptions) *Cluster {
 		TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true,
 	}}
 	ports := freePorts(t, 2*o.nodes+1)
+	hosts := make([]string, o.nodes)
+	for i := range hosts {
+		hosts[i] = "127.0.0.1"
+	}
+	if o.netns {
+		if c.Net = newNetLayout(t, o.nodes); c.Net != nil {
+			copy(hosts, c.Net.ips)
+		}
+	}
+	ips := "127.0.0.1,::1," + strings.Join(hosts, ",")
 	// One API certificate for every node, as in production: a client sees
 	// the same server whichever node HAProxy picks.
-	mustGarrison(t, "pki", "create", "api", "--ca-dir", filepath.Join(home, "pki"), "--out", filepath.Join(home, "pki"))
+	mustGarrison(t, "pki", "create", "api", "--ca-dir", filepath.Join(home, "pki"), "--out", filepath.Join(home, "pki"), "--ip", ips)
 	publicURL := ""
 	if !o.noHAProxy {
 		publicURL = "publicUrl: https://127.0.0.1:" + strconv.Itoa(ports[0]) + "\n"
@@ -175,10 +193,14 @@ func newCluster(t testing.TB, o clusterOptions) *Cluster {
 	for i := 1; i <= o.nodes; i++ {
 		name := "node" + strconv.Itoa(i)
 		dir := filepath.Join(home, name)
-		mustGarrison(t, "pki", "create", "node", "--ca-dir", filepath.Join(home, "pki"), "--name", name, "--out", filepath.Join(dir, "pki"))
+		mustGarrison(t, "pki", "create", "node", "--ca-dir", filepath.Join(home, "pki"), "--name", name, "--out", filepath.Join(dir, "pki"),
+			"--ip", "127.0.0.1,::1,"+hosts[i-1])
 		n := &Node{c: c, Name: name, ConfigPath: filepath.Join(dir, "node.yml"), LogPath: filepath.Join(dir, "garrison.log"),
-			APIAddr: "127.0.0.1:" + strconv.Itoa(ports[i]), ClusterAddr: "127.0.0.1:" + strconv.Itoa(ports[o.nodes+i]),
+			APIAddr: hosts[i-1] + ":" + strconv.Itoa(ports[i]), ClusterAddr: hosts[i-1] + ":" + strconv.Itoa(ports[o.nodes+i]),
 			DataDir: filepath.Join(dir, "data")}
+		if c.Net != nil {
+			n.netns = c.Net.ns[i-1]
+		}
 		cfg := fmt.Sprintf(`name: %s
 dataDir: data
 clusterAddress: %s
@@ -243,6 +265,10 @@ func (n *Node) Start() {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(garrisonBin, "run", "--config", n.ConfigPath)
+	if n.netns != "" {
+		// ip netns exec replaces itself with garrison: signals reach it.
+		cmd = exec.Command("ip", "netns", "exec", n.netns, garrisonBin, "run", "--config", n.ConfigPath)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
