@@ -105,6 +105,12 @@ func loadNodeConfig(path string) (*NodeConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	return parseNodeConfig(data, path)
+}
+
+// parseNodeConfig reads and checks the text of a node configuration read
+// from path (relative paths in it are relative to path's directory).
+func parseNodeConfig(data []byte, path string) (*NodeConfig, error) {
 	cfg := &NodeConfig{}
 	if err := yaml.Unmarshal(data, cfg); err != nil {
 		return nil, fmt.Errorf("parse config %s: %w", path, err)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/garrison-ctrl/garrison/internal/edge"
 )
@@ -31,4 +32,23 @@ func TestExampleConfigAndPasswordHashing(t *testing.T) {
 	if _, err := loadNodeConfig(path); err == nil || !strings.Contains(err.Error(), "passwordHashing") {
 		t.Fatalf("absurd memory accepted: %v", err)
 	}
+}
+
+// Configuration files never panic the loader: they are taken, with every
+// required field, or refused with an error.
+func FuzzNodeConfig(f *testing.F) {
+	example, err := os.ReadFile("../../deploy/node.example.yml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(example)
+	f.Add([]byte("name: n1\nhttp:\n  readTimeout: 1ns\n"))
+	f.Add([]byte("passwordHashing: {memoryKiB: -1}\nmetrics: {enabled: yes}\n"))
+	f.Add([]byte("{"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := parseNodeConfig(data, "/etc/garrison/node.yml")
+		if err == nil && (cfg.Name == "" || cfg.DataDir == "" || cfg.HTTP.ReadTimeout < time.Second || cfg.HTTP.MaxPublicRequests < 1) {
+			t.Fatalf("took a configuration missing what it needs: %+v", cfg)
+		}
+	})
 }
