@@ -192,7 +192,7 @@ func (r *chaosRun) cycle(n int, fault string, rng *rand.Rand) cycleReport {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.client_(w+n*10, stop)
+			r.runClient(w+n*10, stop)
 		}()
 	}
 	time.Sleep(time.Second)
@@ -239,10 +239,10 @@ func (r *chaosRun) recovery(struck time.Time) int64 {
 	return best.Milliseconds()
 }
 
-// client_ writes and reads registers until stop: 70% through HAProxy, the
+// runClient writes and reads registers until stop: 70% through HAProxy, the
 // rest straight to a node. A write retries with its Idempotency-Key for
 // up to 20 s; one never acknowledged is recorded as of unknown outcome.
-func (r *chaosRun) client_(id int, stop chan struct{}) {
+func (r *chaosRun) runClient(id int, stop chan struct{}) {
 	rng := rand.New(rand.NewPCG(uint64(id), uint64(time.Now().UnixNano())))
 	for {
 		select {
