@@ -217,6 +217,10 @@ func (r *chaosRun) cycle(n int, fault string, rng *rand.Rand) cycleReport {
 	if d := r.compareStates(); d != "" {
 		cr.Anomalies = append(cr.Anomalies, chaos.Anomaly{Kind: "diverged", Detail: d})
 	}
+	// The election budget: no write sees 503s for longer than 5 s.
+	if r.max503 > 5*time.Second {
+		cr.Anomalies = append(cr.Anomalies, chaos.Anomaly{Kind: "slow-recovery", Detail: fmt.Sprintf("a write was answered 503 for %s", r.max503)})
+	}
 	if r.errs5 > 0 {
 		cr.Anomalies = append(cr.Anomalies, chaos.Anomaly{Kind: "server-error", Detail: fmt.Sprintf("%d answers 5xx other than a retryable 503", r.errs5)})
 	}
