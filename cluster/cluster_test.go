@@ -361,3 +361,34 @@ func TestMemberJoiningAfterCompactionInstallsSnapshot(t *testing.T) {
 		t.Fatalf("the snapshot's first write on the new member: %v", err)
 	}
 }
+
+// A node shuts down promptly while its writes wait for a leader: the
+// waits end with the node (the fault harness once saw a stop take over
+// 15 s, its registration's write still waiting).
+func TestShutdownEndsWaitingWrites(t *testing.T) {
+	ca := newTestCA(t)
+	n := startNode(t, ca, "lonely", t.TempDir()) // never bootstrapped: no leader
+	done := make(chan time.Time, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _, _ = n.Apply(ctx, &pb.Command{DedupId: "waiting", Timestamp: 1})
+		done <- time.Now()
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if err := n.Shutdown(); err != nil {
+		t.Logf("shutdown: %v", err)
+	}
+	select {
+	case ended := <-done:
+		if d := ended.Sub(start); d > 2*time.Second {
+			t.Fatalf("the waiting write ended %s after shutdown", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting write outlived the node by 5 s")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("shutdown took %s", d)
+	}
+}

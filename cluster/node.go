@@ -152,7 +152,11 @@ type Node struct {
 	peersMu sync.Mutex
 	peers   map[string]*peerStatus
 
-	stop         chan struct{}
+	stop chan struct{}
+	// life is cancelled at shutdown: the node's own writes (its
+	// registration) stop waiting then.
+	life         context.Context
+	endLife      context.CancelFunc
 	wg           sync.WaitGroup
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -254,6 +258,7 @@ func Start(cfg Config) (*Node, error) {
 	n.link = newLinkClient(cfg.TLS)
 	n.peers = map[string]*peerStatus{}
 	n.stop = make(chan struct{})
+	n.life, n.endLife = context.WithCancel(context.Background())
 	n.reads = newBatch(cfg.LeaderWait, n.readRound)
 	n.leaderReads = newBatch(cfg.LeaderWait, n.leaderReadIndex)
 	admit := n.admitRaft
@@ -274,6 +279,7 @@ func Start(cfg Config) (*Node, error) {
 func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
 		close(n.stop)
+		n.endLife()
 		err := n.raft.Shutdown().Error()
 		n.linkSrv.Close()
 		n.mux.Close()
@@ -387,6 +393,8 @@ func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (res *pb.Result, inde
 			select {
 			case <-ctx.Done():
 				return nil, 0, err
+			case <-n.stop:
+				return nil, 0, err // shutting down: the outcome stays unknown
 			case <-time.After(50 * time.Millisecond):
 			}
 			continue
@@ -400,6 +408,8 @@ func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (res *pb.Result, inde
 		select {
 		case <-ctx.Done():
 			return nil, 0, fmt.Errorf("%w: %v", ErrNoLeader, ctx.Err())
+		case <-n.stop:
+			return nil, 0, fmt.Errorf("%w: the node is shutting down", ErrNoLeader)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

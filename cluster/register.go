@@ -48,7 +48,7 @@ func (n *Node) registerLoop() {
 			n.log.Error("encode controller record", "err", err)
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(n.life, 10*time.Second)
 		res, _, err := n.Apply(ctx, &pb.Command{RequestId: "register-" + n.cfg.ID, Timestamp: time.Now().UnixNano(), Ops: []*pb.Op{op}})
 		cancel()
 		if err != nil || res.GetCode() != pb.Result_OK {
