@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/tls"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -175,6 +177,9 @@ func loadScrapeCerts(cfg *NodeConfig) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
+// shutdownLimit bounds a node's stop.
+const shutdownLimit = 10 * time.Second
+
 // runNode runs a node until ctx ends.
 func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger, level *slog.LevelVar) error {
 	log = log.With("node", cfg.Name)
@@ -292,6 +297,17 @@ func runNode(ctx context.Context, cfg *NodeConfig, log *slog.Logger, level *slog
 		}
 		log.Error("listener stopped", "err", err)
 	}
+	// A stop must not hang: past shutdownLimit the node says what it was
+	// waiting for and exits, which Raft and bbolt survive as they survive
+	// kill -9 (the fault harness once saw a stop take over 15 s).
+	// It is never stopped: it must outlast the deferred closing of Raft and
+	// the state, and the process ends right after those.
+	time.AfterFunc(shutdownLimit, func() {
+		var stacks bytes.Buffer
+		_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+		log.Error("shutdown is taking too long; exiting", "limit", shutdownLimit.String(), "goroutines", stacks.String())
+		os.Exit(1)
+	})
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = httpSrv.Shutdown(shutCtx)
