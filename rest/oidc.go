@@ -153,14 +153,12 @@ func (o *oidcServer) Discovery(ctx context.Context, _ *op.Request[struct{}]) (*o
 		ResponseTypesSupported: []string{string(oidc.ResponseTypeCode)},
 		GrantTypesSupported: []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken,
 			oidc.GrantTypeTokenExchange, oidc.GrantTypeClientCredentials},
-		SubjectTypesSupported:                           []string{"public"},
-		IDTokenSigningAlgValuesSupported:                []string{"ES256"},
-		TokenEndpointAuthMethodsSupported:               []oidc.AuthMethod{oidc.AuthMethodNone, authMethodTLS},
-		RevocationEndpointAuthMethodsSupported:          []oidc.AuthMethod{oidc.AuthMethodNone, authMethodTLS},
-		RevocationEndpointAuthSigningAlgValuesSupported: nil,
-		CodeChallengeMethodsSupported:                   []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
-		ClaimsSupported:                                 []string{"sub", "name", "nonce", "auth_time", "amr", "z_asid"},
-		RequestParameterSupported:                       false,
+		SubjectTypesSupported:                  []string{"public"},
+		IDTokenSigningAlgValuesSupported:       []string{"ES256"},
+		TokenEndpointAuthMethodsSupported:      []oidc.AuthMethod{oidc.AuthMethodNone, authMethodTLS},
+		RevocationEndpointAuthMethodsSupported: []oidc.AuthMethod{oidc.AuthMethodNone, authMethodTLS},
+		CodeChallengeMethodsSupported:          []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
+		ClaimsSupported:                        []string{"sub", "name", "nonce", "auth_time", "amr", "z_asid"},
 	}, true}), nil
 }
 
