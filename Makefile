@@ -26,8 +26,9 @@ GO_BUILD   := go build -trimpath -buildvcs=auto -ldflags "$(LDFLAGS)" -o $(BIN) 
 # Extra arguments of `garrison quickstart` for `make run`, e.g.
 #   make run QUICKSTART_ARGS="--home /tmp/g --base-port 2280"
 QUICKSTART_ARGS ?=
-# How long `make fuzz` runs each fuzz target.
+# How long `make fuzz` runs each fuzz target, and `make test` its smoke of each.
 FUZZTIME ?= 30s
+FUZZSMOKE ?= 3s
 # Benchmarks `make bench` runs (a -bench regexp) and for how long each.
 BENCH     ?= .
 BENCHTIME ?= 5s
@@ -55,6 +56,7 @@ test: ## run the whole suite, end-to-end tests included (installs haproxy if it 
 	go mod download
 	$(GO_BUILD)
 	GARRISON_BIN=$(CURDIR)/$(BIN) go test -count=1 -timeout 25m ./...
+	scripts/fuzz.sh -t $(FUZZSMOKE)
 
 # How many cycles `make chaos` runs, and where it writes its report.
 CHAOS_CYCLES ?= 200
@@ -79,16 +81,8 @@ bench: ## run the end-to-end benchmarks in e2e/ (BENCH, BENCHTIME)
 	$(GO_BUILD)
 	GARRISON_BIN=$(CURDIR)/$(BIN) go test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 30m ./e2e/
 
-fuzz: ## run every fuzz target for FUZZTIME each
-	@files="$$(grep -rl --include='*_test.go' --exclude-dir=.git 'func Fuzz' . || true)"; \
-	if [[ -z "$$files" ]]; then echo "no fuzz targets"; exit 0; fi; \
-	for f in $$files; do \
-	  pkg="./$$(dirname "$${f#./}")"; \
-	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f"); do \
-	    echo "== $$pkg $$name ($(FUZZTIME))"; \
-	    go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
-	  done; \
-	done
+fuzz: ## run every fuzz target for FUZZTIME each (e.g. FUZZTIME=10000000x), saving the corpus it grows
+	scripts/fuzz.sh -t $(FUZZTIME) -s -o fuzz-results.tsv
 
 lint: ## gofmt (fails on unformatted files) and go vet
 	@out="$$(gofmt -l .)"; if [[ -n "$$out" ]]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; fi

@@ -135,6 +135,7 @@ type Node struct {
 	boltStore *raftboltdb.BoltStore
 	logs      raft.LogStore
 	trans     *raft.NetworkTransport
+	layer     *raftLayer
 	// commitSent is the highest commit index handed to the local Raft
 	// (commit.go), so that many waiters for one write send one request.
 	commitSent atomic.Uint64
@@ -242,7 +243,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.AdvertiseAddress == "" {
 		cfg.AdvertiseAddress = m.ln.Addr().String()
 	}
-	layer := &raftLayer{chanListener: m.raft, tls: cfg.TLS, advertise: tcpAddr(cfg.AdvertiseAddress)}
+	layer := newRaftLayer(m.raft, cfg.TLS, tcpAddr(cfg.AdvertiseAddress))
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 5, Timeout: 10 * time.Second, Logger: rc.Logger,
 	})
@@ -254,7 +255,7 @@ func Start(cfg Config) (*Node, error) {
 		st.bolt.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	n.cfg, n.log, n.raft, n.boltStore, n.logs, n.trans, n.mux = cfg, cfg.Log, r, st.bolt, st.logs, trans, m
+	n.cfg, n.log, n.raft, n.boltStore, n.logs, n.trans, n.mux, n.layer = cfg, cfg.Log, r, st.bolt, st.logs, trans, m, layer
 	n.link = newLinkClient(cfg.TLS)
 	n.peers = map[string]*peerStatus{}
 	n.stop = make(chan struct{})
@@ -280,7 +281,19 @@ func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
 		close(n.stop)
 		n.endLife()
-		err := n.raft.Shutdown().Error()
+		// Raft's shutdown waits for its goroutines; those waiting on a
+		// peer that does not answer end only when their connection does.
+		// Past a moment for a clean stop, the connections are cut.
+		stopped := make(chan error, 1)
+		go func() { stopped <- n.raft.Shutdown().Error() }()
+		var err error
+		select {
+		case err = <-stopped:
+		case <-time.After(shutdownGrace):
+			n.log.Info("raft is still stopping; closing its peer connections")
+			n.layer.cutAll()
+			err = <-stopped
+		}
 		n.linkSrv.Close()
 		n.mux.Close()
 		n.trans.Close()
@@ -292,6 +305,10 @@ func (n *Node) Shutdown() error {
 	})
 	return n.shutdownErr
 }
+
+// shutdownGrace is how long Shutdown lets Raft stop cleanly before it
+// cuts the peer connections Raft may be waiting on.
+const shutdownGrace = time.Second
 
 // ID is this node's Raft server id.
 func (n *Node) ID() string { return n.cfg.ID }

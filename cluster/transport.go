@@ -234,24 +234,98 @@ func (l *chanListener) Close() error {
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
 
-// raftLayer is the raft.StreamLayer over the mux.
+// raftLayer is the raft.StreamLayer over the mux. It keeps every Raft
+// connection it made or accepted, so that a stopping node can cut them:
+// hashicorp/raft's Shutdown waits for its replication goroutines, and one
+// waiting on a peer that does not answer (frozen, cut off) waits for the
+// transport's 10 s timeout, or longer for a full pipeline.
 type raftLayer struct {
 	*chanListener
 	tls       TLSConfig
 	advertise net.Addr
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	cut   bool
+	// life ends dials in progress when the connections are cut: a dial
+	// to a frozen peer would wait out its whole timeout in the TLS
+	// handshake.
+	life    context.Context
+	endLife context.CancelFunc
+}
+
+func newRaftLayer(ln *chanListener, tc TLSConfig, advertise net.Addr) *raftLayer {
+	r := &raftLayer{chanListener: ln, tls: tc, advertise: advertise}
+	r.life, r.endLife = context.WithCancel(context.Background())
+	return r
 }
 
 func (r *raftLayer) Addr() net.Addr { return r.advertise }
 
 func (r *raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: r.tls.client(protoRaft)}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	parent := context.Background()
+	if r.life != nil {
+		parent = r.life
+	}
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	conn, err := d.DialContext(ctx, "tcp", string(address))
 	if err != nil {
 		return nil, fmt.Errorf("dial raft peer %s: %w", address, err)
 	}
-	return conn, nil
+	return r.track(conn)
+}
+
+// Accept hands Raft the mux's next Raft connection, kept for cutAll.
+func (r *raftLayer) Accept() (net.Conn, error) {
+	conn, err := r.chanListener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return r.track(conn)
+}
+
+func (r *raftLayer) track(conn net.Conn) (net.Conn, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cut {
+		conn.Close()
+		return nil, net.ErrClosed
+	}
+	if r.conns == nil {
+		r.conns = map[net.Conn]struct{}{}
+	}
+	r.conns[conn] = struct{}{}
+	return &trackedConn{Conn: conn, layer: r}, nil
+}
+
+// cutAll closes every Raft connection, ends the dials in progress and
+// refuses any connection from now on.
+func (r *raftLayer) cutAll() {
+	if r.endLife != nil {
+		r.endLife()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cut = true
+	for c := range r.conns {
+		c.Close()
+	}
+	r.conns = nil
+}
+
+// trackedConn leaves its layer's set when closed.
+type trackedConn struct {
+	net.Conn
+	layer *raftLayer
+}
+
+func (c *trackedConn) Close() error {
+	c.layer.mu.Lock()
+	delete(c.layer.conns, c.Conn)
+	c.layer.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // tcpAddr is a net.Addr for the advertised address, which may be a name.

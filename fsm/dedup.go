@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -27,7 +28,9 @@ const (
 )
 
 // dedupResult returns the result remembered for a command's dedup_id, or
-// nil.
+// nil. A command reusing a dedup_id for another request (both
+// fingerprints known and different) gets KEY_REUSED instead: it must not
+// take effect, and the first request's answer is not its answer.
 func dedupResult(j *journal, cmd *pb.Command) (*pb.Result, error) {
 	id := cmd.GetDedupId()
 	if id == "" {
@@ -41,6 +44,12 @@ func dedupResult(j *journal, cmd *pb.Command) (*pb.Result, error) {
 	if len(v) < 8 || proto.Unmarshal(v[8:], res) != nil {
 		return nil, fmt.Errorf("dedup record %q is damaged", id)
 	}
+	prevFP, fp := res.GetDedupFingerprint(), cmd.GetDedupFingerprint()
+	if len(prevFP) > 0 && len(fp) > 0 && !bytes.Equal(prevFP, fp) {
+		return &pb.Result{Code: pb.Result_KEY_REUSED,
+			Message: "this idempotency key was used for a different request within " + DedupWindow.String()}, nil
+	}
+	res.DedupFingerprint = nil
 	return res, nil
 }
 
@@ -51,7 +60,12 @@ func rememberResult(j *journal, cmd *pb.Command, res *pb.Result) error {
 	if id == "" {
 		return nil
 	}
-	enc, err := marshalOpts.Marshal(res)
+	kept := res
+	if fp := cmd.GetDedupFingerprint(); len(fp) > 0 {
+		kept = proto.CloneOf(res)
+		kept.DedupFingerprint = fp
+	}
+	enc, err := marshalOpts.Marshal(kept)
 	if err != nil {
 		return err
 	}

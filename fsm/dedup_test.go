@@ -65,3 +65,38 @@ func TestDedupAppliesOnce(t *testing.T) {
 		t.Fatal("an expired dedup_id still blocked its command")
 	}
 }
+
+// A dedup_id reused with another request's fingerprint changes nothing and
+// answers KEY_REUSED; the same fingerprint (a true retry) answers the first
+// result, and a command without a fingerprint is not checked.
+func TestDedupRefusesReusedKey(t *testing.T) {
+	s := openTest(t)
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	apply := func(index uint64, fp string, name string) *pb.Result {
+		t.Helper()
+		res, err := s.ApplyLocal(index, &pb.Command{Timestamp: base + int64(index), DedupId: "k", DedupFingerprint: []byte(fp),
+			Ops: []*pb.Op{createOp(entity(t, KindIdentity, name, &pb.Identity{Name: name}))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := apply(1, "fp-a", "a"); res.GetCode() != pb.Result_OK {
+		t.Fatal(res)
+	}
+	if res := apply(2, "fp-b", "b"); res.GetCode() != pb.Result_KEY_REUSED {
+		t.Fatalf("reused key: %v", res)
+	}
+	if _, err := s.Get(KindIdentity, "b"); err == nil {
+		t.Fatal("a command reusing a key took effect")
+	}
+	for i, fp := range []string{"fp-a", ""} {
+		res := apply(uint64(3+i), fp, "c")
+		if res.GetCode() != pb.Result_OK || len(res.GetDedupFingerprint()) != 0 {
+			t.Fatalf("retry with fingerprint %q: %v", fp, res)
+		}
+	}
+	if _, err := s.Get(KindIdentity, "c"); err == nil {
+		t.Fatal("a retried command took effect twice")
+	}
+}

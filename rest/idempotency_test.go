@@ -10,7 +10,7 @@ import (
 
 // A create retried with the same Idempotency-Key answers the first
 // creation, once; another caller's same key is its own; a malformed key is
-// a 400.
+// a 400; the same key for a different request is a 400.
 func TestIdempotencyKeyRetriesTakeEffectOnce(t *testing.T) {
 	e := env(t)
 	admin := e.adminToken(t)
@@ -29,6 +29,22 @@ func TestIdempotencyKeyRetriesTakeEffectOnce(t *testing.T) {
 	list := e.do(t, http.MethodGet, mgmt+`/identities?filter=name%3D%22idem-once%22`, admin, nil)
 	if len(list.list()) != 1 {
 		t.Fatalf("%d identities after a retried create", len(list.list()))
+	}
+	// The same key with another body, or on another path, is a client
+	// error that changes nothing.
+	reused := []*response{create(admin, "k-123", "idem-twice")}
+	h := http.Header{api.IdempotencyHeader: {"k-123"}}
+	reused = append(reused, readResponse(t, e.send(t, http.MethodPatch, mgmt+"/identities/"+first.data()["id"].(string), admin, map[string]any{"name": "idem-renamed"}, h)))
+	for i, r := range reused {
+		if r.status != http.StatusBadRequest || !strings.Contains(string(r.raw), api.CodeIdempotencyKeyReused) {
+			t.Fatalf("reused key %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	if got := e.do(t, http.MethodGet, mgmt+"/identities/"+first.data()["id"].(string), admin, nil); got.data()["name"] != "idem-once" {
+		t.Fatalf("a reused key changed the identity: %s", got.raw)
+	}
+	if n := len(e.do(t, http.MethodGet, mgmt+`/identities?filter=name%3D%22idem-twice%22`, admin, nil).list()); n != 0 {
+		t.Fatalf("a reused key created %d identities", n)
 	}
 	// Without a key, the same body twice is two requests: the second a
 	// name conflict.

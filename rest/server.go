@@ -497,7 +497,7 @@ func (s *Server) apply(r *http.Request, ops ...*pb.Op) *api.Error {
 func (s *Server) applyResult(r *http.Request, ops ...*pb.Op) (*pb.Result, *api.Error) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
 	defer cancel()
-	res, _, err := s.node.Apply(ctx, &pb.Command{RequestId: api.RequestID(r), DedupId: s.dedupID(r), Timestamp: time.Now().UnixNano(), Ops: ops})
+	res, _, err := s.node.Apply(ctx, &pb.Command{RequestId: api.RequestID(r), DedupId: s.dedupID(r), DedupFingerprint: api.Fingerprint(r), Timestamp: time.Now().UnixNano(), Ops: ops})
 	if err != nil {
 		aerr := api.FromCluster(err)
 		if errors.Is(err, cluster.ErrUnknownOutcome) && dedupScope(r) != "" {

@@ -46,6 +46,9 @@ const (
 	Result_REFERENCED Result_Code = 5
 	// LOCKED: a login's identity is locked or disabled (LoginAllowed).
 	Result_LOCKED Result_Code = 6
+	// KEY_REUSED: the command's dedup_id was applied for a different
+	// request (another dedup_fingerprint).
+	Result_KEY_REUSED Result_Code = 7
 )
 
 // Enum value maps for Result_Code.
@@ -58,6 +61,7 @@ var (
 		4: "REFERENCE_MISSING",
 		5: "REFERENCED",
 		6: "LOCKED",
+		7: "KEY_REUSED",
 	}
 	Result_Code_value = map[string]int32{
 		"OK":                0,
@@ -67,6 +71,7 @@ var (
 		"REFERENCE_MISSING": 4,
 		"REFERENCED":        5,
 		"LOCKED":            6,
+		"KEY_REUSED":        7,
 	}
 )
 
@@ -113,9 +118,15 @@ type Command struct {
 	// whose dedup_id it remembers changes nothing and answers that result.
 	// A node retrying a write whose outcome it does not know, and a client
 	// retrying with the same Idempotency-Key, send the same dedup_id.
-	DedupId       string `protobuf:"bytes,4,opt,name=dedup_id,json=dedupId,proto3" json:"dedup_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DedupId string `protobuf:"bytes,4,opt,name=dedup_id,json=dedupId,proto3" json:"dedup_id,omitempty"`
+	// dedup_fingerprint identifies the client request behind dedup_id (a
+	// hash of its method, target and body), when the client chose the
+	// Idempotency-Key. A later command with the same dedup_id and another
+	// fingerprint is the key reused for a different request: it changes
+	// nothing and answers KEY_REUSED.
+	DedupFingerprint []byte `protobuf:"bytes,5,opt,name=dedup_fingerprint,json=dedupFingerprint,proto3" json:"dedup_fingerprint,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Command) Reset() {
@@ -174,6 +185,13 @@ func (x *Command) GetDedupId() string {
 		return x.DedupId
 	}
 	return ""
+}
+
+func (x *Command) GetDedupFingerprint() []byte {
+	if x != nil {
+		return x.DedupFingerprint
+	}
+	return nil
 }
 
 // Op is one change to one entity.
@@ -1190,9 +1208,12 @@ type Result struct {
 	Field string `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
 	Value string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
 	// op_index is the index in Command.ops of the failing op.
-	OpIndex       int32 `protobuf:"varint,5,opt,name=op_index,json=opIndex,proto3" json:"op_index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	OpIndex int32 `protobuf:"varint,5,opt,name=op_index,json=opIndex,proto3" json:"op_index,omitempty"`
+	// dedup_fingerprint is kept only in the result the state remembers
+	// for a dedup_id: the fingerprint of the command that produced it.
+	DedupFingerprint []byte `protobuf:"bytes,6,opt,name=dedup_fingerprint,json=dedupFingerprint,proto3" json:"dedup_fingerprint,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
@@ -1260,17 +1281,25 @@ func (x *Result) GetOpIndex() int32 {
 	return 0
 }
 
+func (x *Result) GetDedupFingerprint() []byte {
+	if x != nil {
+		return x.DedupFingerprint
+	}
+	return nil
+}
+
 var File_command_proto protoreflect.FileDescriptor
 
 const file_command_proto_rawDesc = "" +
 	"\n" +
-	"\rcommand.proto\x12\vgarrison.v1\x1a\x19google/protobuf/any.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x84\x01\n" +
+	"\rcommand.proto\x12\vgarrison.v1\x1a\x19google/protobuf/any.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xb1\x01\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12!\n" +
 	"\x03ops\x18\x03 \x03(\v2\x0f.garrison.v1.OpR\x03ops\x12\x19\n" +
-	"\bdedup_id\x18\x04 \x01(\tR\adedupId\"\xe6\x04\n" +
+	"\bdedup_id\x18\x04 \x01(\tR\adedupId\x12+\n" +
+	"\x11dedup_fingerprint\x18\x05 \x01(\fR\x10dedupFingerprint\"\xe6\x04\n" +
 	"\x02Op\x12-\n" +
 	"\x06create\x18\x01 \x01(\v2\x13.garrison.v1.CreateH\x00R\x06create\x12-\n" +
 	"\x06update\x18\x02 \x01(\v2\x13.garrison.v1.UpdateH\x00R\x06update\x12*\n" +
@@ -1341,13 +1370,14 @@ const file_command_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x04 \x01(\x03R\tupdatedAt\x12+\n" +
 	"\x04tags\x18\x05 \x01(\v2\x17.google.protobuf.StructR\x04tags\x12(\n" +
-	"\x04body\x18\x06 \x01(\v2\x14.google.protobuf.AnyR\x04body\"\x84\x02\n" +
+	"\x04body\x18\x06 \x01(\v2\x14.google.protobuf.AnyR\x04body\"\xc1\x02\n" +
 	"\x06Result\x12,\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x18.garrison.v1.Result.CodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
 	"\x05field\x18\x03 \x01(\tR\x05field\x12\x14\n" +
 	"\x05value\x18\x04 \x01(\tR\x05value\x12\x19\n" +
-	"\bop_index\x18\x05 \x01(\x05R\aopIndex\"k\n" +
+	"\bop_index\x18\x05 \x01(\x05R\aopIndex\x12+\n" +
+	"\x11dedup_fingerprint\x18\x06 \x01(\fR\x10dedupFingerprint\"{\n" +
 	"\x04Code\x12\x06\n" +
 	"\x02OK\x10\x00\x12\f\n" +
 	"\bCONFLICT\x10\x01\x12\r\n" +
@@ -1357,7 +1387,9 @@ const file_command_proto_rawDesc = "" +
 	"\n" +
 	"REFERENCED\x10\x05\x12\n" +
 	"\n" +
-	"\x06LOCKED\x10\x06B4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\x06LOCKED\x10\x06\x12\x0e\n" +
+	"\n" +
+	"KEY_REUSED\x10\aB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_command_proto_rawDescOnce sync.Once

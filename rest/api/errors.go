@@ -33,7 +33,10 @@ const (
 	// still use the target (the spec's cannotDeleteReferencedResource).
 	CodeConflictReferenced = "CONFLICT_CANNOT_MODIFY_REFERENCED"
 	CodeInvalidFilter      = "INVALID_FILTER"
-	CodeInvalidPagination  = "INVALID_PAGINATION"
+	// CodeIdempotencyKeyReused: an Idempotency-Key sent again with a
+	// different request (a 400: see FromResult).
+	CodeIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
+	CodeInvalidPagination    = "INVALID_PAGINATION"
 )
 
 // Error codes of enrollments and certificate requests, as OpenZiti spells them.
@@ -188,6 +191,13 @@ func FromResult(res *pb.Result) *Error {
 		return Invalid(res.GetField(), res.GetMessage(), res.GetValue())
 	case pb.Result_REFERENCE_MISSING:
 		return Invalid(res.GetField(), res.GetMessage(), res.GetValue())
+	case pb.Result_KEY_REUSED:
+		// The IETF draft suggests 422; the Edge specs document 400 for
+		// the writes and never 422, so a client's generated code knows it.
+		return &Error{Status: http.StatusBadRequest, Code: CodeIdempotencyKeyReused,
+			Cause:        &FieldError{Field: IdempotencyHeader, Reason: res.GetMessage()},
+			Message:      "The " + IdempotencyHeader + " was already used for a different request; use a new key for a new request",
+			CauseMessage: res.GetMessage()}
 	case pb.Result_REFERENCED:
 		return &Error{Status: http.StatusConflict, Code: CodeConflictReferenced,
 			Message:      "The resource cannot be deleted/modified. Remove all referencing resources first.",

@@ -298,8 +298,10 @@ func (s *Store) update(res *Resource, mode Mode) http.HandlerFunc {
 	})
 }
 
-// prepare reads the body's fields and tags into wr and runs the Check hook.
-func (s *Store) prepare(res *Resource, wr *Write) error {
+// ReadBody reads a request body's declared fields and tags into wr (the
+// parsing half of a write, before its Check hook): the fields it sets, the
+// tags and whether they change. Every refusal is a 400.
+func ReadBody(res *Resource, wr *Write) *api.Error {
 	set, aerr := readFields(wr.Mode, wr.In, res.Fields, wr.Body.ProtoReflect(), "")
 	if aerr != nil {
 		return aerr
@@ -310,6 +312,14 @@ func (s *Store) prepare(res *Resource, wr *Write) error {
 		return aerr
 	}
 	wr.Tags, wr.SetTags = tags, ok || wr.In.Has("tags") || wr.Mode != Patch
+	return nil
+}
+
+// prepare reads the body's fields and tags into wr and runs the Check hook.
+func (s *Store) prepare(res *Resource, wr *Write) error {
+	if aerr := ReadBody(res, wr); aerr != nil {
+		return aerr
+	}
 	if res.Check == nil {
 		return nil
 	}

@@ -3,6 +3,7 @@ package resource
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -265,6 +266,30 @@ func FuzzReadFields(f *testing.F) {
 			if _, aerr := readFields(mode, in, []Field{claimField}, (&pb.Ca{ExternalIdClaim: &pb.ExternalIdClaim{}}).ProtoReflect(), ""); aerr != nil && aerr.Status != http.StatusBadRequest {
 				t.Fatalf("%v nested: status %d", mode, aerr.Status)
 			}
+		}
+	})
+}
+
+// FuzzParseQuery: whatever a list's query string holds (filter, sort,
+// limit, offset), reading it never panics, a refusal is a 400, and an
+// accepted page is within bounds.
+func FuzzParseQuery(f *testing.F) {
+	for _, s := range []string{"filter=name%3D%22a%22&limit=10&offset=5", "sort=name%20desc,createdAt", "limit=-1",
+		"filter=tags.x%20in%20%5B%22a%22%5D%20sort%20by%20name%20skip%2010%20limit%20none", "offset=99999999999999999999", "%zz"} {
+		f.Add(s)
+	}
+	fields := (&Resource{Kind: fsm.KindIdentity, Fields: identityFields}).FilterFields()
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		r := &http.Request{URL: &url.URL{Path: "/x", RawQuery: rawQuery}}
+		_, offset, limit, aerr := parseQuery(r, fields, defaultLimit)
+		if aerr != nil {
+			if aerr.Status != http.StatusBadRequest {
+				t.Fatalf("status %d", aerr.Status)
+			}
+			return
+		}
+		if offset < 0 || limit < 0 || limit > maxLimit {
+			t.Fatalf("offset %d, limit %d", offset, limit)
 		}
 	})
 }
