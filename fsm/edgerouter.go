@@ -8,7 +8,9 @@ import (
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 
-// KindEdgeRouter is the type name of edge routers.
+// KindEdgeRouter is the type name of routers: edge routers, and transit
+// routers (pb.EdgeRouter.transit), which share the name and fingerprint
+// spaces and the enrollment of edge routers, as in OpenZiti.
 const KindEdgeRouter = "edgeRouters"
 
 // Indexes of edge routers.
@@ -18,6 +20,10 @@ var (
 	EdgeRouterFingerprint    = UniqueIndex(KindEdgeRouter, "fingerprint")
 	EdgeRouterRoleAttributes = MultiIndex(KindEdgeRouter, "roleAttributes")
 	EdgeRouterConfigs        = MultiIndex(KindEdgeRouter, "configs")
+	// EdgeRouterTransit holds the transit routers under the key "true"
+	// (only them, so a state of a build before transit routers needs no
+	// new entries).
+	EdgeRouterTransit = MultiIndex(KindEdgeRouter, "transit")
 )
 
 var edgeRouterKind = Kind{
@@ -37,6 +43,12 @@ var edgeRouterKind = Kind{
 		}),
 		EdgeRouterConfigs.Index("configs", func(m proto.Message) []string {
 			return slices.Compact(slices.Sorted(slices.Values(m.(*pb.EdgeRouter).GetConfigs())))
+		}),
+		EdgeRouterTransit.Index("transit", func(m proto.Message) []string {
+			if m.(*pb.EdgeRouter).GetTransit() {
+				return []string{"true"}
+			}
+			return nil
 		}),
 	},
 	// A config a router uses cannot be deleted (409).

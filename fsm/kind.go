@@ -186,6 +186,8 @@ func allKinds() []*Kind {
 		&authPolicyKind,
 		&mfaKind,
 		&extJwtSignerKind,
+		&revocationKind,
+		&controllerSettingKind,
 	}
 }
 

@@ -34,7 +34,16 @@ func (s *Server) apiSessions() *Resource {
 				return err
 			}
 			d["authQueries"] = queries
-			d["isCertExtendable"], d["isCertExtendRequested"], d["isCertKeyRollRequested"] = false, false, false
+			// What the session's certificate authenticator asks of it
+			// (POST /authenticators/{id}/request-extend).
+			var a *pb.Authenticator
+			if aid := rec.Body.(*pb.ApiSession).GetAuthenticatorId(); aid != "" {
+				if arec, err := rd.Get(fsm.KindAuthenticator, aid); err == nil {
+					a, _ = arec.Body.(*pb.Authenticator)
+				}
+			}
+			d["isCertExtendable"] = a.GetMethod() == "cert" && a.GetIsIssuedByNetwork()
+			d["isCertExtendRequested"], d["isCertKeyRollRequested"] = a.GetIsExtendRequested(), a.GetIsKeyRollRequested()
 			d["cachedLastActivityAt"] = d["lastActivityAt"]
 			d["cachedUpdatedAt"] = api.Time(rec.UpdatedAt)
 			return nil

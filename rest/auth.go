@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -108,6 +109,11 @@ func (s *Server) resolve(r *http.Request) (*caller, *api.Error) {
 		if claims != nil && claims.Subject != c.sess.GetIdentityId() {
 			return fsm.ErrNotFound
 		}
+		if claims != nil {
+			if gone, err := revoked(rd, claims.ID, time.Now()); err != nil || gone {
+				return cmp.Or(err, fsm.ErrNotFound)
+			}
+		}
 		if c.identity, err = rd.Get(fsm.KindIdentity, c.sess.GetIdentityId()); err != nil {
 			return err
 		}
@@ -144,7 +150,9 @@ func (s *Server) resolve(r *http.Request) (*caller, *api.Error) {
 	if c.extJwtSigner != "" {
 		c.extJwtPending = !s.hasSecondaryJwt(r, c.extJwtSigner, c.identity.ID, c.ident)
 	}
-	s.sessions.Touch(c.session.ID, time.Now())
+	now := time.Now()
+	s.sessions.Touch(c.session.ID, now)
+	s.logTraced(r, c, now)
 	return c, nil
 }
 

@@ -24,10 +24,29 @@ type CatalogEntry struct {
 func Catalog() []CatalogEntry {
 	s := &Server{}
 	s.res = s.declare()
+	return catalog(s, mgmtAPI, ManagementBase, s.res.all())
+}
+
+// FabricCatalog lists the fabric API's declared resources (routers,
+// services, terminators), for the CLI's fabric commands.
+func FabricCatalog() []CatalogEntry {
+	s := &Server{}
+	s.res = s.declare()
+	out := catalog(s, fabricAPI, FabricBase, []*resource.Resource{s.res.fabricRouters, s.res.fabricServices, s.res.fabricTerminators})
+	// What only a data plane has: always empty here, listed all the same.
+	for _, name := range []string{"links", "circuits"} {
+		out = append(out, CatalogEntry{Name: name, Path: FabricBase + "/" + name, Delete: true})
+	}
+	return out
+}
+
+// catalog lists the collections of set among resources, the first
+// resource of each path (later ones are views of it: the caller's own).
+func catalog(s *Server, set apiSet, base string, resources []*resource.Resource) []CatalogEntry {
 	routes := s.routes()
 	has := func(method, path string) bool {
 		for _, rt := range routes {
-			if rt.method == method && rt.path == path && rt.apis&mgmtAPI != 0 {
+			if rt.method == method && rt.path == path && rt.apis&set != 0 {
 				return true
 			}
 		}
@@ -35,15 +54,15 @@ func Catalog() []CatalogEntry {
 	}
 	var out []CatalogEntry
 	seen := map[string]bool{}
-	for _, res := range s.res.all() {
-		base := "/" + res.Path
-		if !has(http.MethodGet, base) || seen[res.Path] {
-			continue // not a management collection, or a view of one (the caller's own)
+	for _, res := range resources {
+		path := "/" + res.Path
+		if !has(http.MethodGet, path) || seen[res.Path] {
+			continue // not a collection of this API, or a view of one
 		}
 		seen[res.Path] = true
 		out = append(out, CatalogEntry{
-			Name: res.Path, Path: ManagementBase + base, Fields: res.Fields,
-			Create: has(http.MethodPost, base), Update: has(http.MethodPatch, base+"/{id}"), Delete: has(http.MethodDelete, base+"/{id}"),
+			Name: res.Path, Path: base + path, Fields: res.Fields,
+			Create: has(http.MethodPost, path), Update: has(http.MethodPatch, path+"/{id}"), Delete: has(http.MethodDelete, path+"/{id}"),
 		})
 	}
 	return out

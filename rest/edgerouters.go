@@ -48,6 +48,9 @@ func (s *Server) reEnrollEdgeRouter(w http.ResponseWriter, r *http.Request) erro
 	if aerr != nil {
 		return aerr
 	}
+	if !isEdgeRouter(rec) {
+		return api.NotFound()
+	}
 	cleared, err := fsm.PatchOp(fsm.KindEdgeRouter, rec.ID, &pb.EdgeRouter{}, nil,
 		"cert_pem", "fingerprint", "server_cert_pem", "is_verified", "unverified_cert_pem", "unverified_fingerprint")
 	if err != nil {
@@ -125,21 +128,25 @@ func (s *Server) edgeRouters() *Resource {
 		},
 		Check:  s.checkEdgeRouter,
 		Render: renderEdgeRouter,
-		Scope: RoleScope(func(rec *fsm.Record) []string {
+		Scope: Within(RoleScope(func(rec *fsm.Record) []string {
 			return rec.Body.(*pb.EdgeRouter).GetRoleAttributes()
-		}),
+		}), isEdgeRouter),
 	}
 }
+
+// isEdgeRouter tells edge routers from transit routers, which share their
+// kind.
+func isEdgeRouter(rec *fsm.Record) bool { return !rec.Body.(*pb.EdgeRouter).GetTransit() }
+
+// isTransitRouter is the converse of isEdgeRouter.
+func isTransitRouter(rec *fsm.Record) bool { return rec.Body.(*pb.EdgeRouter).GetTransit() }
 
 // checkEdgeRouter: control channel listeners belong to the data plane;
 // a new router gets its erott enrollment in the same command, so no node
 // ever sees a router that cannot be enrolled.
 func (s *Server) checkEdgeRouter(w *Write) error {
-	var listeners map[string][]string
-	if _, aerr := w.In.Decode("ctrlChanListeners", "an object of string arrays", &listeners); aerr != nil {
+	if aerr := refuseListeners(w); aerr != nil {
 		return aerr
-	} else if len(listeners) > 0 {
-		return api.Invalid("ctrlChanListeners", "control channel listeners are not supported; Garrison has no data plane", nil)
 	}
 	if w.Mode != Create {
 		return nil

@@ -167,3 +167,39 @@ func (s *Server) issuedByNetwork(rd *fsm.Reader, cert *x509.Certificate) bool {
 	})
 	return err == nil
 }
+
+// requestExtend answers POST /authenticators/{id}/request-extend: an admin
+// asks the identity to extend its network-issued certificate (and, with
+// rollKeys, to make a new key). The identity's clients see it in their
+// API session (isCertExtendRequested, isCertKeyRollRequested) and an
+// extension clears it. Only such certificates can be extended: another
+// authenticator is a 403, as the spec documents.
+func (s *Server) requestExtend(w http.ResponseWriter, r *http.Request) error {
+	in, aerr := api.DecodeObject(r)
+	if aerr != nil {
+		return aerr
+	}
+	roll, _, aerr := in.Bool("rollKeys")
+	if aerr != nil {
+		return aerr
+	}
+	rec, a, aerr := load[*pb.Authenticator](s, r, fsm.KindAuthenticator)
+	if aerr != nil {
+		return aerr
+	}
+	if a.GetMethod() != "cert" || !a.GetIsIssuedByNetwork() {
+		return &api.Error{Status: http.StatusForbidden, Code: api.CodeCanNotUpdateAuthenticator,
+			Message: "Only certificate authenticators issued by this network can be extended"}
+	}
+	op, err := fsm.PatchOp(fsm.KindAuthenticator, rec.ID,
+		&pb.Authenticator{IsExtendRequested: true, IsKeyRollRequested: roll, ExtendRequestedAt: time.Now().UnixNano()}, nil,
+		"is_extend_requested", "is_key_roll_requested", "extend_requested_at")
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	if aerr := s.apply(r, op); aerr != nil {
+		return aerr
+	}
+	api.WriteEmpty(w)
+	return nil
+}

@@ -180,6 +180,8 @@ const authMethodTLS oidc.AuthMethod = "tls_client_auth"
 type oidcClient struct {
 	id     string
 	method oidc.AuthMethod
+	// settings add the callbacks the controller settings allow.
+	settings *pb.OidcSettings
 }
 
 func (c *oidcClient) GetID() string { return c.id }
@@ -189,11 +191,20 @@ func (c *oidcClient) GetID() string { return c.id }
 // The flow's redirect is read by the client from the Location header, not
 // followed.
 func (c *oidcClient) RedirectURIs() []string {
+	return append(builtinCallbacks(), c.settings.GetRedirectUris()...)
+}
+
+// PostLogoutRedirectURIs: the built-in callbacks and those the controller
+// settings allow after a logout.
+func (c *oidcClient) PostLogoutRedirectURIs() []string {
+	return append(builtinCallbacks(), c.settings.GetPostLogoutUris()...)
+}
+
+func builtinCallbacks() []string {
 	return []string{"http://localhost/auth/callback", "https://localhost/auth/callback",
 		"http://127.0.0.1/auth/callback", "https://127.0.0.1/auth/callback",
 		"http://[::1]/auth/callback", "https://[::1]/auth/callback", "openziti://auth/callback"}
 }
-func (c *oidcClient) PostLogoutRedirectURIs() []string    { return c.RedirectURIs() }
 func (c *oidcClient) ApplicationType() op.ApplicationType { return op.ApplicationTypeNative }
 func (c *oidcClient) AuthMethod() oidc.AuthMethod         { return c.method }
 func (c *oidcClient) ResponseTypes() []oidc.ResponseType {
@@ -235,7 +246,7 @@ func (o *oidcServer) VerifyClient(ctx context.Context, r *op.Request[op.ClientCr
 	if len(clientChain(httpRequestOf(ctx))) > 0 {
 		method = authMethodTLS
 	}
-	return &oidcClient{id: id, method: method}, nil
+	return &oidcClient{id: id, method: method, settings: o.s.memberSettings()}, nil
 }
 
 func (o *oidcServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
@@ -253,7 +264,7 @@ func (o *oidcServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.A
 	if len(d.State) > 512 || len(d.Nonce) > 512 || len(d.CodeChallenge) > 128 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("state and nonce are at most 512 bytes, code_challenge 128")
 	}
-	return &op.ClientRequest[oidc.AuthRequest]{Request: r, Client: &oidcClient{id: d.ClientID, method: oidc.AuthMethodNone}}, nil
+	return &op.ClientRequest[oidc.AuthRequest]{Request: r, Client: &oidcClient{id: d.ClientID, method: oidc.AuthMethodNone, settings: o.s.memberSettings()}}, nil
 }
 
 // Authorize answers the login step's URL, carrying the request signed.
@@ -419,8 +430,8 @@ func (o *oidcServer) EndSession(ctx context.Context, r *op.Request[oidc.EndSessi
 		return nil, oidc.ErrInvalidRequest().WithDescription("id_token_hint must be an ID token of this network: %v", err)
 	}
 	back := r.Data.PostLogoutRedirectURI
-	if back != "" && !callbackAllowed(back) {
-		return nil, oidc.ErrInvalidRequest().WithDescription("post_logout_redirect_uri must be a loopback or openziti:// callback")
+	if back != "" && !callbackAllowed(back, (&oidcClient{settings: o.s.memberSettings()}).PostLogoutRedirectURIs()) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("post_logout_redirect_uri must be a loopback or openziti:// callback, or one the controller settings allow")
 	}
 	if err := o.s.endGrant(hr, claims.ApiSessionID, claims.Subject); err != nil {
 		return nil, err
@@ -459,11 +470,12 @@ func (s *Server) endGrant(r *http.Request, sessionID, identityID string) error {
 	return nil
 }
 
-// callbackAllowed reports whether uri is one of the clients' callbacks,
-// a loopback one on any port (RFC 8252 §7.3), as /authorize allows them.
-func callbackAllowed(uri string) bool {
+// callbackAllowed reports whether uri is one of the allowed callbacks, or
+// a loopback one of them on any port (RFC 8252 §7.3), as /authorize allows
+// them.
+func callbackAllowed(uri string, allowedURIs []string) bool {
 	u, loopback := op.HTTPLoopbackOrLocalhost(uri)
-	for _, allowed := range (&oidcClient{}).RedirectURIs() {
+	for _, allowed := range allowedURIs {
 		if uri == allowed {
 			return true
 		}

@@ -221,6 +221,16 @@ func (s *Server) verifyRefresh(r *http.Request, raw, clientID string) (*edge.Oid
 	if !claims.Bound(leafOf(r)) {
 		return nil, invalidGrant("the refresh token is bound to another client certificate")
 	}
+	var gone bool
+	if err := s.store.View(func(rd *fsm.Reader) error {
+		gone, err = revoked(rd, claims.ID, time.Now())
+		return err
+	}); err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	if gone {
+		return nil, invalidGrant("the refresh token was revoked")
+	}
 	return claims, nil
 }
 

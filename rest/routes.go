@@ -6,6 +6,7 @@ import (
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/edge"
 	"github.com/garrison-ctrl/garrison/rest/api"
+	"github.com/garrison-ctrl/garrison/rest/resource"
 )
 
 // The route table: every endpoint of every API this node serves, in one
@@ -69,7 +70,7 @@ func (s *Server) routes() []route {
 	// The policy kinds and their role lists, for the relation sub-lists.
 	sp, erp, serp := edge.ServicePolicyKind, edge.RouterPolicyKind, edge.ServiceRouterKind
 	spSides, erpSides, serpSides := fsm.ServicePolicySides, fsm.EdgeRouterPolicySides, fsm.ServiceEdgeRouterPolicySides
-	return []route{
+	table := []route{
 		// version.go, sessions.go, certauth.go: no session needed to start one
 		{get, edgeAPIs, "", static, s.version},
 		{get, edgeAPIs, "/", static, s.version},
@@ -102,6 +103,11 @@ func (s *Server) routes() []route {
 		{get, clientAPI, "/services", session, api.Handle(s.clientServices)},
 		{get, clientAPI, "/services/{id}", session, api.Handle(s.clientService)},
 		{get, clientAPI, "/services/{id}/edge-routers", session, api.Handle(s.clientServiceRouters)},
+		// The client API's definition also has a service's PUT, PATCH and
+		// DELETE: the management API's, for admins only (services.go).
+		{put, clientAPI, "/services/{id}", admin, h.Update(r.services)},
+		{patch, clientAPI, "/services/{id}", admin, h.Patch(r.services)},
+		{del, clientAPI, "/services/{id}", admin, h.Delete(r.services)},
 		{get, clientAPI, "/services/{id}/terminators", session, api.Handle(s.clientServiceTerminators)}, // terminators.go
 		{post, clientAPI, "/posture-response", session, api.Handle(s.postureResponse)},
 		{post, clientAPI, "/posture-response-bulk", session, api.Handle(s.postureResponseBulk)},
@@ -324,5 +330,58 @@ func (s *Server) routes() []route {
 		{post, fabricAPI, "/cluster/add-member", admin, api.Handle(s.addMember)},
 		{post, fabricAPI, "/cluster/remove-member", admin, api.Handle(s.removeMember)},
 		{post, fabricAPI, "/cluster/transfer-leadership", admin, api.Handle(s.transferLeadership)},
+
+		// revocations.go
+		{get, mgmtAPI, "/revocations", admin, h.List(r.revocations)},
+		{post, mgmtAPI, "/revocations", admin, h.Create(r.revocations)},
+		{get, mgmtAPI, "/revocations/{id}", admin, h.Detail(r.revocations)},
+
+		// controllersettings.go
+		{get, mgmtAPI, "/controller-settings", admin, h.List(r.controllerSettings)},
+		{post, mgmtAPI, "/controller-settings", admin, h.Create(r.controllerSettings)},
+		{get, mgmtAPI, "/controller-settings/{id}", admin, h.Detail(r.controllerSettings)},
+		{get, mgmtAPI, "/controller-settings/{id}/effective", admin, api.Handle(s.effectiveSetting)},
+		{put, mgmtAPI, "/controller-settings/{id}/effective", admin, h.Update(r.controllerSettings)},
+		{patch, mgmtAPI, "/controller-settings/{id}/effective", admin, h.Patch(r.controllerSettings)},
+		{del, mgmtAPI, "/controller-settings/{id}/effective", admin, h.Delete(r.controllerSettings)},
+
+		// trace.go, extend.go
+		{put, mgmtAPI, "/identities/{id}/trace", admin, api.Handle(s.traceIdentity)},
+		{post, mgmtAPI, "/authenticators/{id}/request-extend", admin, api.Handle(s.requestExtend)},
+
+		// dataplane.go: what only a data plane has
+		{get, fabricAPI, "/links", admin, h.Empty(nil)},
+		{get, fabricAPI, "/links/{id}", admin, api.Handle(absentEntity)},
+		{patch, fabricAPI, "/links/{id}", admin, api.Handle(absentEntity)},
+		{del, fabricAPI, "/links/{id}", admin, api.Handle(absentDeleted)},
+		{get, fabricAPI, "/circuits", admin, h.Empty(nil)},
+		{get, fabricAPI, "/circuits/{id}", admin, api.Handle(absentEntity)},
+		{del, fabricAPI, "/circuits/{id}", admin, api.Handle(absentDeleted)},
+		{post, fabricAPI, "/inspections", admin, api.Handle(s.inspect)},
+
+		// routers.go, services.go, terminators.go: the fabric's views
+		{get, fabricAPI, "/routers/{id}/terminators", admin, h.SubList(r.fabricRouters, r.fabricTerminators, fsm.TerminatorRouter)},
+		{get, fabricAPI, "/services/{id}/terminators", admin, h.SubList(r.fabricServices, r.fabricTerminators, fsm.TerminatorService)},
 	}
+	// Resources served whole: list, create, detail, PUT, PATCH, delete.
+	for _, c := range []struct {
+		apis apiSet
+		path string
+		res  *resource.Resource
+	}{
+		{mgmtAPI, "/transit-routers", r.transitRouters}, // routers.go
+		{mgmtAPI, "/routers", r.mgmtRouters},
+		{fabricAPI, "/routers", r.fabricRouters},
+		{fabricAPI, "/services", r.fabricServices},       // services.go
+		{fabricAPI, "/terminators", r.fabricTerminators}, // terminators.go
+	} {
+		table = append(table,
+			route{get, c.apis, c.path, admin, h.List(c.res)},
+			route{post, c.apis, c.path, admin, h.Create(c.res)},
+			route{get, c.apis, c.path + "/{id}", admin, h.Detail(c.res)},
+			route{put, c.apis, c.path + "/{id}", admin, h.Update(c.res)},
+			route{patch, c.apis, c.path + "/{id}", admin, h.Patch(c.res)},
+			route{del, c.apis, c.path + "/{id}", admin, h.Delete(c.res)})
+	}
+	return table
 }

@@ -133,6 +133,9 @@ type resources struct {
 	cas, edgeRouters, controllers, configTypes, configs, services, servicePolicies,
 	edgeRouterPolicies, serviceEdgeRouterPolicies, netSessions, ownSessions, postureChecks, terminators, clientTerminators, authPolicies,
 	extJwtSigners, clientExtJwtSigners *resource.Resource
+	// The fabric API's views, and the transit routers.
+	transitRouters, mgmtRouters, fabricRouters, fabricServices, fabricTerminators *resource.Resource
+	revocations, controllerSettings                                               *resource.Resource
 }
 
 func (s *Server) declare() resources {
@@ -160,6 +163,13 @@ func (s *Server) declare() resources {
 		extJwtSigners:             s.extJwtSigners(),
 		clientExtJwtSigners:       s.clientExtJwtSigners(),
 		clientTerminators:         s.clientTerminators(),
+		transitRouters:            s.transitRouters("transit-routers"),
+		mgmtRouters:               s.transitRouters("routers"),
+		fabricRouters:             s.fabricRouters(),
+		fabricServices:            s.fabricServices(),
+		fabricTerminators:         s.fabricTerminators(),
+		revocations:               s.revocations(),
+		controllerSettings:        s.controllerSettings(),
 	}
 }
 
@@ -167,7 +177,9 @@ func (r *resources) all() []*resource.Resource {
 	return []*resource.Resource{r.identities, r.authenticators, r.ownAuthenticators, r.enrollments, r.apiSessions,
 		r.sessionCerts, r.cas, r.edgeRouters, r.controllers, r.configTypes, r.configs, r.services, r.servicePolicies,
 		r.edgeRouterPolicies, r.serviceEdgeRouterPolicies, r.netSessions, r.ownSessions, r.postureChecks, r.terminators,
-		r.clientTerminators, r.authPolicies, r.extJwtSigners, r.clientExtJwtSigners}
+		r.clientTerminators, r.authPolicies, r.extJwtSigners, r.clientExtJwtSigners,
+		r.transitRouters, r.mgmtRouters, r.fabricRouters, r.fabricServices, r.fabricTerminators, r.revocations,
+		r.controllerSettings}
 }
 
 // New returns a Server for cfg.
@@ -316,6 +328,12 @@ func fromEdge(err error) *api.Error {
 	return api.As(err)
 }
 
+// UnroutedHeader marks an answer for a method and path no route serves
+// (a 404 or 405 of the router itself, not of a handler), so a tool can
+// tell an operation Garrison lacks from an entity that does not exist
+// (garrison spec-coverage).
+const UnroutedHeader = "X-Garrison-Unrouted"
+
 // Handler routes all APIs: the route table (routes.go) under each API's
 // base path, behind its access check.
 func (s *Server) Handler() http.Handler {
@@ -326,9 +344,11 @@ func (s *Server) Handler() http.Handler {
 	newRouter := func() *mux.Router {
 		r := mux.NewRouter()
 		r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(UnroutedHeader, "true")
 			api.WriteError(w, r, api.NotFound())
 		})
 		r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(UnroutedHeader, "true")
 			api.WriteError(w, r, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed,
 				Message: "The resource requested does not support this HTTP verb"})
 		})

@@ -295,3 +295,18 @@ func renderPosture(policies []edge.PolicyPosture) []map[string]any {
 	}
 	return out
 }
+
+// fabricServices declares the fabric API's /services: the same services in
+// the fabric's shape (name, terminator strategy, idle time). A service
+// made there has no role attributes or configs, and is not encrypted
+// until the management API says so.
+func (s *Server) fabricServices() *Resource {
+	var fields []Field
+	for _, f := range s.services().Fields {
+		switch f.Name {
+		case "name", "terminatorStrategy", "maxIdleTimeMillis":
+			fields = append(fields, f)
+		}
+	}
+	return &Resource{Kind: fsm.KindService, Path: "services", Fields: fields, AbsentDeleted: true}
+}

@@ -34,18 +34,20 @@ func (s *Server) terminators() *Resource {
 			{Name: "dynamicCost", Type: Int, Access: ReadOnly,
 				Get: func(_ *fsm.Reader, rec *fsm.Record) any { return rec.Body.(*pb.Terminator).GetCost() }},
 		},
-		Check: checkTerminator,
+		Check: checkTerminatorSecret("identitySecret"),
 	}
 }
 
-// checkTerminator refuses an identitySecret that is not base64 (the spec's
-// format byte).
-func checkTerminator(w *Write) error {
-	secret := w.Body.(*pb.Terminator).GetIdentitySecret()
-	if _, err := base64.StdEncoding.DecodeString(secret); secret != "" && err != nil {
-		return api.Invalid("identitySecret", "must be base64", nil)
+// checkTerminatorSecret refuses a secret (the body's field name) that is
+// not base64 (the spec's format byte).
+func checkTerminatorSecret(name string) func(w *Write) error {
+	return func(w *Write) error {
+		secret := w.Body.(*pb.Terminator).GetIdentitySecret()
+		if _, err := base64.StdEncoding.DecodeString(secret); secret != "" && err != nil {
+			return api.Invalid(name, "must be base64", nil)
+		}
+		return nil
 	}
-	return nil
 }
 
 // clientTerminators is the client API's view of a service's terminators.
@@ -72,4 +74,26 @@ func (s *Server) clientServiceTerminators(w http.ResponseWriter, r *http.Request
 		return api.NotFoundOr(err)
 	}
 	return s.rs.ListIn(w, r, s.res.clientTerminators, Scope{By: fsm.TerminatorService, Key: id})
+}
+
+// fabricTerminators declares the fabric API's /terminators: the same
+// terminators in the fabric's shape, where the management API's identity
+// and identitySecret are instanceId and instanceSecret, and the router may
+// be any router.
+func (s *Server) fabricTerminators() *Resource {
+	var fields []Field
+	for _, f := range s.terminators().Fields {
+		switch f.Name {
+		case "routerId":
+			f.RefPath = "routers"
+		case "identity":
+			f.Name, f.Access = "instanceId", ReadWrite
+		case "identitySecret":
+			f.Name, f.Input = "instanceSecret", ""
+		}
+		fields = append(fields, f)
+	}
+	fields = append(fields, Field{Name: "hostId", Proto: "host_id", Type: String})
+	return &Resource{Kind: fsm.KindTerminator, Path: "terminators", Fields: fields, Check: checkTerminatorSecret("instanceSecret"),
+		AbsentDeleted: true}
 }

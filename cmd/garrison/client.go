@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/garrison-ctrl/garrison/rest"
 )
 
 // apiClient is the CLI's client of a node's REST APIs.
@@ -264,7 +266,8 @@ func newEdgeCommand() *cobra.Command {
 		},
 	}
 	f.register(login)
-	edge.AddCommand(login, newEdgeListCommand(), newEdgeCreateCommand(), newEdgeUpdateCommand(), newEdgeDeleteCommand(),
+	entries := rest.Catalog()
+	edge.AddCommand(login, newEdgeListCommand(entries), newEdgeCreateCommand(entries), newEdgeUpdateCommand(entries), newEdgeDeleteCommand(entries),
 		newEdgeVerifyNetworkCommand(),
 		newEdgeEnrollCommand())
 	return edge

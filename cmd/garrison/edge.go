@@ -121,9 +121,9 @@ func field(m map[string]any, path string) string {
 	return fmt.Sprint(v)
 }
 
-func newEdgeListCommand() *cobra.Command {
+func newEdgeListCommand(entries []rest.CatalogEntry) *cobra.Command {
 	list := &cobra.Command{Use: "list", Short: "List entities (OpenZiti filter language, e.g. 'name contains \"web\" limit 50')"}
-	for _, e := range rest.Catalog() {
+	for _, e := range entries {
 		var f connFlags
 		var filter string
 		cmd := &cobra.Command{
@@ -337,9 +337,9 @@ func resolveID(ctx context.Context, c *apiClient, e rest.CatalogEntry, nameOrID 
 	return field(env.Data[0], "id"), nil
 }
 
-func newEdgeCreateCommand() *cobra.Command {
+func newEdgeCreateCommand(entries []rest.CatalogEntry) *cobra.Command {
 	create := &cobra.Command{Use: "create", Short: "Create entities from flags or a JSON/YAML file"}
-	for _, e := range rest.Catalog() {
+	for _, e := range entries {
 		if !e.Create {
 			continue
 		}
@@ -452,9 +452,9 @@ func newCreateIdentityCommand(e rest.CatalogEntry) *cobra.Command {
 	return cmd
 }
 
-func newEdgeUpdateCommand() *cobra.Command {
+func newEdgeUpdateCommand(entries []rest.CatalogEntry) *cobra.Command {
 	update := &cobra.Command{Use: "update", Short: "Change the given fields of an entity (PATCH)"}
-	for _, e := range rest.Catalog() {
+	for _, e := range entries {
 		if !e.Update {
 			continue
 		}
@@ -478,9 +478,9 @@ func newEdgeUpdateCommand() *cobra.Command {
 	return update
 }
 
-func newEdgeDeleteCommand() *cobra.Command {
+func newEdgeDeleteCommand(entries []rest.CatalogEntry) *cobra.Command {
 	del := &cobra.Command{Use: "delete", Short: "Delete entities"}
-	for _, e := range rest.Catalog() {
+	for _, e := range entries {
 		if !e.Delete {
 			continue
 		}

@@ -33,8 +33,10 @@ func newRootCommand() *cobra.Command {
 		newClusterCommand(),
 		newPKICommand(),
 		newEdgeCommand(),
+		newFabricCommand(),
 		newBackupCommand(),
 		newRestoreCommand(),
+		newSpecCoverageCommand(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

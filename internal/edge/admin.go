@@ -33,7 +33,12 @@ func DefaultAdminOps(name, username, hash string) ([]*pb.Op, error) {
 	if err != nil {
 		return nil, fmt.Errorf("default auth policy: %w", err)
 	}
-	return []*pb.Op{createPolicy, createIdentity, createAuth}, nil
+	// So are the global controller settings, empty.
+	createSettings, err := fsm.CreateOp(fsm.KindControllerSetting, fsm.GlobalSettingID, &pb.ControllerSetting{}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("global controller settings: %w", err)
+	}
+	return []*pb.Op{createPolicy, createSettings, createIdentity, createAuth}, nil
 }
 
 // HasDefaultAdmin reports whether the default admin exists.

@@ -83,8 +83,8 @@ func ServiceAccess(rd *fsm.Reader, identity *fsm.Record, apiSessionID string) (m
 }
 
 // PostureChecks are posture checks as policies match them.
-var PostureChecks = Entities{fsm.KindPostureCheck, fsm.PostureCheckRoleAttributes,
-	func(r *fsm.Record) []string { return r.Body.(*pb.PostureCheck).GetRoleAttributes() }}
+var PostureChecks = Entities{Kind: fsm.KindPostureCheck, Attrs: fsm.PostureCheckRoleAttributes,
+	AttrsOf: func(r *fsm.Record) []string { return r.Body.(*pb.PostureCheck).GetRoleAttributes() }}
 
 // PostureCheckPasses reports whether the posture data and the MFA state of
 // API session sess satisfy check at now. An MFA check passes once the

@@ -25,16 +25,35 @@ type Entities struct {
 	Attrs fsm.Multi
 	// AttrsOf reads an entity's role attributes.
 	AttrsOf func(*fsm.Record) []string
+	// Apart, when set, indexes (under the key "true") the entities of Kind
+	// that no policy matches: transit routers among the routers.
+	Apart fsm.Multi
+}
+
+// apart reports the ids no policy of ents may match.
+func (ents Entities) apart(rd *fsm.Reader) (map[string]bool, error) {
+	if ents.Apart == (fsm.Multi{}) {
+		return nil, nil
+	}
+	ids, err := rd.IDsByIndex(ents.Apart, "true")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
 }
 
 // The kinds policies match.
 var (
-	Identities = Entities{fsm.KindIdentity, fsm.IdentityRoleAttributes,
-		func(r *fsm.Record) []string { return r.Body.(*pb.Identity).GetRoleAttributes() }}
-	Services = Entities{fsm.KindService, fsm.ServiceRoleAttributes,
-		func(r *fsm.Record) []string { return r.Body.(*pb.Service).GetRoleAttributes() }}
-	EdgeRouters = Entities{fsm.KindEdgeRouter, fsm.EdgeRouterRoleAttributes,
-		func(r *fsm.Record) []string { return r.Body.(*pb.EdgeRouter).GetRoleAttributes() }}
+	Identities = Entities{Kind: fsm.KindIdentity, Attrs: fsm.IdentityRoleAttributes,
+		AttrsOf: func(r *fsm.Record) []string { return r.Body.(*pb.Identity).GetRoleAttributes() }}
+	Services = Entities{Kind: fsm.KindService, Attrs: fsm.ServiceRoleAttributes,
+		AttrsOf: func(r *fsm.Record) []string { return r.Body.(*pb.Service).GetRoleAttributes() }}
+	EdgeRouters = Entities{Kind: fsm.KindEdgeRouter, Attrs: fsm.EdgeRouterRoleAttributes,
+		AttrsOf: func(r *fsm.Record) []string { return r.Body.(*pb.EdgeRouter).GetRoleAttributes() }, Apart: fsm.EdgeRouterTransit}
 )
 
 // Policies describes a policy kind: its semantic field.
@@ -59,6 +78,9 @@ func (p Policies) roles(rec *fsm.Record, side fsm.PolicySide) (*fsm.Roles, error
 
 // Matching are the policies of kind p whose side matches entity (of ents).
 func (p Policies) Matching(rd *fsm.Reader, side fsm.PolicySide, ents Entities, entity *fsm.Record) ([]*fsm.Record, error) {
+	if apart, err := ents.apart(rd); err != nil || apart[entity.ID] {
+		return nil, err
+	}
 	attrs := ents.AttrsOf(entity)
 	keys := []string{fsm.RoleAll, "@" + entity.ID}
 	for _, a := range attrs {
@@ -101,9 +123,14 @@ func (p Policies) Matched(rd *fsm.Reader, rec *fsm.Record, side fsm.PolicySide, 
 	if err != nil {
 		return nil, err
 	}
+	apart, err := ents.apart(rd)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
 	if roles.All {
-		return rd.IDs(ents.Kind)
+		ids, err := rd.IDs(ents.Kind)
+		return slices.DeleteFunc(ids, func(id string) bool { return apart[id] }), err
 	}
 	cands := map[string]bool{}
 	for id := range roles.IDs {
@@ -126,6 +153,9 @@ func (p Policies) Matched(rd *fsm.Reader, rec *fsm.Record, side fsm.PolicySide, 
 		}
 	}
 	for id := range cands {
+		if apart[id] {
+			continue
+		}
 		if sure[id] {
 			out = append(out, id)
 			continue

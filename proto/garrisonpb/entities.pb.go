@@ -49,7 +49,13 @@ type Identity struct {
 	ServiceConfigs []*ServiceConfig `protobuf:"bytes,16,rep,name=service_configs,json=serviceConfigs,proto3" json:"service_configs,omitempty"`
 	// failed_logins counts password logins failed in a row (LoginFailed),
 	// cleared by a login that succeeds or by the lockout it leads to.
-	FailedLogins  int64 `protobuf:"varint,17,opt,name=failed_logins,json=failedLogins,proto3" json:"failed_logins,omitempty"`
+	FailedLogins int64 `protobuf:"varint,17,opt,name=failed_logins,json=failedLogins,proto3" json:"failed_logins,omitempty"`
+	// trace_until (unix nanoseconds) and trace_id: until then every node logs
+	// the identity's API requests at info with the trace id
+	// (PUT /identities/{id}/trace); trace_channels are recorded as given.
+	TraceUntil    int64    `protobuf:"varint,18,opt,name=trace_until,json=traceUntil,proto3" json:"trace_until,omitempty"`
+	TraceId       string   `protobuf:"bytes,19,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	TraceChannels []string `protobuf:"bytes,20,rep,name=trace_channels,json=traceChannels,proto3" json:"trace_channels,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -201,6 +207,27 @@ func (x *Identity) GetFailedLogins() int64 {
 		return x.FailedLogins
 	}
 	return 0
+}
+
+func (x *Identity) GetTraceUntil() int64 {
+	if x != nil {
+		return x.TraceUntil
+	}
+	return 0
+}
+
+func (x *Identity) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+func (x *Identity) GetTraceChannels() []string {
+	if x != nil {
+		return x.TraceChannels
+	}
+	return nil
 }
 
 // ServiceConfig pairs a service with a config.
@@ -1189,8 +1216,14 @@ type EdgeRouter struct {
 	UnverifiedCertPem     string   `protobuf:"bytes,12,opt,name=unverified_cert_pem,json=unverifiedCertPem,proto3" json:"unverified_cert_pem,omitempty"`
 	UnverifiedFingerprint string   `protobuf:"bytes,13,opt,name=unverified_fingerprint,json=unverifiedFingerprint,proto3" json:"unverified_fingerprint,omitempty"`
 	Configs               []string `protobuf:"bytes,14,rep,name=configs,proto3" json:"configs,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// transit marks a router without the edge (a transit router, made on the
+	// management API's /transit-routers or the fabric API's /routers): it
+	// has no role attributes, tunneler or app data, the edge-router views
+	// and policies leave it out, and the fabric API shows it with the edge
+	// routers. Records of older builds are edge routers.
+	Transit       bool `protobuf:"varint,15,opt,name=transit,proto3" json:"transit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EdgeRouter) Reset() {
@@ -1319,6 +1352,13 @@ func (x *EdgeRouter) GetConfigs() []string {
 		return x.Configs
 	}
 	return nil
+}
+
+func (x *EdgeRouter) GetTransit() bool {
+	if x != nil {
+		return x.Transit
+	}
+	return false
 }
 
 // ApiSessionCertificate is a short-lived client certificate bound to the API
@@ -2389,8 +2429,11 @@ type Terminator struct {
 	IdentitySecret string `protobuf:"bytes,6,opt,name=identity_secret,json=identitySecret,proto3" json:"identity_secret,omitempty"`
 	Cost           int64  `protobuf:"varint,7,opt,name=cost,proto3" json:"cost,omitempty"`
 	Precedence     string `protobuf:"bytes,8,opt,name=precedence,proto3" json:"precedence,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// host_id is the fabric API's hostId: the identity hosting it, as the
+	// router reported it (free text here).
+	HostId        string `protobuf:"bytes,9,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Terminator) Reset() {
@@ -2475,6 +2518,13 @@ func (x *Terminator) GetCost() int64 {
 func (x *Terminator) GetPrecedence() string {
 	if x != nil {
 		return x.Precedence
+	}
+	return ""
+}
+
+func (x *Terminator) GetHostId() string {
+	if x != nil {
+		return x.HostId
 	}
 	return ""
 }
@@ -3167,11 +3217,180 @@ func (x *ExternalJwtSigner) GetNotAfter() int64 {
 	return 0
 }
 
+// Revocation refuses tokens. Its id is what it revokes: a token's JWT id
+// (type JTI), an API session's id (API_SESSION: the session is deleted in
+// the same command) or an identity's (IDENTITY: all its API sessions are).
+// It is kept until expires_at, past which no token it names is still
+// valid, and then ignored and pruned.
+type Revocation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// expires_at is unix nanoseconds.
+	ExpiresAt     int64 `protobuf:"varint,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Revocation) Reset() {
+	*x = Revocation{}
+	mi := &file_entities_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Revocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Revocation) ProtoMessage() {}
+
+func (x *Revocation) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
+func (*Revocation) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *Revocation) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Revocation) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+// ControllerSetting holds settings of the controllers: the one with id
+// "global" for every member, one with a member's id overriding it for that
+// member (the fields it sets).
+type ControllerSetting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Oidc          *OidcSettings          `protobuf:"bytes,1,opt,name=oidc,proto3" json:"oidc,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControllerSetting) Reset() {
+	*x = ControllerSetting{}
+	mi := &file_entities_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControllerSetting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControllerSetting) ProtoMessage() {}
+
+func (x *ControllerSetting) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControllerSetting.ProtoReflect.Descriptor instead.
+func (*ControllerSetting) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ControllerSetting) GetOidc() *OidcSettings {
+	if x != nil {
+		return x.Oidc
+	}
+	return nil
+}
+
+// OidcSettings are OAuth client settings: callback and post-logout URIs
+// allowed beside the built-in loopback and openziti:// ones.
+type OidcSettings struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RedirectUris   []string               `protobuf:"bytes,1,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
+	PostLogoutUris []string               `protobuf:"bytes,2,rep,name=post_logout_uris,json=postLogoutUris,proto3" json:"post_logout_uris,omitempty"`
+	// set records that the setting carries oidc at all (an instance with an
+	// empty list overrides the global one; one without oidc does not).
+	Set           bool `protobuf:"varint,3,opt,name=set,proto3" json:"set,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OidcSettings) Reset() {
+	*x = OidcSettings{}
+	mi := &file_entities_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OidcSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OidcSettings) ProtoMessage() {}
+
+func (x *OidcSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_entities_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OidcSettings.ProtoReflect.Descriptor instead.
+func (*OidcSettings) Descriptor() ([]byte, []int) {
+	return file_entities_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *OidcSettings) GetRedirectUris() []string {
+	if x != nil {
+		return x.RedirectUris
+	}
+	return nil
+}
+
+func (x *OidcSettings) GetPostLogoutUris() []string {
+	if x != nil {
+		return x.PostLogoutUris
+	}
+	return nil
+}
+
+func (x *OidcSettings) GetSet() bool {
+	if x != nil {
+		return x.Set
+	}
+	return false
+}
+
 var File_entities_proto protoreflect.FileDescriptor
 
 const file_entities_proto_rawDesc = "" +
 	"\n" +
-	"\x0eentities.proto\x12\vgarrison.v1\"\xbe\a\n" +
+	"\x0eentities.proto\x12\vgarrison.v1\"\xa1\b\n" +
 	"\bIdentity\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
 	"\atype_id\x18\x02 \x01(\tR\x06typeId\x12\x19\n" +
@@ -3192,7 +3411,11 @@ const file_entities_proto_rawDesc = "" +
 	"\x15service_hosting_costs\x18\x0e \x03(\v2..garrison.v1.Identity.ServiceHostingCostsEntryR\x13serviceHostingCosts\x12\"\n" +
 	"\rapp_data_json\x18\x0f \x01(\fR\vappDataJson\x12C\n" +
 	"\x0fservice_configs\x18\x10 \x03(\v2\x1a.garrison.v1.ServiceConfigR\x0eserviceConfigs\x12#\n" +
-	"\rfailed_logins\x18\x11 \x01(\x03R\ffailedLogins\x1aL\n" +
+	"\rfailed_logins\x18\x11 \x01(\x03R\ffailedLogins\x12\x1f\n" +
+	"\vtrace_until\x18\x12 \x01(\x03R\n" +
+	"traceUntil\x12\x19\n" +
+	"\btrace_id\x18\x13 \x01(\tR\atraceId\x12%\n" +
+	"\x0etrace_channels\x18\x14 \x03(\tR\rtraceChannels\x1aL\n" +
 	"\x1eServiceHostingPrecedencesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aF\n" +
@@ -3302,7 +3525,7 @@ const file_entities_proto_rawDesc = "" +
 	"\x0eidentity_roles\x18\t \x03(\tR\ridentityRoles\x120\n" +
 	"\x14identity_name_format\x18\n" +
 	" \x01(\tR\x12identityNameFormat\x12H\n" +
-	"\x11external_id_claim\x18\v \x01(\v2\x1c.garrison.v1.ExternalIdClaimR\x0fexternalIdClaim\"\xf7\x03\n" +
+	"\x11external_id_claim\x18\v \x01(\v2\x1c.garrison.v1.ExternalIdClaimR\x0fexternalIdClaim\"\x91\x04\n" +
 	"\n" +
 	"EdgeRouter\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
@@ -3320,7 +3543,8 @@ const file_entities_proto_rawDesc = "" +
 	"\rapp_data_json\x18\v \x01(\fR\vappDataJson\x12.\n" +
 	"\x13unverified_cert_pem\x18\f \x01(\tR\x11unverifiedCertPem\x125\n" +
 	"\x16unverified_fingerprint\x18\r \x01(\tR\x15unverifiedFingerprint\x12\x18\n" +
-	"\aconfigs\x18\x0e \x03(\tR\aconfigs\"\xce\x01\n" +
+	"\aconfigs\x18\x0e \x03(\tR\aconfigs\x12\x18\n" +
+	"\atransit\x18\x0f \x01(\bR\atransit\"\xce\x01\n" +
 	"\x15ApiSessionCertificate\x12$\n" +
 	"\x0eapi_session_id\x18\x01 \x01(\tR\fapiSessionId\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12 \n" +
@@ -3416,7 +3640,7 @@ const file_entities_proto_rawDesc = "" +
 	"\fservice_name\x18\x03 \x01(\tR\vserviceName\x12!\n" +
 	"\fsession_type\x18\x04 \x01(\tR\vsessionType\x12\x12\n" +
 	"\x04when\x18\x05 \x01(\x03R\x04when\x120\n" +
-	"\x14policy_failures_json\x18\x06 \x01(\fR\x12policyFailuresJson\"\xf5\x01\n" +
+	"\x14policy_failures_json\x18\x06 \x01(\fR\x12policyFailuresJson\"\x8e\x02\n" +
 	"\n" +
 	"Terminator\x12\x1d\n" +
 	"\n" +
@@ -3429,7 +3653,8 @@ const file_entities_proto_rawDesc = "" +
 	"\x04cost\x18\a \x01(\x03R\x04cost\x12\x1e\n" +
 	"\n" +
 	"precedence\x18\b \x01(\tR\n" +
-	"precedence\"\x9a\x01\n" +
+	"precedence\x12\x17\n" +
+	"\ahost_id\x18\t \x01(\tR\x06hostId\"\x9a\x01\n" +
 	"\n" +
 	"AuthPolicy\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
@@ -3490,7 +3715,18 @@ const file_entities_proto_rawDesc = "" +
 	"commonName\x12\x1d\n" +
 	"\n" +
 	"not_before\x18\x15 \x01(\x03R\tnotBefore\x12\x1b\n" +
-	"\tnot_after\x18\x16 \x01(\x03R\bnotAfterB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\tnot_after\x18\x16 \x01(\x03R\bnotAfter\"?\n" +
+	"\n" +
+	"Revocation\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\x03R\texpiresAt\"B\n" +
+	"\x11ControllerSetting\x12-\n" +
+	"\x04oidc\x18\x01 \x01(\v2\x19.garrison.v1.OidcSettingsR\x04oidc\"o\n" +
+	"\fOidcSettings\x12#\n" +
+	"\rredirect_uris\x18\x01 \x03(\tR\fredirectUris\x12(\n" +
+	"\x10post_logout_uris\x18\x02 \x03(\tR\x0epostLogoutUris\x12\x10\n" +
+	"\x03set\x18\x03 \x01(\bR\x03setB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once
@@ -3504,7 +3740,7 @@ func file_entities_proto_rawDescGZIP() []byte {
 	return file_entities_proto_rawDescData
 }
 
-var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_entities_proto_goTypes = []any{
 	(*Identity)(nil),                // 0: garrison.v1.Identity
 	(*ServiceConfig)(nil),           // 1: garrison.v1.ServiceConfig
@@ -3539,32 +3775,36 @@ var file_entities_proto_goTypes = []any{
 	(*AuthPolicySecondary)(nil),     // 30: garrison.v1.AuthPolicySecondary
 	(*Mfa)(nil),                     // 31: garrison.v1.Mfa
 	(*ExternalJwtSigner)(nil),       // 32: garrison.v1.ExternalJwtSigner
-	nil,                             // 33: garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	nil,                             // 34: garrison.v1.Identity.ServiceHostingCostsEntry
-	nil,                             // 35: garrison.v1.Controller.ApiAddressesEntry
-	nil,                             // 36: garrison.v1.PostureData.ProcessesEntry
+	(*Revocation)(nil),              // 33: garrison.v1.Revocation
+	(*ControllerSetting)(nil),       // 34: garrison.v1.ControllerSetting
+	(*OidcSettings)(nil),            // 35: garrison.v1.OidcSettings
+	nil,                             // 36: garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	nil,                             // 37: garrison.v1.Identity.ServiceHostingCostsEntry
+	nil,                             // 38: garrison.v1.Controller.ApiAddressesEntry
+	nil,                             // 39: garrison.v1.PostureData.ProcessesEntry
 }
 var file_entities_proto_depIdxs = []int32{
-	33, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
-	34, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
+	36, // 0: garrison.v1.Identity.service_hosting_precedences:type_name -> garrison.v1.Identity.ServiceHostingPrecedencesEntry
+	37, // 1: garrison.v1.Identity.service_hosting_costs:type_name -> garrison.v1.Identity.ServiceHostingCostsEntry
 	1,  // 2: garrison.v1.Identity.service_configs:type_name -> garrison.v1.ServiceConfig
 	4,  // 3: garrison.v1.ApiAddressList.addresses:type_name -> garrison.v1.ApiAddress
-	35, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
+	38, // 4: garrison.v1.Controller.api_addresses:type_name -> garrison.v1.Controller.ApiAddressesEntry
 	8,  // 5: garrison.v1.Ca.external_id_claim:type_name -> garrison.v1.ExternalIdClaim
-	36, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
+	39, // 6: garrison.v1.PostureData.processes:type_name -> garrison.v1.PostureData.ProcessesEntry
 	23, // 7: garrison.v1.PostureFailures.failures:type_name -> garrison.v1.PostureFailure
 	26, // 8: garrison.v1.AuthPolicy.primary:type_name -> garrison.v1.AuthPolicyPrimary
 	30, // 9: garrison.v1.AuthPolicy.secondary:type_name -> garrison.v1.AuthPolicySecondary
 	27, // 10: garrison.v1.AuthPolicyPrimary.cert:type_name -> garrison.v1.AuthPolicyCert
 	28, // 11: garrison.v1.AuthPolicyPrimary.updb:type_name -> garrison.v1.AuthPolicyUpdb
 	29, // 12: garrison.v1.AuthPolicyPrimary.ext_jwt:type_name -> garrison.v1.AuthPolicyExtJwt
-	5,  // 13: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
-	21, // 14: garrison.v1.PostureData.ProcessesEntry.value:type_name -> garrison.v1.ProcessState
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	35, // 13: garrison.v1.ControllerSetting.oidc:type_name -> garrison.v1.OidcSettings
+	5,  // 14: garrison.v1.Controller.ApiAddressesEntry.value:type_name -> garrison.v1.ApiAddressList
+	21, // 15: garrison.v1.PostureData.ProcessesEntry.value:type_name -> garrison.v1.ProcessState
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_entities_proto_init() }
@@ -3578,7 +3818,7 @@ func file_entities_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_entities_proto_rawDesc), len(file_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -179,10 +180,21 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	if ae.EmptyData {
 		data = json.RawMessage("{}")
 	}
+	cause := ae.Cause
+	// The fabric API's field error holds its value as a string (the Edge
+	// APIs' holds any JSON value): anything else is sent as its JSON text.
+	if cause != nil && strings.HasPrefix(r.URL.Path, "/fabric/") {
+		if _, isString := cause.Value.(string); cause.Value != nil && !isString {
+			c := *cause
+			text, _ := json.Marshal(cause.Value)
+			c.Value = string(text)
+			cause = &c
+		}
+	}
 	WriteJSON(w, ae.Status, errorEnvelope{
 		Data: data,
 		Error: errorBody{
-			Code: ae.Code, Message: ae.Message, Cause: ae.Cause, CauseMessage: causeMessage,
+			Code: ae.Code, Message: ae.Message, Cause: cause, CauseMessage: causeMessage,
 			Args: map[string]any{"urlVars": vars}, RequestID: RequestID(r),
 		},
 		Meta: Meta{APIVersion: Version, APIEnrollmentVersion: Version},

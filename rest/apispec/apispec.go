@@ -675,3 +675,27 @@ func (s *Spec) Operation(method, path string) (string, error) {
 	}
 	return op.ID, nil
 }
+
+// OperationRef is one documented operation: its method, path template
+// (relative to the base path) and operationId.
+type OperationRef struct {
+	Method, Path, ID string
+}
+
+// Operations lists every operation the definition documents, by path
+// template and method.
+func (s *Spec) Operations() []OperationRef {
+	var out []OperationRef
+	for _, rt := range s.routes {
+		for m, op := range rt.ops {
+			out = append(out, OperationRef{Method: m, Path: rt.template, ID: op.ID})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Method < out[j].Method
+	})
+	return out
+}

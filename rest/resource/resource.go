@@ -39,6 +39,11 @@ type Resource struct {
 	Render func(rd *fsm.Reader, rec *fsm.Record, out map[string]any) error
 	// BeforeDelete may refuse a delete (an error) or add ops to its command.
 	BeforeDelete func(rd *fsm.Reader, rec *fsm.Record) ([]*pb.Op, error)
+	// AbsentDeleted answers a DELETE of an id that does not exist 200, as
+	// if it had been deleted: for the operations whose spec documents no
+	// 404 (the fabric API's, the management API's /routers). After either
+	// answer the entity does not exist.
+	AbsentDeleted bool
 	// Scope, if set, restricts what a request sees and may change: the
 	// caller's own entities, or a role filter from the query.
 	Scope func(r *http.Request) (Scope, error)
@@ -359,9 +364,18 @@ func (s *Store) Delete(res *Resource) http.HandlerFunc {
 			return nil
 		})
 		if err != nil {
-			return api.NotFoundOr(err)
+			aerr := api.NotFoundOr(err)
+			if res.AbsentDeleted && aerr.Status == http.StatusNotFound {
+				api.WriteEmpty(w)
+				return nil
+			}
+			return aerr
 		}
 		if aerr := s.apply(r, nil, ops...); aerr != nil {
+			if res.AbsentDeleted && aerr.Status == http.StatusNotFound {
+				api.WriteEmpty(w)
+				return nil
+			}
 			return aerr
 		}
 		api.WriteEmpty(w)

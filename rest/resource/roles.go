@@ -42,3 +42,23 @@ func parseRoleFilter(roles []string, semantic string) (*fsm.Roles, error) {
 	}
 	return fsm.ParseRoles(roles, semantic)
 }
+
+// Within narrows a resource's scope (nil: none) to the records keep
+// accepts: one kind serving several collections (edge and transit routers).
+func Within(scope func(r *http.Request) (Scope, error), keep func(rec *fsm.Record) bool) func(r *http.Request) (Scope, error) {
+	return func(r *http.Request) (Scope, error) {
+		sc := Scope{}
+		if scope != nil {
+			var err error
+			if sc, err = scope(r); err != nil {
+				return sc, err
+			}
+		}
+		if prev := sc.Keep; prev != nil {
+			sc.Keep = func(rec *fsm.Record) bool { return keep(rec) && prev(rec) }
+		} else {
+			sc.Keep = keep
+		}
+		return sc, nil
+	}
+}
