@@ -82,6 +82,13 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) error {
 			}
 			out[name] = n
 		}
+		// Transit routers share the edge routers' kind.
+		transit, err := rd.IDsByIndex(fsm.EdgeRouterTransit, "true")
+		if err != nil {
+			return err
+		}
+		out["edgeRouters"] -= len(transit)
+		out["transitRouters"] = len(transit)
 		return nil
 	})
 	if err != nil {

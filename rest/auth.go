@@ -114,6 +114,9 @@ func (s *Server) resolve(r *http.Request) (*caller, *api.Error) {
 				return cmp.Or(err, fsm.ErrNotFound)
 			}
 		}
+		if gone, err := sessionRevoked(rd, c.session, c.sess.GetIdentityId(), time.Now()); err != nil || gone {
+			return cmp.Or(err, fsm.ErrNotFound)
+		}
 		if c.identity, err = rd.Get(fsm.KindIdentity, c.sess.GetIdentityId()); err != nil {
 			return err
 		}

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/gorilla/mux"
+	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -77,12 +79,41 @@ func checkControllerSetting(w *Write) error {
 			return api.Invalid(name, "may hold at most 100 URIs", nil)
 		}
 		for _, raw := range uris {
-			if u, err := url.Parse(raw); err != nil || u.Scheme == "" || u.Fragment != "" || (u.Host == "" && u.Opaque == "") {
-				return api.Invalid(name, "must hold absolute URIs without a fragment", raw)
+			if why := badCallback(raw); why != "" {
+				return api.Invalid(name, why, raw)
 			}
 		}
 	}
 	return nil
+}
+
+// badCallback says why uri cannot be an OAuth client's callback, or "".
+// As for native apps (RFC 8252 §7): https, http to a loopback host only,
+// or a private-use scheme in reverse-DNS form (com.example.app:/cb) or
+// openziti; never userinfo or a fragment, so no setting can make the
+// authorization server redirect to script, data or a plaintext host.
+func badCallback(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return "must hold absolute URIs"
+	}
+	if u.User != nil || u.Fragment != "" || strings.Contains(raw, "#") {
+		return "must hold URIs without user information or a fragment"
+	}
+	switch scheme := strings.ToLower(u.Scheme); {
+	case scheme == "https":
+		if u.Host == "" {
+			return "must hold https URIs with a host"
+		}
+	case scheme == "http":
+		if _, loopback := op.HTTPLoopbackOrLocalhost(raw); !loopback {
+			return "may hold http URIs to a loopback host only (use https)"
+		}
+	case scheme == "openziti", strings.Contains(scheme, "."):
+	default:
+		return "must hold https URIs, http to a loopback host, or a private-use scheme such as com.example.app"
+	}
+	return ""
 }
 
 // effectiveSettings merges a member's settings over the global ones.

@@ -74,8 +74,16 @@ func TestControllerSettings(t *testing.T) {
 	before := e.count(t, "controllerSettings")
 	wantFieldError(t, "unknown controller", e.do(t, http.MethodPost, mgmt+"/controller-settings", admin, map[string]any{"controllerId": "nobody"}), "controllerId")
 	wantFieldError(t, "global again", e.do(t, http.MethodPost, mgmt+"/controller-settings", admin, map[string]any{"controllerId": "global"}), "controllerId")
-	wantFieldError(t, "relative URI", e.do(t, http.MethodPost, mgmt+"/controller-settings", admin, map[string]any{"controllerId": member,
-		"oidc": map[string]any{"postLogoutUris": []string{"/relative"}}}), "oidc.postLogoutUris")
+	for _, bad := range []string{"/relative", "javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "http://app.example/cb",
+		"https://user@app.example/cb", "https://app.example/cb#frag", "vbscript:x", "https:///nohost"} {
+		wantFieldError(t, "callback "+bad, e.do(t, http.MethodPost, mgmt+"/controller-settings", admin, map[string]any{"controllerId": member,
+			"oidc": map[string]any{"postLogoutUris": []string{bad}}}), "oidc.postLogoutUris")
+	}
+	for _, good := range []string{"https://app.example/cb", "http://127.0.0.1:8080/cb", "com.example.app:/cb", "openziti://auth/other"} {
+		if why := badCallback(good); why != "" {
+			t.Errorf("callback %s refused: %s", good, why)
+		}
+	}
 	if n := e.count(t, "controllerSettings"); n != before {
 		t.Errorf("refused settings stored %d", n-before)
 	}
@@ -86,14 +94,19 @@ func TestControllerSettings(t *testing.T) {
 	}
 }
 
-// A revoked refresh token is refused by the token endpoint.
-func TestRevokedRefreshToken(t *testing.T) {
+// Revoked OAuth tokens are refused by the token endpoint: a refresh token
+// for a refresh or an exchange, an access token for an exchange.
+func TestRevokedOAuthTokens(t *testing.T) {
 	e := env(t)
 	tokens := oidcPasswordTokens(t, e.apiNode, userUsername, userPassword)
-	refresh := tokens["refresh_token"].(string)
-	if r := e.do(t, http.MethodPost, mgmt+"/revocations", e.adminToken(t), map[string]any{"id": jwtID(t, refresh), "type": "JTI"}); r.status != http.StatusCreated {
-		t.Fatalf("revoke: %d %s", r.status, r.raw)
+	refresh, access := tokens["refresh_token"].(string), tokens["access_token"].(string)
+	for _, tok := range []string{refresh, access} {
+		if r := e.do(t, http.MethodPost, mgmt+"/revocations", e.adminToken(t), map[string]any{"id": jwtID(t, tok), "type": "JTI"}); r.status != http.StatusCreated {
+			t.Fatalf("revoke: %d %s", r.status, r.raw)
+		}
 	}
 	wantOAuthError(t, "a revoked refresh token", oidcDo(t, e.apiNode, http.MethodPost, "/oidc/oauth/token", url.Values{"grant_type": {"refresh_token"},
 		"client_id": {"native"}, "refresh_token": {refresh}}, nil), http.StatusBadRequest, "invalid_grant")
+	wantOAuthError(t, "a revoked refresh token exchanged", exchange(t, e.apiNode, refresh, refreshType, accessType), http.StatusBadRequest, "invalid_grant")
+	wantOAuthError(t, "a revoked access token exchanged", exchange(t, e.apiNode, access, accessType, accessType), http.StatusBadRequest, "invalid_grant")
 }

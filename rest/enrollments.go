@@ -43,10 +43,20 @@ func (s *Server) enrollments() *Resource {
 			}
 			return nil
 		},
-		Render: func(_ *fsm.Reader, _ *fsm.Record, d map[string]any) error {
+		Render: func(rd *fsm.Reader, rec *fsm.Record, d map[string]any) error {
 			// enrollmentDetail requires details; OpenZiti fills it with
 			// nothing a client needs.
 			d["details"] = map[string]any{}
+			// A transit router's enrollment names it as the spec's
+			// transitRouter (the edge-router view does not show it).
+			if rid := rec.Body.(*pb.Enrollment).GetEdgeRouterId(); rid != "" {
+				if r, err := rd.Get(fsm.KindEdgeRouter, rid); err == nil && isTransitRouter(r) {
+					delete(d, "edgeRouterId")
+					delete(d, "edgeRouter")
+					d["transitRouterId"] = rid
+					d["transitRouter"] = EntityRef("transit-routers", rid, r.Body.(*pb.EdgeRouter).GetName())
+				}
+			}
 			return nil
 		},
 	}

@@ -356,6 +356,9 @@ func (o *oidcServer) TokenExchange(ctx context.Context, r *op.ClientRequest[oidc
 		if err != nil || claims.ClientID != r.Client.GetID() || !claims.Bound(leafOf(hr)) {
 			return nil, invalidGrant("the subject token is not a valid access token of this client")
 		}
+		if err := o.s.checkNotRevoked(claims.ID); err != nil {
+			return nil, err
+		}
 		if requested == oidc.IDTokenType {
 			return o.s.idTokenOnly(hr, claims)
 		}

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"slices"
@@ -176,6 +177,9 @@ func (s *Server) liveGrant(sessionID, identityID string) (*pb.ApiSession, *ident
 		if sess.GetIdentityId() != identityID || sess.GetOidcClientId() == "" {
 			return fsm.ErrNotFound
 		}
+		if gone, err := sessionRevoked(rd, rec, identityID, time.Now()); err != nil || gone {
+			return cmp.Or(err, fsm.ErrNotFound)
+		}
 		if ident, err = readIdentity(rd, identityID); err != nil {
 			return err
 		}
@@ -221,15 +225,8 @@ func (s *Server) verifyRefresh(r *http.Request, raw, clientID string) (*edge.Oid
 	if !claims.Bound(leafOf(r)) {
 		return nil, invalidGrant("the refresh token is bound to another client certificate")
 	}
-	var gone bool
-	if err := s.store.View(func(rd *fsm.Reader) error {
-		gone, err = revoked(rd, claims.ID, time.Now())
-		return err
-	}); err != nil {
-		return nil, oidc.ErrServerError().WithParent(err)
-	}
-	if gone {
-		return nil, invalidGrant("the refresh token was revoked")
+	if err := s.checkNotRevoked(claims.ID); err != nil {
+		return nil, err
 	}
 	return claims, nil
 }

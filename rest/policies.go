@@ -7,6 +7,7 @@ import (
 
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/edge"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 	"github.com/garrison-ctrl/garrison/rest/api"
 	. "github.com/garrison-ctrl/garrison/rest/resource"
 )
@@ -75,10 +76,16 @@ func checkRoles(rd *fsm.Reader, side fsm.PolicySide, roles []string) error {
 		if side.Target == "" {
 			return api.Invalid(side.Field, "names @"+id+", but there are no entities to name here yet; use #attributes", "@"+id)
 		}
-		if _, err := rd.Get(side.Target, id); errors.Is(err, fsm.ErrNotFound) {
+		rec, err := rd.Get(side.Target, id)
+		if errors.Is(err, fsm.ErrNotFound) {
 			return api.Invalid(side.Field, "no entity with id "+id+" exists", "@"+id)
 		} else if err != nil {
 			return err
+		}
+		// Transit routers share the edge routers' kind; no policy
+		// reaches them.
+		if r, ok := rec.Body.(*pb.EdgeRouter); ok && r.GetTransit() {
+			return api.Invalid(side.Field, id+" is a transit router; policies name edge routers", "@"+id)
 		}
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
 	"github.com/garrison-ctrl/garrison/fsm"
 	"github.com/garrison-ctrl/garrison/internal/edge"
 	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
@@ -125,18 +127,60 @@ func deleteMissingOK(kind, id string) *pb.Op {
 	return &pb.Op{Kind: &pb.Op_Delete{Delete: &pb.Delete{Type: kind, Id: id, SkipMissing: true}}}
 }
 
-// revoked reports whether a token's JWT id has a revocation still in
-// force, in the caller's read view.
-func revoked(rd *fsm.Reader, jti string, now time.Time) (bool, error) {
-	if jti == "" {
-		return false, nil
+// revocationInForce reads the revocation of id of type typ still in
+// force at now, or nil.
+func revocationInForce(rd *fsm.Reader, id, typ string, now time.Time) (*fsm.Record, error) {
+	if id == "" {
+		return nil, nil
 	}
-	rec, err := rd.Get(fsm.KindRevocation, jti)
+	rec, err := rd.Get(fsm.KindRevocation, id)
 	if errors.Is(err, fsm.ErrNotFound) {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	rev := rec.Body.(*pb.Revocation)
+	if rev.GetType() != typ || rev.GetExpiresAt() <= now.UnixNano() {
+		return nil, nil
+	}
+	return rec, nil
+}
+
+// revoked reports whether a token's JWT id has a JTI revocation in force,
+// in the caller's read view.
+func revoked(rd *fsm.Reader, jti string, now time.Time) (bool, error) {
+	rec, err := revocationInForce(rd, jti, revokeJTI, now)
+	return rec != nil, err
+}
+
+// sessionRevoked reports whether an IDENTITY revocation in force is newer
+// than the API session: the revocation deletes the sessions it reads, and
+// this refuses one whose login committed between that read and the
+// revocation. Both times are their commands' (the proposing nodes'
+// clocks), so a login within the members' clock skew after a revocation
+// may be refused too; logging in again works.
+func sessionRevoked(rd *fsm.Reader, session *fsm.Record, identityID string, now time.Time) (bool, error) {
+	rec, err := revocationInForce(rd, identityID, revokeIdentity, now)
+	if err != nil || rec == nil {
 		return false, err
 	}
-	return rec.Body.(*pb.Revocation).GetExpiresAt() > now.UnixNano(), nil
+	return !session.CreatedAt.After(rec.CreatedAt), nil
+}
+
+// checkNotRevoked refuses an OAuth token whose JWT id is revoked, in a
+// read of its own (the OAuth endpoints run behind a read barrier).
+func (s *Server) checkNotRevoked(jti string) error {
+	var gone bool
+	if err := s.store.View(func(rd *fsm.Reader) error {
+		var err error
+		gone, err = revoked(rd, jti, time.Now())
+		return err
+	}); err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	if gone {
+		return invalidGrant("the token was revoked")
+	}
+	return nil
 }

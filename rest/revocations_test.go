@@ -1,11 +1,19 @@
 package rest
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/garrison-ctrl/garrison/fsm"
+	"github.com/garrison-ctrl/garrison/internal/edge"
+	pb "github.com/garrison-ctrl/garrison/proto/garrisonpb"
 )
 
 // jwtID reads a JWT's jti without checking it.
@@ -104,5 +112,40 @@ func TestRevocations(t *testing.T) {
 	}
 	if r := e.do(t, http.MethodGet, mgmt+"/revocations", e.userToken(t), nil); r.status != http.StatusUnauthorized {
 		t.Errorf("a non-admin lists revocations: %d", r.status)
+	}
+}
+
+// A login that commits while an IDENTITY revocation is being made (after
+// the revocation read the identity's sessions, before it committed) is
+// refused too: its session is older than the revocation.
+func TestRevocationRefusesSessionsInTheWindow(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	id := newIdentity(t, e, map[string]any{"name": uniq("rev-window"), "type": "User", "isAdmin": false})
+	if r := e.do(t, http.MethodPost, mgmt+"/revocations", admin, map[string]any{"id": id, "type": "IDENTITY"}); r.status != http.StatusCreated {
+		t.Fatalf("revoke: %d %s", r.status, r.raw)
+	}
+	// The window's login: a session whose command time precedes the
+	// revocation's, committed after it.
+	session := func(token string, at time.Time) {
+		t.Helper()
+		op, err := fsm.CreateOp(fsm.KindApiSession, uuid.NewString(), &pb.ApiSession{IdentityId: id, TokenHash: edge.TokenHash(token),
+			LastActivityAt: time.Now().UnixNano(), ExpirationSeconds: 600}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if res, _, err := e.apiNode.node.Apply(ctx, &pb.Command{Timestamp: at.UnixNano(), Ops: []*pb.Op{op}}); err != nil || res.GetCode() != pb.Result_OK {
+			t.Fatalf("session: %v %v", res, err)
+		}
+	}
+	session("window-token-"+id, time.Now().Add(-time.Second))
+	if r := e.do(t, http.MethodGet, ClientBase+"/current-identity", "window-token-"+id, nil); r.status != http.StatusUnauthorized {
+		t.Errorf("a session from the revocation's window: %d", r.status)
+	}
+	session("later-token-"+id, time.Now())
+	if r := e.do(t, http.MethodGet, ClientBase+"/current-identity", "later-token-"+id, nil); r.status != http.StatusOK {
+		t.Errorf("a session after the revocation: %d %s", r.status, r.raw)
 	}
 }

@@ -48,8 +48,16 @@ func TestRouterViews(t *testing.T) {
 			}
 		}
 	}
+	total := func(path string) any {
+		return obj(obj(e.do(t, http.MethodGet, mgmt+path, admin, nil).body["meta"])["pagination"])["totalCount"]
+	}
+	sum := e.do(t, http.MethodGet, mgmt+"/summary", admin, nil).data()
+	if sum["edgeRouters"] != total("/edge-routers") || sum["transitRouters"] != total("/transit-routers") {
+		t.Errorf("summary %v %v, lists %v %v", sum["edgeRouters"], sum["transitRouters"], total("/edge-routers"), total("/transit-routers"))
+	}
 	wantError(t, "a transit router as an edge router", e.do(t, http.MethodGet, mgmt+"/edge-routers/"+transitID, admin, nil), http.StatusNotFound, "NOT_FOUND")
 	wantError(t, "an edge router as a transit router", e.do(t, http.MethodGet, mgmt+"/transit-routers/"+edgeID, admin, nil), http.StatusNotFound, "NOT_FOUND")
+	wantError(t, "an edge router deleted as a router", e.do(t, http.MethodDelete, mgmt+"/routers/"+edgeID, admin, nil), http.StatusConflict, "CONFLICT")
 	wantError(t, "re-enroll of a transit router", e.do(t, http.MethodPost, mgmt+"/edge-routers/"+transitID+"/re-enroll", admin, nil), http.StatusNotFound, "NOT_FOUND")
 
 	// A transit router made on the management API enrolls; one made on
@@ -57,6 +65,10 @@ func TestRouterViews(t *testing.T) {
 	tr := e.do(t, http.MethodGet, mgmt+"/transit-routers/"+transitID, admin, nil).data()
 	if tr["enrollmentJwt"] == nil || tr["isVerified"] != false || tr["isOnline"] != false {
 		t.Errorf("a new transit router: %v", tr)
+	}
+	enr := e.do(t, http.MethodGet, mgmt+"/enrollments?filter="+queryEscape(`edgeRouterId = "`+transitID+`"`), admin, nil).list()
+	if len(enr) != 1 || obj(enr[0])["transitRouterId"] != transitID || obj(enr[0])["edgeRouterId"] != nil {
+		t.Errorf("a transit router's enrollment: %v", enr)
 	}
 	fr := e.do(t, http.MethodGet, FabricBase+"/routers/"+fabricID, admin, nil).data()
 	if fr["connected"] != false || fr["fingerprint"] == "" || e.do(t, http.MethodGet, mgmt+"/transit-routers/"+fabricID, admin, nil).data()["isVerified"] != true {
@@ -72,9 +84,11 @@ func TestRouterViews(t *testing.T) {
 	wantFieldError(t, "a fabric router without an id", e.do(t, http.MethodPost, FabricBase+"/routers", admin,
 		map[string]any{"name": uniq("rv-noid"), "cost": 1, "noTraversal": false}), "id")
 
-	// #all and @id reach edge routers only (an @id of a transit router
-	// matches nothing).
-	for _, roles := range [][]string{{"#all"}, {"@" + transitID, "@" + edgeID}} {
+	// #all and @id reach edge routers only; no policy names a transit
+	// router.
+	wantFieldError(t, "a policy naming a transit router", e.do(t, http.MethodPost, mgmt+"/edge-router-policies", admin, map[string]any{
+		"name": uniq("rv-erp"), "semantic": "AnyOf", "identityRoles": []string{"#x"}, "edgeRouterRoles": []string{"@" + transitID}}), "edgeRouterRoles")
+	for _, roles := range [][]string{{"#all"}, {"@" + edgeID}} {
 		erp := createOK(t, e, "/edge-router-policies", map[string]any{"name": uniq("rv-erp"), "semantic": "AnyOf",
 			"identityRoles": []string{"#" + uniq("rv-nobody")}, "edgeRouterRoles": roles})
 		reached := listed(mgmt + "/edge-router-policies/" + erp + "/edge-routers")

@@ -3328,11 +3328,8 @@ type OidcSettings struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	RedirectUris   []string               `protobuf:"bytes,1,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
 	PostLogoutUris []string               `protobuf:"bytes,2,rep,name=post_logout_uris,json=postLogoutUris,proto3" json:"post_logout_uris,omitempty"`
-	// set records that the setting carries oidc at all (an instance with an
-	// empty list overrides the global one; one without oidc does not).
-	Set           bool `protobuf:"varint,3,opt,name=set,proto3" json:"set,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *OidcSettings) Reset() {
@@ -3377,13 +3374,6 @@ func (x *OidcSettings) GetPostLogoutUris() []string {
 		return x.PostLogoutUris
 	}
 	return nil
-}
-
-func (x *OidcSettings) GetSet() bool {
-	if x != nil {
-		return x.Set
-	}
-	return false
 }
 
 var File_entities_proto protoreflect.FileDescriptor
@@ -3722,11 +3712,10 @@ const file_entities_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\x03R\texpiresAt\"B\n" +
 	"\x11ControllerSetting\x12-\n" +
-	"\x04oidc\x18\x01 \x01(\v2\x19.garrison.v1.OidcSettingsR\x04oidc\"o\n" +
+	"\x04oidc\x18\x01 \x01(\v2\x19.garrison.v1.OidcSettingsR\x04oidc\"]\n" +
 	"\fOidcSettings\x12#\n" +
 	"\rredirect_uris\x18\x01 \x03(\tR\fredirectUris\x12(\n" +
-	"\x10post_logout_uris\x18\x02 \x03(\tR\x0epostLogoutUris\x12\x10\n" +
-	"\x03set\x18\x03 \x01(\bR\x03setB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
+	"\x10post_logout_uris\x18\x02 \x03(\tR\x0epostLogoutUrisB4Z2github.com/garrison-ctrl/garrison/proto/garrisonpbb\x06proto3"
 
 var (
 	file_entities_proto_rawDescOnce sync.Once

@@ -42,7 +42,8 @@ type Resource struct {
 	// AbsentDeleted answers a DELETE of an id that does not exist 200, as
 	// if it had been deleted: for the operations whose spec documents no
 	// 404 (the fabric API's, the management API's /routers). After either
-	// answer the entity does not exist.
+	// answer the entity does not exist. One outside the resource's scope
+	// is a 409 (documented there).
 	AbsentDeleted bool
 	// Scope, if set, restricts what a request sees and may change: the
 	// caller's own entities, or a role filter from the query.
@@ -366,6 +367,11 @@ func (s *Store) Delete(res *Resource) http.HandlerFunc {
 		if err != nil {
 			aerr := api.NotFoundOr(err)
 			if res.AbsentDeleted && aerr.Status == http.StatusNotFound {
+				// Absent, or outside this collection (an edge router
+				// under /routers): only the first is deleted already.
+				if _, err := s.State.Get(res.Kind, id(r)); err == nil {
+					return api.Conflict("the entity is not one of " + res.Path + "; delete it where it is listed")
+				}
 				api.WriteEmpty(w)
 				return nil
 			}
