@@ -134,6 +134,11 @@ func (s *Server) edgeRouters() *Resource {
 	}
 }
 
+// unknownVersion is the versionInfo of a router that never connected.
+func unknownVersion() map[string]any {
+	return map[string]any{"os": "", "arch": "", "version": "", "buildDate": "", "revision": ""}
+}
+
 // isEdgeRouter tells edge routers from transit routers, which share their
 // kind.
 func isEdgeRouter(rec *fsm.Record) bool { return !rec.Body.(*pb.EdgeRouter).GetTransit() }
@@ -166,7 +171,7 @@ func renderEdgeRouter(rd *fsm.Reader, rec *fsm.Record, d map[string]any) error {
 	d["hostname"] = ""
 	d["supportedProtocols"] = map[string]any{}
 	d["syncStatus"] = syncStatusUnknown
-	version := map[string]any{"os": "", "arch": "", "version": "", "buildDate": "", "revision": ""}
+	version := unknownVersion()
 	d["versionInfo"] = version
 	// The spec lists the version fields as required at the top level too.
 	for k, v := range version {

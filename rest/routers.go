@@ -149,6 +149,6 @@ func renderFabricRouter(_ *fsm.Reader, _ *fsm.Record, d map[string]any) error {
 	d["ctrlChanListeners"] = map[string]any{}
 	d["listenerAddresses"] = []any{}
 	d["interfaces"] = []any{}
-	d["versionInfo"] = map[string]any{"os": "", "arch": "", "version": "", "buildDate": "", "revision": ""}
+	d["versionInfo"] = unknownVersion()
 	return nil
 }

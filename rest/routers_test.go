@@ -204,6 +204,8 @@ func TestIdentityTrace(t *testing.T) {
 	wantError(t, "unknown identity", e.do(t, http.MethodPut, mgmt+"/identities/nobody/trace", admin, map[string]any{"enabled": true}), http.StatusNotFound, "NOT_FOUND")
 }
 
+func updbID(list []any) string { return obj(list[0])["id"].(string) }
+
 // An admin's request to extend a certificate reaches the identity's
 // certificate sessions; a password authenticator cannot be extended.
 func TestRequestExtend(t *testing.T) {
@@ -234,4 +236,11 @@ func TestRequestExtend(t *testing.T) {
 	}
 	wantError(t, "extend a password", e.do(t, http.MethodPost, mgmt+"/authenticators/"+obj(updb[0])["id"].(string)+"/request-extend", admin, nil), http.StatusForbidden, api.CodeCanNotUpdateAuthenticator)
 	wantError(t, "unknown authenticator", e.do(t, http.MethodPost, mgmt+"/authenticators/nobody/request-extend", admin, nil), http.StatusNotFound, "NOT_FOUND")
+	// A malformed body is a 400 (undocumented there) that changes nothing.
+	before := storedAuthenticator(t, e.apiNode, updbID(updb))
+	wantFieldError(t, "rollKeys not a boolean", e.doUnchecked(t, http.MethodPost, mgmt+"/authenticators/"+updbID(updb)+"/request-extend", admin,
+		map[string]any{"rollKeys": "yes"}), "rollKeys")
+	if after := storedAuthenticator(t, e.apiNode, updbID(updb)); after.GetIsExtendRequested() != before.GetIsExtendRequested() {
+		t.Error("a refused request-extend changed the authenticator")
+	}
 }
