@@ -278,12 +278,19 @@ func (r *raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net
 }
 
 // Accept hands Raft the mux's next Raft connection, kept for cutAll.
+// After cutAll it closes what arrives and goes on waiting until the
+// listener closes: hashicorp/raft logs every Accept error as a failure,
+// and peers redial a stopping node every few milliseconds.
 func (r *raftLayer) Accept() (net.Conn, error) {
-	conn, err := r.chanListener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		conn, err := r.chanListener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if tracked, err := r.track(conn); err == nil {
+			return tracked, nil
+		}
 	}
-	return r.track(conn)
 }
 
 func (r *raftLayer) track(conn net.Conn) (net.Conn, error) {
