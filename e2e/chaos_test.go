@@ -21,7 +21,8 @@ import (
 	"github.com/garrison-ctrl/garrison/internal/chaos"
 )
 
-// The fault harness: three real nodes and HAProxy on loopback; clients
+// The fault harness: three real nodes (each in a network namespace of its
+// own when run as root, else on loopback) and HAProxy; clients
 // write and read registers (an identity's appData.v each) through HAProxy
 // and straight to nodes while a fault chosen at random each cycle
 // strikes; after each cycle everything is healed and the history is
