@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -112,7 +114,11 @@ func loadNodeConfig(path string) (*NodeConfig, error) {
 // from path (relative paths in it are relative to path's directory).
 func parseNodeConfig(data []byte, path string) (*NodeConfig, error) {
 	cfg := &NodeConfig{}
-	if err := yaml.Unmarshal(data, cfg); err != nil {
+	// Unknown keys are refused: a misspelt optional setting would
+	// otherwise leave its default in force without a word.
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("parse config %s: %w", path, err)
 	}
 	cfg.path = path
