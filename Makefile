@@ -28,7 +28,7 @@ GO_BUILD   := go build -trimpath -buildvcs=auto -ldflags "$(LDFLAGS)" -o $(BIN) 
 QUICKSTART_ARGS ?=
 # How long `make fuzz` runs each fuzz target, and `make test` its smoke of
 # each: counts of executions. Go 1.26's fuzzer can fail a run that is
-# bounded by a duration (10s) with a spurious "context deadline exceeded"
+# bounded by a duration (such as 3s) with a spurious "context deadline exceeded"
 # when its deadline passes while a worker is busy (go.dev/issue/75804,
 # fixed in Go 1.27); a count has no deadline to race.
 FUZZTIME ?= 1000000x
