@@ -7,11 +7,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -23,9 +25,13 @@ import (
 
 // The fault harness: three real nodes (each in a network namespace of its
 // own when run as root, else on loopback) and HAProxy; clients
-// write and read registers (an identity's appData.v each) through HAProxy
-// and straight to nodes while a fault chosen at random each cycle
-// strikes; after each cycle everything is healed and the history is
+// write and read registers through HAProxy and straight to nodes while a
+// fault chosen at random each cycle strikes. The registers are of two
+// sorts: six identities that live through the whole run (PATCHed, read;
+// the register is appData.v), and services and service policies whose
+// whole life clients play out within a cycle (created, replaced with
+// PUT, PATCHed, read by name and deleted; the register is tags.v, and
+// negative once deleted); after each cycle everything is healed and the history is
 // checked (internal/chaos: linearizable, nothing lost, applied twice or
 // read stale), every node's state compared, and no 5xx but a retryable 503
 // allowed. TestChaos runs $GARRISON_CHAOS_CYCLES cycles (default 5, the
@@ -34,6 +40,29 @@ import (
 // of every cycle that found an anomaly beside it.
 
 const chaosKeys = 6
+
+// lifeKinds are the entities whose whole life a client plays out, with
+// the body that creates or replaces one.
+var lifeKinds = []struct {
+	path string
+	body func(name, v string) map[string]any
+}{
+	{"/services", func(name, v string) map[string]any {
+		return map[string]any{"name": name, "encryptionRequired": true, "tags": map[string]any{"v": v}}
+	}},
+	{"/service-policies", func(name, v string) map[string]any {
+		return map[string]any{"name": name, "type": "Dial", "semantic": "AnyOf", "serviceRoles": []string{"#chaos"},
+			"identityRoles": []string{"#chaos"}, "tags": map[string]any{"v": v}}
+	}},
+}
+
+// entity is one life a client plays out: key names its register in the
+// history; id is known once its creation was acknowledged.
+type entity struct {
+	kind            int
+	key, path, name string
+	id              string
+}
 
 // faultKinds are the faults a cycle may strike with.
 // The smoke runs the first five. A partition cuts a node's network link
@@ -55,9 +84,11 @@ type cycleReport struct {
 }
 
 type chaosReport struct {
-	Cycles     int            `json:"cycles"`
-	Faults     map[string]int `json:"faults"`
-	Ops        int            `json:"operations"`
+	Cycles int            `json:"cycles"`
+	Faults map[string]int `json:"faults"`
+	Ops    int            `json:"operations"`
+	// Actions counts the operations by what was sent ("PUT /services").
+	Actions    map[string]int `json:"operationsByAction"`
 	Unknown    int            `json:"unknownWrites"`
 	Anomalies  int            `json:"anomalies"`
 	Recovery   map[string]any `json:"recoveryAfterLeaderLossMs"`
@@ -75,9 +106,14 @@ type chaosRun struct {
 	client *http.Client
 	mu     sync.Mutex
 	ops    []chaos.Op
-	errs5  int
-	max503 time.Duration
-	seq    int64
+	// lives are this cycle's entities, for reads; found are anomalies a
+	// single answer shows (two entities of one name).
+	lives   []*entity
+	found   []chaos.Anomaly
+	actions map[string]int
+	errs5   int
+	max503  time.Duration
+	seq     int64
 	// netemNoted: the missing netem was reported once.
 	netemNoted bool
 	// initial is each register's value when a cycle starts (what the
@@ -126,7 +162,7 @@ func TestChaos(t *testing.T) {
 	if c.Net != nil {
 		t.Logf("nodes run in network namespaces %v at %v: partitions cut their links", c.Net.ns, c.Net.ips)
 	}
-	run := &chaosRun{t: t, c: c, admin: c.Login(c.LBURL), initial: map[string]int64{},
+	run := &chaosRun{t: t, c: c, admin: c.Login(c.LBURL), initial: map[string]int64{}, actions: map[string]int{},
 		client: &http.Client{Timeout: 3 * time.Second, Transport: c.http.Transport}}
 	for i := range chaosKeys {
 		run.keys = append(run.keys, c.createThrough(t, run.admin, "/identities",
@@ -161,6 +197,7 @@ func TestChaos(t *testing.T) {
 		run.ops = nil
 	}
 	rep.FinishedAt = time.Now()
+	rep.Actions = run.actions
 	slices.Sort(recoveries)
 	if n := len(recoveries); n > 0 {
 		rep.Recovery = map[string]any{"count": n, "p50": recoveries[n/2], "p99": recoveries[min(n-1, n*99/100)], "max": recoveries[n-1]}
@@ -178,7 +215,7 @@ func TestChaos(t *testing.T) {
 
 // cycle runs clients, strikes, heals, and checks.
 func (r *chaosRun) cycle(n int, fault string, rng *rand.Rand) cycleReport {
-	r.errs5, r.max503 = 0, 0
+	r.errs5, r.max503, r.lives, r.found = 0, 0, nil, nil
 	// Each register starts the cycle with the value the last one left: a
 	// write of it, done before anything of this cycle began.
 	start := time.Now()
@@ -208,12 +245,12 @@ func (r *chaosRun) cycle(n int, fault string, rng *rand.Rand) cycleReport {
 	r.finalReads()
 	history := slices.Clone(r.ops)
 	for _, op := range history {
-		if op.Final {
+		if op.Final && slices.Contains(r.keys, op.Key) {
 			r.initial[op.Key] = op.Value
 		}
 	}
 	rep := chaos.Check(history, 30*time.Second)
-	cr := cycleReport{Cycle: n, Fault: fault, Ops: rep.Ops, Unknown: rep.Unknown, Anomalies: rep.Anomalies,
+	cr := cycleReport{Cycle: n, Fault: fault, Ops: rep.Ops, Unknown: rep.Unknown, Anomalies: append(rep.Anomalies, r.found...),
 		Errors5xx: r.errs5, Max503Ms: r.max503.Milliseconds(), RecoveryMs: r.recovery(struck)}
 	if d := r.compareStates(); d != "" {
 		cr.Anomalies = append(cr.Anomalies, chaos.Anomaly{Kind: "diverged", Detail: d})
@@ -244,54 +281,129 @@ func (r *chaosRun) recovery(struck time.Time) int64 {
 	return best.Milliseconds()
 }
 
-// runClient writes and reads registers until stop: 70% through HAProxy, the
-// rest straight to a node. A write retries with its Idempotency-Key for
-// up to 20 s; one never acknowledged is recorded as of unknown outcome.
+// runClient writes and reads registers until stop: 70% through HAProxy,
+// the rest straight to a node. Half its operations PATCH or read the
+// identities; the other half live an entity's life or read one.
 func (r *chaosRun) runClient(id int, stop chan struct{}) {
 	rng := rand.New(rand.NewPCG(uint64(id), uint64(time.Now().UnixNano())))
+	var own *entity
 	for {
 		select {
 		case <-stop:
 			return
 		default:
 		}
-		key := r.keys[rng.IntN(len(r.keys))]
 		base := r.c.LBURL
 		if rng.IntN(10) >= 7 {
 			base = r.c.Nodes[rng.IntN(len(r.c.Nodes))].URL()
 		}
-		if rng.IntN(2) == 0 {
-			r.write(id, base, key)
-		} else {
-			r.read(id, base, key, false)
+		key := r.keys[rng.IntN(len(r.keys))]
+		switch n := rng.IntN(10); {
+		case n < 3:
+			v := r.nextValue()
+			r.send(chaos.Op{Client: id, Key: key, Value: v}, base, http.MethodPatch, "/identities/"+key,
+				map[string]any{"appData": map[string]any{"v": strconv.FormatInt(v, 10)}})
+		case n < 5:
+			r.read(chaos.Op{Client: id, Key: key}, base, "/identities/"+key, "")
+		case n < 8:
+			own = r.live(id, base, own, rng)
+		default:
+			r.mu.Lock()
+			var e *entity
+			if len(r.lives) > 0 {
+				e = r.lives[rng.IntN(len(r.lives))]
+			}
+			r.mu.Unlock()
+			if e != nil {
+				r.read(chaos.Op{Client: id, Key: e.key}, base, e.path, e.name)
+			}
 		}
 	}
 }
 
-func (r *chaosRun) write(client int, base, key string) {
+func (r *chaosRun) nextValue() int64 {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.seq++
-	value := r.seq
-	r.mu.Unlock()
-	op := chaos.Op{Client: client, Key: key, Kind: chaos.Write, Value: value, Call: time.Now()}
-	// appData holds tags: the value travels as a string.
-	body, _ := json.Marshal(map[string]any{"appData": map[string]any{"v": strconv.FormatInt(value, 10)}})
-	idem := fmt.Sprintf("chaos-%d-%d", client, value)
+	return r.seq
+}
+
+// live takes a client's entity one step through its life: created when it
+// has none, then replaced or patched, and one time in five deleted, after
+// which the client starts another. An entity a write of unknown outcome
+// touched is left alone, since its state is no longer known to its owner.
+func (r *chaosRun) live(client int, base string, own *entity, rng *rand.Rand) *entity {
+	v := r.nextValue()
+	tag := strconv.FormatInt(v, 10)
+	op := chaos.Op{Client: client, Value: v}
+	if own == nil {
+		k := rng.IntN(len(lifeKinds))
+		e := &entity{kind: k, path: lifeKinds[k].path, name: "life-" + tag}
+		e.key = e.path + "/" + e.name
+		r.mu.Lock()
+		r.lives = append(r.lives, e)
+		r.mu.Unlock()
+		op.Key = e.key
+		raw := r.send(op, base, http.MethodPost, e.path, lifeKinds[k].body(e.name, tag))
+		var out struct {
+			Data struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		}
+		if raw == nil || json.Unmarshal(raw, &out) != nil || out.Data.ID == "" {
+			return nil
+		}
+		e.id = out.Data.ID
+		return e
+	}
+	op.Key = own.key
+	var raw []byte
+	switch n := rng.IntN(5); {
+	case n == 0:
+		op.Value = -v
+		r.send(op, base, http.MethodDelete, own.path+"/"+own.id, nil)
+		return nil
+	case n < 3:
+		raw = r.send(op, base, http.MethodPut, own.path+"/"+own.id, lifeKinds[own.kind].body(own.name, tag))
+	default:
+		raw = r.send(op, base, http.MethodPatch, own.path+"/"+own.id, map[string]any{"tags": map[string]any{"v": tag}})
+	}
+	if raw == nil {
+		return nil
+	}
+	return own
+}
+
+// send makes op's write: method on path (under the management API) with
+// body, retried with its Idempotency-Key for up to 20 s until a 2xx. It
+// records the write, of unknown outcome if no 2xx came, and returns the
+// answer, or nil when there was none or the write was refused.
+func (r *chaosRun) send(op chaos.Op, base, method, path string, body any) []byte {
+	op.Kind, op.Call = chaos.Write, time.Now()
+	op.Action = method + " " + actionPath(path)
+	var payload []byte
+	if body != nil {
+		payload, _ = json.Marshal(body)
+	}
+	idem := fmt.Sprintf("chaos-%d-%d", op.Client, op.Value)
 	var first503 time.Time
 	for time.Since(op.Call) < 20*time.Second {
-		req, _ := http.NewRequest(http.MethodPatch, base+"/edge/management/v1/identities/"+key, bytes.NewReader(body))
+		req, _ := http.NewRequest(method, base+"/edge/management/v1"+path, bytes.NewReader(payload))
 		req.Header.Set("zt-session", r.admin)
-		req.Header.Set("Content-Type", "application/json")
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		req.Header.Set("Idempotency-Key", idem)
 		resp, err := r.client.Do(req)
 		if err == nil {
 			raw, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			checkSpec(r.t, method, req.URL.Path, resp.StatusCode, raw)
 			switch {
-			case resp.StatusCode == http.StatusOK:
+			case resp.StatusCode/100 == 2:
 				op.Return = time.Now()
 				r.record(op)
-				return
+				return raw
 			case resp.StatusCode == http.StatusServiceUnavailable:
 				if first503.IsZero() {
 					first503 = time.Now()
@@ -303,10 +415,10 @@ func (r *chaosRun) write(client int, base, key string) {
 				r.mu.Unlock()
 			default:
 				// A refusal: the write did not happen (a 4xx changes
-				// nothing); the harness's writes are all valid, so it is
-				// an anomaly too.
-				r.t.Errorf("write %d to %s refused: %d %s", value, key, resp.StatusCode, raw)
-				return
+				// nothing); the harness's writes are all valid, and its
+				// owner knows the entity's state, so it is an anomaly too.
+				r.t.Errorf("%s (write %d) refused: %d %s", op.Action, op.Value, resp.StatusCode, raw)
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -316,11 +428,28 @@ func (r *chaosRun) write(client int, base, key string) {
 	}
 	op.Unknown = true
 	r.record(op)
+	return nil
 }
 
-func (r *chaosRun) read(client int, base, key string, final bool) {
-	op := chaos.Op{Client: client, Key: key, Kind: chaos.Read, Call: time.Now(), Final: final}
-	req, _ := http.NewRequest(http.MethodGet, base+"/edge/management/v1/identities/"+key, nil)
+// actionPath is path without the entity id: "/services/x" → "/services".
+func actionPath(path string) string {
+	if i := strings.IndexByte(path[1:], '/'); i >= 0 {
+		return path[:i+1]
+	}
+	return path
+}
+
+// read records op, a read of path: an identity's appData.v when name is
+// "", else the tags.v of the entity of that name in the list at path (0
+// when there is none).
+func (r *chaosRun) read(op chaos.Op, base, path, name string) {
+	op.Kind, op.Call = chaos.Read, time.Now()
+	op.Action = "GET " + actionPath(path)
+	target := base + "/edge/management/v1" + path
+	if name != "" {
+		target += "?filter=" + url.QueryEscape(`name="`+name+`"`)
+	}
+	req, _ := http.NewRequest(http.MethodGet, target, nil)
 	req.Header.Set("zt-session", r.admin)
 	resp, err := r.client.Do(req)
 	if err != nil {
@@ -329,6 +458,7 @@ func (r *chaosRun) read(client int, base, key string, final bool) {
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	op.Return = time.Now()
+	checkSpec(r.t, http.MethodGet, req.URL.Path, resp.StatusCode, raw)
 	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusServiceUnavailable {
 		r.mu.Lock()
 		r.errs5++
@@ -337,16 +467,38 @@ func (r *chaosRun) read(client int, base, key string, final bool) {
 	if resp.StatusCode != http.StatusOK {
 		return
 	}
-	var out struct {
-		Data struct {
-			AppData map[string]any `json:"appData"`
-		} `json:"data"`
+	var v any
+	if name == "" {
+		var out struct {
+			Data struct {
+				AppData map[string]any `json:"appData"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(raw, &out) != nil {
+			return
+		}
+		v = out.Data.AppData["v"]
+	} else {
+		var out struct {
+			Data []struct {
+				Tags map[string]any `json:"tags"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(raw, &out) != nil {
+			return
+		}
+		if len(out.Data) > 1 {
+			r.mu.Lock()
+			r.found = append(r.found, chaos.Anomaly{Kind: "duplicate-entity", Key: op.Key,
+				Detail: fmt.Sprintf("%d entities named %s", len(out.Data), name)})
+			r.mu.Unlock()
+		}
+		if len(out.Data) > 0 {
+			v = out.Data[0].Tags["v"]
+		}
 	}
-	if json.Unmarshal(raw, &out) != nil {
-		return
-	}
-	if v, ok := out.Data.AppData["v"].(string); ok {
-		op.Value, _ = strconv.ParseInt(v, 10, 64)
+	if s, ok := v.(string); ok {
+		op.Value, _ = strconv.ParseInt(s, 10, 64)
 	}
 	op.Node = resp.Header.Get("Garrison-Node")
 	r.record(op)
@@ -355,6 +507,9 @@ func (r *chaosRun) read(client int, base, key string, final bool) {
 func (r *chaosRun) record(op chaos.Op) {
 	r.mu.Lock()
 	r.ops = append(r.ops, op)
+	if op.Action != "" { // not a cycle's starting value
+		r.actions[op.Action]++
+	}
 	r.mu.Unlock()
 }
 
@@ -368,7 +523,10 @@ func (r *chaosRun) note503(d time.Duration) {
 func (r *chaosRun) finalReads() {
 	for _, n := range r.c.Nodes {
 		for _, k := range r.keys {
-			r.read(-1, n.URL(), k, true)
+			r.read(chaos.Op{Client: -1, Key: k, Final: true}, n.URL(), "/identities/"+k, "")
+		}
+		for _, e := range r.lives {
+			r.read(chaos.Op{Client: -1, Key: e.key, Final: true}, n.URL(), e.path, e.name)
 		}
 	}
 }

@@ -3,6 +3,12 @@
 // cluster while faults strike, and the history must be linearizable
 // (github.com/anishathalye/porcupine, one register per key), with no write
 // lost, applied twice or read stale. The checks name what they find.
+//
+// A register is either a field of an entity that lives through the whole
+// run, or a whole entity that is created, changed and deleted: its value
+// is then 0 before it exists, the field's value while it does, and a
+// negative value once a delete wrote it, so a read that finds no entity
+// fits both "not yet" and "deleted".
 package chaos
 
 import (
@@ -28,8 +34,9 @@ type Op struct {
 	Client int    `json:"client"`
 	Key    string `json:"key"`
 	Kind   Kind   `json:"kind"`
-	// Value is what a write wrote (unique per write, never 0) or what a
-	// read returned (0: the register's initial value).
+	// Value is what a write wrote (unique per write, never 0; negative for
+	// a delete) or what a read returned (0: the register's initial value,
+	// or no entity, which also fits a delete).
 	Value int64 `json:"value"`
 	// Call and Return bound the operation; a write whose outcome never
 	// became known has Unknown set, and may take effect any time after
@@ -41,11 +48,16 @@ type Op struct {
 	Final bool `json:"final,omitempty"`
 	// Node names where the read was served (for reports).
 	Node string `json:"node,omitempty"`
+	// Action says what the client sent, such as "PATCH /identities", for
+	// reports and replays; the checks ignore it.
+	Action string `json:"action,omitempty"`
 }
 
 // Anomaly is one thing the history shows went wrong.
 type Anomaly struct {
-	Kind   string `json:"kind"` // non-linearizable, lost-write, duplicate-write, stale-read, diverged
+	// Kind: non-linearizable, lost-write, duplicate-write or stale-read
+	// here; the harness adds its own, such as diverged.
+	Kind   string `json:"kind"`
 	Key    string `json:"key"`
 	Detail string `json:"detail"`
 }
@@ -63,7 +75,8 @@ type regInput struct {
 	value int64
 }
 
-// registerModel is a register per key, initially 0.
+// registerModel is a register per key, initially 0; a read of 0 (no
+// entity) also fits a deleted one (a negative value).
 var registerModel = porcupine.Model{
 	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
 		byKey := map[string][]porcupine.Operation{}
@@ -88,7 +101,11 @@ var registerModel = porcupine.Model{
 		if in.write {
 			return true, in.value
 		}
-		return output.(int64) == state.(int64), state
+		out, st := output.(int64), state.(int64)
+		if out == 0 {
+			return st <= 0, state
+		}
+		return out == st, state
 	},
 	DescribeOperation: func(input, output any) string {
 		in := input.(regInput)
@@ -188,9 +205,17 @@ func named(history []Op) []Anomaly {
 		}
 		var reads []Op
 		for _, op := range ops {
-			if op.Kind == Read {
-				reads = append(reads, op)
+			if op.Kind != Read {
+				continue
 			}
+			if op.Value == 0 {
+				v, ok := absentRead(op, ops)
+				if !ok {
+					continue // porcupine has judged it
+				}
+				op.Value = v
+			}
+			reads = append(reads, op)
 		}
 		sort.Slice(reads, func(i, j int) bool { return reads[i].Return.Before(reads[j].Return) })
 		for _, r := range reads {
@@ -217,4 +242,32 @@ func named(history []Op) []Anomaly {
 		}
 	}
 	return out
+}
+
+// absentRead says which value a read that found no entity saw: 0 when
+// only "not created yet" fits it, the delete's value when only "deleted"
+// does. When both fit (the read spans the entity's whole life), it
+// reports !ok and the named checks leave the read to porcupine.
+func absentRead(r Op, ops []Op) (v int64, ok bool) {
+	initial, deleted := true, false
+	var latest time.Time
+	for _, w := range ops {
+		if w.Kind != Write {
+			continue
+		}
+		if w.Value > 0 && !w.Unknown && w.Return.Before(r.Call) {
+			initial = false
+		}
+		// Of several deletes, the latest the read may have seen.
+		if w.Value < 0 && w.Call.Before(r.Return) && (!deleted || w.Call.After(latest)) {
+			deleted, v, latest = true, w.Value, w.Call
+		}
+	}
+	switch {
+	case deleted && initial:
+		return 0, false
+	case deleted:
+		return v, true
+	}
+	return 0, true
 }
