@@ -65,15 +65,18 @@ type entity struct {
 }
 
 // faultKinds are the faults a cycle may strike with.
-// The smoke runs the first five. A partition cuts a node's network link
-// (its namespace's veth) where nodes run in namespaces, and freezes it
-// otherwise.
+// The smoke runs the first five. Where nodes run in namespaces, a
+// partition cuts a node's network link (its namespace's veth), a severed
+// pair loses each other, and one-way loss drops the packets one of them
+// sends the other; without namespaces each freezes a node instead.
 var faultKinds = []string{"partition-leader", "sever-leader-follower", "remove-readd-follower", "kill-leader", "restart-all",
-	"freeze-leader", "slow-network", "kill-follower", "freeze-follower", "partition-follower"}
+	"freeze-leader", "slow-network", "kill-follower", "freeze-follower", "partition-follower", "one-way-loss"}
 
 type cycleReport struct {
-	Cycle     int             `json:"cycle"`
-	Fault     string          `json:"fault"`
+	Cycle int    `json:"cycle"`
+	Fault string `json:"fault"`
+	// Detail says more of the fault where it has a choice to make.
+	Detail    string          `json:"detail,omitempty"`
 	Ops       int             `json:"ops"`
 	Unknown   int             `json:"unknownWrites"`
 	Anomalies []chaos.Anomaly `json:"anomalies"`
@@ -110,6 +113,7 @@ type chaosRun struct {
 	// single answer shows (two entities of one name).
 	lives   []*entity
 	found   []chaos.Anomaly
+	detail  string // of this cycle's fault
 	actions map[string]int
 	errs5   int
 	max503  time.Duration
@@ -187,7 +191,11 @@ func TestChaos(t *testing.T) {
 			recoveries = append(recoveries, cr.RecoveryMs)
 		}
 		rep.PerCycle = append(rep.PerCycle, cr)
-		t.Logf("cycle %d %s: %d ops, %d unknown, recovery %d ms, %d anomalies", cycle, fault, cr.Ops, cr.Unknown, cr.RecoveryMs, len(cr.Anomalies))
+		label := fault
+		if cr.Detail != "" {
+			label += " (" + cr.Detail + ")"
+		}
+		t.Logf("cycle %d %s: %d ops, %d unknown, recovery %d ms, %d anomalies", cycle, label, cr.Ops, cr.Unknown, cr.RecoveryMs, len(cr.Anomalies))
 		for _, a := range cr.Anomalies {
 			t.Errorf("cycle %d (%s): %s %s: %s", cycle, fault, a.Kind, a.Key, a.Detail)
 		}
@@ -215,7 +223,7 @@ func TestChaos(t *testing.T) {
 
 // cycle runs clients, strikes, heals, and checks.
 func (r *chaosRun) cycle(n int, fault string, rng *rand.Rand) cycleReport {
-	r.errs5, r.max503, r.lives, r.found = 0, 0, nil, nil
+	r.errs5, r.max503, r.lives, r.found, r.detail = 0, 0, nil, nil, ""
 	// Each register starts the cycle with the value the last one left: a
 	// write of it, done before anything of this cycle began.
 	start := time.Now()
@@ -250,7 +258,7 @@ func (r *chaosRun) cycle(n int, fault string, rng *rand.Rand) cycleReport {
 		}
 	}
 	rep := chaos.Check(history, 30*time.Second)
-	cr := cycleReport{Cycle: n, Fault: fault, Ops: rep.Ops, Unknown: rep.Unknown, Anomalies: append(rep.Anomalies, r.found...),
+	cr := cycleReport{Cycle: n, Fault: fault, Detail: r.detail, Ops: rep.Ops, Unknown: rep.Unknown, Anomalies: append(rep.Anomalies, r.found...),
 		Errors5xx: r.errs5, Max503Ms: r.max503.Milliseconds(), RecoveryMs: r.recovery(struck)}
 	if d := r.compareStates(); d != "" {
 		cr.Anomalies = append(cr.Anomalies, chaos.Anomaly{Kind: "diverged", Detail: d})
@@ -606,6 +614,28 @@ func (r *chaosRun) strike(fault string, rng *rand.Rand) func() {
 			return func() { _ = follower.cmd.Process.Signal(syscall.SIGCONT) }
 		}
 		restore, err := r.c.Net.sever(slices.Index(r.c.Nodes, leader), slices.Index(r.c.Nodes, follower))
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		return func() {
+			if err := restore(); err != nil {
+				r.t.Fatal(err)
+			}
+		}
+	case "one-way-loss":
+		// Every packet one way between the leader and a follower is
+		// lost, in a direction chosen at random; the other way works.
+		leader, follower := r.leaderNode(), r.follower()
+		if r.c.Net == nil {
+			_ = follower.cmd.Process.Signal(syscall.SIGSTOP)
+			return func() { _ = follower.cmd.Process.Signal(syscall.SIGCONT) }
+		}
+		from, to := slices.Index(r.c.Nodes, leader), slices.Index(r.c.Nodes, follower)
+		if rng.IntN(2) == 0 {
+			from, to = to, from
+		}
+		r.detail = fmt.Sprintf("%s → %s lost (leader %s)", r.c.Nodes[from].Name, r.c.Nodes[to].Name, leader.Name)
+		restore, err := r.c.Net.drop(from, to)
 		if err != nil {
 			r.t.Fatal(err)
 		}

@@ -94,22 +94,30 @@ func (l *netLayout) remove() {
 func (l *netLayout) cut(i int) error  { return ipCmd("link", "set", l.veths[i], "down") }
 func (l *netLayout) heal(i int) error { return ipCmd("link", "set", l.veths[i], "up") }
 
+// drop loses every packet node i sends to node j (a blackhole route in
+// i's namespace), while j's packets still reach i: one-way loss. It
+// returns what restores the path.
+func (l *netLayout) drop(i, j int) (func() error, error) {
+	route := func(op string) error {
+		return ipCmd("netns", "exec", l.ns[i], "ip", "route", op, "blackhole", l.ips[j]+"/32")
+	}
+	if err := route("add"); err != nil {
+		return nil, err
+	}
+	return func() error { return route("del") }, nil
+}
+
 // sever cuts the path between nodes i and j only (blackhole routes in
 // both namespaces): each still reaches the third node, HAProxy and the
 // clients. It returns what restores the path.
 func (l *netLayout) sever(i, j int) (func() error, error) {
-	add := func(a, b int) error {
-		return ipCmd("netns", "exec", l.ns[a], "ip", "route", "add", "blackhole", l.ips[b]+"/32")
-	}
-	del := func(a, b int) error {
-		return ipCmd("netns", "exec", l.ns[a], "ip", "route", "del", "blackhole", l.ips[b]+"/32")
-	}
-	if err := add(i, j); err != nil {
+	undoIJ, err := l.drop(i, j)
+	if err != nil {
 		return nil, err
 	}
-	if err := add(j, i); err != nil {
-		_ = del(i, j)
-		return nil, err
+	undoJI, err := l.drop(j, i)
+	if err != nil {
+		return nil, errors.Join(err, undoIJ())
 	}
-	return func() error { return errors.Join(del(i, j), del(j, i)) }, nil
+	return func() error { return errors.Join(undoIJ(), undoJI()) }, nil
 }

@@ -36,7 +36,24 @@ func dedupResult(j *journal, cmd *pb.Command) (*pb.Result, error) {
 	if id == "" {
 		return nil, nil
 	}
-	v := j.get(dedupBucket, []byte(id))
+	return decodeRemembered(id, j.get(dedupBucket, []byte(id)), cmd.GetDedupFingerprint())
+}
+
+// Remembered is what applying a command with this dedup_id and request
+// fingerprint would answer without taking effect again, because a command
+// with that id was applied already: its result, or KEY_REUSED. nil when no
+// such command was applied (or its record has expired). A handler asks
+// before judging a retried request against the state its first attempt
+// left: a retried delete finds nothing left to delete, but must get the
+// first attempt's answer.
+func (r *Reader) Remembered(dedupID string, fingerprint []byte) (*pb.Result, error) {
+	if dedupID == "" {
+		return nil, nil
+	}
+	return decodeRemembered(dedupID, r.bucket(dedupBucket).Get([]byte(dedupID)), fingerprint)
+}
+
+func decodeRemembered(id string, v, fp []byte) (*pb.Result, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -44,8 +61,7 @@ func dedupResult(j *journal, cmd *pb.Command) (*pb.Result, error) {
 	if len(v) < 8 || proto.Unmarshal(v[8:], res) != nil {
 		return nil, fmt.Errorf("dedup record %q is damaged", id)
 	}
-	prevFP, fp := res.GetDedupFingerprint(), cmd.GetDedupFingerprint()
-	if len(prevFP) > 0 && len(fp) > 0 && !bytes.Equal(prevFP, fp) {
+	if prevFP := res.GetDedupFingerprint(); len(prevFP) > 0 && len(fp) > 0 && !bytes.Equal(prevFP, fp) {
 		return &pb.Result{Code: pb.Result_KEY_REUSED,
 			Message: "this idempotency key was used for a different request within " + DedupWindow.String()}, nil
 	}

@@ -99,4 +99,25 @@ func TestDedupRefusesReusedKey(t *testing.T) {
 	if _, err := s.Get(KindIdentity, "c"); err == nil {
 		t.Fatal("a retried command took effect twice")
 	}
+	// A reader sees what applying the command again would answer.
+	for _, tc := range []struct {
+		id, fp string
+		want   pb.Result_Code
+	}{{"k", "fp-a", pb.Result_OK}, {"k", "", pb.Result_OK}, {"k", "fp-b", pb.Result_KEY_REUSED}, {"unknown", "fp-a", -1}} {
+		err := s.View(func(rd *Reader) error {
+			res, err := rd.Remembered(tc.id, []byte(tc.fp))
+			switch {
+			case err != nil:
+				return err
+			case tc.want < 0 && res != nil:
+				return fmt.Errorf("remembered %v", res)
+			case tc.want >= 0 && (res == nil || res.GetCode() != tc.want || len(res.GetDedupFingerprint()) != 0):
+				return fmt.Errorf("remembered %v, want %v", res, tc.want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("Remembered(%q, %q): %v", tc.id, tc.fp, err)
+		}
+	}
 }

@@ -66,3 +66,73 @@ func TestIdempotencyKeyRetriesTakeEffectOnce(t *testing.T) {
 		}
 	}
 }
+
+// A retry whose first attempt took effect gets that attempt's answer even
+// when the state has moved on since: a delete retried finds its entity
+// gone, a patch retried finds it deleted by someone else, a create retried
+// finds its entity deleted. None takes effect again.
+func TestIdempotentRetryAfterTheStateMoved(t *testing.T) {
+	e := env(t)
+	admin := e.adminToken(t)
+	send := func(method, path, key string, body map[string]any) *response {
+		t.Helper()
+		h := http.Header{}
+		if key != "" {
+			h.Set(api.IdempotencyHeader, key)
+		}
+		return e.doWithHeader(t, method, mgmt+path, admin, body, h)
+	}
+	svc := func(name string) map[string]any { return map[string]any{"name": name, "encryptionRequired": true} }
+	named := func(name string) int {
+		return len(e.do(t, http.MethodGet, mgmt+`/services?filter=name%3D%22`+name+`%22`, admin, nil).list())
+	}
+
+	gone := createOK(t, e, "/services", svc("retry-delete"))
+	for i := range 2 {
+		if r := send(http.MethodDelete, "/services/"+gone, "del-1", nil); r.status != http.StatusOK {
+			t.Fatalf("delete, attempt %d: %d %s", i+1, r.status, r.raw)
+		}
+	}
+	wantError(t, "a delete without a key", send(http.MethodDelete, "/services/"+gone, "", nil), http.StatusNotFound, api.CodeNotFound)
+	// The same key on another entity is another request.
+	other := createOK(t, e, "/services", svc("retry-other"))
+	wantError(t, "the key on another entity", send(http.MethodDelete, "/services/"+other, "del-1", nil), http.StatusBadRequest, api.CodeIdempotencyKeyReused)
+	if named("retry-other") != 1 {
+		t.Fatal("a reused key deleted another entity")
+	}
+
+	patched := createOK(t, e, "/services", svc("retry-patch"))
+	for _, method := range []string{http.MethodPatch, http.MethodPut} {
+		if r := send(method, "/services/"+patched, "upd-"+method, svc("retry-patch")); r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", method, r.status, r.raw)
+		}
+	}
+	if r := send(http.MethodDelete, "/services/"+patched, "", nil); r.status != http.StatusOK {
+		t.Fatalf("delete: %d %s", r.status, r.raw)
+	}
+	for _, method := range []string{http.MethodPatch, http.MethodPut} {
+		if r := send(method, "/services/"+patched, "upd-"+method, svc("retry-patch")); r.status != http.StatusOK {
+			t.Fatalf("%s retried after the delete: %d %s", method, r.status, r.raw)
+		}
+	}
+	wantError(t, "a patch without a key", send(http.MethodPatch, "/services/"+patched, "", svc("retry-patch")), http.StatusNotFound, api.CodeNotFound)
+	if named("retry-patch") != 0 {
+		t.Fatal("a retried update brought a deleted entity back")
+	}
+
+	first := send(http.MethodPost, "/services", "create-1", svc("retry-create"))
+	if first.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", first.status, first.raw)
+	}
+	id := first.data()["id"].(string)
+	if r := send(http.MethodDelete, "/services/"+id, "", nil); r.status != http.StatusOK {
+		t.Fatalf("delete: %d %s", r.status, r.raw)
+	}
+	again := send(http.MethodPost, "/services", "create-1", svc("retry-create"))
+	if again.status != http.StatusCreated || again.data()["id"] != id {
+		t.Fatalf("create retried after a delete: %d %s, want 201 naming %s", again.status, again.raw, id)
+	}
+	if named("retry-create") != 0 {
+		t.Fatal("a retried create took effect again")
+	}
+}

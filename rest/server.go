@@ -219,7 +219,7 @@ func New(cfg Config) *Server {
 		minter:         &edge.Minter{Signer: cfg.EnrollSigner, NetworkSigner: cfg.Signer, Trust: trust, NodeID: nodeID},
 		sessions:       &edge.Sessions{Node: cfg.Node, Store: cfg.Store, Timeout: cfg.SessionTimeout, WriteTimeout: cfg.WriteTimeout, Log: cfg.Log},
 	}
-	s.rs = resource.Store{State: cfg.Store, Apply: s.applyResult, NewID: s.newID}
+	s.rs = resource.Store{State: cfg.Store, Apply: s.applyResult, NewID: s.newID, Remembered: s.remembered}
 	cfg.Metrics.Gauge("garrison_api_sessions", "API sessions in the replicated state (OAuth grants included).", func() float64 {
 		var n int
 		_ = cfg.Store.View(func(rd *fsm.Reader) error {
@@ -284,12 +284,32 @@ func dedupScope(r *http.Request) string {
 func (s *Server) dedupID(r *http.Request) string {
 	n := api.NextCommand(r)
 	if scope := dedupScope(r); scope != "" {
-		return fmt.Sprintf("ik:%s/%d", scope, n)
+		return scopedDedupID(scope, n)
 	}
 	if id := api.RequestID(r); id != "" {
 		return fmt.Sprintf("rq:%s/%d", id, n)
 	}
 	return "rq:" + uuid.NewString() // a request made outside the handler chain
+}
+
+func scopedDedupID(scope string, n int32) string { return fmt.Sprintf("ik:%s/%d", scope, n) }
+
+// remembered is the result of the request's next command when an earlier
+// attempt with the same client-chosen Idempotency-Key applied it already
+// (fsm.Reader.Remembered), nil otherwise. Call it once the body is read:
+// the request's fingerprint covers the body.
+func (s *Server) remembered(r *http.Request) (*pb.Result, error) {
+	scope := dedupScope(r)
+	if _, given := api.IdempotencyKey(r); !given || scope == "" {
+		return nil, nil
+	}
+	var res *pb.Result
+	err := s.cfg.Store.View(func(rd *fsm.Reader) error {
+		var err error
+		res, err = rd.Remembered(scopedDedupID(scope, api.PendingCommand(r)), api.Fingerprint(r))
+		return err
+	})
+	return res, err
 }
 
 // idNamespace is the UUID namespace of ids derived from idempotency keys.

@@ -125,5 +125,8 @@ func Fingerprint(r *http.Request) []byte {
 // NextCommand numbers the request's next replicated command (from 1).
 func NextCommand(r *http.Request) int32 { return seqOf(r).commands.Add(1) }
 
+// PendingCommand is the number NextCommand gives next, without taking it.
+func PendingCommand(r *http.Request) int32 { return seqOf(r).commands.Load() + 1 }
+
 // NextID numbers the request's next new entity id (from 1).
 func NextID(r *http.Request) int32 { return seqOf(r).ids.Add(1) }

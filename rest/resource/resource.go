@@ -132,6 +132,51 @@ type Store struct {
 	Apply func(r *http.Request, ops ...*pb.Op) (*pb.Result, *api.Error)
 	// NewID makes a new entity's id (default: a random UUID).
 	NewID func(r *http.Request) string
+	// Remembered is the result an earlier attempt of the request (the same
+	// client-chosen Idempotency-Key) got when it was applied already, and
+	// nil otherwise (or when unset). A retry gets that attempt's answer,
+	// not one judged against the state the attempt left: a retried delete
+	// finds nothing left to delete.
+	Remembered func(r *http.Request) (*pb.Result, error)
+}
+
+// newID is a new entity's id.
+func (s *Store) newID(r *http.Request) string {
+	if s.NewID != nil {
+		return s.NewID(r)
+	}
+	return uuid.NewString()
+}
+
+// retried answers a request whose earlier attempt was applied already: the
+// error that attempt got, or nil when it succeeded; retry is false when
+// there was no such attempt. Call it once the body is read.
+func (s *Store) retried(r *http.Request) (aerr *api.Error, retry bool) {
+	if s.Remembered == nil {
+		return nil, false
+	}
+	res, err := s.Remembered(r)
+	if err != nil {
+		return api.Unhandled(err), true
+	}
+	if res == nil {
+		return nil, false
+	}
+	return api.FromResult(res), true
+}
+
+// retriedEmpty answers, with the spec's empty envelope on success, an
+// update or delete whose earlier attempt was applied already.
+func (s *Store) retriedEmpty(w http.ResponseWriter, r *http.Request) (retry bool, err error) {
+	aerr, retry := s.retried(r)
+	if !retry {
+		return false, nil
+	}
+	if aerr != nil {
+		return true, aerr
+	}
+	api.WriteEmpty(w)
+	return true, nil
 }
 
 // apply replicates ops and maps a failed result, through explain first.
@@ -237,13 +282,19 @@ func (s *Store) Create(res *Resource) http.HandlerFunc {
 		if aerr != nil {
 			return aerr
 		}
+		// The id comes first: a retry's NewID names what the first
+		// attempt created.
+		id := s.newID(r)
+		if aerr, retry := s.retried(r); retry {
+			if aerr != nil {
+				return aerr
+			}
+			api.WriteCreated(w, res.Path, id)
+			return nil
+		}
 		body, err := s.State.NewBody(res.Kind)
 		if err != nil {
 			return api.Unhandled(err)
-		}
-		id := uuid.NewString()
-		if s.NewID != nil {
-			id = s.NewID(r)
 		}
 		wr := &Write{R: r, Mode: Create, ID: id, In: in, Body: body}
 		if err := s.prepare(res, wr); err != nil {
@@ -275,10 +326,15 @@ func (s *Store) update(res *Resource, mode Mode) http.HandlerFunc {
 			rec, err = s.load(rd, res, r)
 			return err
 		})
+		in, aerr := api.DecodeObject(r)
+		if aerr == nil {
+			if retry, err := s.retriedEmpty(w, r); retry {
+				return err
+			}
+		}
 		if err != nil {
 			return api.NotFoundOr(err)
 		}
-		in, aerr := api.DecodeObject(r)
 		if aerr != nil {
 			return aerr
 		}
@@ -348,6 +404,9 @@ func (wr *Write) ops(own *pb.Op) []*pb.Op {
 // (cascade) or whether it may go (restrict: 409).
 func (s *Store) Delete(res *Resource) http.HandlerFunc {
 	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		if retry, err := s.retriedEmpty(w, r); retry {
+			return err
+		}
 		var ops []*pb.Op
 		err := s.State.View(func(rd *fsm.Reader) error {
 			rec, err := s.load(rd, res, r)
