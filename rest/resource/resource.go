@@ -148,27 +148,30 @@ func (s *Store) newID(r *http.Request) string {
 	return uuid.NewString()
 }
 
-// retried answers a request whose earlier attempt was applied already: the
-// error that attempt got, or nil when it succeeded; retry is false when
-// there was no such attempt. Call it once the body is read.
-func (s *Store) retried(r *http.Request) (aerr *api.Error, retry bool) {
+// Retried answers a request whose earlier attempt (the same client-chosen
+// Idempotency-Key) was applied already: retry is false when there was
+// none, and aerr is the error that attempt got, nil when it succeeded.
+// Call it once the body is read (the fingerprint covers it) and before
+// judging the request against the state, which that attempt may have
+// changed.
+func (s *Store) Retried(r *http.Request) (retry bool, aerr *api.Error) {
 	if s.Remembered == nil {
-		return nil, false
+		return false, nil
 	}
 	res, err := s.Remembered(r)
 	if err != nil {
-		return api.Unhandled(err), true
+		return true, api.Unhandled(err)
 	}
 	if res == nil {
-		return nil, false
+		return false, nil
 	}
-	return api.FromResult(res), true
+	return true, api.FromResult(res)
 }
 
-// retriedEmpty answers, with the spec's empty envelope on success, an
+// RetriedEmpty answers, with the spec's empty envelope on success, an
 // update or delete whose earlier attempt was applied already.
-func (s *Store) retriedEmpty(w http.ResponseWriter, r *http.Request) (retry bool, err error) {
-	aerr, retry := s.retried(r)
+func (s *Store) RetriedEmpty(w http.ResponseWriter, r *http.Request) (retry bool, err error) {
+	retry, aerr := s.Retried(r)
 	if !retry {
 		return false, nil
 	}
@@ -285,7 +288,7 @@ func (s *Store) Create(res *Resource) http.HandlerFunc {
 		// The id comes first: a retry's NewID names what the first
 		// attempt created.
 		id := s.newID(r)
-		if aerr, retry := s.retried(r); retry {
+		if retry, aerr := s.Retried(r); retry {
 			if aerr != nil {
 				return aerr
 			}
@@ -328,7 +331,7 @@ func (s *Store) update(res *Resource, mode Mode) http.HandlerFunc {
 		})
 		in, aerr := api.DecodeObject(r)
 		if aerr == nil {
-			if retry, err := s.retriedEmpty(w, r); retry {
+			if retry, err := s.RetriedEmpty(w, r); retry {
 				return err
 			}
 		}
@@ -404,7 +407,7 @@ func (wr *Write) ops(own *pb.Op) []*pb.Op {
 // (cascade) or whether it may go (restrict: 409).
 func (s *Store) Delete(res *Resource) http.HandlerFunc {
 	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		if retry, err := s.retriedEmpty(w, r); retry {
+		if retry, err := s.RetriedEmpty(w, r); retry {
 			return err
 		}
 		var ops []*pb.Op
