@@ -285,16 +285,20 @@ func parseVerifyCert(body []byte) (*x509.Certificate, *api.Error) {
 // verifyCA marks the CA verified once the body proves control of its key:
 // a certificate it signed whose common name is the CA's verificationToken.
 func (s *Server) verifyCA(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxCertBody+1))
+	if err != nil {
+		return api.BadBody(err)
+	}
+	// A retry finds the CA its first attempt verified.
+	if retry, err := s.rs.RetriedEmpty(w, r); retry {
+		return err
+	}
 	rec, ca, aerr := load[*pb.Ca](s, r, fsm.KindCa)
 	if aerr != nil {
 		return aerr
 	}
 	if ca.GetIsVerified() {
 		return &api.Error{Status: http.StatusConflict, Code: CodeCaAlreadyVerified, Message: "CA has already been verified"}
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxCertBody+1))
-	if err != nil {
-		return api.BadBody(err)
 	}
 	cert, aerr := parseVerifyCert(body)
 	if aerr != nil {

@@ -90,6 +90,13 @@ func (s *Server) extendAuthenticator(w http.ResponseWriter, r *http.Request) err
 // the clearing of the pending fields are one patch, so from that apply on,
 // on every node, only the new certificate matches the authenticator.
 func (s *Server) verifyExtendAuthenticator(w http.ResponseWriter, r *http.Request) error {
+	// The body is read first, its error kept for later: a retry whose
+	// first attempt cleared the pending extension gets that attempt's
+	// answer.
+	certPEM, bodyErr := requiredString(r, "clientCert")
+	if retry, err := s.rs.RetriedEmpty(w, r); retry {
+		return err
+	}
 	rec, a, aerr := s.loadOwnAuthenticator(r)
 	if aerr != nil {
 		return aerr
@@ -100,9 +107,8 @@ func (s *Server) verifyExtendAuthenticator(w http.ResponseWriter, r *http.Reques
 	if a.GetUnverifiedCertPem() == "" || a.GetUnverifiedFingerprint() == "" {
 		return errCannotUpdateAuthenticator("no extension is pending for this authenticator")
 	}
-	certPEM, aerr := requiredString(r, "clientCert")
-	if aerr != nil {
-		return aerr
+	if bodyErr != nil {
+		return bodyErr
 	}
 	if aerr := checkPendingCert(certPEM, a.GetUnverifiedFingerprint()); aerr != nil {
 		return aerr
@@ -182,6 +188,9 @@ func (s *Server) requestExtend(w http.ResponseWriter, r *http.Request) error {
 	roll, _, aerr := in.Bool("rollKeys")
 	if aerr != nil {
 		return aerr
+	}
+	if retry, err := s.rs.RetriedEmpty(w, r); retry {
+		return err
 	}
 	rec, a, aerr := load[*pb.Authenticator](s, r, fsm.KindAuthenticator)
 	if aerr != nil {

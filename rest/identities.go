@@ -218,13 +218,16 @@ const maxDisableMinutes = 100 * 365 * 24 * 60
 // disableIdentity disables an identity, for durationMinutes or (0) until it
 // is enabled, and ends its API sessions in the same command.
 func (s *Server) disableIdentity(w http.ResponseWriter, r *http.Request) error {
+	o, bodyErr := api.DecodeObject(r)
+	if retry, err := s.rs.RetriedEmpty(w, r); retry {
+		return err
+	}
 	rec, ident, aerr := load[*pb.Identity](s, r, fsm.KindIdentity)
 	if aerr != nil {
 		return aerr
 	}
-	o, aerr := api.DecodeObject(r)
-	if aerr != nil {
-		return aerr
+	if bodyErr != nil {
+		return bodyErr
 	}
 	minutes, ok, aerr := o.Int("durationMinutes", 0, maxDisableMinutes)
 	if aerr != nil {
@@ -268,6 +271,9 @@ func (s *Server) writeDisabled(w http.ResponseWriter, r *http.Request, id string
 }
 
 func (s *Server) enableIdentity(w http.ResponseWriter, r *http.Request) error {
+	if retry, err := s.rs.RetriedEmpty(w, r); retry {
+		return err
+	}
 	rec, ident, aerr := load[*pb.Identity](s, r, fsm.KindIdentity)
 	if aerr != nil {
 		return aerr
