@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -245,6 +246,33 @@ func (ca *CA) signRequest(tmpl *x509.Certificate, csr *x509.CertificateRequest, 
 // the root: this CA and its issuers below the root.
 func (ca *CA) IssuerChain() []*x509.Certificate {
 	return append([]*x509.Certificate(nil), ca.chain()...)
+}
+
+// IssuerChainIn finds, among certs (a trust bundle), the chain of the CA
+// that signed leaf, as that CA's IssuerChain gives it: the issuer and the
+// CAs above it, each signed by the next, without the self-signed root
+// unless the issuer is itself that root. It lets a node answer with a
+// certificate another node issued. nil when no cert in certs signed leaf.
+func IssuerChainIn(leaf *x509.Certificate, certs []*x509.Certificate) []*x509.Certificate {
+	var chain []*x509.Certificate
+	for cur := leaf; len(chain) <= len(certs); {
+		var issuer *x509.Certificate
+		for _, c := range certs {
+			if c != cur && !c.Equal(cur) && bytes.Equal(cur.RawIssuer, c.RawSubject) && cur.CheckSignatureFrom(c) == nil {
+				issuer = c
+				break
+			}
+		}
+		if issuer == nil || (isSelfSigned(issuer) && len(chain) > 0) {
+			return chain
+		}
+		chain = append(chain, issuer)
+		if isSelfSigned(issuer) {
+			return chain
+		}
+		cur = issuer
+	}
+	return chain
 }
 
 // IdentityIDFromCert returns the identity id from an identity certificate's

@@ -180,3 +180,45 @@ func FuzzParseCSR(f *testing.F) {
 		}
 	})
 }
+
+// IssuerChainIn finds, in a bundle of several members' intermediates, the
+// chain the signing CA's IssuerChain gives, whichever CA signed.
+func TestIssuerChainIn(t *testing.T) {
+	root, inter := testIssuer(t)
+	other, err := root.NewIntermediateCA("other member", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := []*x509.Certificate{root.Cert, other.Cert, inter.Cert}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, err := ParseCSR(newCSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "leaf"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ca := range []*CA{inter, other, root} {
+		leaf, err := ca.SignClientCSR(ClientCertRequest{CSR: csr, IdentityID: "id-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := IssuerChainIn(leaf, bundle), ca.IssuerChain()
+		if len(got) != len(want) {
+			t.Fatalf("%s: chain of %d, want %d", ca.Cert.Subject.CommonName, len(got), len(want))
+		}
+		for i := range got {
+			if !got[i].Equal(want[i]) {
+				t.Fatalf("%s: certificate %d is %s, want %s", ca.Cert.Subject.CommonName, i, got[i].Subject.CommonName, want[i].Subject.CommonName)
+			}
+		}
+	}
+	stranger, err := NewRootCA("stranger", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := stranger.SignClientCSR(ClientCertRequest{CSR: csr, IdentityID: "id-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := IssuerChainIn(leaf, bundle); got != nil {
+		t.Fatalf("a stranger's leaf: chain of %d", len(got))
+	}
+}

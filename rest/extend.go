@@ -81,7 +81,41 @@ func (s *Server) extendAuthenticator(w http.ResponseWriter, r *http.Request) err
 	if aerr := s.apply(r, op); aerr != nil {
 		return aerr
 	}
-	api.WriteData(w, http.StatusOK, map[string]any{"clientCert": sc.chainPEM, "ca": sc.caPEM}, api.Meta{})
+	// A retry (the same Idempotency-Key) is deduplicated onto its first
+	// attempt, whose certificate stays the pending one; answering this
+	// request's own would hand the client one extend-verify refuses. What
+	// is stored is the answer.
+	return s.writePendingExtension(w, rec.ID, sc)
+}
+
+// writePendingExtension answers extend with the authenticator's pending
+// certificate, its issuer chain and the CA bundle; sc is the certificate
+// this request signed, whose chain is at hand when it is the pending one.
+func (s *Server) writePendingExtension(w http.ResponseWriter, authID string, sc *signedCert) error {
+	rec, err := s.store.Get(fsm.KindAuthenticator, authID)
+	if err != nil {
+		return api.NotFoundOr(err)
+	}
+	a, _ := fsm.As[*pb.Authenticator](rec)
+	if sc != nil && a.GetUnverifiedFingerprint() == pki.Fingerprint(sc.cert) {
+		api.WriteData(w, http.StatusOK, map[string]any{"clientCert": sc.chainPEM, "ca": sc.caPEM}, api.Meta{})
+		return nil
+	}
+	if a.GetUnverifiedCertPem() == "" {
+		return errCannotUpdateAuthenticator("the extension the first attempt of this request (the same " + api.IdempotencyHeader +
+			") started is no longer pending; a new request with a new key starts another")
+	}
+	certs, err := pki.ParseCertificatesPEM([]byte(a.GetUnverifiedCertPem()))
+	if err != nil {
+		return api.Unhandled(fmt.Errorf("authenticator %s: pending certificate: %w", authID, err))
+	}
+	bundle, err := s.caBundle()
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	chain := append(certs[:1], pki.IssuerChainIn(certs[0], bundle)...)
+	api.WriteData(w, http.StatusOK, map[string]any{"clientCert": string(pki.EncodeCertificatesPEM(chain...)),
+		"ca": string(pki.EncodeCertificatesPEM(bundle...))}, api.Meta{})
 	return nil
 }
 

@@ -79,6 +79,27 @@ func TestRetriedActionsAnswerTheirFirstAttempt(t *testing.T) {
 		wantError(t, "the same change without a key", e.do(t, http.MethodPatch, path, tok, change), http.StatusBadRequest, api.CodeCouldNotValidate)
 	})
 
+	t.Run("extend", func(t *testing.T) {
+		u := newCertUser(t, e.apiNode, e.pki.inter, uniq("retry-extend"), admin)
+		path := authenticatorPath(ClientBase, u.authID)
+		withOld := withClientCert(t, e.apiNode, e.pki.roots, u.tlsCert())
+		csr, _ := newCSR(t, "retry-extend-renewed")
+		body := map[string]any{"clientCertCsr": csr}
+		first := withOld.doWithHeader(t, http.MethodPost, path+"/extend", u.token, body, keyed("extend-1"))
+		again := withOld.doWithHeader(t, http.MethodPost, path+"/extend", u.token, body, keyed("extend-1"))
+		if first.status != http.StatusOK || again.status != http.StatusOK {
+			t.Fatalf("extend, then its retry: %d %s / %d %s", first.status, first.raw, again.status, again.raw)
+		}
+		for _, f := range []string{"clientCert", "ca"} {
+			if stringOf(first.data()[f]) != stringOf(again.data()[f]) {
+				t.Fatalf("the retry answered another %s", f)
+			}
+		}
+		if r := e.do(t, http.MethodPost, path+"/extend-verify", u.token, map[string]any{"clientCert": stringOf(again.data()["clientCert"])}); r.status != http.StatusOK {
+			t.Fatalf("extend-verify with the retry's certificate: %d %s", r.status, r.raw)
+		}
+	})
+
 	t.Run("extend-verify", func(t *testing.T) {
 		u := newCertUser(t, e.apiNode, e.pki.inter, uniq("retry-ext"), admin)
 		path := authenticatorPath(ClientBase, u.authID)
