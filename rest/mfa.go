@@ -3,6 +3,7 @@ package rest
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -51,16 +52,6 @@ func (s *Server) callerMfa(r *http.Request) (*caller, *fsm.Record, *pb.Mfa, *api
 		return c, nil, nil, api.Unhandled(err)
 	}
 	return c, rec, m, nil
-}
-
-// codeAndMfa reads the body's code and the caller's enrollment.
-func (s *Server) codeAndMfa(r *http.Request) (*caller, string, *pb.Mfa, *api.Error) {
-	code, aerr := mfaCode(r)
-	if aerr != nil {
-		return nil, "", nil, aerr
-	}
-	c, _, m, aerr := s.callerMfa(r)
-	return c, code, m, aerr
 }
 
 // newRecoveryCodes makes recovery codes and the hashes they are kept as.
@@ -134,7 +125,7 @@ func (s *Server) createMfa(r *http.Request) *api.Error {
 func (s *Server) verifyMfa(w http.ResponseWriter, r *http.Request) error {
 	code, aerr := mfaCode(r)
 	if aerr == nil {
-		aerr = s.verifyMfaCode(r, code)
+		aerr = s.verifyCode(r, code, true)
 	}
 	if aerr != nil {
 		return aerr
@@ -144,14 +135,27 @@ func (s *Server) verifyMfa(w http.ResponseWriter, r *http.Request) error {
 }
 
 // verifyMfaCode completes the caller's enrollment with its first code,
-// and ops in the same command.
+// and ops in the same command. A retry of a request that took effect is
+// refused as a spent code: its caller, the OIDC login, answers a new
+// authorization code, which only the command that stores it makes valid.
 func (s *Server) verifyMfaCode(r *http.Request, code string, ops ...*pb.Op) *api.Error {
+	return s.verifyCode(r, code, false, ops...)
+}
+
+// verifyCode is verifyMfaCode. A request whose earlier attempt was
+// applied already gets that attempt's outcome (retriedCode), not a 404 for
+// the enrollment it verified or a 401 for the code it spent, nor is it
+// counted as a wrong code; with answerRetry false, a success is a 401.
+func (s *Server) verifyCode(r *http.Request, code string, answerRetry bool, ops ...*pb.Op) *api.Error {
 	unlock, aerr := s.codeTurn(r)
 	if aerr != nil {
 		return aerr
 	}
 	defer unlock()
 	c, _, m, aerr := s.callerMfa(r)
+	if retry, aerr := s.retriedCode(r); retry {
+		return answeredOnce(aerr, answerRetry)
+	}
 	if aerr != nil {
 		return aerr
 	}
@@ -183,6 +187,14 @@ func (s *Server) deleteMfa(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer unlock()
 	c, _, m, aerr := s.callerMfa(r)
+	// A retry finds no enrollment left: it answers the first outcome.
+	if retry, aerr := s.retriedCode(r); retry {
+		if aerr != nil {
+			return aerr
+		}
+		api.WriteEmpty(w)
+		return nil
+	}
 	if aerr != nil {
 		return aerr
 	}
@@ -261,7 +273,20 @@ func (s *Server) newMfaRecoveryCodes(w http.ResponseWriter, r *http.Request) err
 		return aerr
 	}
 	defer unlock()
-	c, code, m, aerr := s.codeAndMfa(r)
+	code, aerr := mfaCode(r)
+	if aerr != nil {
+		return aerr
+	}
+	c, _, m, aerr := s.callerMfa(r)
+	// A retry of a request that took effect cannot have its answer: only
+	// the hashes of the codes it made are kept. Judged again, its code
+	// would be spent (401), or a recovery code would make codes again.
+	if retry, aerr := s.retriedCode(r); retry {
+		if aerr == nil {
+			aerr = recoveryCodesIssued()
+		}
+		return aerr
+	}
 	if aerr != nil {
 		return aerr
 	}
@@ -283,8 +308,27 @@ func (s *Server) newMfaRecoveryCodes(w http.ResponseWriter, r *http.Request) err
 	if aerr := s.applyWithCode(r, m, spend, replace); aerr != nil {
 		return aerr
 	}
+	// A retry sent while its first attempt was still being applied (its
+	// client gave up on the answer) is deduplicated onto that attempt:
+	// these codes were then never stored.
+	if _, now, err := s.loadMfa(c.identity.ID); err == nil && !slices.ContainsFunc(hashes, func(h string) bool {
+		return slices.Contains(now.GetRecoveryCodeHashes(), h)
+	}) {
+		return recoveryCodesIssued()
+	}
 	api.WriteData(w, http.StatusOK, map[string]any{"recoveryCodes": codes}, api.Meta{})
 	return nil
+}
+
+// recoveryCodesIssued answers a retry of a request for new recovery codes
+// that took effect: its codes went to the first attempt and cannot be
+// shown again. The spec documents 200, 401 and 404 here, not 409: 404
+// ("not found or no longer available") is what these codes are, and a
+// client does not read it as a failed login, as it would a 401.
+func recoveryCodesIssued() *api.Error {
+	return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound,
+		Message: "The recovery codes were issued to the first attempt of this request (the same " + api.IdempotencyHeader +
+			") and are kept only as hashes, so they cannot be shown again; a new request with a new key makes new ones"}
 }
 
 // authenticateMfa answers POST /authenticate/mfa {code}: a TOTP or unused
@@ -294,7 +338,7 @@ func (s *Server) newMfaRecoveryCodes(w http.ResponseWriter, r *http.Request) err
 func (s *Server) authenticateMfa(w http.ResponseWriter, r *http.Request) error {
 	code, aerr := mfaCode(r)
 	if aerr == nil {
-		aerr = s.passMfa(r, code)
+		aerr = s.passCode(r, code, true)
 	}
 	if aerr != nil {
 		aerr.EmptyData = aerr.Status == http.StatusUnauthorized
@@ -305,8 +349,19 @@ func (s *Server) authenticateMfa(w http.ResponseWriter, r *http.Request) error {
 }
 
 // passMfa takes code, a TOTP or unused recovery code, for the caller's
-// session, marking the session's MFA done with ops, in one command.
+// session, marking the session's MFA done with ops, in one command. A
+// retry of a request that took effect is refused as a spent code: its
+// caller, the OIDC login, answers a new authorization code, which only
+// the command that stores it makes valid.
 func (s *Server) passMfa(r *http.Request, code string, ops ...*pb.Op) *api.Error {
+	return s.passCode(r, code, false, ops...)
+}
+
+// passCode is passMfa. A request whose earlier attempt was applied
+// already gets that attempt's outcome (retriedCode), not a 401 for the
+// code it spent, nor is it counted as a wrong code; with answerRetry
+// false, a success is a 401.
+func (s *Server) passCode(r *http.Request, code string, answerRetry bool, ops ...*pb.Op) *api.Error {
 	c := callerOf(r)
 	unlock, aerr := s.codeTurn(r)
 	if aerr != nil {
@@ -314,6 +369,9 @@ func (s *Server) passMfa(r *http.Request, code string, ops ...*pb.Op) *api.Error
 	}
 	defer unlock()
 	_, m, err := s.loadMfa(c.identity.ID)
+	if retry, aerr := s.retriedCode(r); retry {
+		return endedAsWrongCode(answeredOnce(aerr, answerRetry))
+	}
 	if errors.Is(err, fsm.ErrNotFound) || (err == nil && !m.GetIsVerified()) {
 		return &api.Error{Status: http.StatusUnauthorized, Code: codeMfaNotEnrolled,
 			Message: "The identity has no verified MFA enrollment: enroll at /current-identity/mfa and verify it"}
@@ -329,15 +387,27 @@ func (s *Server) passMfa(r *http.Request, code string, ops ...*pb.Op) *api.Error
 	if err != nil {
 		return api.Unhandled(err)
 	}
-	if aerr := s.applyWithCode(r, m, spend, append([]*pb.Op{passed}, ops...)...); aerr != nil {
-		// The session ended on another node meanwhile (its fifth wrong
-		// code there): the same 401 as a wrong code, which tells nothing.
-		if aerr.Status == http.StatusNotFound {
-			aerr = invalidMfaCode()
-		}
-		return aerr
+	return endedAsWrongCode(s.applyWithCode(r, m, spend, append([]*pb.Op{passed}, ops...)...))
+}
+
+// answeredOnce is the answer to a retry whose earlier attempt got aerr:
+// that, or, for a success that cannot be answered again (answer false),
+// the 401 of a spent code.
+func answeredOnce(aerr *api.Error, answer bool) *api.Error {
+	if aerr == nil && !answer {
+		return invalidMfaCode()
 	}
-	return nil
+	return aerr
+}
+
+// endedAsWrongCode answers a session that ended on another node while it
+// gave its code (its fifth wrong code there; the command found no session
+// to mark): the same 401 as a wrong code, which tells nothing.
+func endedAsWrongCode(aerr *api.Error) *api.Error {
+	if aerr != nil && aerr.Status == http.StatusNotFound {
+		return invalidMfaCode()
+	}
+	return aerr
 }
 
 // deleteIdentityMfa answers the management API's DELETE
@@ -345,12 +415,21 @@ func (s *Server) passMfa(r *http.Request, code string, ops ...*pb.Op) *api.Error
 // every node (OpenZiti writes it only on the node asked).
 func (s *Server) deleteIdentityMfa(w http.ResponseWriter, r *http.Request) error {
 	id := mux.Vars(r)["id"]
-	if _, err := s.store.Get(fsm.KindIdentity, id); err != nil {
-		return api.NotFoundOr(err)
+	// A retry (the same Idempotency-Key) of a delete that took effect finds
+	// no enrollment left: it answers what its first attempt got, mapped
+	// alike (Store.Retried would answer its 404 without the reason).
+	res, err := s.remembered(r)
+	if err != nil {
+		return api.Unhandled(err)
 	}
-	res, aerr := s.applyResult(r, fsm.DeleteOp(fsm.KindMfa, id))
-	if aerr != nil {
-		return aerr
+	if res == nil {
+		if _, err := s.store.Get(fsm.KindIdentity, id); err != nil {
+			return api.NotFoundOr(err)
+		}
+		var aerr *api.Error
+		if res, aerr = s.applyResult(r, fsm.DeleteOp(fsm.KindMfa, id)); aerr != nil {
+			return aerr
+		}
 	}
 	if res.GetCode() == pb.Result_NOT_FOUND {
 		return noMfa()
@@ -376,7 +455,20 @@ func (s *Server) totpToken(w http.ResponseWriter, r *http.Request) error {
 		return aerr
 	}
 	defer unlock()
-	c, code, m, aerr := s.codeAndMfa(r)
+	code, aerr := mfaCode(r)
+	if aerr != nil {
+		return aerr
+	}
+	c, _, m, aerr := s.callerMfa(r)
+	// A retry of a request that took effect finds its code spent: the
+	// first attempt's token went with its lost answer, and one signed now
+	// says the same, that the session's identity gave a code.
+	if retry, aerr := s.retriedCode(r); retry {
+		if aerr != nil {
+			return aerr
+		}
+		return s.writeTotpToken(w, c)
+	}
 	if aerr != nil {
 		return aerr
 	}
@@ -390,6 +482,11 @@ func (s *Server) totpToken(w http.ResponseWriter, r *http.Request) error {
 	if aerr := s.applyWithCode(r, m, spend); aerr != nil {
 		return aerr
 	}
+	return s.writeTotpToken(w, c)
+}
+
+// writeTotpToken signs and answers a TOTP token for the caller's session.
+func (s *Server) writeTotpToken(w http.ResponseWriter, c *caller) error {
 	now := time.Now()
 	token, err := s.cfg.Signer.Sign(totpClaims{Type: "totp", SessionID: c.session.ID, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: s.cfg.Signer.Issuer, Subject: c.identity.ID, IssuedAt: jwt.NewNumericDate(now), ID: uuid.NewString(),

@@ -83,12 +83,52 @@ func (s *Server) applyWithCode(r *http.Request, m *pb.Mfa, spend *pb.Op, ops ...
 	switch {
 	case res.GetCode() == pb.Result_OK:
 		return nil
-	case res.GetOpIndex() == 0:
-		return enrollmentChanged()
-	case res.GetOpIndex() == 1 && spend != nil:
+	case codeRefused(res, spend != nil):
 		return s.wrongMfaCode(r)
 	}
+	return codeFailure(res)
+}
+
+// codeRefused: a failed result of applyWithCode's command is its code's
+// refusal (op 1, the spend, when there is one).
+func codeRefused(res *pb.Result, spent bool) bool {
+	return spent && res.GetOpIndex() == 1 && res.GetCode() != pb.Result_OK && res.GetCode() != pb.Result_KEY_REUSED
+}
+
+// codeFailure answers any other failed result of applyWithCode's command:
+// its guard (op 0) failed, or the request's key was reused (which fails
+// before any op, at index 0 too).
+func codeFailure(res *pb.Result) *api.Error {
+	if res.GetOpIndex() == 0 && res.GetCode() != pb.Result_KEY_REUSED {
+		return enrollmentChanged()
+	}
 	return api.FromResult(res)
+}
+
+// retriedCode is Store.Retried for a request that takes an MFA code: retry
+// is false unless an earlier attempt (the same client-chosen
+// Idempotency-Key) applied the request's command already, and aerr is
+// that attempt's answer, nil when it succeeded; a retry must not be judged
+// against the enrollment that attempt changed, where its code is spent.
+// Ask it in the session's turn (codeTurn), once the body is read and after
+// the enrollment is read: an attempt applied between the two reads is then
+// remembered here, or absent from both, and the request's write is
+// deduplicated onto it. The result is mapped as applyWithCode maps it,
+// without counting a refused code again (the first attempt counted it).
+func (s *Server) retriedCode(r *http.Request) (retry bool, aerr *api.Error) {
+	res, err := s.remembered(r)
+	if err != nil {
+		return true, api.Unhandled(err)
+	}
+	switch {
+	case res == nil:
+		return false, nil
+	case res.GetCode() == pb.Result_OK:
+		return true, nil
+	case codeRefused(res, true): // op 1 of a command without a spend is a delete the guard made sure of
+		return true, invalidMfaCode()
+	}
+	return true, codeFailure(res)
 }
 
 // refuseCode answers a code that did not match: counted (wrongMfaCode) if
@@ -148,6 +188,13 @@ const maxMfaFailures = 5
 // cannot be replicated the answer is that error instead, so no guess goes
 // uncounted.
 func (s *Server) wrongMfaCode(r *http.Request) *api.Error {
+	// The count leaves the request's next command number unused: were a
+	// refused request's count its first command, a retry of it (the same
+	// Idempotency-Key) would find the count's OK remembered there
+	// (retriedCode) and be answered as if its code had been taken. A retry
+	// is refused again instead, its count deduplicated onto the first
+	// attempt's.
+	api.NextCommand(r)
 	res, aerr := s.applyResult(r, fsm.MfaFailedOp(callerOf(r).session.ID, maxMfaFailures))
 	if aerr != nil {
 		return aerr

@@ -134,6 +134,17 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 		return aerr
 	}
 	c := callerOf(r)
+	// The id comes first: a retry's names what the first attempt created.
+	id := s.newID(r)
+	// A retry (the same Idempotency-Key) of a request that took effect
+	// answers the certificate stored then, not a new one, and is not
+	// refused for the slot the first attempt took.
+	if retry, aerr := s.rs.Retried(r); retry {
+		if aerr != nil {
+			return aerr
+		}
+		return s.writeStoredSessionCert(w, id)
+	}
 	var held int
 	err := s.store.View(func(rd *fsm.Reader) error {
 		ids, err := rd.IDsByIndex(fsm.ApiSessionCertificateSession, c.session.ID)
@@ -151,7 +162,6 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 		return aerr
 	}
 	cert := sc.cert
-	id := s.newID(r)
 	op, err := fsm.CreateOp(fsm.KindApiSessionCertificate, id, &pb.ApiSessionCertificate{
 		ApiSessionId: c.session.ID,
 		Subject:      cert.Subject.String(),
@@ -166,12 +176,52 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 	if aerr := s.apply(r, op); aerr != nil {
 		return aerr
 	}
+	// A retry sent while its first attempt was still being applied (its
+	// client gave up on the answer) is deduplicated onto that attempt: the
+	// certificate stored at id is then the first attempt's, not this one.
+	chain := sc.chainPEM
+	if rec, err := s.store.Get(fsm.KindApiSessionCertificate, id); err == nil {
+		if stored, ok := rec.Body.(*pb.ApiSessionCertificate); ok {
+			chain = stored.GetCertPem()
+		}
+	}
+	writeSessionCert(w, id, chain, sc.caPEM)
+	return nil
+}
+
+// writeSessionCert answers a created session certificate: its id, its
+// chain (leaf and issuer chain) and the cluster CA bundle.
+func writeSessionCert(w http.ResponseWriter, id, chainPEM, caPEM string) {
 	api.WriteData(w, http.StatusCreated, map[string]any{
 		"id":          id,
 		"_links":      api.Links("./" + sessionCertsPath + "/" + id),
-		"certificate": sc.chainPEM,
-		"cas":         sc.caPEM,
+		"certificate": chainPEM,
+		"cas":         caPEM,
 	}, api.Meta{})
+}
+
+// writeStoredSessionCert answers a retry of a request that stored session
+// certificate id as its first attempt was answered: the chain stored with
+// it and the CA bundle.
+func (s *Server) writeStoredSessionCert(w http.ResponseWriter, id string) error {
+	rec, err := s.store.Get(fsm.KindApiSessionCertificate, id)
+	if errors.Is(err, fsm.ErrNotFound) {
+		// Deleted since. The spec documents no 404 here.
+		return api.Invalid("csr", "the certificate issued to the first attempt of this request (the same "+api.IdempotencyHeader+
+			") was deleted since; a new request with a new key makes a new one", id)
+	}
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	stored, ok := rec.Body.(*pb.ApiSessionCertificate)
+	if !ok {
+		return api.Unhandled(fmt.Errorf("%s %s has a %T body", fsm.KindApiSessionCertificate, id, rec.Body))
+	}
+	bundle, err := s.caBundle()
+	if err != nil {
+		return api.Unhandled(err)
+	}
+	writeSessionCert(w, id, stored.GetCertPem(), string(pki.EncodeCertificatesPEM(bundle...)))
 	return nil
 }
 

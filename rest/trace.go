@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -60,19 +61,23 @@ func (s *Server) traceIdentity(w http.ResponseWriter, r *http.Request) error {
 		return api.Invalid("channels", "at most 32 channels", nil)
 	}
 	id := mux.Vars(r)["id"]
+	// A retry (the same Idempotency-Key) of a trace that took effect
+	// answers the trace stored, not a new traceId and until.
+	if retry, aerr := s.rs.Retried(r); retry {
+		if aerr != nil {
+			return aerr
+		}
+		return s.writeTrace(w, id, nil)
+	}
 	if _, err := s.store.Get(fsm.KindIdentity, id); err != nil {
 		return api.NotFoundOr(err)
 	}
 	t := &pb.Identity{}
-	var until time.Time
 	if enabled {
 		if traceID == "" {
 			traceID = uuid.NewString()
 		}
-		until = time.Now().Add(duration)
-		t.TraceUntil, t.TraceId, t.TraceChannels = until.UnixNano(), traceID, channels
-	} else {
-		traceID = ""
+		t.TraceUntil, t.TraceId, t.TraceChannels = time.Now().Add(duration).UnixNano(), traceID, channels
 	}
 	op, err := fsm.PatchOp(fsm.KindIdentity, id, t, nil, "trace_until", "trace_id", "trace_channels")
 	if err != nil {
@@ -81,9 +86,31 @@ func (s *Server) traceIdentity(w http.ResponseWriter, r *http.Request) error {
 	if aerr := s.apply(r, op); aerr != nil {
 		return aerr
 	}
-	d := map[string]any{"enabled": enabled, "traceId": traceID}
-	if enabled {
-		d["until"] = api.Time(until)
+	return s.writeTrace(w, id, t)
+}
+
+// writeTrace answers the trace stored on identity id: what a request that
+// took effect set, unlike a retry's own traceId and until, and unlike
+// those of a retry sent while its first attempt was still being applied
+// (its client gave up on the answer), which is deduplicated onto that
+// attempt. set is what the request wrote, answered if the identity cannot
+// be read after the write (nil: it wrote nothing).
+func (s *Server) writeTrace(w http.ResponseWriter, id string, set *pb.Identity) error {
+	t := set
+	rec, err := s.store.Get(fsm.KindIdentity, id)
+	if err == nil {
+		if ident, ok := rec.Body.(*pb.Identity); ok {
+			t = ident
+		} else {
+			err = fmt.Errorf("%s %s has a %T body", fsm.KindIdentity, id, rec.Body)
+		}
+	}
+	if t == nil {
+		return api.NotFoundOr(err)
+	}
+	d := map[string]any{"enabled": t.GetTraceUntil() != 0, "traceId": t.GetTraceId()}
+	if t.GetTraceUntil() != 0 {
+		d["until"] = api.Time(time.Unix(0, t.GetTraceUntil()))
 	}
 	api.WriteData(w, http.StatusOK, d, api.Meta{})
 	return nil
