@@ -395,7 +395,7 @@ func (r *chaosRun) send(op chaos.Op, base, method, path string, body any) []byte
 	}
 	idem := fmt.Sprintf("chaos-%d-%d", op.Client, op.Value)
 	var first503 time.Time
-	for time.Since(op.Call) < 20*time.Second {
+	for attempt := 1; time.Since(op.Call) < 20*time.Second; attempt++ {
 		req, _ := http.NewRequest(method, base+"/edge/management/v1"+path, bytes.NewReader(payload))
 		req.Header.Set("zt-session", r.admin)
 		if body != nil {
@@ -422,10 +422,18 @@ func (r *chaosRun) send(op chaos.Op, base, method, path string, body any) []byte
 				r.errs5++
 				r.mu.Unlock()
 			default:
-				// A refusal: the write did not happen (a 4xx changes
-				// nothing); the harness's writes are all valid, and its
-				// owner knows the entity's state, so it is an anomaly too.
-				r.t.Errorf("%s (write %d) refused: %d %s", op.Action, op.Value, resp.StatusCode, raw)
+				// A refusal is an anomaly: the harness's writes are all
+				// valid, and an entity's owner knows its state. It
+				// changed nothing, but an earlier attempt may have taken
+				// effect: the write's outcome is then unknown.
+				r.mu.Lock()
+				r.found = append(r.found, chaos.Anomaly{Kind: "refused-write", Key: op.Key,
+					Detail: fmt.Sprintf("%s (write %d, attempt %d) refused: %d %s", op.Action, op.Value, attempt, resp.StatusCode, raw)})
+				r.mu.Unlock()
+				if attempt > 1 {
+					op.Unknown = true
+					r.record(op)
+				}
 				return nil
 			}
 		}

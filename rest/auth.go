@@ -205,14 +205,16 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 
 // partiallyAuthenticated is authenticated that also lets through a session
 // still owing a second factor; with mfaOnly, not one owing its secondary
-// external JWT.
-func (s *Server) partiallyAuthenticated(next http.HandlerFunc, mfaOnly bool) http.HandlerFunc {
+// external JWT. emptyData adds "data": {} to its refusals, for an
+// operation whose spec answers 401 so (POST /authenticate/mfa).
+func (s *Server) partiallyAuthenticated(next http.HandlerFunc, mfaOnly, emptyData bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, aerr := s.resolve(r)
 		if aerr == nil && mfaOnly && c.extJwtPending {
 			aerr = api.Unauthorized()
 		}
 		if aerr != nil {
+			aerr.EmptyData = emptyData && aerr.Status == http.StatusUnauthorized
 			api.WriteError(w, r, aerr)
 			return
 		}

@@ -101,12 +101,6 @@ func (s *Server) countCurrentPassword(next http.HandlerFunc) http.HandlerFunc {
 			return aerr
 		}
 		r.Body = io.NopCloser(bytes.NewReader(data))
-		// A retry's first attempt changed the password: the update
-		// answers it from that attempt's result, unchecked here.
-		if retry, _ := s.rs.Retried(r); retry {
-			next(w, r)
-			return nil
-		}
 		in, aerr := api.ParseObject(data)
 		current, has, _ := in.String("currentPassword")
 		if aerr != nil || !has {
@@ -137,6 +131,12 @@ func (s *Server) countCurrentPassword(next http.HandlerFunc) http.HandlerFunc {
 		ok, verr := edge.VerifyPassword(rec.Body.(*pb.Authenticator).GetPasswordHash(), current)
 		s.releaseHashing()
 		if verr != nil || !ok {
+			// A retry's first attempt changed the password: the update
+			// answers that attempt's result, and nothing is counted.
+			if retry, _ := s.rs.Retried(r); retry {
+				next(w, r)
+				return nil
+			}
 			policy, err := s.loginPolicy(&identityRec{c.identity, c.ident})
 			if err != nil {
 				return api.Unhandled(err)

@@ -289,15 +289,15 @@ func (s *Server) verifyCA(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.BadBody(err)
 	}
-	// A retry finds the CA its first attempt verified.
-	if retry, err := s.rs.RetriedEmpty(w, r); retry {
-		return err
-	}
 	rec, ca, aerr := load[*pb.Ca](s, r, fsm.KindCa)
 	if aerr != nil {
 		return aerr
 	}
 	if ca.GetIsVerified() {
+		// A retry finds the CA its first attempt verified.
+		if retry, err := s.rs.RetriedEmpty(w, r); retry {
+			return err
+		}
 		return &api.Error{Status: http.StatusConflict, Code: CodeCaAlreadyVerified, Message: "CA has already been verified"}
 	}
 	cert, aerr := parseVerifyCert(body)

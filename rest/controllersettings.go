@@ -41,7 +41,8 @@ func (s *Server) controllerSettings() *Resource {
 				{Name: "postLogoutUris", Proto: "post_logout_uris", Type: Strings, NoFilter: true},
 			}},
 		},
-		Check: checkControllerSetting,
+		Check:   checkControllerSetting,
+		IDField: "controllerId",
 		BeforeDelete: func(_ *fsm.Reader, rec *fsm.Record) ([]*pb.Op, error) {
 			if rec.ID == fsm.GlobalSettingID {
 				return nil, api.Conflict("the global controller settings cannot be deleted; change them instead")

@@ -222,14 +222,6 @@ func (s *Server) reEnrollAuthenticator(w http.ResponseWriter, r *http.Request) e
 	}
 	authID := mux.Vars(r)["id"]
 	enrollID := s.newID(r)
-	// A retry finds the authenticator its first attempt deleted.
-	if retry, aerr := s.rs.Retried(r); retry {
-		if aerr != nil {
-			return aerr
-		}
-		api.WriteCreated(w, "enrollments", enrollID)
-		return nil
-	}
 	var ops []*pb.Op
 	err := s.store.View(func(rd *fsm.Reader) error {
 		rec, err := rd.Get(fsm.KindAuthenticator, authID)
@@ -262,6 +254,14 @@ func (s *Server) reEnrollAuthenticator(w http.ResponseWriter, r *http.Request) e
 		return err
 	})
 	if err != nil {
+		// A retry finds the authenticator its first attempt deleted.
+		if retry, aerr := s.rs.Retried(r); retry {
+			if aerr != nil {
+				return aerr
+			}
+			api.WriteCreated(w, "enrollments", enrollID)
+			return nil
+		}
 		return api.As(err)
 	}
 	if aerr := s.apply(r, ops...); aerr != nil {

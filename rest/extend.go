@@ -126,11 +126,8 @@ func (s *Server) writePendingExtension(w http.ResponseWriter, authID string, sc 
 func (s *Server) verifyExtendAuthenticator(w http.ResponseWriter, r *http.Request) error {
 	// The body is read first, its error kept for later: a retry whose
 	// first attempt cleared the pending extension gets that attempt's
-	// answer.
+	// answer, which needs the body's fingerprint.
 	certPEM, bodyErr := requiredString(r, "clientCert")
-	if retry, err := s.rs.RetriedEmpty(w, r); retry {
-		return err
-	}
 	rec, a, aerr := s.loadOwnAuthenticator(r)
 	if aerr != nil {
 		return aerr
@@ -139,6 +136,9 @@ func (s *Server) verifyExtendAuthenticator(w http.ResponseWriter, r *http.Reques
 		return errCannotUpdateAuthenticator("only certificate authenticators can be extended")
 	}
 	if a.GetUnverifiedCertPem() == "" || a.GetUnverifiedFingerprint() == "" {
+		if retry, err := s.rs.RetriedEmpty(w, r); retry {
+			return err
+		}
 		return errCannotUpdateAuthenticator("no extension is pending for this authenticator")
 	}
 	if bodyErr != nil {

@@ -135,4 +135,20 @@ func TestIdempotentRetryAfterTheStateMoved(t *testing.T) {
 	if named("retry-create") != 0 {
 		t.Fatal("a retried create took effect again")
 	}
+
+	// An entity whose id the body gives: a retry refused for what its first
+	// attempt made (a member's settings exist) names that id too.
+	member := e.srv.node.ID()
+	settings := mgmt + "/controller-settings/" + member + "/effective"
+	_ = e.doUnchecked(t, http.MethodDelete, settings, admin, nil) // another test's, if left
+	body := map[string]any{"controllerId": member, "oidc": map[string]any{"redirectUris": []string{"https://retry.example/cb"}}}
+	for i := range 2 {
+		r := send(http.MethodPost, "/controller-settings", "create-settings", body)
+		if r.status != http.StatusCreated || r.data()["id"] != member {
+			t.Fatalf("create a member's settings, attempt %d: %d %s, want 201 naming %s", i+1, r.status, r.raw, member)
+		}
+	}
+	if r := e.do(t, http.MethodDelete, settings, admin, nil); r.status != http.StatusOK {
+		t.Fatalf("delete the member's settings: %d %s", r.status, r.raw)
+	}
 }

@@ -188,14 +188,10 @@ const maxMfaFailures = 5
 // cannot be replicated the answer is that error instead, so no guess goes
 // uncounted.
 func (s *Server) wrongMfaCode(r *http.Request) *api.Error {
-	// The count leaves the request's next command number unused: were a
-	// refused request's count its first command, a retry of it (the same
-	// Idempotency-Key) would find the count's OK remembered there
-	// (retriedCode) and be answered as if its code had been taken. A retry
-	// is refused again instead, its count deduplicated onto the first
-	// attempt's.
-	api.NextCommand(r)
-	res, aerr := s.applyResult(r, fsm.MfaFailedOp(callerOf(r).session.ID, maxMfaFailures))
+	// Aside from the request's commands: a retry (the same
+	// Idempotency-Key) must not find the count's OK as if its code had
+	// been taken, and each attempt's guess counts.
+	res, aerr := s.applyAside(r, fsm.MfaFailedOp(callerOf(r).session.ID, maxMfaFailures))
 	if aerr != nil {
 		return aerr
 	}

@@ -297,7 +297,7 @@ func (s *Server) recordPostureRefusal(r *http.Request, f *postureRefusal) error 
 		if err != nil {
 			return err
 		}
-		res, aerr := s.applyResult(r, op)
+		res, aerr := s.applyAside(r, op)
 		if aerr != nil {
 			return aerr
 		}

@@ -83,7 +83,7 @@ func TestRetriedMfaVerify(t *testing.T) {
 	e := env(t)
 	m := newMfaUser(t, e, false)
 	verify := ClientBase + "/current-identity/mfa/verify"
-	// A refused code is refused again, and counted once.
+	// A refused code is refused again, and each attempt is counted.
 	wrong, wrongKey := map[string]any{"code": wrongTotp(t, m.secret)}, uniq("verify-wrong")
 	for i := range 2 {
 		wantError(t, fmt.Sprintf("a wrong code, attempt %d", i+1), sendKeyed(t, e, http.MethodPost, verify, m.token, wrongKey, wrong),
@@ -98,8 +98,8 @@ func TestRetriedMfaVerify(t *testing.T) {
 	if got := storedMfa(t, e, m.id); !got.GetIsVerified() {
 		t.Fatalf("enrollment after a retried verify: %v", got)
 	}
-	if n := mfaFailures(t, e, m.token); n != 1 {
-		t.Fatalf("%d wrong codes counted, want 1", n)
+	if n := mfaFailures(t, e, m.token); n != 2 {
+		t.Fatalf("%d wrong codes counted, want 2", n)
 	}
 }
 
@@ -125,8 +125,8 @@ func TestRetriedMfaAuthenticate(t *testing.T) {
 	if r := e.do(t, http.MethodGet, ClientBase+"/current-identity", partial, nil); r.status != http.StatusOK {
 		t.Fatalf("a full route after the code: %d %s", r.status, r.raw)
 	}
-	if n := mfaFailures(t, e, partial); n != 1 {
-		t.Fatalf("%d wrong codes counted, want 1", n)
+	if n := mfaFailures(t, e, partial); n != 2 {
+		t.Fatalf("%d wrong codes counted, want 2", n)
 	}
 }
 
@@ -287,5 +287,33 @@ func TestRetriedIdentityMfaDelete(t *testing.T) {
 	}
 	if r := sendKeyed(t, e, http.MethodDelete, path, admin, key, nil); r.status != http.StatusOK {
 		t.Fatalf("delete retried after the identity's: %d %s", r.status, r.raw)
+	}
+}
+
+// One Idempotency-Key sent with one wrong code after another is no way
+// around the lockout: every guess counts, and after the last one allowed
+// the session is gone, the right code with it.
+func TestReusedKeyCountsEveryWrongCode(t *testing.T) {
+	e := env(t)
+	m := newMfaUser(t, e, true)
+	partial := m.login()
+	auth := ClientBase + "/authenticate/mfa"
+	valid := map[string]bool{}
+	for d := -3; d <= 3; d++ {
+		valid[totpAt(t, m.secret, d)] = true
+	}
+	guesses := 0
+	for n := 0; guesses < maxMfaFailures; n++ {
+		code := fmt.Sprintf("%06d", n)
+		if valid[code] {
+			continue
+		}
+		guesses++
+		if r := sendKeyed(t, e, http.MethodPost, auth, partial, "one-key", map[string]any{"code": code}); r.status/100 == 2 {
+			t.Fatalf("wrong code %d answered %d", guesses, r.status)
+		}
+	}
+	if r := sendKeyed(t, e, http.MethodPost, auth, partial, "one-key", map[string]any{"code": totpAt(t, m.secret, 0)}); r.status != http.StatusUnauthorized {
+		t.Fatalf("the right code after %d wrong ones under one key: %d %s", maxMfaFailures, r.status, r.raw)
 	}
 }

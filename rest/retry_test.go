@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -77,6 +78,14 @@ func TestRetriedActionsAnswerTheirFirstAttempt(t *testing.T) {
 		}
 		e.login(t, ClientBase, name, "new-password")
 		wantError(t, "the same change without a key", e.do(t, http.MethodPatch, path, tok, change), http.StatusBadRequest, api.CodeCouldNotValidate)
+		// A refused change is refused again when retried: its failed
+		// check is no outcome to answer.
+		wrong := map[string]any{"password": "newer-password", "currentPassword": "not-the-password"}
+		for i := range 2 {
+			wantError(t, fmt.Sprintf("a wrong current password, attempt %d", i+1), e.doWithHeader(t, http.MethodPatch, path, tok, wrong, keyed("pw-wrong")),
+				http.StatusBadRequest, api.CodeCouldNotValidate)
+		}
+		e.login(t, ClientBase, name, "new-password")
 	})
 
 	t.Run("extend", func(t *testing.T) {

@@ -54,7 +54,8 @@ func (s *Server) revocations() *Resource {
 				Required: OnCreate, Access: CreateOnly},
 			{Name: "expiresAt", Proto: "expires_at", Type: DateTime, Access: ReadOnly},
 		},
-		Check: checkRevocation,
+		Check:   checkRevocation,
+		IDField: "id",
 	}
 }
 

@@ -101,6 +101,7 @@ func (s *Server) fabricRouters() *Resource {
 			Field{Name: "connected", Type: Bool, Access: ReadOnly, Get: func(*fsm.Reader, *fsm.Record) any { return false }},
 		),
 		Check:         checkFabricRouter,
+		IDField:       "id",
 		Render:        renderFabricRouter,
 		AbsentDeleted: true,
 	}

@@ -385,9 +385,9 @@ func (s *Server) Handler() http.Handler {
 		case admin:
 			h = s.admin(h)
 		case partial:
-			h = s.partiallyAuthenticated(h, false)
+			h = s.partiallyAuthenticated(h, false, false)
 		case mfaStep:
-			h = s.partiallyAuthenticated(h, true)
+			h = s.partiallyAuthenticated(h, true, rt.path == "/authenticate/mfa")
 		}
 		if rt.access != static {
 			h = s.fresh(h)
@@ -535,9 +535,24 @@ func (s *Server) apply(r *http.Request, ops ...*pb.Op) *api.Error {
 // machine's result for the caller to map; transport failures are already
 // API errors.
 func (s *Server) applyResult(r *http.Request, ops ...*pb.Op) (*pb.Result, *api.Error) {
+	return s.applyCommand(r, s.dedupID(r), api.Fingerprint(r), ops)
+}
+
+// applyAside replicates ops beside the request's own commands: the
+// bookkeeping of a refusal (a failed login, a wrong MFA code, a posture
+// failure). Its dedup_id is its own, outside the request's
+// Idempotency-Key scope: a retry of the request (the same key) must not
+// find it as the request's outcome, and must not have its own bookkeeping
+// deduplicated onto it, or a key reused with other guesses would count
+// none of them. Every attempt counts.
+func (s *Server) applyAside(r *http.Request, ops ...*pb.Op) (*pb.Result, *api.Error) {
+	return s.applyCommand(r, "aside:"+uuid.NewString(), nil, ops)
+}
+
+func (s *Server) applyCommand(r *http.Request, dedupID string, fingerprint []byte, ops []*pb.Op) (*pb.Result, *api.Error) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
 	defer cancel()
-	res, _, err := s.node.Apply(ctx, &pb.Command{RequestId: api.RequestID(r), DedupId: s.dedupID(r), DedupFingerprint: api.Fingerprint(r), Timestamp: time.Now().UnixNano(), Ops: ops})
+	res, _, err := s.node.Apply(ctx, &pb.Command{RequestId: api.RequestID(r), DedupId: dedupID, DedupFingerprint: fingerprint, Timestamp: time.Now().UnixNano(), Ops: ops})
 	if err != nil {
 		aerr := api.FromCluster(err)
 		if errors.Is(err, cluster.ErrUnknownOutcome) && dedupScope(r) != "" {

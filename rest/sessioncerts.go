@@ -136,15 +136,6 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 	c := callerOf(r)
 	// The id comes first: a retry's names what the first attempt created.
 	id := s.newID(r)
-	// A retry (the same Idempotency-Key) of a request that took effect
-	// answers the certificate stored then, not a new one, and is not
-	// refused for the slot the first attempt took.
-	if retry, aerr := s.rs.Retried(r); retry {
-		if aerr != nil {
-			return aerr
-		}
-		return s.writeStoredSessionCert(w, id)
-	}
 	var held int
 	err := s.store.View(func(rd *fsm.Reader) error {
 		ids, err := rd.IDsByIndex(fsm.ApiSessionCertificateSession, c.session.ID)
@@ -153,6 +144,16 @@ func (s *Server) createSessionCert(w http.ResponseWriter, r *http.Request) error
 	})
 	if err != nil {
 		return api.Unhandled(err)
+	}
+	// A retry (the same Idempotency-Key) of a request that took effect
+	// answers the certificate stored then, not a new one, and is not
+	// refused for the slot the first attempt took. Asked after the count,
+	// it sees any attempt the count saw (Store.Retried).
+	if retry, aerr := s.rs.Retried(r); retry {
+		if aerr != nil {
+			return aerr
+		}
+		return s.writeStoredSessionCert(w, id)
 	}
 	if held >= maxSessionCerts {
 		return api.Invalid("csr", fmt.Sprintf("this API session already holds %d certificates; delete one first", held), nil)

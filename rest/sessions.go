@@ -155,7 +155,7 @@ func (s *Server) loginPolicy(ident *identityRec) (*pb.AuthPolicy, error) {
 // the cluster could not take it.
 func (s *Server) countFailedLogin(r *http.Request, identityID string, updb *pb.AuthPolicyUpdb) *api.Error {
 	lockout := time.Duration(updb.GetLockoutDurationMinutes()) * time.Minute
-	res, aerr := s.applyResult(r, fsm.LoginFailedOp(identityID, updb.GetMaxAttempts(), int64(lockout)))
+	res, aerr := s.applyAside(r, fsm.LoginFailedOp(identityID, updb.GetMaxAttempts(), int64(lockout)))
 	if aerr != nil {
 		s.log.Warn("could not count a failed login", "identity", identityID, "err", aerr)
 		return aerr

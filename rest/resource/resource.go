@@ -39,6 +39,11 @@ type Resource struct {
 	Render func(rd *fsm.Reader, rec *fsm.Record, out map[string]any) error
 	// BeforeDelete may refuse a delete (an error) or add ops to its command.
 	BeforeDelete func(rd *fsm.Reader, rec *fsm.Record) ([]*pb.Op, error)
+	// IDField names the body field that gives a created entity its id
+	// (a fabric router's "id"), for the few resources whose ids are not
+	// made by Store.NewID; their Check sets Write.ID from it, and a
+	// retried create answers it.
+	IDField string
 	// AbsentDeleted answers a DELETE of an id that does not exist 200, as
 	// if it had been deleted: for the operations whose spec documents no
 	// 404 (the fabric API's, the management API's /routers). After either
@@ -151,9 +156,13 @@ func (s *Store) newID(r *http.Request) string {
 // Retried answers a request whose earlier attempt (the same client-chosen
 // Idempotency-Key) was applied already: retry is false when there was
 // none, and aerr is the error that attempt got, nil when it succeeded.
-// Call it once the body is read (the fingerprint covers it) and before
-// judging the request against the state, which that attempt may have
-// changed.
+// A handler asks when it would refuse the request for the state it read:
+// that attempt may have left the state so. Asked after that read, it sees
+// any attempt the read saw, because an attempt's result is remembered in
+// the same apply as its change; asked before, it could miss one applied
+// in between. Call it once the body is read (the fingerprint covers it).
+// A request not refused is written, and a retry's write is deduplicated
+// onto its first attempt, answering that attempt's result.
 func (s *Store) Retried(r *http.Request) (retry bool, aerr *api.Error) {
 	if s.Remembered == nil {
 		return false, nil
@@ -288,19 +297,22 @@ func (s *Store) Create(res *Resource) http.HandlerFunc {
 		// The id comes first: a retry's NewID names what the first
 		// attempt created.
 		id := s.newID(r)
-		if retry, aerr := s.Retried(r); retry {
-			if aerr != nil {
-				return aerr
-			}
-			api.WriteCreated(w, res.Path, id)
-			return nil
-		}
 		body, err := s.State.NewBody(res.Kind)
 		if err != nil {
 			return api.Unhandled(err)
 		}
 		wr := &Write{R: r, Mode: Create, ID: id, In: in, Body: body}
 		if err := s.prepare(res, wr); err != nil {
+			if retry, aerr := s.Retried(r); retry {
+				if aerr != nil {
+					return aerr
+				}
+				if res.IDField != "" {
+					id, _, _ = in.String(res.IDField)
+				}
+				api.WriteCreated(w, res.Path, id)
+				return nil
+			}
 			return err
 		}
 		op, err := fsm.CreateOp(res.Kind, wr.ID, wr.Body, wr.Tags)
@@ -330,12 +342,12 @@ func (s *Store) update(res *Resource, mode Mode) http.HandlerFunc {
 			return err
 		})
 		in, aerr := api.DecodeObject(r)
-		if aerr == nil {
-			if retry, err := s.RetriedEmpty(w, r); retry {
-				return err
-			}
-		}
 		if err != nil {
+			if aerr == nil {
+				if retry, rerr := s.RetriedEmpty(w, r); retry {
+					return rerr
+				}
+			}
 			return api.NotFoundOr(err)
 		}
 		if aerr != nil {
@@ -343,6 +355,9 @@ func (s *Store) update(res *Resource, mode Mode) http.HandlerFunc {
 		}
 		wr := &Write{R: r, Mode: mode, ID: rec.ID, In: in, Body: proto.Clone(rec.Body), Old: rec.Body}
 		if err := s.prepare(res, wr); err != nil {
+			if retry, rerr := s.RetriedEmpty(w, r); retry {
+				return rerr
+			}
 			return err
 		}
 		// Only the fields written are sent, so a concurrent change of
@@ -407,9 +422,6 @@ func (wr *Write) ops(own *pb.Op) []*pb.Op {
 // (cascade) or whether it may go (restrict: 409).
 func (s *Store) Delete(res *Resource) http.HandlerFunc {
 	return api.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		if retry, err := s.RetriedEmpty(w, r); retry {
-			return err
-		}
 		var ops []*pb.Op
 		err := s.State.View(func(rd *fsm.Reader) error {
 			rec, err := s.load(rd, res, r)
@@ -427,6 +439,9 @@ func (s *Store) Delete(res *Resource) http.HandlerFunc {
 			return nil
 		})
 		if err != nil {
+			if retry, rerr := s.RetriedEmpty(w, r); retry {
+				return rerr
+			}
 			aerr := api.NotFoundOr(err)
 			if res.AbsentDeleted && aerr.Status == http.StatusNotFound {
 				// Absent, or outside this collection (an edge router
