@@ -125,15 +125,22 @@ func (s *Server) countCurrentPassword(next http.HandlerFunc) http.HandlerFunc {
 		if irec, err := s.store.Get(fsm.KindIdentity, c.identity.ID); err != nil || edge.IsDisabled(irec.Body.(*pb.Identity), time.Now()) {
 			return api.Unauthorized()
 		}
+		// A key reused for another request is refused before the
+		// password is checked: no guess may be checked uncounted.
+		if retry, aerr := s.rs.Retried(r); retry && aerr != nil && aerr.Code == api.CodeIdempotencyKeyReused {
+			return aerr
+		}
 		if err := s.acquireHashing(r); err != nil {
 			return err
 		}
 		ok, verr := edge.VerifyPassword(rec.Body.(*pb.Authenticator).GetPasswordHash(), current)
 		s.releaseHashing()
 		if verr != nil || !ok {
-			// A retry's first attempt changed the password: the update
-			// answers that attempt's result, and nothing is counted.
-			if retry, _ := s.rs.Retried(r); retry {
+			// A retry whose first attempt changed the password: the
+			// update answers that attempt's result, and nothing is
+			// counted. (A first attempt that failed changed nothing:
+			// this is a wrong password, and it counts.)
+			if retry, aerr := s.rs.Retried(r); retry && aerr == nil {
 				next(w, r)
 				return nil
 			}

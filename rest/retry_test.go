@@ -151,3 +151,33 @@ func TestRetriedActionsAnswerTheirFirstAttempt(t *testing.T) {
 		}
 	})
 }
+
+// An Idempotency-Key used before, sent with guesses of the current
+// password: refused as reused before any guess is checked, and the guesses
+// the lockout counts still lock it.
+func TestReusedKeyChecksNoPasswordGuess(t *testing.T) {
+	e := env(t)
+	policy := createOK(t, e, "/auth-policies", authPolicyBody(uniq("ap-reuse"), 8, 3))
+	ident := newIdentity(t, e, map[string]any{"name": uniq("reuse-user"), "type": "User", "isAdmin": false, "authPolicyId": policy})
+	username := uniq("reuse-login")
+	auth := createOK(t, e, "/authenticators", map[string]any{"method": "updb", "identityId": ident, "username": username, "password": "LongEnough1"})
+	token := e.login(t, ClientBase, username, "LongEnough1")
+	path := ClientBase + "/current-identity/authenticators/" + auth
+	first := map[string]any{"currentPassword": "LongEnough1", "password": "LongEnough2"}
+	if r := e.doWithHeader(t, http.MethodPatch, path, token, first, keyed("used")); r.status != http.StatusOK {
+		t.Fatalf("a first use of the key: %d %s", r.status, r.raw)
+	}
+	for i := range 6 {
+		guess := map[string]any{"currentPassword": fmt.Sprintf("Guess%d-xyz", i), "password": "NewPassword2"}
+		wantError(t, "a guess under a reused key", e.doWithHeader(t, http.MethodPatch, path, token, guess, keyed("used")), http.StatusBadRequest, api.CodeIdempotencyKeyReused)
+	}
+	// Nothing was checked, so nothing counted: the password still works.
+	e.login(t, ClientBase, username, "LongEnough2")
+	for range 3 {
+		wantFieldError(t, "a wrong current password", e.do(t, http.MethodPatch, path, token,
+			map[string]any{"currentPassword": "NotTheOne1", "password": "NewPassword2"}), "currentPassword")
+	}
+	if r := e.do(t, http.MethodPost, ClientBase+"/authenticate?method=password", "", map[string]any{"username": username, "password": "LongEnough2"}); r.status != http.StatusUnauthorized {
+		t.Fatalf("the right password after three counted guesses: %d %s", r.status, r.raw)
+	}
+}

@@ -535,7 +535,7 @@ func (s *Server) apply(r *http.Request, ops ...*pb.Op) *api.Error {
 // machine's result for the caller to map; transport failures are already
 // API errors.
 func (s *Server) applyResult(r *http.Request, ops ...*pb.Op) (*pb.Result, *api.Error) {
-	return s.applyCommand(r, s.dedupID(r), api.Fingerprint(r), ops)
+	return s.applyCommand(r, s.dedupID(r), api.Fingerprint(r), true, ops)
 }
 
 // applyAside replicates ops beside the request's own commands: the
@@ -546,16 +546,18 @@ func (s *Server) applyResult(r *http.Request, ops ...*pb.Op) (*pb.Result, *api.E
 // deduplicated onto it, or a key reused with other guesses would count
 // none of them. Every attempt counts.
 func (s *Server) applyAside(r *http.Request, ops ...*pb.Op) (*pb.Result, *api.Error) {
-	return s.applyCommand(r, "aside:"+uuid.NewString(), nil, ops)
+	return s.applyCommand(r, "aside:"+uuid.NewString(), nil, false, ops)
 }
 
-func (s *Server) applyCommand(r *http.Request, dedupID string, fingerprint []byte, ops []*pb.Op) (*pb.Result, *api.Error) {
+// applyCommand replicates ops under dedupID; keyed says the command is
+// the request's own, which a retry with its Idempotency-Key repeats.
+func (s *Server) applyCommand(r *http.Request, dedupID string, fingerprint []byte, keyed bool, ops []*pb.Op) (*pb.Result, *api.Error) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
 	defer cancel()
 	res, _, err := s.node.Apply(ctx, &pb.Command{RequestId: api.RequestID(r), DedupId: dedupID, DedupFingerprint: fingerprint, Timestamp: time.Now().UnixNano(), Ops: ops})
 	if err != nil {
 		aerr := api.FromCluster(err)
-		if errors.Is(err, cluster.ErrUnknownOutcome) && dedupScope(r) != "" {
+		if errors.Is(err, cluster.ErrUnknownOutcome) && keyed && dedupScope(r) != "" {
 			// Only a truly unknown outcome reaches here: the node kept
 			// sending the write until the deadline.
 			key, _ := api.IdempotencyKey(r)
