@@ -125,13 +125,21 @@ func TestAuthPolicyPasswordsAndLockout(t *testing.T) {
 
 // A wrong currentPassword on the caller's own authenticator counts as a
 // failed login: a stolen session cannot guess the password there freely.
+// lockablePasswordUser is a user under a policy that locks after three
+// wrong passwords (of at least 8 characters), with password LongEnough1:
+// its updb authenticator, username and session.
+func lockablePasswordUser(t *testing.T, e *testEnv, prefix string) (auth, username, token string) {
+	t.Helper()
+	policy := createOK(t, e, "/auth-policies", authPolicyBody(uniq(prefix+"-ap"), 8, 3))
+	ident := newIdentity(t, e, map[string]any{"name": uniq(prefix + "-user"), "type": "User", "isAdmin": false, "authPolicyId": policy})
+	username = uniq(prefix + "-login")
+	auth = createOK(t, e, "/authenticators", map[string]any{"method": "updb", "identityId": ident, "username": username, "password": "LongEnough1"})
+	return auth, username, e.login(t, ClientBase, username, "LongEnough1")
+}
+
 func TestCurrentPasswordGuessesCount(t *testing.T) {
 	e := env(t)
-	policy := createOK(t, e, "/auth-policies", authPolicyBody(uniq("ap-cur"), 8, 3))
-	ident := newIdentity(t, e, map[string]any{"name": uniq("cur-user"), "type": "User", "isAdmin": false, "authPolicyId": policy})
-	username := uniq("cur-login")
-	auth := createOK(t, e, "/authenticators", map[string]any{"method": "updb", "identityId": ident, "username": username, "password": "LongEnough1"})
-	token := e.login(t, ClientBase, username, "LongEnough1")
+	auth, username, token := lockablePasswordUser(t, e, "cur")
 	for range 3 {
 		wantFieldError(t, "a wrong current password", e.do(t, http.MethodPatch, ClientBase+"/current-identity/authenticators/"+auth, token,
 			map[string]any{"currentPassword": "NotTheOne1", "password": "NewPassword2"}), "currentPassword")

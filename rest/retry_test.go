@@ -157,11 +157,7 @@ func TestRetriedActionsAnswerTheirFirstAttempt(t *testing.T) {
 // the lockout counts still lock it.
 func TestReusedKeyChecksNoPasswordGuess(t *testing.T) {
 	e := env(t)
-	policy := createOK(t, e, "/auth-policies", authPolicyBody(uniq("ap-reuse"), 8, 3))
-	ident := newIdentity(t, e, map[string]any{"name": uniq("reuse-user"), "type": "User", "isAdmin": false, "authPolicyId": policy})
-	username := uniq("reuse-login")
-	auth := createOK(t, e, "/authenticators", map[string]any{"method": "updb", "identityId": ident, "username": username, "password": "LongEnough1"})
-	token := e.login(t, ClientBase, username, "LongEnough1")
+	auth, username, token := lockablePasswordUser(t, e, "reuse")
 	path := ClientBase + "/current-identity/authenticators/" + auth
 	first := map[string]any{"currentPassword": "LongEnough1", "password": "LongEnough2"}
 	if r := e.doWithHeader(t, http.MethodPatch, path, token, first, keyed("used")); r.status != http.StatusOK {
