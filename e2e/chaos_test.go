@@ -403,9 +403,14 @@ func (r *chaosRun) send(op chaos.Op, base, method, path string, body any) []byte
 		}
 		req.Header.Set("Idempotency-Key", idem)
 		resp, err := r.client.Do(req)
+		var raw []byte
 		if err == nil {
-			raw, _ := io.ReadAll(resp.Body)
+			raw, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
+		}
+		// An answer cut off mid-body (by a fault, or the client's
+		// timeout) is no answer: the write is sent again.
+		if err == nil {
 			checkSpec(r.t, method, req.URL.Path, resp.StatusCode, raw)
 			switch {
 			case resp.StatusCode/100 == 2:
@@ -471,8 +476,11 @@ func (r *chaosRun) read(op chaos.Op, base, path, name string) {
 	if err != nil {
 		return // no answer: no information
 	}
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if err != nil {
+		return // cut off mid-body by a fault or the timeout: no information
+	}
 	op.Return = time.Now()
 	checkSpec(r.t, http.MethodGet, req.URL.Path, resp.StatusCode, raw)
 	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusServiceUnavailable {
