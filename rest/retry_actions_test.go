@@ -69,14 +69,16 @@ func storedMfa(t *testing.T, e *testEnv, identityID string) *pb.Mfa {
 	return m
 }
 
-// mfaFailures is how many wrong codes a session gave.
-func mfaFailures(t *testing.T, e *testEnv, token string) int64 {
+// wantMfaFailures fails the test unless the session gave want wrong codes.
+func wantMfaFailures(t *testing.T, e *testEnv, token string, want int64) {
 	t.Helper()
 	rec, err := e.store.Get(fsm.KindApiSession, sessionID(t, e.apiNode, token))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rec.Body.(*pb.ApiSession).GetMfaFailures()
+	if n := rec.Body.(*pb.ApiSession).GetMfaFailures(); n != want {
+		t.Fatalf("%d wrong codes counted, want %d", n, want)
+	}
 }
 
 func TestRetriedMfaVerify(t *testing.T) {
@@ -98,9 +100,7 @@ func TestRetriedMfaVerify(t *testing.T) {
 	if got := storedMfa(t, e, m.id); !got.GetIsVerified() {
 		t.Fatalf("enrollment after a retried verify: %v", got)
 	}
-	if n := mfaFailures(t, e, m.token); n != 2 {
-		t.Fatalf("%d wrong codes counted, want 2", n)
-	}
+	wantMfaFailures(t, e, m.token, 2)
 }
 
 func TestRetriedMfaAuthenticate(t *testing.T) {
@@ -125,9 +125,7 @@ func TestRetriedMfaAuthenticate(t *testing.T) {
 	if r := e.do(t, http.MethodGet, ClientBase+"/current-identity", partial, nil); r.status != http.StatusOK {
 		t.Fatalf("a full route after the code: %d %s", r.status, r.raw)
 	}
-	if n := mfaFailures(t, e, partial); n != 2 {
-		t.Fatalf("%d wrong codes counted, want 2", n)
-	}
+	wantMfaFailures(t, e, partial, 2)
 }
 
 func TestRetriedMfaDelete(t *testing.T) {
@@ -142,9 +140,7 @@ func TestRetriedMfaDelete(t *testing.T) {
 	if got := storedMfa(t, e, m.id); got != nil {
 		t.Fatalf("enrollment after delete: %v", got)
 	}
-	if n := mfaFailures(t, e, m.token); n != 0 {
-		t.Fatalf("%d wrong codes counted, want 0", n)
-	}
+	wantMfaFailures(t, e, m.token, 0)
 }
 
 func TestRetriedMfaRecoveryCodes(t *testing.T) {
@@ -175,9 +171,7 @@ func TestRetriedMfaRecoveryCodes(t *testing.T) {
 		}
 		code = stringOf(codes[0])
 	}
-	if n := mfaFailures(t, e, m.token); n != 0 {
-		t.Fatalf("%d wrong codes counted, want 0", n)
-	}
+	wantMfaFailures(t, e, m.token, 0)
 }
 
 func TestRetriedTotpToken(t *testing.T) {
@@ -192,9 +186,7 @@ func TestRetriedTotpToken(t *testing.T) {
 			t.Fatalf("totp token, attempt %d: %d %s %v", i+1, r.status, r.raw, err)
 		}
 	}
-	if n := mfaFailures(t, e, m.token); n != 0 {
-		t.Fatalf("%d wrong codes counted, want 0", n)
-	}
+	wantMfaFailures(t, e, m.token, 0)
 }
 
 func TestRetriedSessionCertificate(t *testing.T) {
